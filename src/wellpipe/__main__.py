@@ -1,0 +1,3 @@
+from wellpipe.cli import main
+
+main()

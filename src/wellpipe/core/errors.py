@@ -1,0 +1,214 @@
+"""Wellpipe's single error tree.
+
+Every error a user can meet says what happened and what to do next. The edges
+(CLI, MCP tools, REST) turn these into exit codes, tool errors and status codes;
+nothing below them knows about those.
+
+The tree::
+
+    WellpipeError
+    ├── ConfigError                  settings are missing or wrong
+    ├── AuthError                    the provider does not accept our credentials
+    │   └── ReauthorizationRequired  the grant is gone: the user must connect again
+    ├── ProviderError                the provider could not give us the data
+    │   ├── ProviderUnavailable      timeouts, network errors, 5xx (transient)
+    │   ├── ProviderRateLimited      429 or our own outbound budget (transient)
+    │   ├── ProviderResponseError    a response we cannot use (malformed, 400, ...)
+    │   └── NotFound                 no record with that id
+    ├── UnsupportedDataKind          the provider does not offer that kind of data
+    └── UnknownProviderError         no provider of that name is installed
+
+Transient errors (`ProviderUnavailable`, `ProviderRateLimited`) never cost the
+user a token: only `ReauthorizationRequired` follows a dead grant.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "NotFound",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderResponseError",
+    "ProviderUnavailable",
+    "ReauthorizationRequired",
+    "UnknownProviderError",
+    "UnsupportedDataKind",
+    "WellpipeError",
+]
+
+
+class WellpipeError(Exception):
+    """Root of every error Wellpipe raises on purpose.
+
+    `str(error)` is a complete sentence for the user, ending with what to do next.
+    """
+
+
+class ConfigError(WellpipeError):
+    """A setting is missing or invalid; the message names the setting."""
+
+
+class AuthError(WellpipeError):
+    """The provider rejected our credentials.
+
+    Attributes:
+        provider: The provider's name, e.g. ``"whoop"``.
+    """
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+def default_reconnect_action(provider: str) -> str:
+    """The next step for a self-hosted user whose grant is gone."""
+    return f"run `wellpipe auth {provider}` to connect again"
+
+
+class ReauthorizationRequired(AuthError):
+    """The grant is gone (revoked, expired or never complete); the user must connect again.
+
+    Attributes:
+        reason: Why, in a few words (never a token).
+        action: The next step; the CLI says "run `wellpipe auth whoop`", the
+            cloud says "reconnect WHOOP in the dashboard".
+    """
+
+    def __init__(self, *, provider: str, reason: str, action: str | None = None) -> None:
+        self.reason = reason
+        self.action = action or default_reconnect_action(provider)
+        display = _display_name(provider)
+        super().__init__(
+            f"{display} access needs to be renewed ({reason}): {self.action}.", provider=provider
+        )
+
+
+class ProviderError(WellpipeError):
+    """The provider could not give us the data.
+
+    Attributes:
+        provider: The provider's name.
+        endpoint: The call that failed, e.g. ``"GET /developer/v2/activity/sleep"``.
+    """
+
+    def __init__(self, message: str, *, provider: str, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.endpoint = endpoint
+
+
+class ProviderUnavailable(ProviderError):
+    """A timeout, network failure or 5xx persisted through our retries."""
+
+    def __init__(self, *, provider: str, endpoint: str | None, detail: str) -> None:
+        super().__init__(
+            f"{_display_name(provider)} is not responding ({detail}"
+            f"{_on(endpoint)}); nothing was lost, try again in a few minutes.",
+            provider=provider,
+            endpoint=endpoint,
+        )
+        self.detail = detail
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider (or our own outbound budget for it) asks us to slow down.
+
+    Attributes:
+        retry_after: Seconds until a new request may succeed.
+    """
+
+    def __init__(self, *, provider: str, endpoint: str | None, retry_after: float) -> None:
+        self.retry_after = max(0.0, retry_after)
+        super().__init__(
+            f"{_display_name(provider)} rate limit reached{_on(endpoint)}; "
+            f"try again in {_human_seconds(self.retry_after)}.",
+            provider=provider,
+            endpoint=endpoint,
+        )
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered with something we cannot use.
+
+    Attributes:
+        field: The offending field as a dotted path (``records[3].score.strain``),
+            or ``None`` when the whole body is unusable.
+        status: The HTTP status code, when relevant.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        endpoint: str | None,
+        problem: str,
+        field: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.field = field
+        self.status = status
+        self.problem = problem
+        where = f" in field `{field}`" if field else ""
+        super().__init__(
+            f"{_display_name(provider)} sent a response Wellpipe cannot use{_on(endpoint)}: "
+            f"{problem}{where}. Nothing was changed; try again later, and if it keeps "
+            "happening report it at https://github.com/wellpipe/wellpipe/issues.",
+            provider=provider,
+            endpoint=endpoint,
+        )
+
+
+class NotFound(ProviderError):
+    """The provider has no record with the requested id."""
+
+    def __init__(self, *, provider: str, endpoint: str | None, what: str) -> None:
+        super().__init__(
+            f"{_display_name(provider)} has no {what}; check the id and try again.",
+            provider=provider,
+            endpoint=endpoint,
+        )
+
+
+class UnsupportedDataKind(WellpipeError):
+    """The provider does not offer that kind of data."""
+
+    def __init__(self, *, provider: str, kind: str, supported: list[str]) -> None:
+        super().__init__(
+            f"{_display_name(provider)} does not provide {kind} data; "
+            f"it provides: {', '.join(sorted(supported))}."
+        )
+        self.provider = provider
+        self.kind = kind
+
+
+class UnknownProviderError(WellpipeError, LookupError):
+    """No provider of that name is installed."""
+
+    def __init__(self, name: str, *, installed: list[str]) -> None:
+        listed = ", ".join(sorted(installed)) or "none"
+        super().__init__(f"No provider named {name!r} is installed (installed: {listed}).")
+        self.name = name
+        self.installed = installed
+
+
+_DISPLAY_NAMES = {"whoop": "WHOOP", "oura": "Oura", "fitbit": "Fitbit"}
+
+
+def _display_name(provider: str) -> str:
+    return _DISPLAY_NAMES.get(provider, provider)
+
+
+def _on(endpoint: str | None) -> str:
+    return f" on {endpoint}" if endpoint else ""
+
+
+def _human_seconds(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    if whole < 90:
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = round(whole / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"

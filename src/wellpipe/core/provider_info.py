@@ -1,0 +1,56 @@
+"""Facts about a provider, as data: tools, CLI and cloud read these instead of branching on names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from wellpipe.core.models.common import DataKind
+
+__all__ = ["ProviderInfo", "RateLimit"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` requests in any ``seconds``-long window."""
+
+    requests: int
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.seconds <= 0:
+            raise ValueError("a rate limit needs at least one request and a positive window")
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """What Wellpipe knows about one provider.
+
+    Attributes:
+        name: Short lowercase identifier (``"whoop"``), used in commands and URLs.
+        display_name: How people write it (``"WHOOP"``).
+        kinds: The kinds of data it offers.
+        scopes: OAuth scopes Wellpipe requests, spelled exactly as the provider does.
+        token_auth_method: How the client authenticates at the token endpoint.
+        rate_limits: The provider's published limits for one developer app.
+        developer_portal: Where a user creates their developer app.
+    """
+
+    name: str
+    display_name: str
+    kinds: frozenset[DataKind]
+    scopes: tuple[str, ...]
+    token_auth_method: Literal["client_secret_post", "client_secret_basic"]
+    rate_limits: tuple[RateLimit, ...] = field(default=())
+    developer_portal: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"provider name {self.name!r} must be a short lowercase identifier")
+        if not self.kinds:
+            raise ValueError(f"provider {self.name!r} must offer at least one kind of data")
+        if len(set(self.scopes)) != len(self.scopes):
+            raise ValueError(f"provider {self.name!r} lists a scope twice")

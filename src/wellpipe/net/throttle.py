@@ -1,0 +1,155 @@
+"""Client-side budget for one provider app's requests, shared by every task in the process.
+
+Providers limit requests per developer *app*, not per user (WHOOP: 100 a minute
+and 10,000 a day), so every account served by one process draws on one budget.
+The throttle keeps a sliding log per window and waits for room before a request
+goes out. It also listens to the provider: when the provider reports no
+requests remaining, or answers 429, everyone waits until its reset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from wellpipe.core.errors import ProviderRateLimited
+from wellpipe.core.ports import Clock
+from wellpipe.core.provider_info import RateLimit
+
+__all__ = ["Throttle", "ThrottleState", "parse_seconds"]
+
+
+@dataclass(frozen=True)
+class ThrottleState:
+    """What the throttle knows right now.
+
+    Attributes:
+        sent: Requests let through since the throttle was made.
+        server_limit: The provider's last ``X-RateLimit-Limit`` header, verbatim.
+        server_remaining: The provider's last ``X-RateLimit-Remaining``.
+        server_reset_s: The provider's last ``X-RateLimit-Reset`` (seconds).
+        paused_for_s: Seconds until requests may flow again (0 when not paused).
+    """
+
+    sent: int
+    server_limit: str | None
+    server_remaining: int | None
+    server_reset_s: float | None
+    paused_for_s: float
+
+
+class Throttle:
+    """Keeps one provider app under its published rate limits."""
+
+    def __init__(
+        self,
+        limits: Sequence[RateLimit],
+        *,
+        clock: Clock,
+        provider: str,
+        max_wait_s: float = 30.0,
+    ) -> None:
+        """Create a throttle.
+
+        Args:
+            limits: At most ``requests`` per ``seconds``, for each limit.
+            clock: Time source (tests pass a fake one).
+            provider: Provider name, for error messages.
+            max_wait_s: Longest a request waits for room. Beyond that the caller
+                gets `ProviderRateLimited` with the wait, instead of hanging.
+        """
+        self._limits = tuple(limits)
+        self._logs: tuple[deque[float], ...] = tuple(deque() for _ in self._limits)
+        self._clock = clock
+        self._provider = provider
+        self._max_wait_s = max_wait_s
+        self._lock = anyio.Lock()
+        self._paused_until = -math.inf
+        self._sent = 0
+        self._server_limit: str | None = None
+        self._server_remaining: int | None = None
+        self._server_reset_s: float | None = None
+
+    async def acquire(self, endpoint: str | None = None) -> None:
+        """Wait until one more request fits every budget, then count it.
+
+        Raises:
+            ProviderRateLimited: room would take longer than ``max_wait_s``.
+        """
+        async with self._lock:
+            while True:
+                now = self._clock.monotonic()
+                wait = self._wait_needed(now)
+                if wait <= 0:
+                    for log in self._logs:
+                        log.append(now)
+                    self._sent += 1
+                    return
+                if wait > self._max_wait_s:
+                    raise ProviderRateLimited(
+                        provider=self._provider, endpoint=endpoint, retry_after=wait
+                    )
+                await self._clock.sleep(wait)
+
+    def _wait_needed(self, now: float) -> float:
+        wait = self._paused_until - now
+        for limit, log in zip(self._limits, self._logs, strict=True):
+            while log and log[0] <= now - limit.seconds:
+                log.popleft()
+            if len(log) >= limit.requests:
+                wait = max(wait, log[len(log) - limit.requests] + limit.seconds - now)
+        return wait
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` (a 429, or the provider's budget ran out)."""
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + max(0.0, seconds))
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Read the provider's ``X-RateLimit-*`` headers; pause when it says none remain."""
+        limit = headers.get("x-ratelimit-limit")
+        remaining = _parse_int(headers.get("x-ratelimit-remaining"))
+        reset = parse_seconds(headers.get("x-ratelimit-reset"))
+        if limit is None and remaining is None:
+            return
+        self._server_limit = limit
+        self._server_remaining = remaining
+        self._server_reset_s = reset
+        if remaining is not None and remaining <= 0 and reset is not None:
+            self.pause(reset)
+
+    @property
+    def state(self) -> ThrottleState:
+        """A snapshot for status displays and benchmarks."""
+        return ThrottleState(
+            sent=self._sent,
+            server_limit=self._server_limit,
+            server_remaining=self._server_remaining,
+            server_reset_s=self._server_reset_s,
+            paused_for_s=max(0.0, self._paused_until - self._clock.monotonic()),
+        )
+
+
+def _parse_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.split(",")[0].strip())
+    except ValueError:
+        return None
+
+
+def parse_seconds(value: str | None) -> float | None:
+    """A non-negative number of seconds from a header, or ``None`` if absent or garbage."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds

@@ -1,0 +1,290 @@
+"""Async client for every member-data endpoint of WHOOP's API v2. Returns wire models.
+
+Collections follow ``next_token`` to the end, 25 records a page, keeping the
+same ``start`` and ``end`` on every page (WHOOP: ``start`` inclusive, ``end``
+exclusive). Every request is throttled to the app's budget, retried on 429 and
+5xx, and authenticated with a bearer token that refreshes itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TypeVar
+from uuid import UUID
+
+import httpx2
+from pydantic import BaseModel, ValidationError
+
+from wellpipe.core.errors import NotFound, ProviderResponseError, ReauthorizationRequired
+from wellpipe.core.ports import Clock
+from wellpipe.net import Reply, RetryPolicy, Throttle, send
+from wellpipe.providers.whoop import schemas as wire
+
+__all__ = ["MAX_PAGE_SIZE", "WhoopClient", "format_instant"]
+
+MAX_PAGE_SIZE = 25
+"""WHOOP's largest ``limit``; asking for more is a 400."""
+
+_API = "/developer/v2"
+_PROVIDER = "whoop"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+
+def format_instant(instant: datetime) -> str:
+    """An aware instant as WHOOP writes them: UTC, milliseconds, ``Z``."""
+    if instant.tzinfo is None:
+        raise ValueError("WHOOP query times must be timezone-aware")
+    text = instant.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+class WhoopClient:
+    """Reads one WHOOP member's data.
+
+    Construct it with an `httpx2.AsyncClient` whose ``base_url`` is the WHOOP
+    origin (see `WhoopSettings`), and an auth that adds the member's bearer
+    token (normally `RefreshingAuth`).
+    """
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        *,
+        auth: httpx2.Auth,
+        clock: Clock,
+        throttle: Throttle | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        page_size: int = MAX_PAGE_SIZE,
+        max_pages: int = 2_000,
+        reconnect_action: str | None = None,
+    ) -> None:
+        """Create a client.
+
+        Args:
+            http: Client pointed at the WHOOP origin.
+            auth: Adds (and refreshes) the bearer token.
+            clock: Time source.
+            throttle: The WHOOP app's request budget, shared by every client of the app.
+            retry: Retry policy for 429, 5xx and network failures.
+            page_size: Records per page, 1 to 25.
+            max_pages: Safety stop for one collection read.
+            reconnect_action: What to tell a user whose token WHOOP refuses.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        self._http = http
+        self._auth = auth
+        self._clock = clock
+        self._throttle = throttle
+        self._retry = retry
+        self._page_size = page_size
+        self._max_pages = max_pages
+        self._reconnect_action = reconnect_action
+
+    # ------------------------------------------------------------ cycles
+    def cycles(
+        self, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[wire.Cycle]:
+        """Every cycle overlapping ``[start, end)``, newest first (``getCycleCollection``)."""
+        return self._collect("/cycle", wire.PaginatedCycleResponse, start, end)
+
+    async def get_cycle(self, cycle_id: int) -> wire.Cycle:
+        """One cycle by id (``getCycleById``)."""
+        return await self._one(
+            f"/cycle/{cycle_id}", "/cycle/{cycleId}", wire.Cycle, f"cycle {cycle_id}"
+        )
+
+    async def get_sleep_for_cycle(self, cycle_id: int) -> wire.Sleep:
+        """The sleep that belongs to a cycle (``getSleepForCycle``)."""
+        return await self._one(
+            f"/cycle/{cycle_id}/sleep",
+            "/cycle/{cycleId}/sleep",
+            wire.Sleep,
+            f"sleep for cycle {cycle_id}",
+        )
+
+    async def get_recovery_for_cycle(self, cycle_id: int) -> wire.Recovery:
+        """The recovery of a cycle (``getRecoveryForCycle``)."""
+        return await self._one(
+            f"/cycle/{cycle_id}/recovery",
+            "/cycle/{cycleId}/recovery",
+            wire.Recovery,
+            f"recovery for cycle {cycle_id}",
+        )
+
+    # ------------------------------------------------------------ recovery
+    def recoveries(
+        self, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[wire.Recovery]:
+        """Every recovery in ``[start, end)``, newest sleep first (``getRecoveryCollection``)."""
+        return self._collect("/recovery", wire.RecoveryCollection, start, end)
+
+    # ------------------------------------------------------------ sleep
+    def sleeps(
+        self, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[wire.Sleep]:
+        """Every sleep and nap overlapping ``[start, end)``, newest first (``getSleepCollection``)."""
+        return self._collect("/activity/sleep", wire.PaginatedSleepResponse, start, end)
+
+    async def get_sleep(self, sleep_id: UUID) -> wire.Sleep:
+        """One sleep by id (``getSleepById``)."""
+        return await self._one(
+            f"/activity/sleep/{sleep_id}", "/activity/sleep/{sleepId}", wire.Sleep, f"sleep {sleep_id}"
+        )
+
+    # ------------------------------------------------------------ workout
+    def workouts(
+        self, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AsyncIterator[wire.WorkoutV2]:
+        """Every workout overlapping ``[start, end)``, newest first (``getWorkoutCollection``)."""
+        return self._collect("/activity/workout", wire.WorkoutCollection, start, end)
+
+    async def get_workout(self, workout_id: UUID) -> wire.WorkoutV2:
+        """One workout by id (``getWorkoutById``)."""
+        return await self._one(
+            f"/activity/workout/{workout_id}",
+            "/activity/workout/{workoutId}",
+            wire.WorkoutV2,
+            f"workout {workout_id}",
+        )
+
+    # ------------------------------------------------------------ user
+    async def get_profile(self) -> wire.UserBasicProfile:
+        """The member's name and email (``getProfileBasic``)."""
+        return await self._one(
+            "/user/profile/basic", "/user/profile/basic", wire.UserBasicProfile, "profile"
+        )
+
+    async def get_body_measurement(self) -> wire.UserBodyMeasurement:
+        """The member's height, weight and max heart rate (``getBodyMeasurement``)."""
+        return await self._one(
+            "/user/measurement/body", "/user/measurement/body", wire.UserBodyMeasurement,
+            "body measurement",
+        )
+
+    async def revoke_access(self) -> None:
+        """Revoke this app's access to the member's data (``revokeUserOAuthAccess``).
+
+        Afterwards every token of the grant is dead and WHOOP stops sending
+        webhooks for this member.
+        """
+        reply = await self._request("DELETE", "/user/access", "/user/access", None)
+        if reply.status_code != 204:
+            self._raise_for_status(reply, "access grant")
+
+    # ------------------------------------------------------------ plumbing
+    async def _collect(
+        self,
+        path: str,
+        page_model: type[wire.Page[RecordT]],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> AsyncIterator[RecordT]:
+        params: dict[str, str | int] = {"limit": self._page_size}
+        if start is not None:
+            params["start"] = format_instant(start)
+        if end is not None:
+            params["end"] = format_instant(end)
+        seen: set[str] = set()
+        for _ in range(self._max_pages):
+            reply = await self._request("GET", path, path, params)
+            page = self._parse(reply, page_model, what=f"{path.rsplit('/', 1)[-1]} collection")
+            for record in page.records:
+                yield record
+            token = page.next_token
+            if not token:
+                return
+            if token in seen:
+                raise ProviderResponseError(
+                    provider=_PROVIDER,
+                    endpoint=reply.endpoint,
+                    problem="the same next_token came back twice",
+                    field="next_token",
+                )
+            seen.add(token)
+            params["nextToken"] = token
+        raise ProviderResponseError(
+            provider=_PROVIDER,
+            endpoint=f"GET {_API}{path}",
+            problem=f"the collection did not end after {self._max_pages} pages",
+            field="next_token",
+        )
+
+    async def _one(self, path: str, template: str, model: type[ModelT], what: str) -> ModelT:
+        reply = await self._request("GET", path, template, None)
+        return self._parse(reply, model, what=what)
+
+    async def _request(
+        self, method: str, path: str, template: str, params: dict[str, str | int] | None
+    ) -> Reply:
+        url = f"{_API}{path}"
+        frozen = dict(params) if params is not None else None
+
+        def build() -> httpx2.Request:
+            return self._http.build_request(method, url, params=frozen)
+
+        return await send(
+            self._http,
+            build,
+            provider=_PROVIDER,
+            endpoint=f"{method} {_API}{template}",
+            clock=self._clock,
+            policy=self._retry,
+            throttle=self._throttle,
+            auth=self._auth,
+            idempotent=method == "GET",
+        )
+
+    def _parse(self, reply: Reply, model: type[ModelT], *, what: str) -> ModelT:
+        if reply.status_code != 200:
+            self._raise_for_status(reply, what)
+        try:
+            return model.model_validate_json(reply.content)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            raise ProviderResponseError(
+                provider=_PROVIDER,
+                endpoint=reply.endpoint,
+                problem=_problem(error["type"], error["msg"]),
+                field=_field_path(error["loc"]),
+                status=reply.status_code,
+            ) from None
+
+    def _raise_for_status(self, reply: Reply, what: str) -> None:
+        if reply.status_code == 401:
+            raise ReauthorizationRequired(
+                provider=_PROVIDER,
+                reason="WHOOP refused the access token even after refreshing it",
+                action=self._reconnect_action,
+            )
+        if reply.status_code == 404:
+            raise NotFound(provider=_PROVIDER, endpoint=reply.endpoint, what=what)
+        raise ProviderResponseError(
+            provider=_PROVIDER,
+            endpoint=reply.endpoint,
+            problem=f"WHOOP answered HTTP {reply.status_code}",
+            status=reply.status_code,
+        )
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str | None:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith("function-"):  # pydantic's name for a model validator step
+            continue
+        else:
+            path += f".{part}" if path else part
+    return path or None
+
+
+def _problem(error_type: str, message: str) -> str:
+    if error_type == "missing":
+        return "a required field is missing"
+    if error_type == "json_invalid":
+        return "the body is not valid JSON"
+    return message[:1].lower() + message[1:]

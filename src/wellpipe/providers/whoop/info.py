@@ -1,0 +1,32 @@
+"""WHOOP's facts as data."""
+
+from __future__ import annotations
+
+from wellpipe.core.models import DataKind
+from wellpipe.core.provider_info import ProviderInfo, RateLimit
+from wellpipe.providers.whoop.settings import DEVELOPER_DASHBOARD
+
+__all__ = ["INFO", "READ_SCOPES", "SCOPES"]
+
+READ_SCOPES = (
+    "read:recovery",
+    "read:cycles",
+    "read:workout",
+    "read:sleep",
+    "read:profile",
+    "read:body_measurement",
+)
+"""WHOOP's data scopes, spelled as WHOOP does (``read:cycles`` plural, ``read:workout`` singular)."""
+
+SCOPES = (*READ_SCOPES, "offline")
+"""What Wellpipe requests: every read scope, plus ``offline`` to receive a refresh token."""
+
+INFO = ProviderInfo(
+    name="whoop",
+    display_name="WHOOP",
+    kinds=frozenset(DataKind),
+    scopes=SCOPES,
+    token_auth_method="client_secret_post",
+    rate_limits=(RateLimit(100, 60), RateLimit(10_000, 86_400)),
+    developer_portal=DEVELOPER_DASHBOARD,
+)

@@ -1,0 +1,191 @@
+"""`WhoopProvider`: WHOOP behind the provider-neutral `HealthProvider` port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from typing import TypeVar
+from uuid import UUID
+
+import anyio
+import httpx2
+from pydantic import BaseModel, ValidationError
+
+from wellpipe.core.clock import SystemClock
+from wellpipe.core.errors import NotFound, ProviderResponseError
+from wellpipe.core.models import (
+    BodyMeasurement,
+    Cycle,
+    DataKind,
+    Profile,
+    RecordSet,
+    Recovery,
+    Sleep,
+    TimeWindow,
+    Workout,
+)
+from wellpipe.core.ports import Clock, TokenProvider
+from wellpipe.core.provider_info import ProviderInfo
+from wellpipe.net import RetryPolicy, Throttle, build_http_client
+from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
+from wellpipe.providers.whoop import mapping
+from wellpipe.providers.whoop import schemas as wire
+from wellpipe.providers.whoop.client import WhoopClient
+from wellpipe.providers.whoop.info import INFO
+from wellpipe.providers.whoop.oauth import whoop_oauth_client
+from wellpipe.providers.whoop.settings import WhoopSettings
+
+__all__ = ["WhoopProvider", "open_whoop"]
+
+_TIMED = frozenset({DataKind.SLEEP, DataKind.RECOVERY, DataKind.WORKOUT, DataKind.CYCLE})
+
+WireT = TypeVar("WireT", bound=BaseModel)
+CoreT = TypeVar("CoreT")
+
+
+class WhoopProvider:
+    """One WHOOP member's data, as core records."""
+
+    def __init__(self, client: WhoopClient) -> None:
+        self.client = client
+
+    @property
+    def info(self) -> ProviderInfo:
+        """WHOOP's facts."""
+        return INFO
+
+    async def read(self, kinds: Collection[DataKind], window: TimeWindow) -> RecordSet:
+        """Every record of ``kinds`` overlapping ``window``, each kind newest first.
+
+        Collections are read concurrently. Sleeps are read whenever recoveries or
+        cycles are asked for, because they pin those to the right day.
+        """
+        wanted = set(kinds)
+        if not wanted <= _TIMED:
+            raise ValueError(f"read() returns timed records; not {sorted(wanted - _TIMED)}")
+        needs_sleeps = bool(wanted & {DataKind.SLEEP, DataKind.RECOVERY, DataKind.CYCLE})
+        start, end = window.start, window.end
+        sleeps: list[wire.Sleep] = []
+        cycles: list[wire.Cycle] = []
+        recoveries: list[wire.Recovery] = []
+        workouts: list[wire.WorkoutV2] = []
+
+        async with anyio.create_task_group() as group:
+            if needs_sleeps:
+                group.start_soon(_drain, self.client.sleeps(start=start, end=end), sleeps)
+            if DataKind.CYCLE in wanted:
+                group.start_soon(_drain, self.client.cycles(start=start, end=end), cycles)
+            if DataKind.RECOVERY in wanted:
+                group.start_soon(_drain, self.client.recoveries(start=start, end=end), recoveries)
+            if DataKind.WORKOUT in wanted:
+                group.start_soon(_drain, self.client.workouts(start=start, end=end), workouts)
+
+        sleeps_by_id = {sleep.id: sleep for sleep in sleeps}
+        main_sleeps = mapping.main_sleep_by_cycle(sleeps)
+        return RecordSet(
+            sleeps=_mapped(sleeps, mapping.sleep_to_core, "sleep")
+            if DataKind.SLEEP in wanted
+            else (),
+            cycles=_mapped(
+                cycles, lambda c: mapping.cycle_to_core(c, main_sleep=main_sleeps.get(c.id)), "cycle"
+            ),
+            recoveries=tuple([await self._recovery(r, sleeps_by_id) for r in recoveries]),
+            workouts=_mapped(workouts, mapping.workout_to_core, "workout"),
+        )
+
+    async def _recovery(self, recovery: wire.Recovery, sleeps: dict[UUID, wire.Sleep]) -> Recovery:
+        sleep = sleeps.get(recovery.sleep_id)
+        cycle = None
+        if sleep is None:  # the window cut between a recovery and its sleep: fetch it
+            try:
+                sleep = await self.client.get_sleep(recovery.sleep_id)
+            except NotFound:
+                cycle = await self.client.get_cycle(recovery.cycle_id)
+        return _map_one(
+            recovery, lambda r: mapping.recovery_to_core(r, sleep=sleep, cycle=cycle), "recovery"
+        )
+
+    async def profile(self) -> Profile:
+        """The member's profile."""
+        return mapping.profile_to_core(await self.client.get_profile())
+
+    async def body_measurement(self) -> BodyMeasurement:
+        """The member's body measurement."""
+        return mapping.body_measurement_to_core(await self.client.get_body_measurement())
+
+    async def revoke(self) -> None:
+        """Revoke this app's access at WHOOP (the tokens die there)."""
+        await self.client.revoke_access()
+
+
+async def _drain(source: AsyncIterator[WireT], into: list[WireT]) -> None:
+    async for item in source:
+        into.append(item)
+
+
+def _map_one(item: WireT, convert: Callable[[WireT], CoreT], kind: str) -> CoreT:
+    try:
+        return convert(item)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in error["loc"]) or None
+        raise ProviderResponseError(
+            provider="whoop",
+            endpoint=None,
+            problem=f"a {kind} holds an impossible value ({error['msg']})",
+            field=field,
+        ) from None
+
+
+def _mapped(items: list[WireT], convert: Callable[[WireT], CoreT], kind: str) -> tuple[CoreT, ...]:
+    return tuple(_map_one(item, convert, kind) for item in items)
+
+
+@asynccontextmanager
+async def open_whoop(
+    *,
+    credentials: ClientCredentials,
+    tokens: TokenProvider,
+    settings: WhoopSettings | None = None,
+    clock: Clock | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    throttle: Throttle | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+    reconnect_action: str | None = None,
+    credentials_hint: str | None = None,
+) -> AsyncIterator[WhoopProvider]:
+    """A ready `WhoopProvider` for one member, owning its HTTP client.
+
+    Args:
+        credentials: The WHOOP developer app.
+        tokens: The member's tokens; refreshed tokens are written back here.
+        settings: Where WHOOP lives (defaults read ``WELLPIPE_WHOOP_*``).
+        clock: Time source.
+        transport: An `httpx2` async transport to use instead of the network
+            (e.g. the in-process sandbox).
+        throttle: The app's request budget; pass one shared instance when a
+            process serves several members of one app.
+        retry: Retry policy for data requests.
+        reconnect_action: What to tell a user whose grant is dead.
+        credentials_hint: What to tell a user whose client id/secret WHOOP rejects.
+    """
+    settings = settings or WhoopSettings()
+    clock = clock or SystemClock()
+    async with build_http_client(base_url=settings.origin, transport=transport) as http:
+        oauth = whoop_oauth_client(
+            settings=settings,
+            credentials=credentials,
+            http=http,
+            clock=clock,
+            credentials_hint=credentials_hint,
+        )
+        refresher = TokenRefresher(tokens=tokens, oauth=oauth, reconnect_action=reconnect_action)
+        client = WhoopClient(
+            http,
+            auth=RefreshingAuth(refresher),
+            clock=clock,
+            throttle=throttle or Throttle(INFO.rate_limits, clock=clock, provider=INFO.name),
+            retry=retry,
+            reconnect_action=reconnect_action,
+        )
+        yield WhoopProvider(client)
