@@ -15,4 +15,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
-__all__ = ["__version__", *_core_all]  # noqa: PLE0604
+__all__ = ["__version__", *_core_all]

@@ -1,4 +1,4 @@
-"""Facts about a provider, as data: tools, CLI and cloud read these instead of branching on names."""
+"""Facts about a provider, as data: tools, CLI and cloud read them instead of branching on names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How Wellpipe builds its HTTP clients: explicit timeouts, its own User-Agent, injectable transport."""
+"""How Wellpipe builds HTTP clients: explicit timeouts, its own User-Agent, injectable transport."""
 
 from __future__ import annotations
 

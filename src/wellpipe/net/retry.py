@@ -19,7 +19,7 @@ import email.utils
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 import httpx2
 import stamina
@@ -223,5 +223,3 @@ def _retry_after(headers: httpx2.Headers, clock: Clock) -> float | None:
             delta = (when - clock.now().astimezone(UTC)).total_seconds()
             return max(0.0, delta) if math.isfinite(delta) else None
     return parse_seconds(headers.get("x-ratelimit-reset"))
-
-

@@ -1,4 +1,4 @@
-"""Provider-agnostic OAuth 2.0 client: authorization code, refresh, and bearer auth that refreshes."""
+"""Provider-agnostic OAuth 2.0 client: authorization code, refresh, self-refreshing bearer auth."""
 
 from wellpipe.oauth.auth import RefreshingAuth
 from wellpipe.oauth.client import ClientCredentials, InvalidGrant, OAuthClient, OAuthEndpoints

@@ -85,17 +85,14 @@ class TokenRefresher:
         """
         async with self._tokens.refresh_lock():
             current = await self._tokens.get_access_token()
-            if (
-                current
-                and current != rejected
-                and not await self._tokens.is_expired(self._margin)
-            ):
+            if current and current != rejected and not await self._tokens.is_expired(self._margin):
                 return current  # someone else refreshed while we waited for the lock
             refresh_token = await self._tokens.get_refresh_token()
             if not refresh_token:
                 raise self._dead("no refresh token is stored")
             with anyio.CancelScope(shield=True):
-                return await self._rotate(refresh_token)
+                token = await self._rotate(refresh_token)
+        return token
 
     async def _rotate(self, refresh_token: str) -> str:
         try:
@@ -108,8 +105,12 @@ class TokenRefresher:
                 token = await self._tokens.get_access_token()
                 if token:
                     return token
-            logger.warning("%s grant is dead (invalid_grant); re-authorization needed", self._provider)
-            await self._tokens.mark_reauthorization_required("the provider refused the refresh token")
+            logger.warning(
+                "%s grant is dead (invalid_grant); re-authorization needed", self._provider
+            )
+            await self._tokens.mark_reauthorization_required(
+                "the provider refused the refresh token"
+            )
             raise self._dead("the provider refused the refresh token") from None
         await self._tokens.update_tokens(new.access_token, new.refresh_token, new.expires_at)
         self.refreshes += 1

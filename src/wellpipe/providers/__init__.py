@@ -1,4 +1,4 @@
-"""The provider registry: every provider, built-in or third-party, arrives through one entry-point group.
+"""The provider registry: every provider, built-in or not, arrives through one entry-point group.
 
 A provider is a subpackage exposing a `ProviderInfo` and one line in its
 distribution's ``pyproject.toml``::

@@ -27,8 +27,7 @@ class RecoveryScore(BaseModel):
 
 
 class Recovery(ScoredRecord[RecoveryScore]):
-    """One recovery. Its interval is the sleep it was measured over; its ``day``
-    is the local day that sleep ended on.
+    """One recovery, measured over a sleep: its interval and ``day`` are that sleep's.
 
     Attributes:
         sleep_source_id: The provider's id of that sleep.

@@ -126,13 +126,16 @@ class WhoopClient:
     def sleeps(
         self, *, start: datetime | None = None, end: datetime | None = None
     ) -> AsyncIterator[wire.Sleep]:
-        """Every sleep and nap overlapping ``[start, end)``, newest first (``getSleepCollection``)."""
+        """Sleeps and naps overlapping ``[start, end)``, newest first (``getSleepCollection``)."""
         return self._collect("/activity/sleep", wire.PaginatedSleepResponse, start, end)
 
     async def get_sleep(self, sleep_id: UUID) -> wire.Sleep:
         """One sleep by id (``getSleepById``)."""
         return await self._one(
-            f"/activity/sleep/{sleep_id}", "/activity/sleep/{sleepId}", wire.Sleep, f"sleep {sleep_id}"
+            f"/activity/sleep/{sleep_id}",
+            "/activity/sleep/{sleepId}",
+            wire.Sleep,
+            f"sleep {sleep_id}",
         )
 
     # ------------------------------------------------------------ workout
@@ -161,7 +164,9 @@ class WhoopClient:
     async def get_body_measurement(self) -> wire.UserBodyMeasurement:
         """The member's height, weight and max heart rate (``getBodyMeasurement``)."""
         return await self._one(
-            "/user/measurement/body", "/user/measurement/body", wire.UserBodyMeasurement,
+            "/user/measurement/body",
+            "/user/measurement/body",
+            wire.UserBodyMeasurement,
             "body measurement",
         )
 

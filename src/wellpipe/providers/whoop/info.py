@@ -16,7 +16,7 @@ READ_SCOPES = (
     "read:profile",
     "read:body_measurement",
 )
-"""WHOOP's data scopes, spelled as WHOOP does (``read:cycles`` plural, ``read:workout`` singular)."""
+"""WHOOP's data scopes as WHOOP spells them (``read:cycles`` plural, ``read:workout`` singular)."""
 
 SCOPES = (*READ_SCOPES, "offline")
 """What Wellpipe requests: every read scope, plus ``offline`` to receive a refresh token."""

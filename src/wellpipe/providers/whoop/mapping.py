@@ -12,7 +12,7 @@ Days come from each record's own ``timezone_offset``:
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Final
 
 from pydantic import JsonValue
@@ -59,7 +59,7 @@ _STATES: Final = {
 def parse_offset(tzd: str) -> timezone:
     """A W3C Time Zone Designator (``+hh:mm``, ``-hh:mm`` or ``Z``) as a fixed offset."""
     if tzd == "Z":
-        return timezone.utc
+        return UTC
     sign = -1 if tzd[0] == "-" else 1
     hours, minutes = int(tzd[1:3]), int(tzd[4:6])
     return timezone(sign * timedelta(hours=hours, minutes=minutes))

@@ -1,4 +1,4 @@
-"""WHOOP's OAuth configuration: endpoints from settings, secret in the form body, ``scope=offline`` on refresh."""
+"""WHOOP's OAuth setup: endpoints from settings, secret in the form body, ``offline`` on refresh."""
 
 from __future__ import annotations
 

@@ -15,14 +15,11 @@ from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import NotFound, ProviderResponseError
 from wellpipe.core.models import (
     BodyMeasurement,
-    Cycle,
     DataKind,
     Profile,
     RecordSet,
     Recovery,
-    Sleep,
     TimeWindow,
-    Workout,
 )
 from wellpipe.core.ports import Clock, TokenProvider
 from wellpipe.core.provider_info import ProviderInfo
@@ -87,7 +84,9 @@ class WhoopProvider:
             if DataKind.SLEEP in wanted
             else (),
             cycles=_mapped(
-                cycles, lambda c: mapping.cycle_to_core(c, main_sleep=main_sleeps.get(c.id)), "cycle"
+                cycles,
+                lambda c: mapping.cycle_to_core(c, main_sleep=main_sleeps.get(c.id)),
+                "cycle",
             ),
             recoveries=tuple([await self._recovery(r, sleeps_by_id) for r in recoveries]),
             workouts=_mapped(workouts, mapping.workout_to_core, "workout"),
@@ -119,8 +118,7 @@ class WhoopProvider:
 
 
 async def _drain(source: AsyncIterator[WireT], into: list[WireT]) -> None:
-    async for item in source:
-        into.append(item)
+    into.extend([item async for item in source])
 
 
 def _map_one(item: WireT, convert: Callable[[WireT], CoreT], kind: str) -> CoreT:

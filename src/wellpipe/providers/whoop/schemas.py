@@ -64,7 +64,7 @@ class _Scored(_Wire):
         return self
 
 
-RecordT = TypeVar("RecordT", bound=_Wire)
+RecordT = TypeVar("RecordT", bound=BaseModel)
 
 
 class Page(_Wire, Generic[RecordT]):

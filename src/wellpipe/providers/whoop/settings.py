@@ -30,7 +30,9 @@ class WhoopSettings(BaseSettings):
     @classmethod
     def _origin_only(cls, value: AnyHttpUrl) -> AnyHttpUrl:
         if value.query or value.fragment:
-            raise ValueError("WELLPIPE_WHOOP_BASE_URL must be an origin like https://api.prod.whoop.com")
+            raise ValueError(
+                "WELLPIPE_WHOOP_BASE_URL must be an origin like https://api.prod.whoop.com"
+            )
         return value
 
     @property

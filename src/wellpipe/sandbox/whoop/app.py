@@ -136,7 +136,9 @@ class WhoopSandbox:
         try:
             await self._app(scope, receive, logging_send)
         finally:
-            query = tuple(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
+            query = tuple(
+                parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
+            )
             self.requests.append(
                 LoggedRequest(scope["method"], scope["path"], query, status, client[0])
             )
@@ -154,7 +156,9 @@ class WhoopSandbox:
     ) -> dict[str, Any]:
         """A token response for a member, as if they had just authorized ``client_id``."""
         return self.auth.issue_tokens(
-            user_id if user_id is not None else self.member_ids[0], client_id=client_id, scopes=scopes
+            user_id if user_id is not None else self.member_ids[0],
+            client_id=client_id,
+            scopes=scopes,
         )
 
     def member(self, user_id: int | None = None) -> MemberHistory:
@@ -187,7 +191,9 @@ class WhoopSandbox:
             Route(f"{api}/cycle", data(self._cycles, "read:cycles"), methods=["GET"]),
             Route(f"{api}/cycle/{{cycleId}}", data(self._cycle, "read:cycles"), methods=["GET"]),
             Route(
-                f"{api}/cycle/{{cycleId}}/sleep", data(self._cycle_sleep, "read:sleep"), methods=["GET"]
+                f"{api}/cycle/{{cycleId}}/sleep",
+                data(self._cycle_sleep, "read:sleep"),
+                methods=["GET"],
             ),
             Route(
                 f"{api}/cycle/{{cycleId}}/recovery",
@@ -197,7 +203,9 @@ class WhoopSandbox:
             Route(f"{api}/recovery", data(self._recoveries, "read:recovery"), methods=["GET"]),
             Route(f"{api}/activity/sleep", data(self._sleeps, "read:sleep"), methods=["GET"]),
             Route(
-                f"{api}/activity/sleep/{{sleepId}}", data(self._sleep, "read:sleep"), methods=["GET"]
+                f"{api}/activity/sleep/{{sleepId}}",
+                data(self._sleep, "read:sleep"),
+                methods=["GET"],
             ),
             Route(f"{api}/activity/workout", data(self._workouts, "read:workout"), methods=["GET"]),
             Route(
@@ -205,7 +213,9 @@ class WhoopSandbox:
                 data(self._workout, "read:workout"),
                 methods=["GET"],
             ),
-            Route(f"{api}/user/profile/basic", data(self._profile, "read:profile"), methods=["GET"]),
+            Route(
+                f"{api}/user/profile/basic", data(self._profile, "read:profile"), methods=["GET"]
+            ),
             Route(
                 f"{api}/user/measurement/body",
                 data(self._body, "read:body_measurement"),
@@ -319,7 +329,9 @@ class WhoopSandbox:
         return HTMLResponse(page, status_code=status)
 
     async def _token(self, request: Request) -> Response:
-        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
             return JSONResponse(
                 {"error": "invalid_request", "error_description": "Expected a form body."},
                 status_code=400,
@@ -379,8 +391,14 @@ class WhoopSandbox:
                 headers={str(k): str(v) for k, v in dict(spec.get("headers", {})).items()},
                 methods=frozenset(str(m).upper() for m in spec.get("methods", [])),
             )
-            if fault.body not in (None, "truncated", "not_json", "empty", "drop_required_field",
-                                  "wrong_type"):
+            if fault.body not in (
+                None,
+                "truncated",
+                "not_json",
+                "empty",
+                "drop_required_field",
+                "wrong_type",
+            ):
                 raise ValueError(f"unknown body fault {fault.body!r}")
             self.faults.add(fault)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -409,8 +427,8 @@ class WhoopSandbox:
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25rem .6rem}}
 code,pre{{background:#f4f4f4;padding:.1rem .3rem}}</style></head>
 <body><h1>Wellpipe WHOOP sandbox</h1>
-<p>A faithful fake of the WHOOP API v2 with {info['history']['days']} days of synthetic
-history (seed {info['history']['seed']}). Point Wellpipe at it:</p>
+<p>A faithful fake of the WHOOP API v2 with {info["history"]["days"]} days of synthetic
+history (seed {info["history"]["seed"]}). Point Wellpipe at it:</p>
 <pre>export WELLPIPE_WHOOP_BASE_URL={origin}</pre>
 <table><tr><th>user id</th><th>member</th><th>offset</th><th>cycles</th><th>sleeps</th>
 <th>workouts</th></tr>{rows}</table>
@@ -422,7 +440,7 @@ history (seed {info['history']['seed']}). Point Wellpipe at it:</p>
 
 # ---------------------------------------------------------------------- helpers
 def _in_window(record: StoredRecord, start: datetime | None, end: datetime) -> bool:
-    """WHOOP's filter: ``start`` inclusive (records in progress at ``start`` count), ``end`` exclusive."""
+    """WHOOP's filter: ``start`` inclusive (so is a record in progress then), ``end`` exclusive."""
     if record.start >= end:
         return False
     if start is None:

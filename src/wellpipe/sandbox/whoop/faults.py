@@ -1,4 +1,4 @@
-"""Injectable faults: wrong statuses, latency and malformed bodies, for a path prefix and a count."""
+"""Injectable faults: statuses, latency and malformed bodies, for a path prefix and a count."""
 
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ class FaultInjector:
     def take(self, method: str, path: str) -> Fault | None:
         """The fault for this request, if any, counting one use of it."""
         for fault in self._faults:
-            if path.startswith(fault.path_prefix) and (not fault.methods or method in fault.methods):
+            if path.startswith(fault.path_prefix) and (
+                not fault.methods or method in fault.methods
+            ):
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)
@@ -127,6 +129,7 @@ class FaultMiddleware:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ASGI, misbehaving when a fault matches."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -139,12 +142,17 @@ class FaultMiddleware:
         extra = [(k.lower().encode(), v.encode()) for k, v in fault.headers.items()]
         if fault.status is not None:
             payload = json.dumps({"message": f"injected fault: HTTP {fault.status}"}).encode()
-            await send({
-                "type": "http.response.start",
-                "status": fault.status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()), *extra],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": fault.status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                        *extra,
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": payload})
             return
         if fault.body is None and fault.mutate is None:
@@ -153,7 +161,12 @@ class FaultMiddleware:
         await self._spoiled(scope, receive, send, fault, extra)
 
     async def _spoiled(
-        self, scope: Scope, receive: Receive, send: Send, fault: Fault, extra: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        fault: Fault,
+        extra: list[tuple[bytes, bytes]],
     ) -> None:
         start: Message | None = None
         chunks: list[bytes] = []

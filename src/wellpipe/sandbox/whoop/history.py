@@ -160,7 +160,7 @@ def whoop_time(instant: datetime) -> str:
 
 def _tz(tzd: str) -> timezone:
     if tzd == "Z":
-        return timezone.utc
+        return UTC
     sign = -1 if tzd[0] == "-" else 1
     return timezone(sign * timedelta(hours=int(tzd[1:3]), minutes=int(tzd[4:6])))
 
@@ -248,7 +248,11 @@ class _MemberBuilder:
 
     def tzd_for(self, day: date) -> str:
         latest, earliest = self.spec.travel_days_ago[1], self.spec.travel_days_ago[0]
-        return self.spec.travel_offset if latest <= self.days_ago(day) <= earliest else self.spec.home_offset
+        return (
+            self.spec.travel_offset
+            if latest <= self.days_ago(day) <= earliest
+            else self.spec.home_offset
+        )
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -294,10 +298,14 @@ class _MemberBuilder:
                 length_ms = int((end - start).total_seconds() * 1000)
                 prev_nap_ms += length_ms
                 nap = _Night(night.day, night.tz, night.tzd, start, end, length_ms, 0)
-                score, _ = self.sleep_score(nap, self.sleep_need(0.0, 0, 0), member_sleeps, nap=True)
+                score, _ = self.sleep_score(
+                    nap, self.sleep_need(0.0, 0, 0), member_sleeps, nap=True
+                )
                 state = "SCORED" if self.rng.random() > 0.05 else "UNSCORABLE"
                 self.add_sleep(start, end, night.tzd, cycle_id, True, state, score)
-            prev_strain = self.add_cycle(cycle_id, night, next_onset, workout_scores, unscorable_day)
+            prev_strain = self.add_cycle(
+                cycle_id, night, next_onset, workout_scores, unscorable_day
+            )
         self.history.index()
         return self.history
 
@@ -313,7 +321,9 @@ class _MemberBuilder:
                 onset_h = 25.4 - 24  # after the late game: 01:24 on this day
                 onset = self.at(day, tz, onset_h)
             else:
-                onset = self.at(day - timedelta(days=1), tz, _clip(self.rng.gauss(23.2, 0.55), 21.8, 24.9))
+                onset = self.at(
+                    day - timedelta(days=1), tz, _clip(self.rng.gauss(23.2, 0.55), 21.8, 24.9)
+                )
             weekend = day.weekday() >= 5
             asleep_h = _clip(self.rng.gauss(7.25 + (0.45 if weekend else 0.0), 0.65), 4.6, 9.6)
             awake_ms = int(asleep_h * 3_600_000 * self.rng.uniform(0.05, 0.12))
@@ -335,8 +345,10 @@ class _MemberBuilder:
             plan.append(_Workout(start, start + timedelta(minutes=88), _MIDNIGHT_SPORT))
             return plan
         count = self.rng.choices((0, 1, 2), weights=(30, 50, 20))[0]
-        slots = [night.wake + timedelta(minutes=self.rng.uniform(50, 150)),
-                 self.at(night.day, night.tz, self.rng.uniform(17.0, 19.5))]
+        slots = [
+            night.wake + timedelta(minutes=self.rng.uniform(50, 150)),
+            self.at(night.day, night.tz, self.rng.uniform(17.0, 19.5)),
+        ]
         self.rng.shuffle(slots)
         for slot in sorted(slots[:count]):
             sport = self.rng.choices(_SPORTS, weights=_SPORT_WEIGHTS)[0]
@@ -345,7 +357,11 @@ class _MemberBuilder:
             minutes = self.rng.uniform(sport[2], sport[3])
             start = slot.replace(microsecond=self.rng.randrange(1000) * 1000)
             end = start + timedelta(minutes=minutes)
-            if start < earliest or end > latest or (plan and start < plan[-1].end + timedelta(hours=1)):
+            if (
+                start < earliest
+                or end > latest
+                or (plan and start < plan[-1].end + timedelta(hours=1))
+            ):
                 continue
             plan.append(_Workout(start, end, sport))
         return plan
@@ -357,7 +373,10 @@ class _MemberBuilder:
         end = start + timedelta(minutes=self.rng.uniform(20, 75))
         if start < night.wake + timedelta(hours=3):
             return []
-        if any(start < w.end + timedelta(minutes=30) and w.start < end + timedelta(minutes=30) for w in workouts):
+        if any(
+            start < w.end + timedelta(minutes=30) and w.start < end + timedelta(minutes=30)
+            for w in workouts
+        ):
             return []
         return [(start, end)]
 
@@ -370,7 +389,9 @@ class _MemberBuilder:
             "need_from_recent_nap_milli": -int(nap_ms * 0.8),
         }
 
-    def sleep_score(self, night: _Night, need: dict[str, int], nth: int, nap: bool) -> tuple[Json, int]:
+    def sleep_score(
+        self, night: _Night, need: dict[str, int], nth: int, nap: bool
+    ) -> tuple[Json, int]:
         in_bed = night.in_bed_ms
         no_data = 0 if self.rng.random() > 0.06 else int(self.rng.uniform(60_000, 1_500_000))
         awake = night.awake_ms if not nap else int(in_bed * self.rng.uniform(0.03, 0.15))
@@ -389,7 +410,9 @@ class _MemberBuilder:
                 "total_light_sleep_time_milli": light,
                 "total_slow_wave_sleep_time_milli": deep,
                 "total_rem_sleep_time_milli": rem,
-                "sleep_cycle_count": max(0, round(asleep / 5_400_000 + self.rng.uniform(-0.4, 0.4))),
+                "sleep_cycle_count": max(
+                    0, round(asleep / 5_400_000 + self.rng.uniform(-0.4, 0.4))
+                ),
                 "disturbance_count": max(0, round(self.rng.gauss(13 if not nap else 2, 4))),
             },
             "sleep_needed": need,
@@ -398,16 +421,28 @@ class _MemberBuilder:
         if not nap or self.rng.random() > 0.3:
             score["respiratory_rate"] = _f32(self.rng.gauss(14.9, 0.45))
         if nth > 3 and not nap:
-            score["sleep_performance_percentage"] = float(min(100, round(asleep / total_need * 100)))
+            score["sleep_performance_percentage"] = float(
+                min(100, round(asleep / total_need * 100))
+            )
         if nth > 4 and not nap:
-            score["sleep_consistency_percentage"] = float(round(_clip(self.rng.gauss(78, 9), 35, 99)))
+            score["sleep_consistency_percentage"] = float(
+                round(_clip(self.rng.gauss(78, 9), 35, 99))
+            )
         if not nap or self.rng.random() > 0.2:
             score["sleep_efficiency_percentage"] = asleep / in_bed * 100 if in_bed else 0.0
         return score, asleep
 
     # ----------------------------------------------------------------- records
-    def add_sleep(self, start: datetime, end: datetime, tzd: str, cycle_id: int, nap: bool,
-                  state: str, score: Json | None) -> str:
+    def add_sleep(
+        self,
+        start: datetime,
+        end: datetime,
+        tzd: str,
+        cycle_id: int,
+        nap: bool,
+        state: str,
+        score: Json | None,
+    ) -> str:
         sleep_id = self.uuid()
         pending = end > self.now - timedelta(minutes=10)
         created = end + timedelta(seconds=self.rng.uniform(60, 360))
@@ -418,7 +453,9 @@ class _MemberBuilder:
             "cycle_id": cycle_id,
             "user_id": self.spec.user_id,
             "created_at": whoop_time(created),
-            "updated_at": whoop_time(created if pending else created + timedelta(seconds=self.rng.uniform(5, 900))),
+            "updated_at": whoop_time(
+                created if pending else created + timedelta(seconds=self.rng.uniform(5, 900))
+            ),
             "start": whoop_time(start),
             "end": whoop_time(end),
             "timezone_offset": tzd,
@@ -430,15 +467,26 @@ class _MemberBuilder:
         self.history.sleeps.append(StoredRecord(start, end, sleep_id, body))
         return sleep_id
 
-    def add_recovery(self, night: _Night, cycle_id: int, sleep_id: str, sleep_state: str,
-                     sleep_score: Json | None, prev_strain: float, nth: int) -> None:
+    def add_recovery(
+        self,
+        night: _Night,
+        cycle_id: int,
+        sleep_id: str,
+        sleep_state: str,
+        sleep_score: Json | None,
+        prev_strain: float,
+        nth: int,
+    ) -> None:
         spec = self.spec
         days_ago = self.days_ago(night.day)
         asleep_ratio = 1.0
         if sleep_score is not None:
             stages = sleep_score["stage_summary"]
-            asleep = (stages["total_light_sleep_time_milli"] + stages["total_slow_wave_sleep_time_milli"]
-                      + stages["total_rem_sleep_time_milli"])
+            asleep = (
+                stages["total_light_sleep_time_milli"]
+                + stages["total_slow_wave_sleep_time_milli"]
+                + stages["total_rem_sleep_time_milli"]
+            )
             asleep_ratio = asleep / max(1, sum(sleep_score["sleep_needed"].values()))
         travel = spec.travel_days_ago[1] <= days_ago <= spec.travel_days_ago[0]
         jet_lag = travel and days_ago >= spec.travel_days_ago[0] - 2
@@ -447,8 +495,12 @@ class _MemberBuilder:
         hrv *= 0.78 if self.rng.random() < 0.05 else 1.0  # a late night out
         hrv *= 0.88 if jet_lag else 1.0
         hrv *= 0.9 + 0.1 * _clip(asleep_ratio, 0.5, 1.0)
-        rhr = spec.rhr_baseline_bpm * (1 + 0.12 * (spec.hrv_baseline_ms / hrv - 1)) + self.rng.gauss(0, 1.1)
-        recovery = 58 + 95 * math.log(hrv / spec.hrv_baseline_ms) - 2.2 * (rhr - spec.rhr_baseline_bpm)
+        rhr = spec.rhr_baseline_bpm * (
+            1 + 0.12 * (spec.hrv_baseline_ms / hrv - 1)
+        ) + self.rng.gauss(0, 1.1)
+        recovery = (
+            58 + 95 * math.log(hrv / spec.hrv_baseline_ms) - 2.2 * (rhr - spec.rhr_baseline_bpm)
+        )
         recovery += 25 * (_clip(asleep_ratio, 0.5, 1.05) - 0.9)
         pending = night.wake > self.now - timedelta(minutes=10)
         created = min(self.now, night.wake + timedelta(seconds=self.rng.uniform(120, 480)))
@@ -457,7 +509,9 @@ class _MemberBuilder:
             "sleep_id": sleep_id,
             "user_id": spec.user_id,
             "created_at": whoop_time(created),
-            "updated_at": whoop_time(created if pending else created + timedelta(seconds=self.rng.uniform(1, 600))),
+            "updated_at": whoop_time(
+                created if pending else created + timedelta(seconds=self.rng.uniform(1, 600))
+            ),
             "score_state": "PENDING_SCORE" if pending else sleep_state,
         }
         if body["score_state"] == "SCORED":
@@ -469,7 +523,9 @@ class _MemberBuilder:
             }
             since = spec.whoop_4_since_days_ago
             if since is not None and days_ago <= since:
-                score["spo2_percentage"] = round(_clip(self.rng.gauss(96.4, 0.9), 90, 100) * 16) / 16
+                score["spo2_percentage"] = (
+                    round(_clip(self.rng.gauss(96.4, 0.9), 90, 100) * 16) / 16
+                )
                 score["skin_temp_celsius"] = round(self.rng.gauss(33.6, 0.35), 2)
             body["score"] = score
         self.history.recoveries.append(StoredRecord(night.onset, night.wake, str(cycle_id), body))
@@ -482,7 +538,9 @@ class _MemberBuilder:
             name, _, _, _, strain_lo, strain_hi, kj_per_min, gps = planned.sport
             minutes = (planned.end - planned.start).total_seconds() / 60
             strain = round(self.rng.uniform(strain_lo, strain_hi), 7)
-            max_hr = min(self.spec.max_heart_rate - 2, int(110 + strain * 3.7 + self.rng.uniform(-4, 8)))
+            max_hr = min(
+                self.spec.max_heart_rate - 2, int(110 + strain * 3.7 + self.rng.uniform(-4, 8))
+            )
             avg_hr = int(max_hr * self.rng.uniform(0.68, 0.82))
             recorded = 100.0 if self.rng.random() > 0.15 else round(self.rng.uniform(88, 99.9), 4)
             state = "SCORED"
@@ -495,7 +553,9 @@ class _MemberBuilder:
                 "id": workout_id,
                 "user_id": self.spec.user_id,
                 "created_at": whoop_time(created),
-                "updated_at": whoop_time(created if pending else created + timedelta(seconds=self.rng.uniform(1, 300))),
+                "updated_at": whoop_time(
+                    created if pending else created + timedelta(seconds=self.rng.uniform(1, 300))
+                ),
                 "start": whoop_time(planned.start),
                 "end": whoop_time(planned.end),
                 "timezone_offset": night.tzd,
@@ -506,7 +566,10 @@ class _MemberBuilder:
                 total_ms = int(minutes * 60_000)
                 shares = [self.rng.uniform(0.02, 0.08), self.rng.uniform(0.1, 0.25)]
                 shares += [self.rng.uniform(0.15, 0.35), self.rng.uniform(0.1, 0.3)]
-                shares += [self.rng.uniform(0.0, 0.15) * strain / 10, self.rng.uniform(0.0, 0.05) * strain / 12]
+                shares += [
+                    self.rng.uniform(0.0, 0.15) * strain / 10,
+                    self.rng.uniform(0.0, 0.05) * strain / 12,
+                ]
                 scale = total_ms * recorded / 100 / sum(shares)
                 zones = [int(s * scale) for s in shares]
                 score: Json = {
@@ -515,16 +578,31 @@ class _MemberBuilder:
                     "max_heart_rate": max_hr,
                     "kilojoule": _f32(minutes * kj_per_min * self.rng.uniform(0.85, 1.15)),
                     "percent_recorded": recorded,
-                    "zone_durations": dict(zip(
-                        ("zone_zero_milli", "zone_one_milli", "zone_two_milli",
-                         "zone_three_milli", "zone_four_milli", "zone_five_milli"),
-                        zones, strict=True,
-                    )),
+                    "zone_durations": dict(
+                        zip(
+                            (
+                                "zone_zero_milli",
+                                "zone_one_milli",
+                                "zone_two_milli",
+                                "zone_three_milli",
+                                "zone_four_milli",
+                                "zone_five_milli",
+                            ),
+                            zones,
+                            strict=True,
+                        )
+                    ),
                 }
                 if gps and self.rng.random() > 0.2:
-                    speed_m_per_min = {"running": 175, "cycling": 460, "walking": 85,
-                                       "hiking/rucking": 62}.get(name, 100)
-                    score["distance_meter"] = _f32(minutes * speed_m_per_min * self.rng.uniform(0.85, 1.15))
+                    speed_m_per_min = {
+                        "running": 175,
+                        "cycling": 460,
+                        "walking": 85,
+                        "hiking/rucking": 62,
+                    }.get(name, 100)
+                    score["distance_meter"] = _f32(
+                        minutes * speed_m_per_min * self.rng.uniform(0.85, 1.15)
+                    )
                     score["altitude_gain_meter"] = _f32(self.rng.uniform(4, 40) * minutes / 30)
                     score["altitude_change_meter"] = _f32(self.rng.uniform(-15, 15))
                 body["score"] = score
@@ -532,24 +610,34 @@ class _MemberBuilder:
             self.history.workouts.append(StoredRecord(planned.start, planned.end, workout_id, body))
         return scored
 
-    def add_cycle(self, cycle_id: int, night: _Night, next_onset: datetime,
-                  workouts: list[tuple[float, int]], unscorable: bool) -> float:
+    def add_cycle(
+        self,
+        cycle_id: int,
+        night: _Night,
+        next_onset: datetime,
+        workouts: list[tuple[float, int]],
+        unscorable: bool,
+    ) -> float:
         current = next_onset > self.now
         base = _clip(self.rng.gauss(6.2, 1.4), 2.0, 10.5)
         strains = sorted((strain for strain, _ in workouts), reverse=True)
         strain = base if not strains else max(base, strains[0]) + 0.3 * sum(strains[1:]) + 0.6
         strain = round(_clip(strain, 0.1, 20.8), 7)
         hours = (next_onset - night.onset).total_seconds() / 3600
-        kilojoule = hours / 24 * (self.rng.gauss(8_300, 400)) + strain ** 2 * 9
+        kilojoule = hours / 24 * (self.rng.gauss(8_300, 400)) + strain**2 * 9
         created = night.onset + timedelta(seconds=self.rng.uniform(60, 1200))
         body: Json = {
             "id": cycle_id,
             "user_id": self.spec.user_id,
             "created_at": whoop_time(min(created, self.now)),
-            "updated_at": whoop_time(self.now if current else next_onset + timedelta(seconds=self.rng.uniform(60, 900))),
+            "updated_at": whoop_time(
+                self.now if current else next_onset + timedelta(seconds=self.rng.uniform(60, 900))
+            ),
             "start": whoop_time(night.onset),
             "timezone_offset": night.tzd,
-            "score_state": "PENDING_SCORE" if current else ("UNSCORABLE" if unscorable else "SCORED"),
+            "score_state": "PENDING_SCORE"
+            if current
+            else ("UNSCORABLE" if unscorable else "SCORED"),
         }
         if not current:
             body["end"] = whoop_time(next_onset)
@@ -559,7 +647,8 @@ class _MemberBuilder:
                 "kilojoule": _f32(kilojoule),
                 "average_heart_rate": int(_clip(self.rng.gauss(62 + strain * 0.9, 3), 48, 95)),
                 "max_heart_rate": max(
-                    [int(120 + strain * 2.6 + self.rng.uniform(-5, 10))] + [hr for _, hr in workouts]
+                    [int(120 + strain * 2.6 + self.rng.uniform(-5, 10))]
+                    + [hr for _, hr in workouts]
                 ),
             }
         self.history.cycles.append(

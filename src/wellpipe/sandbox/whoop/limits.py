@@ -34,7 +34,9 @@ class AppRateLimiter:
         self._limits = tuple(limits)
         self._clock = clock
         self._counts: dict[tuple[str, int, int], int] = {}
-        self._policy = ", ".join(f"{lim.requests};window={int(lim.seconds)}" for lim in self._limits)
+        self._policy = ", ".join(
+            f"{lim.requests};window={int(lim.seconds)}" for lim in self._limits
+        )
 
     def hit(self, client_id: str) -> RateDecision:
         """Count one request for ``client_id`` unless a window is full."""

@@ -148,10 +148,19 @@ class AuthorizationServer:
         client_id = params.get("client_id", "")
         redirect_uri = params.get("redirect_uri", "")
         if not client_id or (self._client is not None and client_id != self._client[0]):
-            return 400, {}, _page("invalid_client", "Client authentication failed (unknown client).")
+            return (
+                400,
+                {},
+                _page("invalid_client", "Client authentication failed (unknown client)."),
+            )
         if not _absolute(redirect_uri):
-            return 400, {}, _page(
-                "invalid_request", "The 'redirect_uri' parameter is missing or is not a valid URL."
+            return (
+                400,
+                {},
+                _page(
+                    "invalid_request",
+                    "The 'redirect_uri' parameter is missing or is not a valid URL.",
+                ),
             )
         state = params.get("state", "")
 
@@ -160,8 +169,10 @@ class AuthorizationServer:
             return 302, {"location": _with_query(redirect_uri, query)}, ""
 
         if params.get("response_type") != "code":
-            return error("unsupported_response_type", "The authorization server does not support "
-                         "obtaining a token using this method.")
+            return error(
+                "unsupported_response_type",
+                "The authorization server does not support obtaining a token using this method.",
+            )
         if len(state) < 8:
             return error("invalid_state", _STATE_TOO_SHORT)
         requested = params.get("scope", "").split()
@@ -171,7 +182,9 @@ class AuthorizationServer:
         if self.controls.deny_next > 0:
             self.controls.deny_next -= 1
             return error("access_denied", "The resource owner denied the request.")
-        user_id = self.controls.approve_as if self.controls.approve_as is not None else self._members[0]
+        user_id = (
+            self.controls.approve_as if self.controls.approve_as is not None else self._members[0]
+        )
         granted = frozenset(requested) - self.controls.drop_scopes
         grant = AccessGrant(secrets.token_hex(8), client_id, user_id, granted)
         code = _opaque()
@@ -195,13 +208,19 @@ class AuthorizationServer:
             return self._code_grant(form, client_id)
         if grant_type == "refresh_token":
             return self._refresh_grant(form, client_id)
-        return _error(400, "unsupported_grant_type", "The authorization grant type is not supported.")
+        return _error(
+            400, "unsupported_grant_type", "The authorization grant type is not supported."
+        )
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         code = self._codes.get(form.get("code", ""))
-        invalid = _error(400, "invalid_grant", "The provided authorization grant is invalid, "
-                         "expired, revoked, does not match the redirection URI used in the "
-                         "authorization request, or was issued to another client.")
+        invalid = _error(
+            400,
+            "invalid_grant",
+            "The provided authorization grant is invalid, "
+            "expired, revoked, does not match the redirection URI used in the "
+            "authorization request, or was issued to another client.",
+        )
         if code is None or code.grant.client_id != client_id:
             return invalid
         if code.used:  # a replayed code revokes what it produced
@@ -251,14 +270,18 @@ class AuthorizationServer:
         return body
 
     def issue_tokens(
-        self, user_id: int, *, client_id: str = "sandbox-client", scopes: frozenset[str] = ALLOWED_SCOPES
+        self,
+        user_id: int,
+        *,
+        client_id: str = "sandbox-client",
+        scopes: frozenset[str] = ALLOWED_SCOPES,
     ) -> dict[str, Any]:
         """Mint a token response directly, skipping the browser (tests, demos, curl)."""
         return self._issue(AccessGrant(secrets.token_hex(8), client_id, user_id, frozenset(scopes)))
 
     # ------------------------------------------------------------------ resource side
     def resolve(self, bearer: str) -> AccessGrant | None:
-        """The live grant behind an access token, or ``None`` if it is unknown, expired or revoked."""
+        """The live grant behind an access token; ``None`` if unknown, expired or revoked."""
         record = self._access.get(bearer)
         if record is None or record.revoked or record.grant.revoked:
             return None

@@ -1,0 +1,63 @@
+"""Terminal output: results on stdout, messages on stderr, errors as sentences with exit codes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from wellpipe.core.errors import AuthError, ConfigError, ProviderError, WellpipeError
+
+__all__ = ["EXIT_CODES", "configure_logging", "err", "exit_code_for", "out", "reports_errors"]
+
+out = Console()
+"""Results (tables, charts, copy-paste-ready text)."""
+err = Console(stderr=True)
+"""Progress, hints and errors."""
+
+# sysexits.h: scripts can tell "fix your config" from "try again later".
+EXIT_CODES: dict[type[WellpipeError], int] = {
+    ConfigError: 78,  # EX_CONFIG
+    AuthError: 77,  # EX_NOPERM
+    ProviderError: 69,  # EX_UNAVAILABLE
+}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exit_code_for(error: WellpipeError) -> int:
+    """The process exit code for an error (1 when nothing more specific applies)."""
+    for kind, code in EXIT_CODES.items():
+        if isinstance(error, kind):
+            return code
+    return 1
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a `WellpipeError` into its sentence on stderr and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except WellpipeError as error:
+            err.print(f"[bold red]Error:[/] {error}", highlight=False)
+            raise click.exceptions.Exit(exit_code_for(error)) from None
+
+    return wrapper
+
+
+def configure_logging(verbosity: int) -> None:
+    """Log to stderr: warnings by default, ``-v`` for info, ``-vv`` for debug."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("wellpipe")
+    root.handlers[:] = [handler]
+    root.setLevel(level)

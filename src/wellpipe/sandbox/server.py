@@ -1,0 +1,54 @@
+"""Serving a sandbox over real HTTP on loopback: in the foreground (CLI) or beside other work."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import uvicorn
+from starlette.types import ASGIApp
+
+__all__ = ["serve_in_background", "serve_forever"]
+
+
+def _config(app: ASGIApp, *, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+
+
+@asynccontextmanager
+async def serve_in_background(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """Serve ``app`` on ``host`` while the block runs; yields its origin (``http://host:port``).
+
+    The socket is bound and listening before the block starts, so requests made
+    inside it never race the server's start-up. Port 0 picks a free port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    bound_port = sock.getsockname()[1]
+    server = uvicorn.Server(_config(app, log_level=log_level))
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(server.serve, [sock])
+            try:
+                yield f"http://{host}:{bound_port}"
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()
+
+
+def serve_forever(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``app`` until interrupted (Ctrl-C)."""
+    uvicorn.Server(_config_at(app, host=host, port=port, log_level=log_level)).run()
+
+
+def _config_at(app: ASGIApp, *, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
+    )
