@@ -51,7 +51,7 @@ class Throttle:
         *,
         clock: Clock,
         provider: str,
-        max_wait_s: float = 30.0,
+        max_wait_s: float = 60.0,
     ) -> None:
         """Create a throttle.
 
@@ -59,8 +59,9 @@ class Throttle:
             limits: At most ``requests`` per ``seconds``, for each limit.
             clock: Time source (tests pass a fake one).
             provider: Provider name, for error messages.
-            max_wait_s: Longest a request waits for room. Beyond that the caller
-                gets `ProviderRateLimited` with the wait, instead of hanging.
+            max_wait_s: Longest a request waits for room (default: one WHOOP
+                minute window). Beyond that the caller gets `ProviderRateLimited`
+                with the wait, instead of hanging.
         """
         self._limits = tuple(limits)
         self._logs: tuple[deque[float], ...] = tuple(deque() for _ in self._limits)

@@ -12,7 +12,7 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import NotFound, ProviderResponseError
+from wellpipe.core.errors import NotFound, ProviderResponseError, WellpipeError
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -67,15 +67,20 @@ class WhoopProvider:
         recoveries: list[wire.Recovery] = []
         workouts: list[wire.WorkoutV2] = []
 
-        async with anyio.create_task_group() as group:
-            if needs_sleeps:
-                group.start_soon(_drain, self.client.sleeps(start=start, end=end), sleeps)
-            if DataKind.CYCLE in wanted:
-                group.start_soon(_drain, self.client.cycles(start=start, end=end), cycles)
-            if DataKind.RECOVERY in wanted:
-                group.start_soon(_drain, self.client.recoveries(start=start, end=end), recoveries)
-            if DataKind.WORKOUT in wanted:
-                group.start_soon(_drain, self.client.workouts(start=start, end=end), workouts)
+        try:
+            async with anyio.create_task_group() as group:
+                if needs_sleeps:
+                    group.start_soon(_drain, self.client.sleeps(start=start, end=end), sleeps)
+                if DataKind.CYCLE in wanted:
+                    group.start_soon(_drain, self.client.cycles(start=start, end=end), cycles)
+                if DataKind.RECOVERY in wanted:
+                    group.start_soon(
+                        _drain, self.client.recoveries(start=start, end=end), recoveries
+                    )
+                if DataKind.WORKOUT in wanted:
+                    group.start_soon(_drain, self.client.workouts(start=start, end=end), workouts)
+        except ExceptionGroup as failures:
+            raise _first_failure(failures) from None
 
         sleeps_by_id = {sleep.id: sleep for sleep in sleeps}
         main_sleeps = mapping.main_sleep_by_cycle(sleeps)
@@ -119,6 +124,21 @@ class WhoopProvider:
 
 async def _drain(source: AsyncIterator[WireT], into: list[WireT]) -> None:
     into.extend([item async for item in source])
+
+
+def _first_failure(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The error to show for concurrent reads that failed: a Wellpipe error if there is one."""
+    leaves: list[Exception] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        elif isinstance(exc, Exception):
+            leaves.append(exc)
+
+    walk(group)
+    return next((e for e in leaves if isinstance(e, WellpipeError)), leaves[0])
 
 
 def _map_one(item: WireT, convert: Callable[[WireT], CoreT], kind: str) -> CoreT:

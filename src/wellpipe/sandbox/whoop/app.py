@@ -81,6 +81,7 @@ class WhoopSandbox:
         token_ttl_s: int = 3600,
         rate_limits: Sequence[RateLimit] = (RateLimit(100, 60), RateLimit(10_000, 86_400)),
         revoke_family_on_reuse: bool = True,
+        history: History | None = None,
     ) -> None:
         """Create a sandbox.
 
@@ -95,11 +96,13 @@ class WhoopSandbox:
             token_ttl_s: Access-token lifetime.
             rate_limits: Per-app limits (WHOOP: 100/min and 10,000/day).
             revoke_family_on_reuse: Reusing a spent refresh token also revokes the grant.
+            history: Serve this (read-only) history instead of generating one;
+                ``seed``, ``days``, ``members`` and ``now`` are then ignored.
         """
         if (client_id is None) != (client_secret is None):
             raise ValueError("pin both client_id and client_secret, or neither")
         self.clock: Clock = clock or SystemClock()
-        self.history: History = generate_history(
+        self.history: History = history or generate_history(
             now=now or self.clock.now(), seed=seed, days=days, members=members
         )
         self.member_ids = list(self.history.members)

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import stamina
+from hypothesis import HealthCheck, settings
+
+from tests.fakes import FakeClock
+from wellpipe.core import MemoryTokenProvider, TokenSet
+from wellpipe.oauth import ClientCredentials
+from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
+from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox.whoop import History, generate_history
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
+"""The sandbox's present in tests: a Saturday afternoon."""
+
+ORIGIN = "http://whoop.test"
+CREDENTIALS = ClientCredentials(
+    client_id="test-client", client_secret="test-secret", redirect_uri="http://127.0.0.1:8976/callback"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("WELLPIPE_"):
+            monkeypatch.delenv(name)
+    with stamina.set_testing(True, attempts=10, cap=True):  # no backoff waits, real attempt counts
+        yield
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW + timedelta(minutes=1))
+
+
+@pytest.fixture(scope="session")
+def history() -> History:
+    """One generated history shared by every test's sandbox (nothing writes to it)."""
+    return generate_history(now=NOW)
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock, history: History) -> WhoopSandbox:
+    return WhoopSandbox(clock=clock, history=history)
+
+
+@pytest.fixture
+def whoop_settings() -> WhoopSettings:
+    return WhoopSettings(base_url=ORIGIN)  # type: ignore[arg-type]
+
+
+def tokens_for(sandbox: WhoopSandbox, clock: FakeClock, user_id: int | None = None) -> MemoryTokenProvider:
+    issued = sandbox.issue_tokens(user_id, client_id=CREDENTIALS.client_id)
+    return MemoryTokenProvider(
+        TokenSet(
+            access_token=issued["access_token"],
+            refresh_token=issued["refresh_token"],
+            expires_at=clock.now() + timedelta(seconds=issued["expires_in"]),
+            scopes=frozenset(issued["scope"].split()),
+        ),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def tokens(sandbox: WhoopSandbox, clock: FakeClock) -> MemoryTokenProvider:
+    return tokens_for(sandbox, clock)
+
+
+@pytest.fixture
+async def whoop(
+    sandbox: WhoopSandbox,
+    clock: FakeClock,
+    tokens: MemoryTokenProvider,
+    whoop_settings: WhoopSettings,
+) -> AsyncIterator[WhoopProvider]:
+    async with open_whoop(
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        settings=whoop_settings,
+        clock=clock,
+        transport=sandbox.transport(),
+    ) as provider:
+        yield provider

@@ -1,0 +1,57 @@
+"""Test doubles for what Wellpipe does not own: time (and, through the sandbox, WHOOP)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import anyio.lowlevel
+import httpx2
+
+
+class FakeClock:
+    """A clock whose sleeps return at once, moving time forward instead."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._elapsed = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self._elapsed += max(0.0, seconds)
+        await anyio.lowlevel.checkpoint()
+
+    def advance(self, seconds: float) -> None:
+        self._elapsed += seconds
+
+
+class FlakyNetwork(httpx2.AsyncBaseTransport):
+    """The network between us and the sandbox, failing on cue before (or after) delivery."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.failures: list[tuple[str, type[httpx2.TransportError], bool]] = []
+        self.attempts: list[str] = []
+
+    def fail(
+        self, path_prefix: str, error: type[httpx2.TransportError], *, times: int = 1, after_delivery: bool = False
+    ) -> None:
+        """Fail the next ``times`` matching requests; ``after_delivery`` lets the server act first."""
+        self.failures += [(path_prefix, error, after_delivery)] * times
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.attempts.append(request.url.path)
+        for index, (prefix, error, after_delivery) in enumerate(self.failures):
+            if request.url.path.startswith(prefix):
+                del self.failures[index]
+                if after_delivery:
+                    response = await self.inner.handle_async_request(request)
+                    await response.aread()
+                raise error("injected network failure", request=request)
+        return await self.inner.handle_async_request(request)
