@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import anyio.lowlevel
@@ -32,12 +33,24 @@ class FakeClock:
 
 
 class FlakyNetwork(httpx2.AsyncBaseTransport):
-    """The network between us and the sandbox, failing on cue before (or after) delivery."""
+    """The network between us and the sandbox: it yields to other tasks as a real one does,
+    and fails on cue before (or after) delivery."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
         self.inner = inner
         self.failures: list[tuple[str, type[httpx2.TransportError], bool]] = []
+        self.hooks: list[tuple[str, Callable[[httpx2.Request], Awaitable[None]]]] = []
+        self.after_hooks: list[tuple[str, Callable[[httpx2.Response], Awaitable[None]]]] = []
         self.attempts: list[str] = []
+        self.sent: list[httpx2.Request] = []
+
+    def after(self, path_prefix: str, hook: Callable[[httpx2.Response], Awaitable[None]]) -> None:
+        """Run ``hook`` once, with the response, after the server handled the next matching request."""
+        self.after_hooks.append((path_prefix, hook))
+
+    def before(self, path_prefix: str, hook: Callable[[httpx2.Request], Awaitable[None]]) -> None:
+        """Run ``hook`` once, just before the next matching request reaches the server."""
+        self.hooks.append((path_prefix, hook))
 
     def fail(
         self, path_prefix: str, error: type[httpx2.TransportError], *, times: int = 1, after_delivery: bool = False
@@ -46,7 +59,14 @@ class FlakyNetwork(httpx2.AsyncBaseTransport):
         self.failures += [(path_prefix, error, after_delivery)] * times
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await anyio.lowlevel.checkpoint()  # like a real network, let other tasks run meanwhile
         self.attempts.append(request.url.path)
+        self.sent.append(request)
+        for index, (prefix, hook) in enumerate(self.hooks):
+            if request.url.path.startswith(prefix):
+                del self.hooks[index]
+                await hook(request)
+                break
         for index, (prefix, error, after_delivery) in enumerate(self.failures):
             if request.url.path.startswith(prefix):
                 del self.failures[index]
@@ -54,4 +74,12 @@ class FlakyNetwork(httpx2.AsyncBaseTransport):
                     response = await self.inner.handle_async_request(request)
                     await response.aread()
                 raise error("injected network failure", request=request)
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        await anyio.lowlevel.checkpoint()
+        for index, (prefix, after_hook) in enumerate(self.after_hooks):
+            if request.url.path.startswith(prefix):
+                del self.after_hooks[index]
+                await response.aread()
+                await after_hook(response)
+                break
+        return response
