@@ -11,7 +11,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wellpipe.core.ports import Clock
 
-__all__ = ["BodyFault", "Fault", "FaultInjector", "FaultMiddleware"]
+__all__ = ["CONTROL_PREFIX", "BodyFault", "Fault", "FaultInjector", "FaultMiddleware"]
+
+CONTROL_PREFIX = "/_sandbox"
+"""The sandbox's own routes; faults never touch them, so they can always be cleared."""
 
 BodyFault = Literal["truncated", "not_json", "empty", "drop_required_field", "wrong_type"]
 """How to spoil a good response body."""
@@ -130,7 +133,7 @@ class FaultMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve ASGI, misbehaving when a fault matches."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
         fault = self.injector.take(scope["method"], scope["path"])
