@@ -26,7 +26,9 @@ NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
 
 ORIGIN = "http://whoop.test"
 CREDENTIALS = ClientCredentials(
-    client_id="test-client", client_secret="test-secret", redirect_uri="http://127.0.0.1:8976/callback"
+    client_id="test-client",
+    client_secret="test-secret",
+    redirect_uri="http://127.0.0.1:8976/callback",
 )
 
 
@@ -65,7 +67,9 @@ def whoop_settings() -> WhoopSettings:
     return WhoopSettings(base_url=ORIGIN)  # type: ignore[arg-type]
 
 
-def tokens_for(sandbox: WhoopSandbox, clock: FakeClock, user_id: int | None = None) -> MemoryTokenProvider:
+def tokens_for(
+    sandbox: WhoopSandbox, clock: FakeClock, user_id: int | None = None
+) -> MemoryTokenProvider:
     issued = sandbox.issue_tokens(user_id, client_id=CREDENTIALS.client_id)
     return MemoryTokenProvider(
         TokenSet(

@@ -45,7 +45,7 @@ class FlakyNetwork(httpx2.AsyncBaseTransport):
         self.sent: list[httpx2.Request] = []
 
     def after(self, path_prefix: str, hook: Callable[[httpx2.Response], Awaitable[None]]) -> None:
-        """Run ``hook`` once, with the response, after the server handled the next matching request."""
+        """Run ``hook`` once with the response, once the server answered the next match."""
         self.after_hooks.append((path_prefix, hook))
 
     def before(self, path_prefix: str, hook: Callable[[httpx2.Request], Awaitable[None]]) -> None:
@@ -53,9 +53,14 @@ class FlakyNetwork(httpx2.AsyncBaseTransport):
         self.hooks.append((path_prefix, hook))
 
     def fail(
-        self, path_prefix: str, error: type[httpx2.TransportError], *, times: int = 1, after_delivery: bool = False
+        self,
+        path_prefix: str,
+        error: type[httpx2.TransportError],
+        *,
+        times: int = 1,
+        after_delivery: bool = False,
     ) -> None:
-        """Fail the next ``times`` matching requests; ``after_delivery`` lets the server act first."""
+        """Fail the next ``times`` matches; with ``after_delivery`` the server acts first."""
         self.failures += [(path_prefix, error, after_delivery)] * times
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -22,29 +22,53 @@ def at(day: date, hour: float) -> datetime:
 
 def sleep(sid: str, day: date, start: datetime, end: datetime, *, nap: bool = False) -> Sleep:
     return Sleep(
-        provider="t", source_id=sid, day=day, start=start, end=end, nap=nap,
-        score_state=ScoreState.PENDING, score=None,
+        provider="t",
+        source_id=sid,
+        day=day,
+        start=start,
+        end=end,
+        nap=nap,
+        score_state=ScoreState.PENDING,
+        score=None,
     )
 
 
 def cycle(cid: str, day: date, start: datetime, end: datetime | None) -> Cycle:
     return Cycle(
-        provider="t", source_id=cid, day=day, start=start, end=end,
-        score_state=ScoreState.PENDING, score=None,
+        provider="t",
+        source_id=cid,
+        day=day,
+        start=start,
+        end=end,
+        score_state=ScoreState.PENDING,
+        score=None,
     )
 
 
 def recovery(cid: str, sid: str, day: date, start: datetime, end: datetime) -> Recovery:
     return Recovery(
-        provider="t", source_id=cid, day=day, start=start, end=end, sleep_source_id=sid,
-        cycle_source_id=cid, score_state=ScoreState.PENDING, score=None,
+        provider="t",
+        source_id=cid,
+        day=day,
+        start=start,
+        end=end,
+        sleep_source_id=sid,
+        cycle_source_id=cid,
+        score_state=ScoreState.PENDING,
+        score=None,
     )
 
 
 def workout(wid: str, day: date, start: datetime) -> Workout:
     return Workout(
-        provider="t", source_id=wid, day=day, start=start, end=start + timedelta(hours=1),
-        sport="running", score_state=ScoreState.PENDING, score=None,
+        provider="t",
+        source_id=wid,
+        day=day,
+        start=start,
+        end=start + timedelta(hours=1),
+        sport="running",
+        score_state=ScoreState.PENDING,
+        score=None,
     )
 
 

@@ -86,13 +86,15 @@ def test_a_record_cannot_end_before_it_starts() -> None:
             start=datetime(2026, 11, 21, 7, 0, tzinfo=EST),
             end=datetime(2026, 11, 21, 6, 0, tzinfo=EST),
             score_state=ScoreState.SCORED,
-            score=CycleScore(strain=5, energy_kcal=2000, avg_heart_rate_bpm=60, max_heart_rate_bpm=150),
+            score=CycleScore(
+                strain=5, energy_kcal=2000, avg_heart_rate_bpm=60, max_heart_rate_bpm=150
+            ),
         )
 
 
 def test_records_need_aware_times() -> None:
     fields = _sleep(ScoreState.PENDING, None).model_dump()
-    fields["start"] = datetime(2026, 11, 20, 23, 0)  # noqa: DTZ001 - the point of the test
+    fields["start"] = datetime(2026, 11, 20, 23, 0)
     with pytest.raises(ValidationError):
         Sleep.model_validate(fields)
 

@@ -99,7 +99,15 @@ async def test_a_wait_longer_than_the_cap_is_reported_not_slept() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("3", 3.0), (" 2.5 ", 2.5), ("-1", None), ("soon", None), ("nan", None), ("inf", None), (None, None)],
+    [
+        ("3", 3.0),
+        (" 2.5 ", 2.5),
+        ("-1", None),
+        ("soon", None),
+        ("nan", None),
+        ("inf", None),
+        (None, None),
+    ],
 )
 def test_seconds_headers_are_parsed_defensively(value: str | None, expected: float | None) -> None:
     assert parse_seconds(value) == expected

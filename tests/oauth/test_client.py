@@ -9,7 +9,12 @@ import pytest
 
 from tests.conftest import CREDENTIALS, ORIGIN
 from tests.fakes import FakeClock, FlakyNetwork
-from wellpipe.core import ConfigError, ProviderRateLimited, ProviderResponseError, ProviderUnavailable
+from wellpipe.core import (
+    ConfigError,
+    ProviderRateLimited,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
 from wellpipe.net import build_http_client
 from wellpipe.oauth import InvalidGrant, OAuthClient
 from wellpipe.providers.whoop import SCOPES, WhoopSettings, whoop_oauth_client
@@ -67,7 +72,9 @@ def test_states_are_long_random_and_never_repeat() -> None:
     assert min(len(s) for s in states) >= 43
 
 
-async def test_a_state_shorter_than_eight_characters_is_refused_up_front(oauth: OAuthClient) -> None:
+async def test_a_state_shorter_than_eight_characters_is_refused_up_front(
+    oauth: OAuthClient,
+) -> None:
     with pytest.raises(ValueError, match="at least 8"):
         oauth.authorization_url("short")
 
@@ -133,7 +140,11 @@ async def test_refresh_rotates_and_asks_for_offline(
     ],
 )
 async def test_transient_and_unexpected_token_endpoint_failures_are_not_a_dead_grant(
-    oauth: OAuthClient, network: FlakyNetwork, sandbox: WhoopSandbox, fault: Fault, error: type[Exception]
+    oauth: OAuthClient,
+    network: FlakyNetwork,
+    sandbox: WhoopSandbox,
+    fault: Fault,
+    error: type[Exception],
 ) -> None:
     first = await oauth.exchange_code(await authorize(oauth, network))
     assert first.refresh_token is not None

@@ -45,10 +45,17 @@ def network(sandbox: WhoopSandbox) -> FlakyNetwork:
 
 @pytest.fixture
 async def connected(
-    network: FlakyNetwork, clock: FakeClock, tokens: MemoryTokenProvider, whoop_settings: WhoopSettings
+    network: FlakyNetwork,
+    clock: FakeClock,
+    tokens: MemoryTokenProvider,
+    whoop_settings: WhoopSettings,
 ) -> AsyncIterator[WhoopProvider]:
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, settings=whoop_settings, clock=clock, transport=network
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        settings=whoop_settings,
+        clock=clock,
+        transport=network,
     ) as whoop:
         yield whoop
 
@@ -98,8 +105,9 @@ async def test_the_new_pair_is_persisted_before_it_is_used(
     events: list[str] = []
 
     class Recording(MemoryTokenProvider):
-        async def update_tokens(self, access_token: str, refresh_token: str | None = None,
-                                expires_at: Any = None) -> None:
+        async def update_tokens(
+            self, access_token: str, refresh_token: str | None = None, expires_at: Any = None
+        ) -> None:
             await super().update_tokens(access_token, refresh_token, expires_at)
             events.append(f"stored {access_token[:8]}")
 
@@ -114,7 +122,10 @@ async def test_the_new_pair_is_persisted_before_it_is_used(
 
     sandbox.auth.expire_access_tokens()
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, settings=whoop_settings, clock=clock,
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        settings=whoop_settings,
+        clock=clock,
         transport=httpx2.MockTransport(spy),
     ) as whoop:
         await whoop.profile()
@@ -145,7 +156,10 @@ async def test_a_second_401_is_not_refreshed_again(
         clock=clock,
     )
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, settings=whoop_settings, clock=clock,
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        settings=whoop_settings,
+        clock=clock,
         transport=sandbox.transport(),
     ) as whoop:
         with pytest.raises(ReauthorizationRequired) as caught:
@@ -163,8 +177,13 @@ async def test_invalid_grant_marks_the_grant_dead_and_stops_refreshing(
     assert refresh is not None
     # The member revoked access in the WHOOP app: the refresh token is dead.
     sandbox.auth.token(
-        {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": CREDENTIALS.client_id,
-         "client_secret": "x"}, None,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "client_id": CREDENTIALS.client_id,
+            "client_secret": "x",
+        },
+        None,
     )
     expire_locally(tokens, clock)
     with pytest.raises(ReauthorizationRequired) as caught:
@@ -277,7 +296,10 @@ async def test_a_sibling_that_rotated_first_is_followed_not_fought(
     network.before(TOKEN_PATH, sibling_refreshes_first)
     expire_locally(tokens, clock)
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, settings=whoop_settings, clock=clock,
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        settings=whoop_settings,
+        clock=clock,
         transport=network,
     ) as whoop:
         assert (await whoop.profile()).first_name == "Alex"

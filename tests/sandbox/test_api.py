@@ -23,7 +23,9 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 async def http(sandbox: WhoopSandbox) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url="http://whoop.test", transport=sandbox.transport()) as client:
+    async with httpx2.AsyncClient(
+        base_url="http://whoop.test", transport=sandbox.transport()
+    ) as client:
         yield client
 
 
@@ -34,7 +36,9 @@ def bearer(sandbox: WhoopSandbox) -> dict[str, str]:
 
 # ------------------------------------------------------------------ data endpoints
 @pytest.mark.parametrize("limit", ["26", "0", "-1", "ten"])
-async def test_a_bad_limit_is_a_400(http: httpx2.AsyncClient, bearer: dict[str, str], limit: str) -> None:
+async def test_a_bad_limit_is_a_400(
+    http: httpx2.AsyncClient, bearer: dict[str, str], limit: str
+) -> None:
     response = await http.get(f"{API}/cycle", params={"limit": limit}, headers=bearer)
     assert response.status_code == 400
 
@@ -43,14 +47,22 @@ async def test_the_default_page_holds_ten_and_the_largest_25(
     http: httpx2.AsyncClient, bearer: dict[str, str]
 ) -> None:
     default = (await http.get(f"{API}/activity/workout", headers=bearer)).json()
-    largest = (await http.get(f"{API}/activity/workout", params={"limit": 25}, headers=bearer)).json()
+    largest = (
+        await http.get(f"{API}/activity/workout", params={"limit": 25}, headers=bearer)
+    ).json()
     assert len(default["records"]) == 10
     assert len(largest["records"]) == 25
     assert largest["next_token"]
 
 
-async def test_the_last_page_has_no_next_token(http: httpx2.AsyncClient, bearer: dict[str, str]) -> None:
-    params = {"start": "2026-11-20T00:00:00.000Z", "end": "2026-11-21T00:00:00.000Z", "limit": 25}
+async def test_the_last_page_has_no_next_token(
+    http: httpx2.AsyncClient, bearer: dict[str, str]
+) -> None:
+    params: dict[str, str | int] = {
+        "start": "2026-11-20T00:00:00.000Z",
+        "end": "2026-11-21T00:00:00.000Z",
+        "limit": 25,
+    }
     body = (await http.get(f"{API}/cycle", params=params, headers=bearer)).json()
     assert 1 <= len(body["records"]) <= 3
     assert "next_token" not in body
@@ -68,12 +80,12 @@ async def test_the_last_page_has_no_next_token(http: httpx2.AsyncClient, bearer:
 async def test_bad_query_parameters_are_a_400(
     http: httpx2.AsyncClient, bearer: dict[str, str], params: dict[str, str]
 ) -> None:
-    assert (await http.get(f"{API}/activity/sleep", params=params, headers=bearer)).status_code == 400
+    assert (
+        await http.get(f"{API}/activity/sleep", params=params, headers=bearer)
+    ).status_code == 400
 
 
-@pytest.mark.parametrize(
-    "header", [None, "Bearer ", "Bearer nope", "Basic dXNlcjpwYXNz"]
-)
+@pytest.mark.parametrize("header", [None, "Bearer ", "Bearer nope", "Basic dXNlcjpwYXNz"])
 async def test_no_valid_bearer_is_a_401(http: httpx2.AsyncClient, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
     assert (await http.get(f"{API}/user/profile/basic", headers=headers)).status_code == 401
@@ -87,7 +99,9 @@ async def test_an_expired_access_token_is_a_401(
     assert (await http.get(f"{API}/user/profile/basic", headers=bearer)).status_code == 401
 
 
-async def test_a_token_without_the_scope_is_a_401(http: httpx2.AsyncClient, sandbox: WhoopSandbox) -> None:
+async def test_a_token_without_the_scope_is_a_401(
+    http: httpx2.AsyncClient, sandbox: WhoopSandbox
+) -> None:
     token = sandbox.issue_tokens(scopes=frozenset({"read:sleep"}))["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert (await http.get(f"{API}/activity/sleep", headers=headers)).status_code == 200
@@ -126,7 +140,9 @@ async def test_the_current_cycle_has_no_recovery_until_its_sleep_ends(
     current = asleep.member().cycles[0].body["id"]
     headers = {"Authorization": f"Bearer {asleep.issue_tokens()['access_token']}"}
     async with httpx2.AsyncClient(base_url="http://w.test", transport=asleep.transport()) as http:
-        assert (await http.get(f"{API}/cycle/{current}/recovery", headers=headers)).status_code == 404
+        assert (
+            await http.get(f"{API}/cycle/{current}/recovery", headers=headers)
+        ).status_code == 404
         assert (await http.get(f"{API}/cycle/{current}/sleep", headers=headers)).status_code == 404
 
 
@@ -153,7 +169,8 @@ async def test_the_101st_request_in_a_minute_is_a_429_until_the_window_resets(
     http: httpx2.AsyncClient, bearer: dict[str, str], clock: FakeClock
 ) -> None:
     statuses = [
-        (await http.get(f"{API}/user/profile/basic", headers=bearer)).status_code for _ in range(101)
+        (await http.get(f"{API}/user/profile/basic", headers=bearer)).status_code
+        for _ in range(101)
     ]
     assert statuses == [200] * 100 + [429]
     limited = await http.get(f"{API}/user/profile/basic", headers=bearer)
@@ -169,11 +186,12 @@ async def test_the_daily_limit_applies_across_minutes(clock: FakeClock, history:
     headers = {"Authorization": f"Bearer {sandbox.issue_tokens()['access_token']}"}
     async with httpx2.AsyncClient(base_url="http://w.test", transport=sandbox.transport()) as http:
         statuses = []
-        for minute in range(3):
-            for _ in range(60):
-                statuses.append((await http.get(f"{API}/user/profile/basic", headers=headers)).status_code)
+        for _minute in range(3):
+            statuses += [
+                (await http.get(f"{API}/user/profile/basic", headers=headers)).status_code
+                for _ in range(60)
+            ]
             clock.advance(60)
-            del minute
         assert statuses.count(200) == 150
         last = await http.get(f"{API}/user/profile/basic", headers=headers)
         assert last.headers["x-ratelimit-limit"].startswith("150, ")
@@ -185,7 +203,9 @@ async def test_apps_have_separate_budgets(
     for _ in range(100):
         await http.get(f"{API}/user/profile/basic", headers=bearer)
     other = sandbox.issue_tokens(client_id="another-app")["access_token"]
-    response = await http.get(f"{API}/user/profile/basic", headers={"Authorization": f"Bearer {other}"})
+    response = await http.get(
+        f"{API}/user/profile/basic", headers={"Authorization": f"Bearer {other}"}
+    )
     assert response.status_code == 200
 
 
@@ -221,13 +241,20 @@ async def exchange(http: httpx2.AsyncClient, code: str, **overrides: str) -> htt
 
 
 async def refresh(http: httpx2.AsyncClient, token: str, **overrides: str) -> httpx2.Response:
-    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": "app",
-            "client_secret": "secret", "scope": "offline"}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "client_id": "app",
+        "client_secret": "secret",
+        "scope": "offline",
+    }
     form.update(overrides)
     return await http.post(TOKEN, data=form, headers=FORM)
 
 
-async def test_authorize_approves_and_returns_code_scope_and_state(http: httpx2.AsyncClient) -> None:
+async def test_authorize_approves_and_returns_code_scope_and_state(
+    http: httpx2.AsyncClient,
+) -> None:
     answer = await consent(http)
     assert answer["state"] == ["state-1234"]
     assert answer["scope"] == ["offline read:profile read:sleep"]
@@ -256,9 +283,13 @@ async def test_without_a_redirect_uri_nothing_is_redirected(http: httpx2.AsyncCl
     assert "location" not in response.headers
 
 
-async def test_a_code_buys_tokens_once_and_only_with_its_redirect_uri(http: httpx2.AsyncClient) -> None:
+async def test_a_code_buys_tokens_once_and_only_with_its_redirect_uri(
+    http: httpx2.AsyncClient,
+) -> None:
     code = (await consent(http))["code"][0]
-    assert (await exchange(http, code, redirect_uri="http://elsewhere/cb")).json()["error"] == "invalid_grant"
+    assert (await exchange(http, code, redirect_uri="http://elsewhere/cb")).json()[
+        "error"
+    ] == "invalid_grant"
     code = (await consent(http))["code"][0]
     first = await exchange(http, code)
     body = first.json()
@@ -318,15 +349,24 @@ async def test_refresh_cannot_widen_the_grant(http: httpx2.AsyncClient) -> None:
     ("form", "headers", "status", "error"),
     [
         ({"client_secret": ""}, {}, 401, "invalid_client"),
-        ({"client_secret": "", "client_id": ""}, {"authorization": "Basic YXBwOnNlY3JldA=="}, 401,
-         "invalid_client"),
+        (
+            {"client_secret": "", "client_id": ""},
+            {"authorization": "Basic YXBwOnNlY3JldA=="},
+            401,
+            "invalid_client",
+        ),
         ({"grant_type": "password"}, {}, 400, "unsupported_grant_type"),
     ],
 )
 async def test_token_endpoint_errors(
     http: httpx2.AsyncClient, form: dict[str, str], headers: dict[str, str], status: int, error: str
 ) -> None:
-    body = {"grant_type": "authorization_code", "code": "x", "client_id": "app", "client_secret": "s"}
+    body = {
+        "grant_type": "authorization_code",
+        "code": "x",
+        "client_id": "app",
+        "client_secret": "s",
+    }
     body.update(form)
     response = await http.post(TOKEN, data=body, headers={**FORM, **headers})
     assert (response.status_code, response.json()["error"]) == (status, error)
@@ -346,13 +386,21 @@ async def test_a_pinned_client_is_the_only_one_accepted(clock: FakeClock, histor
 async def test_a_fault_fires_its_count_then_stops(
     http: httpx2.AsyncClient, sandbox: WhoopSandbox, bearer: dict[str, str]
 ) -> None:
-    sandbox.inject(Fault(path_prefix=f"{API}/user", status=502, times=2, methods=frozenset({"GET"})))
-    statuses = [(await http.get(f"{API}/user/profile/basic", headers=bearer)).status_code for _ in range(3)]
+    sandbox.inject(
+        Fault(path_prefix=f"{API}/user", status=502, times=2, methods=frozenset({"GET"}))
+    )
+    statuses = [
+        (await http.get(f"{API}/user/profile/basic", headers=bearer)).status_code for _ in range(3)
+    ]
     assert statuses == [502, 502, 200]
 
 
-async def test_faults_can_be_set_over_http(http: httpx2.AsyncClient, bearer: dict[str, str]) -> None:
-    created = await http.post("/_sandbox/faults", json={"path_prefix": f"{API}/cycle", "status": 503})
+async def test_faults_can_be_set_over_http(
+    http: httpx2.AsyncClient, bearer: dict[str, str]
+) -> None:
+    created = await http.post(
+        "/_sandbox/faults", json={"path_prefix": f"{API}/cycle", "status": 503}
+    )
     assert created.status_code == 201
     assert (await http.get(f"{API}/cycle", headers=bearer)).status_code == 503
     assert (await http.post("/_sandbox/faults", json={"body": "sideways"})).status_code == 400

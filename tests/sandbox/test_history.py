@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -47,7 +48,7 @@ def test_more_members_than_the_defaults_can_be_made() -> None:
 def test_one_cycle_a_day_each_starting_where_the_last_ended(member: MemberHistory) -> None:
     oldest_first = list(reversed(member.cycles))
     assert len(oldest_first) >= 400
-    for earlier, later in zip(oldest_first, oldest_first[1:], strict=False):
+    for earlier, later in itertools.pairwise(oldest_first):
         assert earlier.end == later.start
         assert timedelta(hours=16) < later.start - earlier.start < timedelta(hours=32)
 
@@ -84,7 +85,9 @@ def test_zero_to_two_workouts_a_day_with_whoop_sport_names(member: MemberHistory
     per_cycle: Counter[str] = Counter()
     for workout in member.workouts:
         start = workout.start
-        owner = next(c for c in member.cycles if c.start <= start and (c.end is None or start < c.end))
+        owner = next(
+            c for c in member.cycles if c.start <= start and (c.end is None or start < c.end)
+        )
         per_cycle[owner.key] += 1
     assert max(per_cycle.values()) <= 2
     assert len(per_cycle) < len(member.cycles)  # some days have none
@@ -96,9 +99,12 @@ def test_zero_to_two_workouts_a_day_with_whoop_sport_names(member: MemberHistory
 def test_nothing_overlaps_sleep(member: MemberHistory) -> None:
     sleeps = sorted((s.start, s.end) for s in member.sleeps)
     for workout in member.workouts:
-        assert all(not (s < workout.end and workout.start < e) for s, e in sleeps if e is not None)
-    for (_, end), (start, _) in zip(sleeps, sleeps[1:], strict=False):
-        assert end is not None and end <= start
+        assert workout.end is not None
+        finish = workout.end
+        assert all(not (s < finish and workout.start < e) for s, e in sleeps if e is not None)
+    for (_, end), (start, _) in itertools.pairwise(sleeps):
+        assert end is not None
+        assert end <= start
 
 
 def test_a_week_of_travel_changes_the_offset(member: MemberHistory) -> None:
@@ -127,7 +133,11 @@ def test_unscorable_records_have_no_score(member: MemberHistory) -> None:
 
 def test_optional_fields_are_sometimes_missing(member: MemberHistory) -> None:
     scores = [s.body["score"] for s in member.sleeps if "score" in s.body]
-    for field in ("sleep_performance_percentage", "sleep_consistency_percentage", "respiratory_rate"):
+    for field in (
+        "sleep_performance_percentage",
+        "sleep_consistency_percentage",
+        "respiratory_rate",
+    ):
         assert any(field not in score for score in scores), field
     recoveries = [r.body["score"] for r in member.recoveries if "score" in r.body]
     assert any("spo2_percentage" not in score for score in recoveries)
@@ -148,9 +158,12 @@ def test_values_are_in_realistic_ranges(member: MemberHistory) -> None:
     assert all(0 <= s <= 21 for s in strains)
     nights = [s.body["score"] for s in member.sleeps if "score" in s.body and not s.body["nap"]]
     asleep_h = [
-        (n["stage_summary"]["total_light_sleep_time_milli"]
-         + n["stage_summary"]["total_slow_wave_sleep_time_milli"]
-         + n["stage_summary"]["total_rem_sleep_time_milli"]) / 3_600_000
+        (
+            n["stage_summary"]["total_light_sleep_time_milli"]
+            + n["stage_summary"]["total_slow_wave_sleep_time_milli"]
+            + n["stage_summary"]["total_rem_sleep_time_milli"]
+        )
+        / 3_600_000
         for n in nights
     ]
     assert 6.3 < sum(asleep_h) / len(asleep_h) < 8.3
@@ -165,8 +178,11 @@ def test_stages_add_up_to_time_in_bed(member: MemberHistory) -> None:
         parts = sum(
             stages[k]
             for k in (
-                "total_awake_time_milli", "total_no_data_time_milli", "total_light_sleep_time_milli",
-                "total_slow_wave_sleep_time_milli", "total_rem_sleep_time_milli",
+                "total_awake_time_milli",
+                "total_no_data_time_milli",
+                "total_light_sleep_time_milli",
+                "total_slow_wave_sleep_time_milli",
+                "total_rem_sleep_time_milli",
             )
         )
         assert parts == stages["total_in_bed_time_milli"]

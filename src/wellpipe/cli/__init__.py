@@ -23,7 +23,11 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.option(
-    "--days", default=7, show_default=True, type=click.IntRange(1, 60), help="How many days to show."
+    "--days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 60),
+    help="How many days to show.",
 )
 @click.option("--seed", default=42, show_default=True, help="Seed of the sandbox's history.")
 @reports_errors

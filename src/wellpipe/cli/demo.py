@@ -74,7 +74,9 @@ async def run_demo(*, days: int, seed: int) -> DemoResult:
             records = await whoop.read({DataKind.SLEEP}, window)
         local_tz = records.sleeps[0].end.tzinfo if records.sleeps else None
         day_range = DayRange.last_days(days, now=now, tz=local_tz)
-        sleeps = sorted((s for s in records.sleeps if day_range.includes(s.day)), key=lambda s: s.start)
+        sleeps = sorted(
+            (s for s in records.sleeps if day_range.includes(s.day)), key=lambda s: s.start
+        )
         return DemoResult(
             profile=profile,
             days=day_range,
@@ -99,7 +101,7 @@ def _bar(minutes: float, *, full_minutes: float = 600, width: int = 10) -> Text:
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}%"
+    return "-" if value is None else f"{value:.0f}%"
 
 
 def render_sleep(result: DemoResult, console: Console) -> None:

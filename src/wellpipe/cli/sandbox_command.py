@@ -16,13 +16,23 @@ __all__ = ["sandbox"]
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=42, show_default=True, help="Seed of the synthetic history.")
 @click.option(
-    "--days", default=400, show_default=True, type=click.IntRange(180, 3650), help="Days of history."
+    "--days",
+    default=400,
+    show_default=True,
+    type=click.IntRange(180, 3650),
+    help="Days of history.",
 )
 @click.option("--members", default=2, show_default=True, type=click.IntRange(1, 50))
-@click.option("--client-id", default=None, help="Accept only this client id (with --client-secret).")
+@click.option(
+    "--client-id", default=None, help="Accept only this client id (with --client-secret)."
+)
 @click.option("--client-secret", default=None, help="Accept only this client secret.")
 @click.option(
-    "--token-ttl", default=3600, show_default=True, type=click.IntRange(1), help="Access-token seconds."
+    "--token-ttl",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Access-token seconds.",
 )
 def sandbox(
     host: str,
@@ -50,7 +60,9 @@ def sandbox(
     )
     origin = f"http://{host}:{port}"
     token = app.issue_tokens()["access_token"]
-    err.print(f"[bold]WHOOP sandbox[/] · {days} days of history for {members} member(s) · seed {seed}")
+    err.print(
+        f"[bold]WHOOP sandbox[/] · {days} days of history for {members} member(s) · seed {seed}"
+    )
     err.print("Point Wellpipe at it:")
     err.print(f"  export WELLPIPE_WHOOP_BASE_URL={origin}", highlight=False, soft_wrap=True)
     err.print("Try it (a token for the first member):")

@@ -23,7 +23,7 @@ def build_http_client(
     """An `httpx2.AsyncClient` for one provider origin.
 
     Args:
-        base_url: The provider's origin, e.g. ``https://api.prod.whoop.com``.
+        base_url: The provider's origin (scheme, host and port).
         transport: Replaces the network, e.g. ``httpx2.ASGITransport(sandbox)`` in
             tests and demos.
         timeout: Connect/read/write/pool timeouts.

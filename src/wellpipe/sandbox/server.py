@@ -10,7 +10,7 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["serve_in_background", "serve_forever"]
+__all__ = ["serve_forever", "serve_in_background"]
 
 
 def _config(app: ASGIApp, *, log_level: str) -> uvicorn.Config:

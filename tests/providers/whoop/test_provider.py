@@ -6,7 +6,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import NOW
-from wellpipe.core import DataKind, DayRange, ScoreState, TimeWindow, UnknownProviderError, read_days
+from wellpipe.core import (
+    DataKind,
+    DayRange,
+    ScoreState,
+    TimeWindow,
+    UnknownProviderError,
+    read_days,
+)
 from wellpipe.providers import available_providers, get_provider_info
 from wellpipe.providers.whoop import INFO, WhoopProvider
 from wellpipe.sandbox import Fault, WhoopSandbox
@@ -15,7 +22,9 @@ TODAY = date(2026, 11, 21)
 
 
 async def test_a_day_summary_joins_sleep_recovery_strain_and_workouts(whoop: WhoopProvider) -> None:
-    [day] = await read_days(whoop, DayRange(first=TODAY - timedelta(days=1), last=TODAY - timedelta(days=1)))
+    [day] = await read_days(
+        whoop, DayRange(first=TODAY - timedelta(days=1), last=TODAY - timedelta(days=1))
+    )
     assert day.sleep is not None
     assert day.sleep.day == day.day
     assert day.recovery is not None
@@ -56,17 +65,24 @@ async def test_the_travel_week_keeps_one_cycle_per_local_day(whoop: WhoopProvide
 
 
 async def test_the_unscorable_day_is_explicit_not_zero(whoop: WhoopProvider) -> None:
-    [day] = await read_days(whoop, DayRange(first=TODAY - timedelta(days=40), last=TODAY - timedelta(days=40)))
-    assert day.cycle is not None and day.cycle.score_state is ScoreState.UNSCORABLE
+    [day] = await read_days(
+        whoop, DayRange(first=TODAY - timedelta(days=40), last=TODAY - timedelta(days=40))
+    )
+    assert day.cycle is not None
+    assert day.cycle.score_state is ScoreState.UNSCORABLE
     assert day.cycle.score is None
-    assert day.sleep is not None and day.sleep.score is None
-    assert day.recovery is not None and day.recovery.score_state is ScoreState.UNSCORABLE
+    assert day.sleep is not None
+    assert day.sleep.score is None
+    assert day.recovery is not None
+    assert day.recovery.score_state is ScoreState.UNSCORABLE
 
 
 async def test_read_fetches_only_what_is_asked(whoop: WhoopProvider, sandbox: WhoopSandbox) -> None:
     window = TimeWindow(start=NOW - timedelta(days=3), end=NOW)
     records = await whoop.read({DataKind.WORKOUT}, window)
-    assert records.workouts and not records.sleeps and not records.cycles
+    assert records.workouts
+    assert not records.sleeps
+    assert not records.cycles
     assert {r.path for r in sandbox.requests} == {"/developer/v2/activity/workout"}
 
 

@@ -130,7 +130,10 @@ async def test_connection_failures_before_sending_are_retried(
     network = FlakyNetwork(sandbox.transport())
     network.fail(PROFILE, httpx2.ConnectError, times=2)
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, clock=clock, transport=network,
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        clock=clock,
+        transport=network,
         settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
     ) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
@@ -143,7 +146,10 @@ async def test_a_read_timeout_on_a_get_is_retried(
     network = FlakyNetwork(sandbox.transport())
     network.fail(PROFILE, httpx2.ReadTimeout, after_delivery=True)
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, clock=clock, transport=network,
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        clock=clock,
+        transport=network,
         settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
     ) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
@@ -154,12 +160,17 @@ async def test_an_oversized_response_is_refused(
     sandbox: WhoopSandbox, clock: FakeClock, tokens: MemoryTokenProvider
 ) -> None:
     async with open_whoop(
-        credentials=CREDENTIALS, tokens=tokens, clock=clock, transport=sandbox.transport(),
+        credentials=CREDENTIALS,
+        tokens=tokens,
+        clock=clock,
+        transport=sandbox.transport(),
         settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
         retry=RetryPolicy(max_body_bytes=2_000),
     ) as whoop:
         with pytest.raises(ProviderResponseError) as caught:
-            await whoop.read({DataKind.WORKOUT}, TimeWindow(start=NOW - timedelta(days=30), end=NOW))
+            await whoop.read(
+                {DataKind.WORKOUT}, TimeWindow(start=NOW - timedelta(days=30), end=NOW)
+            )
     assert "larger than" in caught.value.problem
 
 

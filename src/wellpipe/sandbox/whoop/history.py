@@ -130,6 +130,13 @@ class MemberHistory:
         self.recovery_by_cycle: dict[int, Json] = {}
         self.main_sleep_by_cycle: dict[int, Json] = {}
 
+    def __repr__(self) -> str:
+        return (
+            f"MemberHistory(user_id={self.spec.user_id}, cycles={len(self.cycles)}, "
+            f"sleeps={len(self.sleeps)}, recoveries={len(self.recoveries)}, "
+            f"workouts={len(self.workouts)})"
+        )
+
     def index(self) -> None:
         """Sort newest first and build the by-id lookups."""
         for collection in (self.cycles, self.sleeps, self.recoveries, self.workouts):
@@ -151,6 +158,12 @@ class History:
     seed: int
     days: int
     members: dict[int, MemberHistory]
+
+    def __repr__(self) -> str:
+        members = list(self.members)
+        return (
+            f"History(now={self.now.isoformat()}, seed={self.seed}, days={self.days}, {members=})"
+        )
 
 
 def whoop_time(instant: datetime) -> str:

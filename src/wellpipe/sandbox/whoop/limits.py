@@ -40,6 +40,8 @@ class AppRateLimiter:
 
     def hit(self, client_id: str) -> RateDecision:
         """Count one request for ``client_id`` unless a window is full."""
+        if not self._limits:
+            return RateDecision(allowed=True, headers={})
         now = self._clock.now().timestamp()
         windows = []
         for index, limit in enumerate(self._limits):

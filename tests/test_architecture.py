@@ -1,0 +1,88 @@
+"""The public surface, and the layer rule: core ← net ← oauth ← providers ← {cli, cloud}."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import wellpipe
+import wellpipe.core
+
+SRC = Path(wellpipe.__file__).parent
+
+
+def imports_of(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (SRC / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+    return found
+
+
+def roots(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_the_public_api_is_exactly_the_core() -> None:
+    public = {name for name in dir(wellpipe) if not name.startswith("_")} - {
+        "cli",
+        "core",
+        "net",
+        "oauth",
+        "providers",
+        "sandbox",
+    }
+    assert set(wellpipe.__all__) == public | {"__version__"}
+    assert set(wellpipe.core.__all__) == {
+        n for n in dir(wellpipe.core) if not n.startswith("_")
+    } - {"clock", "errors", "models", "ports", "provider_info", "reading", "tokens"}
+
+
+def test_core_imports_no_http_web_or_sql_library() -> None:
+    used = roots(imports_of("core"))
+    assert used.isdisjoint(
+        {"httpx", "httpx2", "starlette", "fastapi", "uvicorn", "sqlalchemy", "click"}
+    )
+    assert {m for m in imports_of("core") if m.startswith("wellpipe.")} <= {
+        m for m in imports_of("core") if m.startswith("wellpipe.core")
+    }
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        (
+            "core",
+            {
+                "wellpipe.net",
+                "wellpipe.oauth",
+                "wellpipe.providers",
+                "wellpipe.sandbox",
+                "wellpipe.cli",
+            },
+        ),
+        ("net", {"wellpipe.oauth", "wellpipe.providers", "wellpipe.sandbox", "wellpipe.cli"}),
+        ("oauth", {"wellpipe.providers", "wellpipe.sandbox", "wellpipe.cli"}),
+        ("providers", {"wellpipe.sandbox", "wellpipe.cli", "wellpipe.cloud"}),
+        ("sandbox", {"wellpipe.providers", "wellpipe.oauth", "wellpipe.net", "wellpipe.cli"}),
+        ("cli", {"wellpipe.cloud"}),
+    ],
+)
+def test_layers_only_import_downwards(package: str, forbidden: set[str]) -> None:
+    used = imports_of(package)
+    leaks = {m for m in used for f in forbidden if m == f or m.startswith(f + ".")}
+    assert not leaks
+
+
+def test_no_whoop_url_is_written_down_outside_the_whoop_settings() -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if "whoop.com" in path.read_text() and path != SRC / "providers" / "whoop" / "settings.py"
+    ]
+    assert offenders == []
