@@ -43,7 +43,7 @@ def test_the_vendored_spec_is_whoops_published_document() -> None:
 
 def test_the_spec_checker_refuses_what_whoop_would_not_send() -> None:
     cycle = validator("Cycle")
-    good = {
+    good: dict[str, Any] = {
         "id": 1,
         "user_id": 2,
         "created_at": "2026-11-21T05:15:30.998Z",
