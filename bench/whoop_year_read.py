@@ -47,7 +47,7 @@ async def connected(
         TokenSet(issued["access_token"], issued["refresh_token"], clock.now() + timedelta(hours=1)),
         clock=clock,
     )
-    settings = WhoopSettings(base_url=origin)  # type: ignore[arg-type]
+    settings = WhoopSettings.for_origin(origin)
     async with open_whoop(
         credentials=CREDENTIALS, tokens=tokens, settings=settings, clock=clock, transport=transport
     ) as whoop:

@@ -64,7 +64,7 @@ def sandbox(clock: FakeClock, history: History) -> WhoopSandbox:
 
 @pytest.fixture
 def whoop_settings() -> WhoopSettings:
-    return WhoopSettings(base_url=ORIGIN)  # type: ignore[arg-type]
+    return WhoopSettings.for_origin(ORIGIN)
 
 
 def tokens_for(

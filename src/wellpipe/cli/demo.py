@@ -52,7 +52,7 @@ async def run_demo(*, days: int, seed: int) -> DemoResult:
     sandbox = WhoopSandbox(seed=seed, clock=clock)
     async with serve_in_background(sandbox) as origin:
         began = time.perf_counter()
-        settings = WhoopSettings(base_url=origin)  # type: ignore[arg-type]  # pydantic parses str
+        settings = WhoopSettings.for_origin(origin)
         async with build_http_client(base_url=origin) as http:
             oauth = whoop_oauth_client(
                 settings=settings, credentials=DEMO_CREDENTIALS, http=http, clock=clock

@@ -187,7 +187,7 @@ async def test_requests_carry_wellpipes_user_agent(
     async with open_whoop(
         credentials=CREDENTIALS,
         tokens=tokens,
-        settings=WhoopSettings(base_url=ORIGIN),  # type: ignore[arg-type]
+        settings=WhoopSettings.for_origin(ORIGIN),
         clock=clock,
         transport=httpx2.MockTransport(spy),
     ) as whoop:

@@ -105,7 +105,7 @@ async def strict_whoop(
     async with open_whoop(
         credentials=CREDENTIALS,
         tokens=tokens_for(sandbox, clock),
-        settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
+        settings=WhoopSettings.for_origin("http://whoop.test"),
         clock=clock,
         transport=sandbox.transport(),
     ) as whoop:
@@ -134,7 +134,7 @@ async def test_connection_failures_before_sending_are_retried(
         tokens=tokens,
         clock=clock,
         transport=network,
-        settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
+        settings=WhoopSettings.for_origin("http://whoop.test"),
     ) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
     assert network.attempts.count(PROFILE) == 3
@@ -150,7 +150,7 @@ async def test_a_read_timeout_on_a_get_is_retried(
         tokens=tokens,
         clock=clock,
         transport=network,
-        settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
+        settings=WhoopSettings.for_origin("http://whoop.test"),
     ) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
     assert network.attempts.count(PROFILE) == 2
@@ -164,7 +164,7 @@ async def test_an_oversized_response_is_refused(
         tokens=tokens,
         clock=clock,
         transport=sandbox.transport(),
-        settings=WhoopSettings(base_url="http://whoop.test"),  # type: ignore[arg-type]
+        settings=WhoopSettings.for_origin("http://whoop.test"),
         retry=RetryPolicy(max_body_bytes=2_000),
     ) as whoop:
         with pytest.raises(ProviderResponseError) as caught:

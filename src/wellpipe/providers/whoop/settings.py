@@ -35,6 +35,11 @@ class WhoopSettings(BaseSettings):
             )
         return value
 
+    @classmethod
+    def for_origin(cls, origin: str) -> WhoopSettings:
+        """Settings pointing at ``origin`` (a sandbox, say), whatever the environment says."""
+        return cls(base_url=AnyHttpUrl(origin))
+
     @property
     def origin(self) -> str:
         """The base URL without a trailing slash."""
