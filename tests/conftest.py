@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
+import httpx2
 import pytest
 import stamina
 from hypothesis import HealthCheck, settings
 
 from tests.fakes import FakeClock
 from wellpipe.core import MemoryTokenProvider, TokenSet
+from wellpipe.net import RetryPolicy
 from wellpipe.oauth import ClientCredentials
 from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
 from wellpipe.sandbox import WhoopSandbox
@@ -87,18 +90,28 @@ def tokens(sandbox: WhoopSandbox, clock: FakeClock) -> MemoryTokenProvider:
     return tokens_for(sandbox, clock)
 
 
-@pytest.fixture
-async def whoop(
+def connect(
     sandbox: WhoopSandbox,
     clock: FakeClock,
-    tokens: MemoryTokenProvider,
-    whoop_settings: WhoopSettings,
-) -> AsyncIterator[WhoopProvider]:
-    async with open_whoop(
+    *,
+    tokens: MemoryTokenProvider | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+) -> AbstractAsyncContextManager[WhoopProvider]:
+    """A `WhoopProvider` for the test app, talking to ``sandbox`` (or through ``transport``)."""
+    return open_whoop(
         credentials=CREDENTIALS,
-        tokens=tokens,
-        settings=whoop_settings,
+        tokens=tokens or tokens_for(sandbox, clock),
+        settings=WhoopSettings.for_origin(ORIGIN),
         clock=clock,
-        transport=sandbox.transport(),
-    ) as provider:
+        transport=transport or sandbox.transport(),
+        retry=retry,
+    )
+
+
+@pytest.fixture
+async def whoop(
+    sandbox: WhoopSandbox, clock: FakeClock, tokens: MemoryTokenProvider
+) -> AsyncIterator[WhoopProvider]:
+    async with connect(sandbox, clock, tokens=tokens) as provider:
         yield provider

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import CREDENTIALS, NOW, ORIGIN
+from tests.conftest import CREDENTIALS, NOW, ORIGIN, connect
 from tests.fakes import FakeClock
 from wellpipe.core import (
     DataKind,
@@ -19,7 +19,7 @@ from wellpipe.core import (
     WellpipeError,
 )
 from wellpipe.net import build_http_client
-from wellpipe.providers.whoop import WhoopSettings, open_whoop, whoop_oauth_client
+from wellpipe.providers.whoop import WhoopSettings, whoop_oauth_client
 from wellpipe.sandbox import Fault, WhoopSandbox
 
 
@@ -46,13 +46,7 @@ async def test_no_secret_or_health_value_is_logged_or_put_in_an_error(
     canaries |= {state, code, tokens.access_token, tokens.refresh_token or ""}
     store = MemoryTokenProvider(tokens, clock=clock)
 
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=store,
-        settings=whoop_settings,
-        clock=clock,
-        transport=sandbox.transport(),
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=store) as whoop:
         window = TimeWindow(start=NOW - timedelta(days=14), end=NOW)
         records = await whoop.read({DataKind.RECOVERY, DataKind.SLEEP}, window)
         sentinel = next(r.score for r in records.recoveries if r.score is not None)

@@ -12,7 +12,7 @@ import anyio.lowlevel
 import httpx2
 import pytest
 
-from tests.conftest import CREDENTIALS, tokens_for
+from tests.conftest import CREDENTIALS, connect, tokens_for
 from tests.fakes import FakeClock, FlakyNetwork
 from wellpipe.core import (
     MemoryTokenProvider,
@@ -21,7 +21,7 @@ from wellpipe.core import (
     ProviderUnavailable,
     ReauthorizationRequired,
 )
-from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
+from wellpipe.providers.whoop import WhoopProvider
 from wellpipe.sandbox import Fault, WhoopSandbox
 from wellpipe.sandbox.whoop import History
 
@@ -45,18 +45,9 @@ def network(sandbox: WhoopSandbox) -> FlakyNetwork:
 
 @pytest.fixture
 async def connected(
-    network: FlakyNetwork,
-    clock: FakeClock,
-    tokens: MemoryTokenProvider,
-    whoop_settings: WhoopSettings,
+    sandbox: WhoopSandbox, network: FlakyNetwork, clock: FakeClock, tokens: MemoryTokenProvider
 ) -> AsyncIterator[WhoopProvider]:
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        settings=whoop_settings,
-        clock=clock,
-        transport=network,
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens, transport=network) as whoop:
         yield whoop
 
 
@@ -100,7 +91,7 @@ async def test_a_401_refreshes_once_and_resends(
 
 
 async def test_the_new_pair_is_persisted_before_it_is_used(
-    sandbox: WhoopSandbox, clock: FakeClock, whoop_settings: WhoopSettings
+    sandbox: WhoopSandbox, clock: FakeClock
 ) -> None:
     events: list[str] = []
 
@@ -121,13 +112,7 @@ async def test_the_new_pair_is_persisted_before_it_is_used(
         return await inner.handle_async_request(request)
 
     sandbox.auth.expire_access_tokens()
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        settings=whoop_settings,
-        clock=clock,
-        transport=httpx2.MockTransport(spy),
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens, transport=httpx2.MockTransport(spy)) as whoop:
         await whoop.profile()
     new = (await tokens.get_access_token() or "")[:8]
     assert events[-2:] == [f"stored {new}", f"used {new}"]
@@ -143,9 +128,7 @@ async def issued_set(tokens: MemoryTokenProvider) -> Any:
     )
 
 
-async def test_a_second_401_is_not_refreshed_again(
-    sandbox: WhoopSandbox, clock: FakeClock, whoop_settings: WhoopSettings
-) -> None:
+async def test_a_second_401_is_not_refreshed_again(sandbox: WhoopSandbox, clock: FakeClock) -> None:
     issued = sandbox.issue_tokens(
         client_id=CREDENTIALS.client_id, scopes=frozenset({"read:sleep", "offline"})
     )
@@ -155,13 +138,7 @@ async def test_a_second_401_is_not_refreshed_again(
         TokenSet(issued["access_token"], issued["refresh_token"], clock.now() + timedelta(hours=1)),
         clock=clock,
     )
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        settings=whoop_settings,
-        clock=clock,
-        transport=sandbox.transport(),
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens) as whoop:
         with pytest.raises(ReauthorizationRequired) as caught:
             await whoop.profile()  # read:profile was never granted
     assert "wellpipe auth whoop" in str(caught.value)
@@ -278,7 +255,7 @@ async def test_a_cancelled_caller_cannot_lose_a_freshly_rotated_grant(
 
 
 async def test_a_sibling_that_rotated_first_is_followed_not_fought(
-    clock: FakeClock, history: History, whoop_settings: WhoopSettings
+    clock: FakeClock, history: History
 ) -> None:
     # Single-use refresh tokens without family revocation (like Oura and Fitbit).
     sandbox = WhoopSandbox(clock=clock, history=history, revoke_family_on_reuse=False)
@@ -295,12 +272,6 @@ async def test_a_sibling_that_rotated_first_is_followed_not_fought(
 
     network.before(TOKEN_PATH, sibling_refreshes_first)
     expire_locally(tokens, clock)
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        settings=whoop_settings,
-        clock=clock,
-        transport=network,
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens, transport=network) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
     assert tokens.reauthorization_reason is None

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 import httpx2
 import pytest
 
-from tests.conftest import CREDENTIALS, NOW, ORIGIN
+from tests.conftest import NOW, connect
 from tests.fakes import FakeClock
 from wellpipe.core import (
     MemoryTokenProvider,
@@ -17,7 +17,7 @@ from wellpipe.core import (
     ReauthorizationRequired,
 )
 from wellpipe.net import USER_AGENT
-from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
+from wellpipe.providers.whoop import WhoopProvider
 from wellpipe.providers.whoop.client import format_instant
 from wellpipe.sandbox import Fault, WhoopSandbox
 
@@ -89,17 +89,6 @@ async def test_an_unknown_id_is_not_found(whoop: WhoopProvider) -> None:
     assert caught.value.endpoint == "GET /developer/v2/activity/sleep/{sleepId}"
     with pytest.raises(NotFound):
         await whoop.client.get_cycle(1)
-
-
-async def test_the_current_cycle_has_no_sleep_while_it_is_being_slept(
-    clock: FakeClock, tokens: MemoryTokenProvider, whoop_settings: WhoopSettings
-) -> None:
-    asleep_now = NOW.replace(hour=8)  # 03:00 in New York: the night's sleep is in progress
-    sandbox = WhoopSandbox(now=asleep_now, clock=clock)
-    member = sandbox.member()
-    current = member.cycles[0].body
-    assert "end" not in current
-    assert current["id"] not in member.main_sleep_by_cycle
 
 
 @pytest.mark.parametrize(
@@ -184,13 +173,7 @@ async def test_requests_carry_wellpipes_user_agent(
         seen.append(request.headers["user-agent"])
         return await inner.handle_async_request(request)
 
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        settings=WhoopSettings.for_origin(ORIGIN),
-        clock=clock,
-        transport=httpx2.MockTransport(spy),
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens, transport=httpx2.MockTransport(spy)) as whoop:
         await whoop.profile()
     assert seen == [USER_AGENT]
     assert USER_AGENT.startswith("wellpipe/")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx2
 import pytest
 
-from tests.conftest import CREDENTIALS, NOW, tokens_for
+from tests.conftest import NOW, connect
 from tests.fakes import FakeClock, FlakyNetwork
 from wellpipe.core import (
     DataKind,
@@ -21,7 +21,7 @@ from wellpipe.core import (
     TimeWindow,
 )
 from wellpipe.net import RetryPolicy
-from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
+from wellpipe.providers.whoop import WhoopProvider
 from wellpipe.sandbox import Fault, WhoopSandbox
 from wellpipe.sandbox.whoop import History
 
@@ -102,13 +102,7 @@ async def strict_whoop(
 ) -> AsyncIterator[tuple[WhoopProvider, WhoopSandbox]]:
     """A sandbox allowing only 5 requests a minute, and a client that does not know it."""
     sandbox = WhoopSandbox(clock=clock, history=history, rate_limits=(RateLimit(5, 60),))
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens_for(sandbox, clock),
-        settings=WhoopSettings.for_origin("http://whoop.test"),
-        clock=clock,
-        transport=sandbox.transport(),
-    ) as whoop:
+    async with connect(sandbox, clock) as whoop:
         yield whoop, sandbox
 
 
@@ -129,13 +123,7 @@ async def test_connection_failures_before_sending_are_retried(
 ) -> None:
     network = FlakyNetwork(sandbox.transport())
     network.fail(PROFILE, httpx2.ConnectError, times=2)
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        clock=clock,
-        transport=network,
-        settings=WhoopSettings.for_origin("http://whoop.test"),
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens, transport=network) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
     assert network.attempts.count(PROFILE) == 3
 
@@ -145,13 +133,7 @@ async def test_a_read_timeout_on_a_get_is_retried(
 ) -> None:
     network = FlakyNetwork(sandbox.transport())
     network.fail(PROFILE, httpx2.ReadTimeout, after_delivery=True)
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        clock=clock,
-        transport=network,
-        settings=WhoopSettings.for_origin("http://whoop.test"),
-    ) as whoop:
+    async with connect(sandbox, clock, tokens=tokens, transport=network) as whoop:
         assert (await whoop.profile()).first_name == "Alex"
     assert network.attempts.count(PROFILE) == 2
 
@@ -159,13 +141,8 @@ async def test_a_read_timeout_on_a_get_is_retried(
 async def test_an_oversized_response_is_refused(
     sandbox: WhoopSandbox, clock: FakeClock, tokens: MemoryTokenProvider
 ) -> None:
-    async with open_whoop(
-        credentials=CREDENTIALS,
-        tokens=tokens,
-        clock=clock,
-        transport=sandbox.transport(),
-        settings=WhoopSettings.for_origin("http://whoop.test"),
-        retry=RetryPolicy(max_body_bytes=2_000),
+    async with connect(
+        sandbox, clock, tokens=tokens, retry=RetryPolicy(max_body_bytes=2_000)
     ) as whoop:
         with pytest.raises(ProviderResponseError) as caught:
             await whoop.read(
