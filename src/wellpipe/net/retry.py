@@ -67,12 +67,29 @@ class Reply:
 class _Retry(Exception):
     """One attempt failed in a way worth another try."""
 
-    def __init__(self, detail: str, *, status: int | None = None, wait: float | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        wait: float | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status
         self.wait = wait
-        self.retry_after: float | None = None
+        """Seconds for stamina to sleep before the next try; ``None`` for its own backoff."""
+        self.retry_after = retry_after
+        """Seconds the provider asked for (429)."""
+
+    def as_error(self, provider: str, endpoint: str) -> ProviderRateLimited | ProviderUnavailable:
+        """What the caller sees once the retries are spent."""
+        if self.status == 429:
+            return ProviderRateLimited(
+                provider=provider, endpoint=endpoint, retry_after=self.retry_after or 60.0
+            )
+        return ProviderUnavailable(provider=provider, endpoint=endpoint, detail=self.detail)
 
 
 def _backoff(exc: Exception) -> bool | float:
@@ -114,7 +131,6 @@ async def send(
         ProviderRateLimited: the provider (or the throttle) wants a longer pause.
         ProviderResponseError: the body is larger than ``policy.max_body_bytes``.
     """
-    last: _Retry | None = None
     try:
         async for attempt in stamina.retry_context(
             on=_backoff,
@@ -125,21 +141,12 @@ async def send(
             wait_jitter=policy.wait_jitter_s,
         ):
             with attempt:
-                try:
-                    return await _attempt(
-                        http, build(), provider, endpoint, clock, policy, throttle, auth, idempotent
-                    )
-                except _Retry as exc:
-                    last = exc
-                    raise
-    except _Retry:
-        pass
-    assert last is not None
-    if last.status == 429:
-        raise ProviderRateLimited(
-            provider=provider, endpoint=endpoint, retry_after=last.retry_after or 60.0
-        ) from None
-    raise ProviderUnavailable(provider=provider, endpoint=endpoint, detail=last.detail) from None
+                return await _attempt(
+                    http, build(), provider, endpoint, clock, policy, throttle, auth, idempotent
+                )
+    except _Retry as exhausted:  # stamina re-raises the last attempt's failure
+        raise exhausted.as_error(provider, endpoint) from None
+    raise AssertionError("stamina stopped without a result or an error")  # pragma: no cover
 
 
 async def _attempt(
@@ -180,11 +187,12 @@ async def _attempt(
         wait = retry_after if retry_after is not None else policy.wait_max_s
         if throttle is not None:
             throttle.pause(wait)
-        failure = _Retry("HTTP 429", status=429, wait=None if throttle is not None else wait)
-        failure.retry_after = wait
         if wait > policy.max_retry_after_s:
             raise ProviderRateLimited(provider=provider, endpoint=endpoint, retry_after=wait)
-        raise failure
+        # With a throttle the whole app waits there; without one, stamina sleeps it off.
+        raise _Retry(
+            "HTTP 429", status=429, wait=None if throttle is not None else wait, retry_after=wait
+        )
     if status >= 500:
         raise _Retry(f"HTTP {status}", status=status)
     return Reply(status_code=status, headers=response.headers, content=content, endpoint=endpoint)
