@@ -21,7 +21,7 @@ def main(verbose: int) -> None:
     configure_logging(verbose)
 
 
-@main.command()
+@main.command(short_help="Show recent sleep from the built-in WHOOP sandbox.")
 @click.option(
     "--days",
     default=7,

@@ -11,7 +11,7 @@ from wellpipe.sandbox.server import serve_forever
 __all__ = ["sandbox"]
 
 
-@click.command()
+@click.command(short_help="Run a fake WHOOP API (data, OAuth, rate limits) locally.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=42, show_default=True, help="Seed of the synthetic history.")
