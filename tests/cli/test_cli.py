@@ -52,7 +52,7 @@ def test_the_sandbox_command_serves_a_configured_sandbox(monkeypatch: pytest.Mon
     def fake_serve(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
         served.update(app=app, host=host, port=port)
 
-    monkeypatch.setattr("wellpipe.cli.sandbox_command.serve_forever", fake_serve)
+    monkeypatch.setattr("wellpipe.sandbox.server.serve_forever", fake_serve)
     result = CliRunner().invoke(
         main,
         [

@@ -7,7 +7,6 @@ import click
 
 from wellpipe import __version__
 from wellpipe.cli.console import configure_logging, err, out, reports_errors
-from wellpipe.cli.demo import render_sleep, run_demo
 from wellpipe.cli.sandbox_command import sandbox
 
 __all__ = ["main"]
@@ -33,6 +32,8 @@ def main(verbose: int) -> None:
 @reports_errors
 def demo(days: int, seed: int) -> None:
     """Show recent sleep from the built-in WHOOP sandbox, read through the real client."""
+    from wellpipe.cli.demo import render_sleep, run_demo  # the sandbox loads only when asked
+
     with err.status("Starting the WHOOP sandbox and signing in…"):
         result = anyio.run(lambda: run_demo(days=days, seed=seed))
     render_sleep(result, out)

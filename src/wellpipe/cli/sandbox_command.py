@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from wellpipe.cli.console import err
-from wellpipe.sandbox import WhoopSandbox
-from wellpipe.sandbox.server import serve_forever
 
 __all__ = ["sandbox"]
 
@@ -50,6 +48,9 @@ def sandbox(
     """
     if (client_id is None) != (client_secret is None):
         raise click.UsageError("pass --client-id and --client-secret together, or neither")
+    from wellpipe.sandbox import WhoopSandbox  # loaded only when this command runs
+    from wellpipe.sandbox.server import serve_forever
+
     app = WhoopSandbox(
         seed=seed,
         days=days,
