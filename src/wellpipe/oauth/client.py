@@ -15,13 +15,13 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import httpx2
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from wellpipe.core.errors import AuthError, ConfigError, ProviderResponseError
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.core.tokens import TokenSet
-from wellpipe.net import RetryPolicy, send
+from wellpipe.net import RetryPolicy, parse_reply, send
 
 __all__ = ["ClientCredentials", "InvalidGrant", "OAuthClient", "OAuthEndpoints"]
 
@@ -173,17 +173,7 @@ class OAuthClient:
             idempotent=idempotent,
         )
         if reply.status_code == 200:
-            try:
-                parsed = _TokenResponse.model_validate_json(reply.content)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise ProviderResponseError(
-                    provider=self.info.name,
-                    endpoint=endpoint,
-                    problem=_describe(first["type"]),
-                    field=".".join(str(p) for p in first["loc"]) or None,
-                    status=200,
-                ) from None
+            parsed = parse_reply(_TokenResponse, reply, provider=self.info.name)
             expires_at = (
                 sent_at + timedelta(seconds=parsed.expires_in)
                 if parsed.expires_in is not None
@@ -230,10 +220,3 @@ def _oauth_error(content: bytes) -> tuple[str | None, str | None]:
         error if isinstance(error, str) else None,
         description[:200] if isinstance(description, str) else None,
     )
-
-
-def _describe(error_type: str) -> str:
-    return {
-        "missing": "a required field is missing",
-        "json_invalid": "the body is not valid JSON",
-    }.get(error_type, f"unexpected value ({error_type})")

@@ -14,11 +14,11 @@ from typing import TypeVar
 from uuid import UUID
 
 import httpx2
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from wellpipe.core.errors import NotFound, ProviderResponseError, ReauthorizationRequired
 from wellpipe.core.ports import Clock
-from wellpipe.net import Reply, RetryPolicy, Throttle, send
+from wellpipe.net import Reply, RetryPolicy, Throttle, parse_reply, send
 from wellpipe.providers.whoop import schemas as wire
 
 __all__ = ["MAX_PAGE_SIZE", "WhoopClient", "format_instant"]
@@ -246,17 +246,7 @@ class WhoopClient:
     def _parse(self, reply: Reply, model: type[ModelT], *, what: str) -> ModelT:
         if reply.status_code != 200:
             self._raise_for_status(reply, what)
-        try:
-            return model.model_validate_json(reply.content)
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            raise ProviderResponseError(
-                provider=_PROVIDER,
-                endpoint=reply.endpoint,
-                problem=_problem(error["type"], error["msg"]),
-                field=_field_path(error["loc"]),
-                status=reply.status_code,
-            ) from None
+        return parse_reply(model, reply, provider=_PROVIDER)
 
     def _raise_for_status(self, reply: Reply, what: str) -> None:
         if reply.status_code == 401:
@@ -273,23 +263,3 @@ class WhoopClient:
             problem=f"WHOOP answered HTTP {reply.status_code}",
             status=reply.status_code,
         )
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str | None:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.startswith("function-"):  # pydantic's name for a model validator step
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path or None
-
-
-def _problem(error_type: str, message: str) -> str:
-    if error_type == "missing":
-        return "a required field is missing"
-    if error_type == "json_invalid":
-        return "the body is not valid JSON"
-    return message[:1].lower() + message[1:]

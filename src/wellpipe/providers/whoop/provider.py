@@ -12,7 +12,7 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import NotFound, ProviderResponseError, WellpipeError
+from wellpipe.core.errors import NotFound, WellpipeError
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -23,7 +23,7 @@ from wellpipe.core.models import (
 )
 from wellpipe.core.ports import Clock, TokenProvider
 from wellpipe.core.provider_info import ProviderInfo
-from wellpipe.net import RetryPolicy, Throttle, build_http_client
+from wellpipe.net import RetryPolicy, Throttle, build_http_client, invalid_response
 from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
 from wellpipe.providers.whoop import mapping
 from wellpipe.providers.whoop import schemas as wire
@@ -145,14 +145,7 @@ def _map_one(item: WireT, convert: Callable[[WireT], CoreT], kind: str) -> CoreT
     try:
         return convert(item)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in error["loc"]) or None
-        raise ProviderResponseError(
-            provider="whoop",
-            endpoint=None,
-            problem=f"a {kind} holds an impossible value ({error['msg']})",
-            field=field,
-        ) from None
+        raise invalid_response(exc, provider="whoop", endpoint=None, record=kind) from None
 
 
 def _mapped(items: list[WireT], convert: Callable[[WireT], CoreT], kind: str) -> tuple[CoreT, ...]:
