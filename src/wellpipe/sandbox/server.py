@@ -13,8 +13,12 @@ from starlette.types import ASGIApp
 __all__ = ["serve_forever", "serve_in_background"]
 
 
-def _config(app: ASGIApp, *, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+def _config(
+    app: ASGIApp, *, log_level: str, host: str = "127.0.0.1", port: int = 0
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
+    )
 
 
 @asynccontextmanager
@@ -47,10 +51,4 @@ async def serve_in_background(
 
 def serve_forever(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
     """Serve ``app`` until interrupted (Ctrl-C)."""
-    uvicorn.Server(_config_at(app, host=host, port=port, log_level=log_level)).run()
-
-
-def _config_at(app: ASGIApp, *, host: str, port: int, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
-    )
+    uvicorn.Server(_config(app, host=host, port=port, log_level=log_level)).run()
