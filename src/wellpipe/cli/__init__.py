@@ -1,47 +1,61 @@
-"""The ``wellpipe`` command line."""
+"""The ``wellpipe`` command line.
+
+Commands live in their own modules and load only when they run, so
+``wellpipe serve`` (which Claude Desktop spawns) pays for nothing else.
+"""
 
 from __future__ import annotations
 
-import anyio
+import importlib
+
 import click
 
 from wellpipe import __version__
-from wellpipe.cli.console import configure_logging, err, out, reports_errors
-from wellpipe.cli.sandbox_command import sandbox
+from wellpipe.cli.console import configure_logging
 
 __all__ = ["main"]
 
+# name -> (module, attribute, one-line help). The help is here so ``wellpipe --help``
+# lists every command without importing any of them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("wellpipe.cli.init_command", "init", "Set up Wellpipe: your WHOOP developer app."),
+    "auth": ("wellpipe.cli.auth_command", "auth", "Connect your account at a provider."),
+    "serve": ("wellpipe.cli.serve_command", "serve", "Run the MCP server (stdio or HTTP)."),
+    "demo": ("wellpipe.cli.serve_command", "demo", "Try the MCP server on the built-in sandbox."),
+    "claude": ("wellpipe.cli.claude_command", "claude", "Add Wellpipe to Claude Desktop."),
+    "status": ("wellpipe.cli.status_command", "status", "Show connections, tokens and paths."),
+    "doctor": ("wellpipe.cli.doctor_command", "doctor", "Check each step of the setup."),
+    "sandbox": ("wellpipe.cli.sandbox_command", "sandbox", "Run a fake WHOOP API locally."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, in the order a newcomer needs them."""
+        return [*COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import the command's module only now."""
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+            raise TypeError(f"{module_name}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from the table above, without importing them."""
+        rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="wellpipe")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 def main(verbose: int) -> None:
     """Wellpipe: let AI assistants read your own wearable health data."""
     configure_logging(verbose)
-
-
-@main.command(short_help="Show recent sleep from the built-in WHOOP sandbox.")
-@click.option(
-    "--days",
-    default=7,
-    show_default=True,
-    type=click.IntRange(1, 60),
-    help="How many days to show.",
-)
-@click.option("--seed", default=42, show_default=True, help="Seed of the sandbox's history.")
-@reports_errors
-def demo(days: int, seed: int) -> None:
-    """Show recent sleep from the built-in WHOOP sandbox, read through the real client."""
-    from wellpipe.cli.demo import render_sleep, run_demo  # the sandbox loads only when asked
-
-    with err.status("Starting the WHOOP sandbox and signing in…"):
-        result = anyio.run(lambda: run_demo(days=days, seed=seed))
-    render_sleep(result, out)
-    err.print(
-        f"[dim]{result.requests} requests to the WHOOP sandbox at {result.origin} "
-        f"in {result.seconds:.2f} s (OAuth code flow, then the WHOOP client).[/]",
-        highlight=False,
-    )
-
-
-main.add_command(sandbox)
