@@ -34,9 +34,11 @@ __all__ = [
     "load_config",
     "plan_install",
     "render_config",
+    "runs_wellpipe",
     "secret_keys_in",
     "server_entry",
     "wellpipe_command",
+    "wellpipe_entries",
     "write_config",
 ]
 
@@ -285,7 +287,8 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _runs_wellpipe(entry: object) -> bool:
+def runs_wellpipe(entry: object) -> bool:
+    """Whether an ``mcpServers`` entry starts ``wellpipe ... serve``."""
     if not isinstance(entry, dict):
         return False
     command = entry.get("command")
@@ -293,6 +296,17 @@ def _runs_wellpipe(entry: object) -> bool:
     words = [command] if isinstance(command, str) else []
     words += [a for a in args if isinstance(a, str)] if isinstance(args, list) else []
     return any(Path(word).stem == "wellpipe" for word in words) and "serve" in words
+
+
+def wellpipe_entries(config: Mapping[str, Any] | None, name: str = DEFAULT_NAME) -> list[str]:
+    """Names of the entries that are (``name``) or run Wellpipe, ``name`` first."""
+    servers = (config or {}).get("mcpServers")
+    if not isinstance(servers, dict):
+        return []
+    found = [name] if isinstance(servers.get(name), dict) else []
+    return found + [
+        other for other, entry in servers.items() if other != name and runs_wellpipe(entry)
+    ]
 
 
 def plan_install(config: dict[str, Any] | None, *, name: str, entry: dict[str, Any]) -> InstallPlan:
@@ -331,7 +345,7 @@ def plan_install(config: dict[str, Any] | None, *, name: str, entry: dict[str, A
         removed_secrets=removed,
         other_secrets=others,
         other_wellpipe=[
-            other for other, value in servers.items() if other != name and _runs_wellpipe(value)
+            other for other, value in servers.items() if other != name and runs_wellpipe(value)
         ],
     )
 
