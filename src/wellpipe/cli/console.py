@@ -54,10 +54,22 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def configure_logging(verbosity: int) -> None:
-    """Log to stderr: warnings by default, ``-v`` for info, ``-vv`` for debug."""
+    """Log to stderr, secrets redacted: warnings by default, ``-v`` for info, ``-vv`` for debug.
+
+    The handler sits on the root logger so every library's records (httpx2 logs
+    request URLs, the MCP SDK its own events) go to stderr through the redaction
+    filter; stdout stays free for results and, under ``wellpipe serve``, protocol.
+    """
+    from wellpipe.core.redaction import RedactingFilter
+
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("wellpipe")
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("wellpipe").setLevel(level)
+    # Request lines only at -vv: they are noise at -v.
+    for chatty in ("httpx2", "httpcore2", "mcp"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)

@@ -13,7 +13,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from wellpipe.core.models import BodyMeasurement, DataKind, Profile, RecordSet, TimeWindow
+from wellpipe.core.models import (
+    BodyMeasurement,
+    DataKind,
+    Profile,
+    Record,
+    RecordSet,
+    TimeWindow,
+)
 from wellpipe.core.provider_info import ProviderInfo
 
 __all__ = ["Clock", "HealthProvider", "TokenProvider"]
@@ -101,6 +108,17 @@ class HealthProvider(Protocol):
             UnsupportedDataKind: a kind the provider does not offer was asked for.
             ReauthorizationRequired: the grant is dead; the user must connect again.
             ProviderError: the provider could not give the data (see its subclasses).
+        """
+        ...
+
+    async def record(self, kind: DataKind, source_id: str) -> Record:
+        """One record of ``kind`` by the provider's own id (``Record.source_id``).
+
+        Raises:
+            NotFound: the provider has no such record (or the id is malformed).
+            UnsupportedDataKind: the provider does not offer ``kind``.
+            ReauthorizationRequired: the grant is dead; the user must connect again.
+            ProviderError: the provider could not give the data.
         """
         ...
 

@@ -12,11 +12,12 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import NotFound, WellpipeError
+from wellpipe.core.errors import NotFound, UnsupportedDataKind, WellpipeError
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
     Profile,
+    Record,
     RecordSet,
     Recovery,
     TimeWindow,
@@ -108,6 +109,41 @@ class WhoopProvider:
         return _map_one(
             recovery, lambda r: mapping.recovery_to_core(r, sleep=sleep, cycle=cycle), "recovery"
         )
+
+    async def record(self, kind: DataKind, source_id: str) -> Record:
+        """One record by its id: a sleep or workout UUID, or a cycle id (recoveries too).
+
+        A recovery's id is its cycle's id, as WHOOP keys recoveries by cycle.
+        """
+        what = f"{kind.value} with id {source_id!r}"
+        try:
+            if kind in (DataKind.SLEEP, DataKind.WORKOUT):
+                uuid = UUID(source_id)
+            elif kind in (DataKind.CYCLE, DataKind.RECOVERY):
+                cycle_id = int(source_id)
+            else:
+                raise UnsupportedDataKind(
+                    provider=INFO.name, kind=kind.value, supported=sorted(_TIMED)
+                )
+        except ValueError:
+            raise NotFound(provider=INFO.name, endpoint=None, what=what) from None
+        if kind is DataKind.SLEEP:
+            return _map_one(await self.client.get_sleep(uuid), mapping.sleep_to_core, "sleep")
+        if kind is DataKind.WORKOUT:
+            workout = await self.client.get_workout(uuid)
+            return _map_one(workout, mapping.workout_to_core, "workout")
+        if kind is DataKind.CYCLE:
+            cycle = await self.client.get_cycle(cycle_id)
+            sleep = await self._main_sleep_of(cycle_id)
+            return _map_one(cycle, lambda c: mapping.cycle_to_core(c, main_sleep=sleep), "cycle")
+        recovery = await self.client.get_recovery_for_cycle(cycle_id)
+        return await self._recovery(recovery, {})
+
+    async def _main_sleep_of(self, cycle_id: int) -> wire.Sleep | None:
+        try:
+            return await self.client.get_sleep_for_cycle(cycle_id)
+        except NotFound:
+            return None
 
     async def profile(self) -> Profile:
         """The member's profile."""

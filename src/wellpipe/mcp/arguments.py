@@ -1,0 +1,104 @@
+"""Tool arguments: strict models, and one sentence for each way a caller can get them wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "MAX_DAYS",
+    "DaysArgs",
+    "NoArgs",
+    "RangeArgs",
+    "RecordArgs",
+    "StrictArgs",
+    "explain",
+]
+
+MAX_DAYS = 90
+"""The longest period one call may cover (a quarter: enough for trends, small enough to answer)."""
+
+RecordKind = Literal["sleep", "recovery", "workout", "cycle"]
+
+
+class StrictArgs(BaseModel):
+    """Arguments that reject anything unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoArgs(StrictArgs):
+    """No arguments."""
+
+
+class DaysArgs(StrictArgs):
+    """How many local days back from today."""
+
+    days: int = Field(default=7, ge=1, le=MAX_DAYS, description="local days back, today included")
+
+
+class RecordArgs(StrictArgs):
+    """One record by its id."""
+
+    kind: RecordKind
+    id: str = Field(min_length=1, max_length=64, description="the id column of a listing")
+
+
+class RangeArgs(StrictArgs):
+    """An explicit range of local days."""
+
+    kind: Literal["sleep", "recovery", "workout", "cycle", "summary"]
+    start: date = Field(description="first local day, YYYY-MM-DD")
+    end: date = Field(description="last local day, included")
+
+    @model_validator(mode="after")
+    def _ordered_and_bounded(self) -> Self:
+        if self.end < self.start:
+            raise ValueError(
+                f"end ({self.end}) is before start ({self.start}); swap them and call again"
+            )
+        span = (self.end - self.start).days + 1
+        if span > MAX_DAYS:
+            raise ValueError(
+                f"the range covers {span} days but one call covers at most {MAX_DAYS}; "
+                "split it into several calls"
+            )
+        return self
+
+
+def explain(error: ValidationError, model: type[StrictArgs]) -> str:
+    """One sentence telling the caller what was wrong with its arguments and what to send."""
+    accepted = ", ".join(model.model_fields) or "no arguments"
+    problems: list[str] = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"])
+        problems.append(_problem(field, item["type"], item.get("ctx") or {}, item["msg"]))
+    return f"Invalid arguments: {'; '.join(problems)} (this tool takes: {accepted})."
+
+
+def _problem(field: str, kind: str, ctx: dict[str, Any], message: str) -> str:
+    if kind == "extra_forbidden":
+        return f"unknown argument {field!r}"
+    if kind == "missing":
+        return f"{field} is required"
+    if field == "days" and kind in {"greater_than_equal", "less_than_equal"}:
+        return (
+            f"days must be between 1 and {MAX_DAYS}; "
+            "for older data call get-range with consecutive ranges"
+        )
+    if kind in {
+        "date_from_datetime_parsing",
+        "date_parsing",
+        "date_type",
+        "date_from_datetime_inexact",
+    }:
+        return f"{field} must be a date like 2026-11-21"
+    if kind == "literal_error":
+        return f"{field} must be one of {ctx.get('expected', 'the listed values')}"
+    if kind == "value_error":
+        return str(ctx.get("error", message))
+    if not field:
+        return message
+    return f"{field}: {message[0].lower()}{message[1:]}"

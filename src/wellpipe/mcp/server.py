@@ -1,0 +1,148 @@
+"""The MCP server: Wellpipe's tools on the official SDK's `MCPServer`, for any transport.
+
+Tools are declared once in `wellpipe.mcp.tools`; this server lists them with
+compact, strict schemas and runs them, turning every failure a user can meet
+into a tool error (``isError``) that says what to do, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, tzinfo
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent, Tool, ToolAnnotations
+from pydantic import ValidationError
+
+from wellpipe import __version__
+from wellpipe.core.clock import SystemClock
+from wellpipe.core.errors import WellpipeError
+from wellpipe.core.ports import Clock, HealthProvider
+from wellpipe.mcp.arguments import explain
+from wellpipe.mcp.tools import (
+    INSTRUCTIONS,
+    TOOLS,
+    ToolContext,
+    ToolSpec,
+    input_schema,
+    tool_by_name,
+)
+
+__all__ = ["Connect", "WellpipeServer", "build_server", "list_tools"]
+
+logger = logging.getLogger(__name__)
+
+Connect = Callable[[], AbstractAsyncContextManager[HealthProvider]]
+"""Opens the caller's provider for one tool call (a cached one is fine)."""
+
+_READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+_UNEXPECTED = (
+    "Wellpipe hit an unexpected error while answering; try again, and if it keeps "
+    "happening run `wellpipe doctor` (details are in the server's log)."
+)
+
+
+def _as_tool(spec: ToolSpec[Any]) -> Tool:
+    return Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=input_schema(spec.arguments),
+        output_schema=spec.output.model_json_schema(),
+        annotations=_READ_ONLY,
+    )
+
+
+def list_tools() -> list[Tool]:
+    """Every tool as ``tools/list`` shows it (static: it never depends on the user or data)."""
+    return [_as_tool(spec) for spec in TOOLS]
+
+
+def _error(sentence: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=sentence)], is_error=True)
+
+
+class WellpipeServer(MCPServer[Any]):
+    """`MCPServer` whose tools are Wellpipe's `ToolSpec` table."""
+
+    def __init__(
+        self,
+        *,
+        connect: Connect,
+        clock: Clock | None = None,
+        default_tz: tzinfo = UTC,
+        on_success: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            name="wellpipe",
+            title="Wellpipe",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            website_url="https://wellpipe.io",
+            # The SDK would otherwise install an INFO handler on the root logger; the
+            # CLI and the cloud configure (redacted) logging themselves.
+            log_level="WARNING",
+        )
+        self._connect = connect
+        self._clock = clock or SystemClock()
+        self._default_tz = default_tz
+        self._on_success = on_success
+        self._tools = list_tools()
+
+    async def list_tools(self) -> list[Tool]:
+        """Wellpipe's tools, in a fixed order."""
+        return list(self._tools)
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        spec = tool_by_name(name)
+        return None if spec is None else input_schema(spec.arguments)
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult:
+        """Run a tool; any failure becomes a tool error with one actionable sentence."""
+        spec = tool_by_name(name)
+        if spec is None:
+            names = ", ".join(tool.name for tool in TOOLS)
+            return _error(f"There is no tool called {name!r}; the tools are: {names}.")
+        try:
+            spec.arguments.model_validate(arguments)
+        except ValidationError as invalid:
+            return _error(explain(invalid, spec.arguments))
+        try:
+            async with self._connect() as provider:
+                tool_context = ToolContext(
+                    provider=provider, clock=self._clock, default_tz=self._default_tz
+                )
+                answer = await spec(tool_context, arguments)
+        except WellpipeError as failure:
+            logger.info("Tool %s failed: %s", name, type(failure).__name__)
+            return _error(str(failure))
+        except Exception:
+            logger.exception("Tool %s raised an unexpected error", name)
+            return _error(_UNEXPECTED)
+        if self._on_success is not None:
+            self._on_success()
+        return CallToolResult(
+            content=[TextContent(type="text", text=answer.text)],
+            structured_content=answer.structured.model_dump(mode="json", exclude_none=True),
+        )
+
+
+def build_server(
+    *,
+    connect: Connect,
+    clock: Clock | None = None,
+    default_tz: tzinfo = UTC,
+    on_success: Callable[[], None] | None = None,
+) -> WellpipeServer:
+    """A Wellpipe MCP server whose tools read through ``connect``."""
+    return WellpipeServer(
+        connect=connect, clock=clock, default_tz=default_tz, on_success=on_success
+    )

@@ -1,0 +1,96 @@
+"""The server's answers that never change, precomputed so ``wellpipe serve`` starts fast.
+
+``initialize`` and ``tools/list`` do not depend on the user, the data or the
+transport, so the stdio front (`wellpipe.mcp.stdio`) answers them from
+``static.json`` while the SDK is still importing. The file is generated from the
+real SDK server (``python -m wellpipe.mcp.static``); a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STATIC_FILE", "generate", "load"]
+
+STATIC_FILE = Path(__file__).with_name("static.json")
+
+_PROBE_UNKNOWN = "1999-01-01"
+
+
+def load() -> dict[str, Any]:
+    """The precomputed answers (cheap: JSON only, no SDK import)."""
+    data: dict[str, Any] = json.loads(STATIC_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+async def generate() -> dict[str, Any]:
+    """Ask the real SDK server for its ``initialize`` answers and tool list."""
+    import mcp_types
+    from mcp.client._memory import InMemoryTransport  # the SDK's own in-process transport
+    from mcp.shared.message import SessionMessage
+
+    from wellpipe.core.ports import HealthProvider
+    from wellpipe.mcp.server import build_server
+
+    def unusable() -> AbstractAsyncContextManager[HealthProvider]:
+        raise RuntimeError("static answers never read data")
+
+    server = build_server(connect=unusable)
+    versions = [*mcp_types.version.HANDSHAKE_PROTOCOL_VERSIONS, _PROBE_UNKNOWN]
+
+    async def ask(version: str, *, then_list: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        async with InMemoryTransport(server) as (read, write):
+            initialize = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": version,
+                    "capabilities": {},
+                    "clientInfo": {"name": "wellpipe-static", "version": "0"},
+                },
+            }
+            await write.send(
+                SessionMessage(mcp_types.jsonrpc_message_adapter.validate_python(initialize))
+            )
+            answer = await read.receive()
+            assert isinstance(answer, SessionMessage)
+            result = answer.message.model_dump(mode="json", by_alias=True, exclude_none=True)
+            tools = None
+            if then_list:
+                for message in (
+                    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                ):
+                    payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
+                    await write.send(SessionMessage(payload))
+                listed = await read.receive()
+                assert isinstance(listed, SessionMessage)
+                tools = listed.message.model_dump(mode="json", by_alias=True, exclude_none=True)
+            return result["result"], None if tools is None else tools["result"]
+
+    negotiated: dict[str, str] = {}
+    template: dict[str, Any] | None = None
+    tools_result: dict[str, Any] | None = None
+    for version in versions:
+        result, listed = await ask(version, then_list=template is None)
+        negotiated["*" if version == _PROBE_UNKNOWN else version] = result.pop("protocolVersion")
+        if template is None:
+            template, tools_result = result, listed
+        elif result != template:
+            raise AssertionError(f"initialize differs by version ({version}); extend the front")
+    return {"initialize": template, "negotiated": negotiated, "tools/list": tools_result}
+
+
+def _write() -> None:
+    import anyio
+
+    data = anyio.run(generate)
+    STATIC_FILE.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    _write()

@@ -1,0 +1,162 @@
+"""A fast front for stdio: answer the handshake at once, hand everything else to the SDK.
+
+Importing the MCP SDK takes about a second, while a client's first messages
+(``initialize``, ``notifications/initialized``, ``tools/list``, ``ping``) have
+answers that never change (`wellpipe.mcp.static`). So the front:
+
+1. takes the real stdin/stdout for itself and points file descriptors 0 and 1
+   at pipes, which the SDK's own stdio transport will use;
+2. starts the SDK server on a background thread (it imports while we talk);
+3. answers the handshake messages from ``static.json``;
+4. on the first message it cannot answer (a tool call, a modern-era request,
+   anything unknown), replays the handshake into the SDK, drops the SDK's
+   duplicate answer, and from then on relays every line both ways.
+
+Only lines that parse as JSON-RPC reach the client: anything else written to
+file descriptor 1 goes to stderr, so stdout carries protocol only. This module
+imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+from wellpipe.mcp.static import load
+
+__all__ = ["serve_stdio"]
+
+_REPLAY_ID = "wellpipe-stdio-front-initialize"
+_SHUTDOWN_GRACE_S = 10.0
+
+
+class _Front:
+    def __init__(self, start_sdk: Callable[[], None]) -> None:
+        self._static = load()
+        self._start_sdk = start_sdk
+        self._client_in: IO[bytes] = os.fdopen(os.dup(0), "rb")
+        self._client_out: IO[bytes] = os.fdopen(os.dup(1), "wb")
+        sdk_in_r, self._sdk_in_w = os.pipe()
+        self._sdk_out_r, sdk_out_w = os.pipe()
+        os.dup2(sdk_in_r, 0)
+        os.dup2(sdk_out_w, 1)
+        os.close(sdk_in_r)
+        os.close(sdk_out_w)
+        self._out_lock = threading.Lock()
+        self._handshake: list[dict[str, Any]] = []
+        self._handed_off = False
+        self._sdk = threading.Thread(target=self._run_sdk, name="mcp-sdk", daemon=True)
+        self._relay = threading.Thread(target=self._relay_sdk, name="mcp-relay", daemon=True)
+
+    # ---------------------------------------------------------------- threads
+    def _run_sdk(self) -> None:
+        try:
+            self._start_sdk()
+        except BaseException as exc:  # the front must report, not crash silently
+            sys.stderr.write(f"wellpipe: the MCP server stopped: {type(exc).__name__}: {exc}\n")
+        finally:
+            os.close(1)  # our dup of the pipe's write end: lets the relay see EOF
+
+    def _relay_sdk(self) -> None:
+        drop_replay = True
+        with os.fdopen(self._sdk_out_r, "rb") as sdk_out:
+            for line in sdk_out:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    sys.stderr.write(line.decode("utf-8", "replace"))
+                    continue
+                if drop_replay and isinstance(message, dict) and message.get("id") == _REPLAY_ID:
+                    drop_replay = False  # the client already has our answer
+                    continue
+                self._send_raw(line if line.endswith(b"\n") else line + b"\n")
+
+    # ---------------------------------------------------------------- output
+    def _send_raw(self, line: bytes) -> None:
+        with self._out_lock:
+            self._client_out.write(line)
+            self._client_out.flush()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._send_raw(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+    # ---------------------------------------------------------------- input
+    def _answer(self, message: Any) -> bool:
+        """Answer ``message`` from the static file if it can be; ``False`` hands off."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            return False
+        method, ident, params = message.get("method"), message.get("id"), message.get("params")
+        initialized = bool(self._handshake)
+        if method == "initialize" and ident is not None and not initialized:
+            requested = params.get("protocolVersion") if isinstance(params, dict) else None
+            negotiated = self._static["negotiated"]
+            if not isinstance(requested, str) or requested > max(negotiated.values()):
+                return False  # a modern client, or a malformed request: the SDK decides
+            result = {**self._static["initialize"], "protocolVersion": negotiated.get(requested)}
+            if result["protocolVersion"] is None:
+                result["protocolVersion"] = negotiated["*"]
+            self._handshake.append({**message, "id": _REPLAY_ID})
+            self._send({"jsonrpc": "2.0", "id": ident, "result": result})
+            return True
+        if not initialized:
+            return False
+        if method == "notifications/initialized" and ident is None:
+            self._handshake.append(message)
+            return True
+        if method == "tools/list" and ident is not None and not (params or {}).get("cursor"):
+            self._send({"jsonrpc": "2.0", "id": ident, "result": self._static["tools/list"]})
+            return True
+        if method == "ping" and ident is not None:
+            self._send({"jsonrpc": "2.0", "id": ident, "result": {}})
+            return True
+        return False
+
+    def _forward(self, line: bytes) -> None:
+        os.write(self._sdk_in_w, line if line.endswith(b"\n") else line + b"\n")
+
+    def _hand_off(self) -> None:
+        self._handed_off = True
+        for message in self._handshake:
+            self._forward(json.dumps(message, separators=(",", ":")).encode())
+
+    def run(self) -> None:
+        self._sdk.start()
+        self._relay.start()
+        for line in self._client_in:
+            if not line.strip():
+                continue
+            if not self._handed_off:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    message = None
+                if message is not None and self._answer(message):
+                    continue
+                self._hand_off()
+            self._forward(line)
+        os.close(self._sdk_in_w)  # EOF for the SDK: it finishes in-flight calls and returns
+        if self._handed_off:
+            self._sdk.join(_SHUTDOWN_GRACE_S)
+            self._relay.join(_SHUTDOWN_GRACE_S)
+
+
+def serve_stdio(start_sdk: Callable[[], None]) -> None:
+    """Serve MCP on this process's stdin/stdout.
+
+    Args:
+        start_sdk: Runs the SDK server's stdio transport until stdin closes
+            (for example ``anyio.run(server.run_stdio_async)``). It runs on a
+            background thread from the start and may import whatever it needs.
+    """
+    front = _Front(start_sdk)
+    try:
+        front.run()
+    finally:
+        sys.stderr.flush()
+    # The SDK thread may still be importing when a client only listed tools and
+    # left; nothing is left to do, so do not wait for it.
+    os._exit(0)

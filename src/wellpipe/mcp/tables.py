@@ -1,0 +1,325 @@
+"""Records as compact tables: one row per record, units in the column names.
+
+A table costs a fraction of the provider's JSON for the same records: names are
+said once (in ``columns``), numbers are rounded to what a person reads, times
+are local wall-clock ``HH:MM`` at the record's own UTC offset, and a pending or
+unscorable record says so in ``state`` instead of pretending to be zero.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from wellpipe.core.models import Cycle, DaySummary, Record, Recovery, Sleep, Workout
+
+__all__ = ["Cell", "Table", "clean_text", "summary_table", "table_for"]
+
+Cell = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Table:
+    """Columns and rows, plus the UTC offset every row shares (when they all share one)."""
+
+    columns: tuple[str, ...]
+    rows: list[list[Cell]]
+    utc_offset: str | None
+
+
+def _round(value: float | None, digits: int = 0) -> int | float | None:
+    if value is None:
+        return None
+    return round(value) if digits == 0 else round(value, digits)
+
+
+def _offset(moment: datetime) -> str:
+    delta = moment.utcoffset() or timedelta(0)
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _clock(moment: datetime | None) -> str | None:
+    """Local wall-clock ``HH:MM`` (a start before midnight reads as the evening before)."""
+    return None if moment is None else f"{moment:%H:%M}"
+
+
+_MARKUP = re.compile(r"[<>{}\[\]`]")
+
+
+def clean_text(text: str, *, limit: int = 60) -> str:
+    """Provider-authored text made safe to show a model: no control or markup characters, capped."""
+    printable = "".join(
+        " " if unicodedata.category(char)[0] in {"C", "Z"} and char != " " else char
+        for char in text
+    )
+    squeezed = " ".join(_MARKUP.sub("", printable).split())
+    return squeezed if len(squeezed) <= limit else squeezed[: limit - 1] + "…"
+
+
+# -------------------------------------------------------------------- kinds
+SLEEP_COLUMNS = (
+    "day",
+    "start",
+    "end",
+    "nap",
+    "state",
+    "asleep_duration_min",
+    "in_bed_duration_min",
+    "light_sleep_duration_min",
+    "deep_sleep_duration_min",
+    "rem_sleep_duration_min",
+    "awake_duration_min",
+    "sleep_performance_pct",
+    "sleep_efficiency_pct",
+    "sleep_consistency_pct",
+    "sleep_need_min",
+    "respiratory_rate_per_min",
+    "disturbance_count",
+    "id",
+)
+
+
+def _sleep_row(sleep: Sleep) -> list[Cell]:
+    s = sleep.score
+    metrics: list[Cell] = (
+        [None] * 12
+        if s is None
+        else [
+            _round(s.asleep_duration_min),
+            _round(s.in_bed_duration_min),
+            _round(s.light_sleep_duration_min),
+            _round(s.deep_sleep_duration_min),
+            _round(s.rem_sleep_duration_min),
+            _round(s.awake_duration_min),
+            _round(s.sleep_performance_pct),
+            _round(s.sleep_efficiency_pct),
+            _round(s.sleep_consistency_pct),
+            _round(s.sleep_need_min),
+            _round(s.respiratory_rate_per_min, 1),
+            s.disturbance_count,
+        ]
+    )
+    return [
+        sleep.day.isoformat(),
+        _clock(sleep.start),
+        _clock(sleep.end),
+        sleep.nap,
+        sleep.score_state.value,
+        *metrics,
+        sleep.source_id,
+    ]
+
+
+RECOVERY_COLUMNS = (
+    "day",
+    "state",
+    "recovery_score_pct",
+    "hrv_rmssd_ms",
+    "resting_heart_rate_bpm",
+    "spo2_pct",
+    "skin_temp_celsius",
+    "calibrating",
+    "id",
+)
+
+
+def _recovery_row(recovery: Recovery) -> list[Cell]:
+    s = recovery.score
+    metrics: list[Cell] = (
+        [None] * 6
+        if s is None
+        else [
+            _round(s.recovery_score_pct),
+            _round(s.hrv_rmssd_ms, 1),
+            _round(s.resting_heart_rate_bpm),
+            _round(s.spo2_pct, 1),
+            _round(s.skin_temp_celsius, 1),
+            s.calibrating,
+        ]
+    )
+    return [recovery.day.isoformat(), recovery.score_state.value, *metrics, recovery.source_id]
+
+
+WORKOUT_COLUMNS = (
+    "day",
+    "start",
+    "end",
+    "sport",
+    "state",
+    "strain",
+    "energy_kcal",
+    "avg_heart_rate_bpm",
+    "max_heart_rate_bpm",
+    "distance_m",
+    "zone_0_min",
+    "zone_1_min",
+    "zone_2_min",
+    "zone_3_min",
+    "zone_4_min",
+    "zone_5_min",
+    "id",
+)
+
+
+def _workout_row(workout: Workout) -> list[Cell]:
+    s = workout.score
+    metrics: list[Cell] = [None] * 11
+    if s is not None:
+        zones = s.heart_rate_zones
+        metrics = [
+            _round(s.strain, 1),
+            _round(s.energy_kcal),
+            s.avg_heart_rate_bpm,
+            s.max_heart_rate_bpm,
+            _round(s.distance_m),
+            *(
+                [None] * 6
+                if zones is None
+                else [
+                    _round(zones.zone_0_min),
+                    _round(zones.zone_1_min),
+                    _round(zones.zone_2_min),
+                    _round(zones.zone_3_min),
+                    _round(zones.zone_4_min),
+                    _round(zones.zone_5_min),
+                ]
+            ),
+        ]
+    return [
+        workout.day.isoformat(),
+        _clock(workout.start),
+        _clock(workout.end),
+        clean_text(workout.sport),
+        workout.score_state.value,
+        *metrics,
+        workout.source_id,
+    ]
+
+
+CYCLE_COLUMNS = (
+    "day",
+    "start",
+    "end",
+    "state",
+    "strain",
+    "energy_kcal",
+    "avg_heart_rate_bpm",
+    "max_heart_rate_bpm",
+    "id",
+)
+
+
+def _cycle_row(cycle: Cycle) -> list[Cell]:
+    s = cycle.score
+    metrics: list[Cell] = (
+        [None] * 4
+        if s is None
+        else [
+            _round(s.strain, 1),
+            _round(s.energy_kcal),
+            s.avg_heart_rate_bpm,
+            s.max_heart_rate_bpm,
+        ]
+    )
+    end = "now" if cycle.end is None else _clock(cycle.end)
+    head: list[Cell] = [cycle.day.isoformat(), _clock(cycle.start), end]
+    return [*head, cycle.score_state.value, *metrics, cycle.source_id]
+
+
+_KINDS: dict[str, tuple[tuple[str, ...], Callable[..., list[Cell]]]] = {
+    "sleep": (SLEEP_COLUMNS, _sleep_row),
+    "recovery": (RECOVERY_COLUMNS, _recovery_row),
+    "workout": (WORKOUT_COLUMNS, _workout_row),
+    "cycle": (CYCLE_COLUMNS, _cycle_row),
+}
+
+
+def _starts(record: Record) -> datetime | None:
+    start = getattr(record, "start", None)
+    return start if isinstance(start, datetime) else None
+
+
+def table_for(kind: str, records: Sequence[Record]) -> Table:
+    """One row per record of ``kind``, oldest first."""
+    columns, row = _KINDS[kind]
+    ordered = sorted(records, key=lambda r: (r.day, _starts(r) or datetime.min))
+    return _with_offsets(columns, [row(r) for r in ordered], ordered)
+
+
+def _with_offsets(
+    columns: tuple[str, ...], rows: list[list[Cell]], records: Sequence[Record]
+) -> Table:
+    offsets = [_offset(start) for r in records if (start := _starts(r)) is not None]
+    if len(set(offsets)) <= 1:
+        return Table(columns=columns, rows=rows, utc_offset=offsets[0] if offsets else None)
+    # Travel: say each row's offset rather than one that is wrong for some rows.
+    at = columns.index("day") + 1
+    widened = [[*row[:at], offset, *row[at:]] for row, offset in zip(rows, offsets, strict=True)]
+    return Table(
+        columns=(*columns[:at], "utc_offset", *columns[at:]), rows=widened, utc_offset=None
+    )
+
+
+# -------------------------------------------------------------------- summary
+SUMMARY_COLUMNS = (
+    "day",
+    "asleep_duration_min",
+    "sleep_performance_pct",
+    "naps_min",
+    "recovery_score_pct",
+    "hrv_rmssd_ms",
+    "resting_heart_rate_bpm",
+    "day_strain",
+    "energy_kcal",
+    "workouts",
+)
+
+
+def _metric(record: Sleep | Recovery | Cycle | None, value: Callable[[Any], Cell]) -> Cell:
+    """A record's metric; its state when it has no score; nothing when there is no record."""
+    if record is None:
+        return None
+    if record.score is None:
+        return record.score_state.value
+    return value(record.score)
+
+
+def _summary_row(day: DaySummary) -> list[Cell]:
+    sleep, recovery, cycle = day.sleep, day.recovery, day.cycle
+    naps = sum(n.score.asleep_duration_min for n in day.naps if n.score is not None)
+    workouts = "; ".join(
+        f"{clean_text(w.sport)} {w.score.strain:.1f}"
+        if w.score is not None and w.score.strain is not None
+        else clean_text(w.sport)
+        for w in day.workouts
+    )
+    return [
+        day.day.isoformat(),
+        _metric(sleep, lambda s: _round(s.asleep_duration_min)),
+        _metric(sleep, lambda s: _round(s.sleep_performance_pct)),
+        _round(naps) if day.naps else None,
+        _metric(recovery, lambda s: _round(s.recovery_score_pct)),
+        _metric(recovery, lambda s: _round(s.hrv_rmssd_ms, 1)),
+        _metric(recovery, lambda s: _round(s.resting_heart_rate_bpm)),
+        _metric(cycle, lambda s: _round(s.strain, 1)),
+        _metric(cycle, lambda s: _round(s.energy_kcal)),
+        workouts or None,
+    ]
+
+
+def summary_table(days: Sequence[DaySummary]) -> Table:
+    """One row per local day, oldest first; metrics of pending or unscorable records say so."""
+    rows = [_summary_row(day) for day in days]
+    anchors: list[Record] = [r for d in days for r in (d.sleep, d.cycle) if r is not None]
+    offsets = {_offset(r.start) for r in anchors if isinstance(r, Sleep | Cycle)}
+    return Table(
+        columns=SUMMARY_COLUMNS,
+        rows=rows,
+        utc_offset=offsets.pop() if len(offsets) == 1 else None,
+    )
