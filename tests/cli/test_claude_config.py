@@ -296,6 +296,7 @@ def test_dry_run_prints_the_json_and_writes_nothing(config: Path) -> None:
     assert "WHOOP_REFRESH_TOKEN" not in printed["mcpServers"]["wellpipe"]["env"]
     assert "Dry run" in result.stderr
     assert "~ mcpServers.wellpipe.command" in result.stderr
+    assert "Would remove WHOOP_ACCESS_TOKEN" in result.stderr
     assert config.read_text() == before
     assert list(config.parent.iterdir()) == [config]
 

@@ -87,7 +87,7 @@ def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> N
             f"Dry run: {path} was not changed. It would get:", highlight=False, soft_wrap=True
         )
         err.print(summary, markup=False, highlight=False, soft_wrap=True)
-        _warn(plan.removed_secrets, plan.other_secrets, plan.other_wellpipe)
+        _warn(plan.removed_secrets, plan.other_secrets, plan.other_wellpipe, dry_run=True)
         return
 
     if claude_missing:
@@ -123,10 +123,17 @@ def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> N
     out.print(f"Next: {NEXT_STEP}.", highlight=False, soft_wrap=True)
 
 
-def _warn(removed: list[str], others: dict[str, list[str]], duplicates: list[str]) -> None:
+def _warn(
+    removed: list[str],
+    others: dict[str, list[str]],
+    duplicates: list[str],
+    *,
+    dry_run: bool = False,
+) -> None:
     if removed:
+        verb = "Would remove" if dry_run else "Removed"
         err.print(
-            f"[yellow]Removed {', '.join(removed)}[/] from the entry: {STALE_TOKENS_WHY}.",
+            f"[yellow]{verb} {', '.join(removed)}[/] from the entry: {STALE_TOKENS_WHY}.",
             highlight=False,
             soft_wrap=True,
         )
