@@ -235,3 +235,9 @@ def test_refused_redirect_uris_say_why(uri: str, reason: str) -> None:
 def test_only_loopback_http_redirects_get_a_server() -> None:
     assert loopback_redirect("https://example.com/cb") is None
     assert loopback_redirect("http://LOCALHOST:3000/cb") == ("localhost", 3000, "/cb")
+
+
+async def test_an_error_inside_the_block_comes_out_as_itself(redirect_uri: str) -> None:
+    with pytest.raises(CallbackTimeout):
+        async with serve_callback(redirect_uri) as server:
+            await server.wait(0.01)

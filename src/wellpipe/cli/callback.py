@@ -392,9 +392,15 @@ async def serve_callback(
     address = listener.extra(SocketAttribute.local_address)
     assert isinstance(address, tuple)
     server = CallbackServer(redirect, (str(address[0]), int(address[1])), judge or _default_judge)
-    async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, server.handle)
-        try:
-            yield server
-        finally:
-            group.cancel_scope.cancel()
+    try:
+        async with listener, anyio.create_task_group() as group:
+            group.start_soon(listener.serve, server.handle)
+            try:
+                yield server
+            finally:
+                group.cancel_scope.cancel()
+    except BaseExceptionGroup as group_error:
+        # The task group wraps what the block raised; callers want the error itself.
+        if len(group_error.exceptions) == 1:
+            raise group_error.exceptions[0] from None
+        raise
