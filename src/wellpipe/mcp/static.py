@@ -41,48 +41,52 @@ async def generate() -> dict[str, Any]:
     server = build_server(connect=unusable)
     versions = [*mcp_types.version.HANDSHAKE_PROTOCOL_VERSIONS, _PROBE_UNKNOWN]
 
-    async def ask(version: str, *, then_list: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    listings = ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
+
+    async def ask(version: str, *, then_list: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         async with InMemoryTransport(server) as (read, write):
-            initialize = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": version,
-                    "capabilities": {},
-                    "clientInfo": {"name": "wellpipe-static", "version": "0"},
-                },
-            }
-            await write.send(
-                SessionMessage(mcp_types.jsonrpc_message_adapter.validate_python(initialize))
+
+            async def call(message: dict[str, Any]) -> dict[str, Any]:
+                payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
+                await write.send(SessionMessage(payload))
+                if "id" not in message:
+                    return {}
+                answer = await read.receive()
+                assert isinstance(answer, SessionMessage)
+                dumped = answer.message.model_dump(mode="json", by_alias=True, exclude_none=True)
+                result: dict[str, Any] = dumped["result"]
+                return result
+
+            initialized = await call(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": version,
+                        "capabilities": {},
+                        "clientInfo": {"name": "wellpipe-static", "version": "0"},
+                    },
+                }
             )
-            answer = await read.receive()
-            assert isinstance(answer, SessionMessage)
-            result = answer.message.model_dump(mode="json", by_alias=True, exclude_none=True)
-            tools = None
+            lists: dict[str, Any] = {}
             if then_list:
-                for message in (
-                    {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-                ):
-                    payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
-                    await write.send(SessionMessage(payload))
-                listed = await read.receive()
-                assert isinstance(listed, SessionMessage)
-                tools = listed.message.model_dump(mode="json", by_alias=True, exclude_none=True)
-            return result["result"], None if tools is None else tools["result"]
+                await call({"jsonrpc": "2.0", "method": "notifications/initialized"})
+                for number, method in enumerate(listings, start=2):
+                    lists[method] = await call({"jsonrpc": "2.0", "id": number, "method": method})
+            return initialized, lists
 
     negotiated: dict[str, str] = {}
     template: dict[str, Any] | None = None
-    tools_result: dict[str, Any] | None = None
+    answers: dict[str, Any] = {}
     for version in versions:
         result, listed = await ask(version, then_list=template is None)
         negotiated["*" if version == _PROBE_UNKNOWN else version] = result.pop("protocolVersion")
         if template is None:
-            template, tools_result = result, listed
+            template, answers = result, listed
         elif result != template:
             raise AssertionError(f"initialize differs by version ({version}); extend the front")
-    return {"initialize": template, "negotiated": negotiated, "tools/list": tools_result}
+    return {"initialize": template, "negotiated": negotiated, "lists": answers}
 
 
 def _write() -> None:

@@ -1,13 +1,15 @@
 """A fast front for stdio: answer the handshake at once, hand everything else to the SDK.
 
 Importing the MCP SDK takes about a second, while a client's first messages
-(``initialize``, ``notifications/initialized``, ``tools/list``, ``ping``) have
+(``initialize``, ``notifications/initialized``, ``tools/list`` and the other
+listings, ``ping``) have
 answers that never change (`wellpipe.mcp.static`). So the front:
 
 1. takes the real stdin/stdout for itself and points file descriptors 0 and 1
    at pipes, which the SDK's own stdio transport will use;
-2. starts the SDK server on a background thread (it imports while we talk);
-3. answers the handshake messages from ``static.json``;
+2. answers the handshake messages from ``static.json``;
+3. starts the SDK server on a background thread once the handshake is over (it
+   imports while the client waits for its user);
 4. on the first message it cannot answer (a tool call, a modern-era request,
    anything unknown), replays the handshake into the SDK, drops the SDK's
    duplicate answer, and from then on relays every line both ways.
@@ -31,6 +33,7 @@ from wellpipe.mcp.static import load
 __all__ = ["serve_stdio"]
 
 _REPLAY_ID = "wellpipe-stdio-front-initialize"
+_SENTINEL = b'{"wellpipe-stdio-front":"sdk-stopped"}\n'
 _SHUTDOWN_GRACE_S = 10.0
 
 
@@ -59,12 +62,16 @@ class _Front:
         except BaseException as exc:  # the front must report, not crash silently
             sys.stderr.write(f"wellpipe: the MCP server stopped: {type(exc).__name__}: {exc}\n")
         finally:
-            os.close(1)  # our dup of the pipe's write end: lets the relay see EOF
+            # The SDK keeps a private copy of fd 1 open for good, so the relay never
+            # sees EOF; a sentinel after the SDK's last line tells it to stop instead.
+            os.write(1, _SENTINEL)
 
     def _relay_sdk(self) -> None:
         drop_replay = True
         with os.fdopen(self._sdk_out_r, "rb") as sdk_out:
             for line in sdk_out:
+                if line == _SENTINEL:
+                    break
                 try:
                     message = json.loads(line)
                 except ValueError:
@@ -107,24 +114,36 @@ class _Front:
         if method == "notifications/initialized" and ident is None:
             self._handshake.append(message)
             return True
-        if method == "tools/list" and ident is not None and not (params or {}).get("cursor"):
-            self._send({"jsonrpc": "2.0", "id": ident, "result": self._static["tools/list"]})
+        listed = self._static["lists"].get(method)
+        if listed is not None and ident is not None and not (params or {}).get("cursor"):
+            self._send({"jsonrpc": "2.0", "id": ident, "result": listed})
+            self._start_sdk_soon()
             return True
         if method == "ping" and ident is not None:
             self._send({"jsonrpc": "2.0", "id": ident, "result": {}})
             return True
         return False
 
+    def _start_sdk_soon(self) -> None:
+        """Start loading the SDK once the handshake is over.
+
+        Loading earlier would compete with the handshake answers for the
+        interpreter (imports hold the GIL for long stretches); right after
+        ``tools/list`` the client is usually idle, waiting for its user.
+        """
+        if not self._sdk.is_alive() and self._sdk.ident is None:
+            self._sdk.start()
+
     def _forward(self, line: bytes) -> None:
         os.write(self._sdk_in_w, line if line.endswith(b"\n") else line + b"\n")
 
     def _hand_off(self) -> None:
         self._handed_off = True
+        self._start_sdk_soon()
         for message in self._handshake:
             self._forward(json.dumps(message, separators=(",", ":")).encode())
 
     def run(self) -> None:
-        self._sdk.start()
         self._relay.start()
         for line in self._client_in:
             if not line.strip():

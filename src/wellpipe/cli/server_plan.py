@@ -1,0 +1,17 @@
+"""What ``wellpipe serve`` was asked to run (a plain value, cheap to import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ServerPlan"]
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """What ``wellpipe serve`` was asked to run."""
+
+    demo: bool
+    seed: int
+    transport: str
+    port: int
