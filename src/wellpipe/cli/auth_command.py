@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import hmac
 import importlib
+import shlex
 import time
 import webbrowser
 from collections.abc import Callable, Mapping
@@ -369,11 +370,11 @@ def _run(name: str, factory: str, *, home: Path | None, no_browser: bool, timeou
             )
         )
     out.print(f"Connected {connector.display_name} as {account}.", highlight=False)
-    where = "" if home is None else f" --home {home}"
+    where = "" if home is None else f" --home {shlex.quote(str(home))}"
     err.print("Next, add Wellpipe to Claude Desktop:")
-    out.print(f"  wellpipe claude install{where}", highlight=False, markup=False)
+    out.print(f"  wellpipe claude install{where}", highlight=False, markup=False, soft_wrap=True)
     err.print("or run the MCP server yourself:")
-    out.print(f"  wellpipe serve{where}", highlight=False, markup=False)
+    out.print(f"  wellpipe serve{where}", highlight=False, markup=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------- WHOOP

@@ -15,6 +15,7 @@ Run again, it shows the current values (the secret masked) as defaults.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -286,9 +287,9 @@ def init(
     if new_base_url is not None:
         err.print(f"Wellpipe will talk to {new_base_url} instead of WHOOP.", highlight=False)
     _warn_environment_overrides(changes)
-    where = "" if home is None else f" --home {home}"
+    where = "" if home is None else f" --home {shlex.quote(str(home))}"
     err.print("Next, connect your WHOOP account (opens the browser):")
-    out.print(f"  wellpipe auth whoop{where}", highlight=False, markup=False)
+    out.print(f"  wellpipe auth whoop{where}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _warn_environment_overrides(changes: dict[str, str | None]) -> None:
