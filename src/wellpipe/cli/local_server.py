@@ -27,6 +27,9 @@ HTTP_TOKEN_ENV = "WELLPIPE_HTTP_TOKEN"
 """Fixes the local HTTP server's bearer token (otherwise a fresh one per launch)."""
 
 DEMO_ORIGIN = "http://sandbox.whoop.invalid"
+"""Where the demo's in-process sandbox pretends to live (never resolved: no network)."""
+
+DEMO_CLIENT_ID = "wellpipe-demo"
 
 
 class SharedProvider:
@@ -71,13 +74,18 @@ def _demo_opener(
 ) -> Callable[[], AbstractAsyncContextManager[HealthProvider]]:
     @asynccontextmanager
     async def opener() -> AsyncIterator[HealthProvider]:
-        from wellpipe.cli.demo import DEMO_CREDENTIALS
         from wellpipe.core.tokens import MemoryTokenProvider, TokenSet
+        from wellpipe.oauth import ClientCredentials
         from wellpipe.providers.whoop import WhoopSettings, open_whoop
         from wellpipe.sandbox import WhoopSandbox
 
         sandbox = WhoopSandbox(seed=seed, clock=clock)
-        issued = sandbox.issue_tokens(client_id=DEMO_CREDENTIALS.client_id)
+        credentials = ClientCredentials(
+            client_id=DEMO_CLIENT_ID,
+            client_secret="wellpipe-demo-secret",
+            redirect_uri="http://127.0.0.1:8976/callback/whoop",
+        )
+        issued = sandbox.issue_tokens(client_id=credentials.client_id)
         tokens = MemoryTokenProvider(
             TokenSet(
                 access_token=issued["access_token"],
@@ -88,7 +96,7 @@ def _demo_opener(
             clock=clock,
         )
         async with open_whoop(
-            credentials=DEMO_CREDENTIALS,
+            credentials=credentials,
             tokens=tokens,
             settings=WhoopSettings.for_origin(DEMO_ORIGIN),
             clock=clock,
