@@ -47,7 +47,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except WellpipeError as error:
-            err.print(f"[bold red]Error:[/] {error}", highlight=False)
+            err.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
             raise click.exceptions.Exit(exit_code_for(error)) from None
 
     return wrapper
