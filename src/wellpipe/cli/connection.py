@@ -13,6 +13,7 @@ from wellpipe.cli.local_config import LocalConfig
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import ReauthorizationRequired
 from wellpipe.core.ports import Clock
+from wellpipe.net import Throttle
 from wellpipe.providers.whoop import WhoopProvider, open_whoop
 
 __all__ = ["CREDENTIALS_HINT", "RECONNECT_ACTION", "open_local_whoop"]
@@ -34,6 +35,7 @@ async def open_local_whoop(
     clock: Clock | None = None,
     environ: Mapping[str, str] | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
+    throttle: Throttle | None = None,
 ) -> AsyncIterator[WhoopProvider]:
     """A `WhoopProvider` for the member connected in ``paths``'s ``.env``.
 
@@ -42,6 +44,7 @@ async def open_local_whoop(
         clock: Time source (the system clock by default).
         environ: The process environment (``os.environ`` when ``None``).
         transport: An `httpx2` transport to use instead of the network.
+        throttle: The outbound request budget (default: WHOOP's per-app limits).
 
     Raises:
         ConfigError: the WHOOP developer app is not configured (run ``wellpipe init``).
@@ -64,6 +67,7 @@ async def open_local_whoop(
         settings=settings,
         clock=clock,
         transport=transport,
+        throttle=throttle,
         reconnect_action=RECONNECT_ACTION,
         credentials_hint=CREDENTIALS_HINT,
     ) as provider:
