@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import random
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -13,8 +16,16 @@ import anyio
 import anyio.lowlevel
 import httpx2
 import pytest
+from anyio.streams.text import TextReceiveStream
 
-from tests.cli.local_env import TOKEN_PATH, connect_home, expire_in_file, issue, write_config
+from tests.cli.local_env import (
+    CONFIG,
+    TOKEN_PATH,
+    connect_home,
+    expire_in_file,
+    issue,
+    write_config,
+)
 from tests.fakes import FakeClock, FlakyNetwork
 from wellpipe.cli.connection import open_local_whoop
 from wellpipe.cli.env_file import EnvFile
@@ -26,8 +37,15 @@ from wellpipe.core import (
     ReauthorizationRequired,
     TokenSet,
 )
+from wellpipe.core.clock import SystemClock
+from wellpipe.core.provider_info import RateLimit
 from wellpipe.providers.whoop import WhoopProvider
 from wellpipe.sandbox import Fault, WhoopSandbox
+from wellpipe.sandbox.server import serve_in_background
+from wellpipe.sandbox.whoop import History
+
+REPO = Path(__file__).resolve().parents[2]
+ROUNDS_KILLED = 30
 
 
 @pytest.fixture
@@ -314,3 +332,74 @@ async def test_store_tokens_replaces_a_previous_grant_entirely(
     for gone in ("WHOOP_REFRESH_TOKEN", "WHOOP_TOKEN_EXPIRES_AT", "WHOOP_TOKEN_SCOPES"):
         assert gone not in values
     assert values["WHOOP_CLIENT_ID"] == "test-client"
+
+
+async def test_a_process_killed_between_refresh_and_write_leaves_a_usable_file(
+    tmp_path: Path, history: History
+) -> None:
+    """SIGKILL right after WHOOP answered a refresh: the .env holds the old set or the new one.
+
+    Never a mix (a new access token with an old refresh token), never a torn file.
+    A kill before the write loses that rotation (nothing can be atomic with WHOOP);
+    the old set is then intact, and `wellpipe auth whoop` recovers.
+    """
+    clock = SystemClock()
+    sandbox = WhoopSandbox(history=history, rate_limits=(RateLimit(1_000_000, 60),))
+    paths = LocalPaths(tmp_path / "home")
+    rng = random.Random(7)
+    outcomes = {"old": 0, "new": 0}
+    async with serve_in_background(sandbox) as origin:
+        write_config(paths, origin=origin)
+        crasher = await anyio.open_process(
+            [sys.executable, "-m", "tests.cli.refresh_crasher"],
+            cwd=REPO,
+            env={**os.environ, "WELLPIPE_HOME": str(paths.home)},
+            stderr=None,
+        )
+        assert crasher.stdin is not None
+        assert crasher.stdout is not None
+        lines = TextReceiveStream(crasher.stdout)
+        try:
+            for _ in range(ROUNDS_KILLED):
+                old = issue(sandbox, clock)
+                store_tokens(paths, old)
+                # WHOOP's answer -> written .env takes 1-10 ms here; kill somewhere in it.
+                await crasher.stdin.send(f"{rng.randrange(0, 10_000)}\n".encode())
+                assert await lines.receive() == "killed\n"
+
+                env = EnvFile(paths.env_file)
+                values = env.read()
+                assert env.mode() == 0o600
+                assert {k: values[k] for k in CONFIG} == CONFIG
+                stored_set = (
+                    values["WHOOP_ACCESS_TOKEN"],
+                    values["WHOOP_REFRESH_TOKEN"],
+                    values["WHOOP_TOKEN_EXPIRES_AT"],
+                )
+                assert values["WHOOP_TOKEN_SCOPES"] == " ".join(sorted(old.scopes))
+                assert old.expires_at is not None
+                old_set = (old.access_token, old.refresh_token, old.expires_at.isoformat())
+                if stored_set == old_set:
+                    outcomes["old"] += 1
+                    continue
+                outcomes["new"] += 1
+                assert all(new != before for new, before in zip(stored_set, old_set, strict=True))
+                assert sandbox.auth.resolve(stored_set[0]) is not None  # the live access token
+                proof = sandbox.auth.token(
+                    {
+                        "grant_type": "refresh_token",
+                        "refresh_token": stored_set[1],
+                        "client_id": CONFIG["WHOOP_CLIENT_ID"],
+                        "client_secret": CONFIG["WHOOP_CLIENT_SECRET"],
+                    },
+                    None,
+                )
+                assert proof.status == 200  # the stored refresh token is the live one
+        finally:
+            await crasher.stdin.aclose()
+            await crasher.wait()
+            await crasher.aclose()
+    assert outcomes["old"] + outcomes["new"] == ROUNDS_KILLED
+    # Kills landed on both sides of the write (about 3 in 4 before it, measured).
+    assert outcomes["old"] > 0
+    assert outcomes["new"] > 0
