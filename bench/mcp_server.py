@@ -5,12 +5,14 @@ makes is counted), and ``wellpipe serve`` runs as a separate process that Wellpi
 config (a throw-away ``WELLPIPE_HOME`` whose ``.env`` holds a developer app and tokens
 the sandbox issued) points at it, exactly as Claude Desktop would start it. The server
 is driven with raw newline-delimited JSON-RPC over its stdin/stdout (no SDK client), so
-the times are the server's. ``wellpipe serve --demo`` (which brings its own sandbox) is
-measured beside it.
+the times are the server's. Start-up is also measured for ``wellpipe serve --demo``
+(its own sandbox, in process) and for ``--transport http`` (streamable HTTP at /mcp,
+driven with plain POSTs), where one tool's latency is measured too.
 
 Tokens are OpenAI's o200k_base, counted offline (bench/tokens.py).
 
-    python bench/mcp_server.py [--runs 15] [--call-runs 5] [--warm 10] [--no-demo] [--show]
+    python bench/mcp_server.py [--runs 15] [--call-runs 5] [--warm 10] [--no-demo] [--no-http]
+                               [--show] [--command "python -m wellpipe serve"]
 """
 
 from __future__ import annotations
@@ -298,6 +300,129 @@ def running(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterator[Std
         yield server
     finally:
         server.close()
+
+
+# ---------------------------------------------------------------------- streamable HTTP
+HTTP_TOKEN = "wellpipe-bench-http-token"
+
+
+class HttpServer:
+    """One ``wellpipe serve --transport http --port 0`` process and JSON-RPC POSTs to /mcp."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], stderr_log: Path) -> None:
+        with stderr_log.open("ab") as stderr:
+            self.process = subprocess.Popen(
+                [*argv, "--transport", "http", "--port", "0"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env={**env, "WELLPIPE_HTTP_TOKEN": HTTP_TOKEN, "COLUMNS": "400"},
+            )
+        self._ids = 0
+        self.url = self._url_from_banner()
+        self._http = httpx2.Client(
+            timeout=60,
+            headers={
+                "Authorization": f"Bearer {HTTP_TOKEN}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+        self._protocol: str | None = None
+
+    def _url_from_banner(self) -> str:
+        """The banner names the URL once the port is bound (requests queue until it serves)."""
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            found = re.search(rb"http://127\.0\.0\.1:\d+/mcp", raw)
+            if found:
+                return found.group().decode()
+        raise ServerFailed("the HTTP server exited before printing its URL")
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._ids += 1
+        headers = {"MCP-Protocol-Version": self._protocol} if self._protocol else {}
+        body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params or {}}
+        response = self._http.post(self.url, json=body, headers=headers)
+        response.raise_for_status()
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            data = [
+                line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")
+            ]
+            messages = [json.loads(d) for d in data if d]
+            message = next(m for m in messages if m.get("id") == self._ids)
+        else:
+            message = response.json()
+        if "error" in message:
+            raise ServerFailed(f"{method}: {compact(message['error'])}")
+        result: dict[str, Any] = message["result"]
+        return result
+
+    def initialize(self) -> None:
+        result = self.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "wellpipe-bench", "version": "0"},
+            },
+        )
+        self._protocol = str(result["protocolVersion"])
+        headers = {"MCP-Protocol-Version": self._protocol}
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        self._http.post(self.url, json=note, headers=headers).raise_for_status()
+
+    def close(self) -> None:
+        self._http.close()
+        self.process.terminate()  # Ctrl-C is how this server is stopped
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@dataclass
+class HttpRuns:
+    to_tools_s: list[float] = field(default_factory=list)
+    first_call_s: list[float] = field(default_factory=list)
+    warm_s: list[float] = field(default_factory=list)
+    first_requests: list[str] = field(default_factory=list)
+
+
+def measure_http(
+    argv: Sequence[str],
+    env: dict[str, str],
+    log: Path,
+    runs: int,
+    warm: int,
+    first: tuple[str, dict[str, Any]],
+    sandbox: LoopbackSandbox,
+) -> HttpRuns:
+    """Spawn -> initialize -> tools/list over HTTP; the first call then; warm repeats."""
+    measured = HttpRuns()
+    for run in range(runs):
+        began = time.perf_counter()
+        server = HttpServer(argv, env, log)
+        try:
+            server.initialize()
+            server.request("tools/list")
+            mark = sandbox.request_count
+            listed = time.perf_counter()
+            result = server.request("tools/call", {"name": first[0], "arguments": first[1]})
+            measured.first_call_s.append(time.perf_counter() - listed)
+            measured.first_requests = sandbox.requests_since(mark)
+            measured.to_tools_s.append(listed - began)
+            if result.get("isError"):
+                raise ServerFailed(f"{first[0]} over HTTP: {compact(result)}")
+            for _ in range(warm if run == 0 else 0):
+                began = time.perf_counter()
+                server.request("tools/call", {"name": first[0], "arguments": first[1]})
+                measured.warm_s.append(time.perf_counter() - began)
+        finally:
+            server.close()
+    return measured
 
 
 # ---------------------------------------------------------------------- measurements
@@ -680,6 +805,7 @@ class Results:
     cold: ColdStart
     demo: ColdStart | None
     first_answer_s: list[float]
+    http: HttpRuns | None
     calls: list[CallRuns]
     windows: dict[tuple[str, int], Window]
 
@@ -708,6 +834,9 @@ def measure(args: argparse.Namespace, console: Console) -> Results:
         if not args.no_demo:
             demo = measure_cold_start([*argv, "--demo"], env, log, args.runs)
         first_answer = measure_first_answer(argv, env, log, args.runs, answer_calls[0])
+        http = None
+        if not args.no_http:
+            http = measure_http(argv, env, log, args.call_runs, args.warm, answer_calls[0], sandbox)
         calls = measure_calls(
             argv,
             env,
@@ -717,7 +846,7 @@ def measure(args: argparse.Namespace, console: Console) -> Results:
             warm=args.warm,
             sandbox=sandbox,
         )
-    return Results(args.runs, args.call_runs, cold, demo, first_answer, calls, windows)
+    return Results(args.runs, args.call_runs, cold, demo, first_answer, http, calls, windows)
 
 
 def report(results: Results, console: Console, *, show: bool) -> None:
@@ -744,6 +873,13 @@ def report(results: Results, console: Console, *, show: bool) -> None:
         *spread(results.first_answer_s),
         "",
     )
+    if results.http is not None:
+        startup.add_row(
+            f"serve --transport http: spawn -> initialize -> tools/list "
+            f"({len(results.http.to_tools_s)} runs)",
+            *spread(results.http.to_tools_s),
+            "",
+        )
 
     tools = results.cold.tools
     facing = count_tokens(compact([model_facing(t) for t in tools]))
@@ -779,6 +915,17 @@ def report(results: Results, console: Console, *, show: bool) -> None:
             ms(statistics.median(one.warm_s)) if one.warm_s else "-",
             str(len(one.warm_s)),
             f"{len(first)}: {whoop_calls(first)}{warm}",
+        )
+
+    if results.http is not None:
+        http = results.http
+        latency.add_row(
+            f'{TOOL_OF["sleep"]} {{"days":7}} over streamable HTTP',
+            ms(statistics.median(http.first_call_s)),
+            ms(min(http.first_call_s)),
+            ms(statistics.median(http.warm_s)) if http.warm_s else "-",
+            str(len(http.warm_s)),
+            f"{len(http.first_requests)}: {whoop_calls(http.first_requests)}",
         )
 
     answers = Table(title="Answers vs WHOOP's raw JSON for the same records (o200k_base tokens)")
@@ -833,8 +980,8 @@ def report(results: Results, console: Console, *, show: bool) -> None:
         "precomputed file and loads the SDK after tools/list; 'the SDK answers too' is spawn "
         "until a request only the SDK can answer (an unknown method) comes back. A cold call "
         "is sent after that, so it is the first call's own cost (opening the WHOOP client, "
-        "its first requests); the last start-up row is the worst case, a call sent right "
-        "after tools/list.",
+        "its first requests); the get-recent-sleep start-up row is the worst case, a call "
+        "sent right after tools/list.",
         highlight=False,
     )
     console.print(
@@ -862,6 +1009,7 @@ def main() -> None:
     parser.add_argument("--call-runs", type=int, default=5, help="cold calls per tool")
     parser.add_argument("--warm", type=int, default=10, help="warm calls per tool")
     parser.add_argument("--no-demo", action="store_true", help="skip `wellpipe serve --demo`")
+    parser.add_argument("--no-http", action="store_true", help="skip `--transport http`")
     parser.add_argument(
         "--command",
         default=None,
