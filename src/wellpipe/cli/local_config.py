@@ -111,6 +111,6 @@ class LocalConfig:
             return WhoopSettings.for_origin(origin)
         except ValidationError:
             raise ConfigError(
-                f"{BASE_URL_KEY}={origin!r} is not an origin like https://api.prod.whoop.com; "
+                f"{BASE_URL_KEY}={origin!r} is not an origin (scheme, host and port, no path); "
                 f"fix it in {self.paths.env_file} or the environment, or remove it."
             ) from None
