@@ -442,11 +442,6 @@ async def test_serve_real_data_over_http_needs_its_token_and_asks_for_init(spawn
             assert "`wellpipe init`" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_http does not catch the KeyboardInterrupt uvicorn re-raises after its graceful "
-    "shutdown, so click prints 'Aborted!' and exits 1",
-)
 async def test_ctrl_c_stops_the_http_server_cleanly(spawn: Any) -> None:
     async with spawn("demo", "--transport", "http", "--port", "0") as served:
         code, stderr = await served.interrupt()

@@ -446,11 +446,6 @@ async def test_listing_before_initialize_and_a_future_version_are_the_sdks_to_an
 
 
 # ------------------------------------------------------------------ bugs
-@pytest.mark.xfail(
-    strict=True,
-    reason="calls still in flight when stdin closes are dropped: the front closes the SDK's "
-    "stdin at once and the SDK's dispatcher cancels in-flight handlers on EOF",
-)
 def test_calls_in_flight_at_eof_are_all_answered(wire: Any) -> None:
     server = wire("serve", "--demo")
     server.ask(initialize(0))
@@ -466,12 +461,6 @@ def test_calls_in_flight_at_eof_are_all_answered(wire: Any) -> None:
         assert not answer["result"]["isError"], answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stdio front: a listing whose params is not an object (`.get` on a list), a "
-    "method that is not a string (unhashable dict key) or JSON nested too deep "
-    "(RecursionError is not a ValueError) raise in `_Front.run`, and the whole server dies",
-)
 def test_malformed_messages_do_not_kill_the_server(wire: Any) -> None:
     server = wire("serve", "--demo")
     server.ask(initialize(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -153,13 +154,16 @@ class BearerGate:
 
     def __init__(self, app: Any, token: str) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Pass lifespan through; refuse HTTP requests without the token (401)."""
         if scope["type"] == "http":
             presented = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(presented, self._expected):
+            scheme, _, credentials = presented.partition(b" ")
+            # The scheme name is case-insensitive (RFC 9110 §11.1); the token is not.
+            valid = scheme.lower() == b"bearer" and hmac.compare_digest(credentials, self._token)
+            if not valid:
                 body = json.dumps(
                     {
                         "error": "unauthorized",
@@ -278,4 +282,6 @@ def run_http(plan: ServerPlan) -> None:
             out.print(_banner(plan, url, token), highlight=False, soft_wrap=True)
             await uvicorn.Server(config).serve(sockets=[sock])
 
-    anyio.run(main)
+    # Ctrl-C is the documented way to stop; uvicorn shuts down, then re-raises it.
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(main)

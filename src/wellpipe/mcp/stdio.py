@@ -52,6 +52,9 @@ class _Front:
         self._out_lock = threading.Lock()
         self._handshake: list[dict[str, Any]] = []
         self._handed_off = False
+        self._pending: set[str] = set()  # ids of forwarded requests the SDK has not answered
+        self._settled = threading.Condition()
+        self._relay_done = False
         self._sdk = threading.Thread(target=self._run_sdk, name="mcp-sdk", daemon=True)
         self._relay = threading.Thread(target=self._relay_sdk, name="mcp-relay", daemon=True)
 
@@ -68,19 +71,53 @@ class _Front:
 
     def _relay_sdk(self) -> None:
         drop_replay = True
-        with os.fdopen(self._sdk_out_r, "rb") as sdk_out:
-            for line in sdk_out:
-                if line == _SENTINEL:
-                    break
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    sys.stderr.write(line.decode("utf-8", "replace"))
-                    continue
-                if drop_replay and isinstance(message, dict) and message.get("id") == _REPLAY_ID:
-                    drop_replay = False  # the client already has our answer
-                    continue
-                self._send_raw(line if line.endswith(b"\n") else line + b"\n")
+        try:
+            with os.fdopen(self._sdk_out_r, "rb") as sdk_out:
+                for line in sdk_out:
+                    if line == _SENTINEL:
+                        break
+                    try:
+                        message = json.loads(line)
+                    except (ValueError, RecursionError):
+                        sys.stderr.write(line.decode("utf-8", "replace"))
+                        continue
+                    if (
+                        drop_replay
+                        and isinstance(message, dict)
+                        and message.get("id") == _REPLAY_ID
+                    ):
+                        drop_replay = False  # the client already has our answer
+                        continue
+                    self._send_raw(line if line.endswith(b"\n") else line + b"\n")
+                    if isinstance(message, dict) and "method" not in message and "id" in message:
+                        self._settle(message["id"])
+        finally:
+            with self._settled:
+                self._relay_done = True
+                self._settled.notify_all()
+
+    def _settle(self, ident: Any) -> None:
+        with self._settled:
+            self._pending.discard(json.dumps(ident))
+            self._settled.notify_all()
+
+    def _track(self, line: bytes) -> None:
+        """Note a forwarded request (the SDK owes it an answer) or a cancellation."""
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+            return
+        if not isinstance(message.get("params"), dict | None):
+            return  # the SDK drops these without an answer: nothing to wait for
+        if "id" in message:
+            with self._settled:
+                self._pending.add(json.dumps(message["id"]))
+        elif message["method"] == "notifications/cancelled":
+            params = message.get("params")
+            if isinstance(params, dict) and "requestId" in params:
+                self._settle(params["requestId"])
 
     # ---------------------------------------------------------------- output
     def _send_raw(self, line: bytes) -> None:
@@ -97,6 +134,8 @@ class _Front:
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             return False
         method, ident, params = message.get("method"), message.get("id"), message.get("params")
+        if not isinstance(method, str) or not isinstance(params, dict | None):
+            return False  # malformed: the SDK decides
         initialized = bool(self._handshake)
         if method == "initialize" and ident is not None and not initialized:
             requested = params.get("protocolVersion") if isinstance(params, dict) else None
@@ -151,13 +190,18 @@ class _Front:
             if not self._handed_off:
                 try:
                     message = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     message = None
                 if message is not None and self._answer(message):
                     continue
                 self._hand_off()
+            self._track(line)
             self._forward(line)
-        os.close(self._sdk_in_w)  # EOF for the SDK: it finishes in-flight calls and returns
+        with self._settled:  # let the SDK answer what the client asked before it left
+            self._settled.wait_for(
+                lambda: not self._pending or self._relay_done, timeout=_SHUTDOWN_GRACE_S
+            )
+        os.close(self._sdk_in_w)  # EOF for the SDK: it stops and returns
         if self._handed_off:
             self._sdk.join(_SHUTDOWN_GRACE_S)
             self._relay.join(_SHUTDOWN_GRACE_S)
