@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sys
@@ -403,3 +404,29 @@ async def test_a_process_killed_between_refresh_and_write_leaves_a_usable_file(
     # Kills landed on both sides of the write (about 3 in 4 before it, measured).
     assert outcomes["old"] > 0
     assert outcomes["new"] > 0
+
+
+async def test_no_token_value_reaches_the_logs(
+    paths: LocalPaths,
+    sandbox: WhoopSandbox,
+    clock: FakeClock,
+    network: FlakyNetwork,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    old = connect_home(paths, sandbox, clock, expired=True)
+    async with local(paths, clock, network) as whoop:
+        await whoop.profile()  # a refresh, written to the file
+    values = stored(paths)
+    grant = sandbox.auth.resolve(values["WHOOP_ACCESS_TOKEN"])
+    assert grant is not None
+    sandbox.auth.revoke_grant(grant)  # the member disconnects Wellpipe at WHOOP
+    expire_in_file(paths, clock)
+    async with local(paths, clock, network) as whoop:
+        with pytest.raises(ReauthorizationRequired):
+            await whoop.profile()
+    canaries = {old.access_token, old.refresh_token, *(values[k] for k in values if "TOKEN" in k)}
+    canaries.discard(None)
+    assert any(r.name.startswith("wellpipe") for r in caplog.records)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert [c for c in canaries if c and c in logged] == []

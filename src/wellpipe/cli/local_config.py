@@ -111,6 +111,6 @@ class LocalConfig:
             return WhoopSettings.for_origin(origin)
         except ValidationError:
             raise ConfigError(
-                f"{BASE_URL_KEY}={origin!r} is not an origin (scheme, host and port, no path); "
+                f"{BASE_URL_KEY}={origin!r} is not an origin such as http://127.0.0.1:8765; "
                 f"fix it in {self.paths.env_file} or the environment, or remove it."
             ) from None
