@@ -16,22 +16,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
+from mcp import Client
 
 from wellpipe.cli.connection import open_local_whoop
 from wellpipe.cli.env_tokens import EnvTokenProvider
 from wellpipe.cli.home import LocalPaths
 from wellpipe.core.clock import SystemClock
+from wellpipe.core.ports import HealthProvider
 from wellpipe.core.provider_info import RateLimit
+from wellpipe.mcp.server import build_server
 from wellpipe.net import Throttle
-from wellpipe.providers.whoop import WhoopProvider
 
 
-async def one_call(provider: WhoopProvider) -> None:
-    """The unit of work every concurrent caller does (later: an MCP tool call)."""
-    await provider.profile()
+async def one_call(client: Client) -> None:
+    """The unit of work every concurrent caller does: an MCP tool call that reads WHOOP."""
+    result = await client.call_tool("get-profile", {})
+    if result.is_error:
+        raise RuntimeError(str(result.content[0]))
 
 
 def _without_file_lock() -> None:
@@ -50,22 +56,33 @@ async def main(calls: int) -> None:
     throttle = Throttle([RateLimit(1_000_000, 60)], clock=clock, provider="whoop")
     paths = LocalPaths.from_environ()
     async with open_local_whoop(paths, clock=clock, throttle=throttle) as provider:
-        sys.stdout.write("ready\n")
+
+        @asynccontextmanager
+        async def connect() -> AsyncIterator[HealthProvider]:
+            yield provider
+
+        server = build_server(connect=connect, clock=clock)
+        async with Client(server) as client:
+            await _serve_rounds(client, calls)
+
+
+async def _serve_rounds(client: Client, calls: int) -> None:
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while await anyio.to_thread.run_sync(sys.stdin.readline):
+        report = await _round(client, calls)
+        sys.stdout.write(json.dumps(report) + "\n")
         sys.stdout.flush()
-        while await anyio.to_thread.run_sync(sys.stdin.readline):
-            report = await _round(provider, calls)
-            sys.stdout.write(json.dumps(report) + "\n")
-            sys.stdout.flush()
 
 
-async def _round(provider: WhoopProvider, calls: int) -> dict[str, object]:
+async def _round(client: Client, calls: int) -> dict[str, object]:
     ok = 0
     failures: list[str] = []
 
     async def call() -> None:
         nonlocal ok
         try:
-            await one_call(provider)
+            await one_call(client)
         except Exception as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
         else:

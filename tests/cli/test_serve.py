@@ -27,9 +27,9 @@ import httpx2
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client
 from tests.conftest import connect
 from tests.fakes import FakeClock
 from wellpipe.cli import main

@@ -25,10 +25,10 @@ from typing import IO, Any
 
 import mcp_types
 import pytest
+from mcp import Client, StdioServerParameters
 from mcp.client._memory import InMemoryTransport  # the SDK's own in-process transport
 from mcp.shared.message import SessionMessage
 
-from mcp import Client, StdioServerParameters
 from wellpipe.core.ports import HealthProvider
 from wellpipe.mcp.server import build_server
 from wellpipe.mcp.static import load

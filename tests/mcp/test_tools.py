@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from mcp import Client
+
 from tests.conftest import NOW, connect
 from tests.fakes import FakeClock
 from wellpipe.core import (
