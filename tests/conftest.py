@@ -11,7 +11,7 @@ import stamina
 from hypothesis import HealthCheck, settings
 
 from tests.fakes import FakeClock
-from wellpipe.core import MemoryTokenProvider, TokenSet
+from wellpipe.core import MemoryTokenProvider
 from wellpipe.net import RetryPolicy
 from wellpipe.oauth import ClientCredentials
 from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
@@ -73,15 +73,8 @@ def whoop_settings() -> WhoopSettings:
 def tokens_for(
     sandbox: WhoopSandbox, clock: FakeClock, user_id: int | None = None
 ) -> MemoryTokenProvider:
-    issued = sandbox.issue_tokens(user_id, client_id=CREDENTIALS.client_id)
     return MemoryTokenProvider(
-        TokenSet(
-            access_token=issued["access_token"],
-            refresh_token=issued["refresh_token"],
-            expires_at=clock.now() + timedelta(seconds=issued["expires_in"]),
-            scopes=frozenset(issued["scope"].split()),
-        ),
-        clock=clock,
+        sandbox.issue_token_set(user_id, client_id=CREDENTIALS.client_id), clock=clock
     )
 
 

@@ -10,7 +10,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -75,7 +75,7 @@ def _demo_opener(
 ) -> Callable[[], AbstractAsyncContextManager[HealthProvider]]:
     @asynccontextmanager
     async def opener() -> AsyncIterator[HealthProvider]:
-        from wellpipe.core.tokens import MemoryTokenProvider, TokenSet
+        from wellpipe.core.tokens import MemoryTokenProvider
         from wellpipe.oauth import ClientCredentials
         from wellpipe.providers.whoop import WhoopSettings, open_whoop
         from wellpipe.sandbox import WhoopSandbox
@@ -86,15 +86,8 @@ def _demo_opener(
             client_secret="wellpipe-demo-secret",
             redirect_uri="http://127.0.0.1:8976/callback/whoop",
         )
-        issued = sandbox.issue_tokens(client_id=credentials.client_id)
         tokens = MemoryTokenProvider(
-            TokenSet(
-                access_token=issued["access_token"],
-                refresh_token=issued["refresh_token"],
-                expires_at=clock.now() + timedelta(seconds=issued["expires_in"]),
-                scopes=frozenset(issued["scope"].split()),
-            ),
-            clock=clock,
+            sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
         )
         async with open_whoop(
             credentials=credentials,
@@ -222,23 +215,16 @@ def http_app(server: WellpipeServer, *, port: int, token: str | None) -> Any:
 
 
 def _banner(plan: ServerPlan, url: str, token: str | None) -> str:
-    from wellpipe.cli.claude_config import wellpipe_command
+    from wellpipe.cli.claude_config import server_entry, wellpipe_command
 
-    command = wellpipe_command()
     what = (
         "the built-in WHOOP sandbox (synthetic data, no account needed)"
         if plan.demo
         else "your WHOOP account"
     )
     header = "" if token is None else f' --header "Authorization: Bearer {token}"'
-    entry = {
-        "mcpServers": {
-            "wellpipe-demo" if plan.demo else "wellpipe": {
-                "command": command[0],
-                "args": [*command[1:], "serve", *(["--demo"] if plan.demo else [])],
-            }
-        }
-    }
+    name = "wellpipe-demo" if plan.demo else "wellpipe"
+    entry = {"mcpServers": {name: server_entry(command=wellpipe_command(), demo=plan.demo)}}
     lines = [
         f"Wellpipe MCP server on {what}",
         f"  URL:   {url}  (streamable HTTP, this machine only)",

@@ -15,7 +15,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
+from wellpipe.core.tokens import TokenSet
 from wellpipe.sandbox.whoop.faults import Fault, FaultInjector, FaultMiddleware
 from wellpipe.sandbox.whoop.history import (
     History,
@@ -162,6 +163,22 @@ class WhoopSandbox:
             user_id if user_id is not None else self.member_ids[0],
             client_id=client_id,
             scopes=scopes,
+        )
+
+    def issue_token_set(
+        self,
+        user_id: int | None = None,
+        *,
+        client_id: str = "sandbox-client",
+        scopes: frozenset[str] = ALLOWED_SCOPES,
+    ) -> TokenSet:
+        """`issue_tokens` as the `TokenSet` a client would store (expiry by the sandbox clock)."""
+        issued = self.issue_tokens(user_id, client_id=client_id, scopes=scopes)
+        return TokenSet(
+            access_token=issued["access_token"],
+            refresh_token=issued["refresh_token"],
+            expires_at=self.clock.now() + timedelta(seconds=issued["expires_in"]),
+            scopes=frozenset(issued["scope"].split()),
         )
 
     def member(self, user_id: int | None = None) -> MemberHistory:
