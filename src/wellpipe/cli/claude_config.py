@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import click
+
 from wellpipe.core.errors import ConfigError
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "InstallPlan",
     "backup_path",
     "claude_config_dir",
+    "claude_config_option",
     "claude_config_path",
     "is_secret_key",
     "load_config",
@@ -46,6 +49,15 @@ CONFIG_FILENAME = "claude_desktop_config.json"
 DEFAULT_NAME = "wellpipe"
 ENV_CLAUDE_CONFIG = "WELLPIPE_CLAUDE_CONFIG"
 """Overrides the config file's location (as ``--config`` does)."""
+
+claude_config_option = click.option(
+    "--claude-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=ENV_CLAUDE_CONFIG,
+    default=None,
+    help="Claude Desktop's config file (default: Claude's own).",
+)
+"""``--claude-config`` for the commands that read Claude Desktop's config (status, doctor)."""
 
 _SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY")
 _STALE_TOKEN_STATE = frozenset(

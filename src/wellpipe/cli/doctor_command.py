@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wellpipe.cli.claude_config import ENV_CLAUDE_CONFIG
+from wellpipe.cli.claude_config import claude_config_option
 from wellpipe.cli.console import out, reports_errors
 
 if TYPE_CHECKING:
@@ -497,13 +497,7 @@ def _quote(path: Path) -> str:
 @click.command(short_help="Check each step of the setup.")
 @click.option("--offline", is_flag=True, help="Skip the checks that call WHOOP.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option(
-    "--claude-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar=ENV_CLAUDE_CONFIG,
-    default=None,
-    help="Claude Desktop's config file (default: Claude's own).",
-)
+@claude_config_option
 @reports_errors
 def doctor(offline: bool, as_json: bool, claude_config: Path | None) -> None:
     """Check each step of the setup in order, and say how to fix what fails.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wellpipe.cli.claude_config import ENV_CLAUDE_CONFIG
+from wellpipe.cli.claude_config import claude_config_option
 from wellpipe.cli.console import out, reports_errors
 
 if TYPE_CHECKING:
@@ -300,13 +300,7 @@ def render_status(report: Status) -> None:
 
 @click.command(short_help="Show connections, tokens and paths.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
-@click.option(
-    "--claude-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar=ENV_CLAUDE_CONFIG,
-    default=None,
-    help="Claude Desktop's config file (default: Claude's own).",
-)
+@claude_config_option
 @reports_errors
 def status(as_json: bool, claude_config: Path | None) -> None:
     """Show where Wellpipe keeps its files, the WHOOP connection and Claude Desktop's entry.
