@@ -7,6 +7,7 @@ Commands live in their own modules and load only when they run, so
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 
 import click
 
@@ -29,16 +30,28 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+PLUGIN_GROUP = "wellpipe.commands"
+"""Entry-point group for command groups installed beside the CLI (``wellpipe cloud``)."""
+
+
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=PLUGIN_GROUP)}
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command, in the order a newcomer needs them."""
-        return [*COMMANDS, *super().list_commands(ctx)]
+        return [*COMMANDS, *_plugins(), *super().list_commands(ctx)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import the command's module only now."""
         if cmd_name not in COMMANDS:
+            for ep in entry_points(group=PLUGIN_GROUP, name=cmd_name):
+                plugin = ep.load()
+                if isinstance(plugin, click.Command):
+                    return plugin
             return super().get_command(ctx, cmd_name)
         module_name, attribute, _ = COMMANDS[cmd_name]
         command = getattr(importlib.import_module(module_name), attribute)
@@ -49,6 +62,7 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List commands from the table above, without importing them."""
         rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
+        rows += [(name, "Wellpipe Cloud: run and operate the service.") for name in _plugins()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

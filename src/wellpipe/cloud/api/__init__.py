@@ -1,0 +1,1 @@
+"""HTTP surfaces for programs: REST (``/api/v1``) and MCP (``/api/mcp``, ``/mcp``)."""

@@ -1,0 +1,166 @@
+"""`create_app`: the cloud service as one FastAPI application.
+
+Routes: the dashboard (``/``), REST (``/api/v1``), MCP (``/api/mcp`` and ``/mcp``),
+``/healthz``. Every response carries an ``X-Request-ID`` and security headers; any
+unexpected failure is a problem-details 500 with that id, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx2
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wellpipe import __version__
+from wellpipe.cloud.api import mcp_endpoint, rest
+from wellpipe.cloud.api.problems import Problem, problem_response
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db import Database, upgrade_to_head
+from wellpipe.cloud.settings import CloudSettings, ensure_secrets
+from wellpipe.cloud.web import routes as web
+from wellpipe.core.clock import SystemClock
+from wellpipe.core.ports import Clock
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+_MAX_BODY = 1_000_000  # bytes; forms and MCP messages are far smaller
+
+
+def create_app(
+    settings: CloudSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    provider_transport: httpx2.AsyncBaseTransport | None = None,
+    provider_base_urls: dict[str, str] | None = None,
+    migrate: bool | None = None,
+) -> FastAPI:
+    """The service.
+
+    Args:
+        settings: Settings (default: from the environment); missing keys are
+            generated into the home folder for development.
+        clock: Time source.
+        provider_transport: Send provider requests here instead of the network.
+        provider_base_urls: Per-provider origins (e.g. a sandbox's).
+        migrate: Bring the schema to the newest revision at start-up (default: yes,
+            unless ``WELLPIPE_AUTO_MIGRATE=0``; `wellpipe cloud serve` migrates once itself).
+    """
+    if migrate is None:
+        migrate = os.environ.get("WELLPIPE_AUTO_MIGRATE", "1") not in {"0", "false", "no"}
+    settings, _ = ensure_secrets(settings or CloudSettings())
+    ctx = CloudContext(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        clock=clock or SystemClock(),
+        provider_transport=provider_transport,
+        provider_base_urls=dict(provider_base_urls or {}),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if migrate:
+                await upgrade_to_head(ctx.db)
+            if settings.redis_url:
+                import redis.asyncio as redis
+
+                ctx.redis = redis.from_url(settings.redis_url)
+                stack.push_async_callback(ctx.redis.aclose)
+            stack.push_async_callback(ctx.db.dispose)
+            await stack.enter_async_context(mcp_cm)
+            yield
+
+    app = FastAPI(
+        title="Wellpipe API",
+        version=__version__,
+        summary="Your own wearable health data, for AI assistants.",
+        description=(
+            "Read your connected WHOOP data. Authenticate every request with your Wellpipe "
+            "API key: `Authorization: Bearer wp_live_...` (create one in the dashboard). "
+            "Errors are problem details with a sentence saying what to do."
+        ),
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        servers=[{"url": settings.public_url}],
+    )
+    app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = secrets.token_hex(8)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > _MAX_BODY):
+            response: Response = problem_response(
+                request, Problem(413, "invalid-request", "The request body is too large.")
+            )
+        else:
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, problem: Problem) -> JSONResponse:
+        return problem_response(request, problem)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, invalid: RequestValidationError) -> JSONResponse:
+        first = invalid.errors()[0] if invalid.errors() else {}
+        where = ".".join(
+            str(part) for part in first.get("loc", ()) if part not in {"query", "body"}
+        )
+        message = first.get("msg", "invalid value")
+        sentence = f"{where or 'The request'}: {message}; fix it and try again."
+        return problem_response(request, Problem(422, "invalid-request", sentence))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> Response:
+        kinds = {401: "unauthorized", 403: "forbidden", 404: "not-found"}
+        kind = kinds.get(error.status_code, "invalid-request")
+        detail = str(error.detail) or "The request failed."
+        if error.status_code == 404:
+            detail = "There is nothing at this address; see /api/docs for the API."
+        elif error.status_code == 405:
+            detail = "This address does not accept that method; see /api/docs."
+        problem = Problem(error.status_code, kind, detail, headers=dict(error.headers or {}))
+        return problem_response(request, problem)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, _error: Exception) -> JSONResponse:
+        logger.exception("Unhandled error (request %s)", getattr(request.state, "request_id", "-"))
+        problem = Problem(
+            500,
+            "internal-error",
+            "Wellpipe hit an unexpected error; try again, and quote the request id if it persists.",
+        )
+        return problem_response(request, problem)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(rest.router)
+    app.include_router(web.router)
+    mcp_cm = mcp_endpoint.mount_mcp(app, ctx)
+    return app

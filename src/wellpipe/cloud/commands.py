@@ -1,0 +1,216 @@
+"""``wellpipe cloud``: run and operate the cloud service.
+
+Registered with the ``wellpipe`` command through the ``wellpipe.commands`` entry
+point, so the self-hosted CLI never imports the cloud. Subcommands load on use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+
+import click
+
+__all__ = ["cloud"]
+
+# name -> (module, attribute, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("wellpipe.cloud.commands", "serve", "Run the service (dashboard, REST, MCP)."),
+    "migrate": ("wellpipe.cloud.commands", "migrate", "Bring the database schema up to date."),
+    "user": ("wellpipe.cloud.operator", "user", "Add or delete accounts."),
+    "key": ("wellpipe.cloud.operator", "key", "Create API keys for an account."),
+    "set-plan": ("wellpipe.cloud.operator", "set_plan", "Put an account on FREE or PRO."),
+    "rotate-keys": (
+        "wellpipe.cloud.rotation_command",
+        "rotate_keys",
+        "Re-encrypt stored tokens under the primary encryption key.",
+    ),
+}
+
+
+class _LazyCloudGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module_name, attribute, _ = SUBCOMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+            raise TypeError(f"{module_name}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in SUBCOMMANDS.items()])
+
+
+@click.group(cls=_LazyCloudGroup)
+def cloud() -> None:
+    """Wellpipe Cloud: the multi-tenant service (accounts, API keys, REST and MCP).
+
+    Settings come from WELLPIPE_* environment variables (see the README's production
+    checklist). With none set, it runs on SQLite in the Wellpipe home, with generated
+    development keys and the built-in WHOOP sandbox.
+    """
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _prepare() -> tuple[object, object]:
+    from wellpipe.cloud.settings import CloudSettings, ensure_secrets
+
+    try:
+        settings, generated = ensure_secrets(CloudSettings())
+    except ValueError as invalid:
+        raise click.ClickException(f"invalid setting: {invalid}") from None
+    return settings, generated
+
+
+@cloud.command()
+def migrate() -> None:
+    """Apply the database migrations that are not applied yet (safe to repeat)."""
+    import anyio
+
+    from wellpipe.cloud.db import Database, upgrade_to_head
+    from wellpipe.cloud.db.migrate import current_revision
+    from wellpipe.cloud.settings import CloudSettings
+
+    settings = CloudSettings()
+
+    async def run() -> str | None:
+        db = Database(settings.effective_database_url)
+        try:
+            await upgrade_to_head(db)
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    revision = anyio.run(run)
+    _say(f"Database {_safe_url(settings.effective_database_url)} is at revision {revision}.")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _start_sandbox(host: str) -> str:
+    """Serve the WHOOP sandbox on a free loopback port in a daemon thread; return its origin."""
+    import socket
+
+    import uvicorn
+
+    from wellpipe.cloud.settings import SANDBOX_CLIENT
+    from wellpipe.sandbox import WhoopSandbox
+
+    app = WhoopSandbox(client_id=SANDBOX_CLIENT[0], client_secret=SANDBOX_CLIENT[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="whoop-sandbox", daemon=True
+    )
+    thread.start()
+    return f"http://{host}:{port}"
+
+
+@cloud.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (all share the database, so any number serves the same data).",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the service: dashboard at /, REST at /api/v1, MCP at /api/mcp."""
+    import anyio
+    import uvicorn
+
+    from wellpipe.cloud.db import Database, upgrade_to_head
+    from wellpipe.cloud.settings import CloudSettings, GeneratedSecrets
+
+    settings, generated = _prepare()
+    assert isinstance(settings, CloudSettings)
+    assert isinstance(generated, GeneratedSecrets)
+    from_file = [
+        name
+        for name in ("WELLPIPE_ENCRYPTION_KEYS", "WELLPIPE_API_KEY_PEPPER")
+        if not os.environ.get(name)
+    ]
+    if from_file:
+        verb = "Generated" if generated.generated else "Using development"
+        _say(
+            click.style("WARNING: ", fg="red", bold=True)
+            + f"{verb} keys in {generated.path} (0600): {', '.join(from_file)}. "
+            "Fine for trying Wellpipe; production must set its own keys (README, "
+            "'Production checklist'). Losing WELLPIPE_ENCRYPTION_KEYS makes every stored "
+            "provider token unreadable."
+        )
+    os.environ["WELLPIPE_ENCRYPTION_KEYS"] = settings.encryption_keys.get_secret_value()  # type: ignore[union-attr]
+    os.environ["WELLPIPE_API_KEY_PEPPER"] = settings.api_key_pepper.get_secret_value()  # type: ignore[union-attr]
+
+    async def prepare_schema() -> None:
+        db = Database(settings.effective_database_url)
+        try:
+            await upgrade_to_head(db)
+        finally:
+            await db.dispose()
+
+    anyio.run(prepare_schema)
+    os.environ["WELLPIPE_AUTO_MIGRATE"] = "0"  # done once here, not by every worker
+
+    if not os.environ.get("WELLPIPE_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+        os.environ["WELLPIPE_PUBLIC_URL"] = f"http://{shown}:{port}"
+    public = os.environ["WELLPIPE_PUBLIC_URL"]
+    if settings.use_sandbox:
+        origin = _start_sandbox("127.0.0.1")
+        os.environ["WELLPIPE_SANDBOX"] = "1"
+        os.environ["WELLPIPE_WHOOP_BASE_URL"] = origin
+        whoop = (
+            f"built-in sandbox at {origin} (synthetic data; "
+            "set WELLPIPE_WHOOP_CLIENT_ID and _SECRET for real WHOOP)"
+        )
+    else:
+        whoop = "WHOOP API (developer app from WELLPIPE_WHOOP_CLIENT_ID)"
+    _say(
+        "\n".join(
+            [
+                click.style("Wellpipe Cloud", bold=True) + f" · {workers} worker(s)",
+                f"  Dashboard  {public}/",
+                f"  REST       {public}/api/v1/health?type=summary&days=7",
+                f"  MCP        {public}/api/mcp",
+                f"  API docs   {public}/api/docs",
+                f"  Database   {_safe_url(settings.effective_database_url)}",
+                f"  WHOOP      {whoop}",
+                "Press Ctrl-C to stop.",
+            ]
+        )
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn handles SIGINT itself
+        uvicorn.run(
+            "wellpipe.cloud.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            proxy_headers=True,
+            forwarded_allow_ips=os.environ.get("WELLPIPE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        )
+    sys.exit(0)

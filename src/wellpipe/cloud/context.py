@@ -1,0 +1,54 @@
+"""`CloudContext`: what every use case of one service instance shares.
+
+Built once per process by `wellpipe.cloud.app.create_app`. Nothing that matters lives
+only here: users, sessions, tokens, keys, counters and budgets are in the database (or
+Redis), so any number of workers can serve the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+
+from wellpipe.cloud.db import Database
+from wellpipe.cloud.settings import CloudSettings
+from wellpipe.core.ports import Clock
+
+if TYPE_CHECKING:
+    from wellpipe.cloud.security.crypto import TokenCipher
+
+__all__ = ["CloudContext"]
+
+
+@dataclass
+class CloudContext:
+    """Settings, storage and seams of one running service.
+
+    Attributes:
+        settings: The service's settings (keys filled in).
+        db: The database.
+        clock: Time (tests inject a fake one).
+        provider_transport: An `httpx2` transport for provider calls instead of the
+            network (the in-process sandbox in tests); ``None`` uses the network.
+        provider_base_urls: Per-provider base URL overrides (the sandbox's origin).
+        redis: A ``redis.asyncio.Redis`` when ``WELLPIPE_REDIS_URL`` is set.
+        extras: Per-process caches owned by services (keyed by the service's name).
+    """
+
+    settings: CloudSettings
+    db: Database
+    clock: Clock
+    provider_transport: httpx2.AsyncBaseTransport | None = None
+    provider_base_urls: dict[str, str] = field(default_factory=dict)
+    redis: Any | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def cipher(self) -> TokenCipher:
+        """The token cipher over the configured key ring."""
+        from wellpipe.cloud.security.crypto import TokenCipher
+
+        return TokenCipher.from_settings(self.settings)

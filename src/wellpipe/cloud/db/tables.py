@@ -1,0 +1,232 @@
+"""The cloud's tables (SQLAlchemy 2 typed ORM). No health data is ever stored here.
+
+* ``users``: accounts (argon2id password hash, or a Google subject), plan.
+* ``sessions``: dashboard sessions, by SHA-256 of the cookie value, with a CSRF token.
+* ``oauth_states``: pending authorization requests (provider connect, Google sign-in):
+  single-use, bound to the browser session, expiring.
+* ``connections``: one account at one provider; tokens AES-256-GCM encrypted, a
+  version counter for compare-and-swap writes.
+* ``api_keys``: bcrypt hash of the secret, found by key id.
+* ``usage_counters``: the monthly quota counter, one row per user and month.
+* ``usage_daily``: counted requests per user, day and endpoint (the usage chart).
+* ``audit_events``: append-only security and access events (never values or secrets).
+* ``revocations``: provider revokes still to retry after an account was deleted.
+* ``upstream_windows``: the shared outbound budget per provider app and window.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Connection",
+    "OAuthState",
+    "PendingRevocation",
+    "Session",
+    "UpstreamWindow",
+    "UsageCounter",
+    "UsageDaily",
+    "User",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC instant on every backend (SQLite keeps no offset of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware instant")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Instant = UTCDateTime()
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic-friendly)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    """An account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    google_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    plan: Mapped[str] = mapped_column(String(16), default="FREE")
+    created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class Session(Base):
+    """A signed-in browser. The cookie holds the token; the row holds its SHA-256."""
+
+    __tablename__ = "sessions"
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class OAuthState(Base):
+    """A pending authorization request. Deleted on first use, whatever the outcome."""
+
+    __tablename__ = "oauth_states"
+
+    state_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # "connect:<provider>" or "signin:google"
+    browser_binding: Mapped[str] = mapped_column(String(64))  # digest of the session/pre-session
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_verifier: Mapped[str | None] = mapped_column(String(128))
+    nonce: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class Connection(Base):
+    """One account at one provider. Token columns hold `TokenCipher` envelopes."""
+
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("user_id", "provider"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | needs_reauth
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    access_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(32))  # the key both token envelopes use
+    expires_at: Mapped[datetime | None] = mapped_column(Instant)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    provider_user_id: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class ApiKey(Base):
+    """An API key: ``wp_live_<id>_<secret><checksum>``; only a bcrypt hash of it is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the public key id
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(100))
+    last4: Mapped[str] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    last_used_at: Mapped[datetime | None] = mapped_column(Instant)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
+class UsageCounter(Base):
+    """Counted requests of one user in one calendar month (UTC), ``period`` = ``YYYY-MM``."""
+
+    __tablename__ = "usage_counters"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageDaily(Base):
+    """Counted requests of one user on one UTC day at one endpoint (REST route or MCP tool)."""
+
+    __tablename__ = "usage_daily"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    """One security or access event. ``detail`` is JSON without values or secrets."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Instant)
+    event: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class PendingRevocation(Base):
+    """A provider revoke that failed during account deletion, retried later.
+
+    The token is encrypted under an associated-data binding of this row's id, not the
+    (deleted) user's; the row goes away once the revoke succeeds or gives up.
+    """
+
+    __tablename__ = "revocations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    access_token: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Instant)
+    give_up_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class UpstreamWindow(Base):
+    """Requests sent to one provider app in one fixed window (the shared outbound budget)."""
+
+    __tablename__ = "upstream_windows"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

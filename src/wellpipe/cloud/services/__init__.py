@@ -1,0 +1,1 @@
+"""Use cases of the cloud (no FastAPI here): accounts, connections, keys, limits, health, audit."""

@@ -1,0 +1,123 @@
+"""The audit log: append-only events a user can read about their own account.
+
+Events carry what happened, never a value: no token, key, password or health number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.tables import AuditEvent
+
+__all__ = ["EVENTS", "AuditEntry", "audit", "list_events", "record_event"]
+
+EVENTS = frozenset(
+    {
+        "account.created",
+        "account.deleted",
+        "account.exported",
+        "signin.succeeded",
+        "signin.failed",
+        "signout",
+        "password.changed",
+        "key.created",
+        "key.revoked",
+        "provider.connected",
+        "provider.disconnected",
+        "provider.reauth_required",
+        "provider.refreshed",
+        "plan.changed",
+        "quota.exceeded",
+        "data.accessed",
+    }
+)
+"""Every event name the service writes."""
+
+_FORBIDDEN_DETAIL = {"token", "access_token", "refresh_token", "password", "secret", "key", "code"}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event as the dashboard and the export show it."""
+
+    at: datetime
+    event: str
+    detail: dict[str, Any]
+    request_id: str | None
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    user_id: str | None,
+    event: str,
+    at: datetime,
+    detail: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Append one event inside the caller's transaction.
+
+    Raises:
+        ValueError: an unknown event name, or a detail field that could hold a secret.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    detail = dict(detail or {})
+    if _FORBIDDEN_DETAIL & set(detail):
+        raise ValueError(
+            f"audit details never carry secrets: {sorted(_FORBIDDEN_DETAIL & set(detail))}"
+        )
+    session.add(
+        AuditEvent(
+            user_id=user_id,
+            at=at,
+            event=event,
+            detail=json.dumps(detail, sort_keys=True, default=str),
+            request_id=request_id,
+        )
+    )
+
+
+async def audit(
+    ctx: CloudContext,
+    *,
+    user_id: str | None,
+    event: str,
+    detail: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+) -> None:
+    """`record_event` in its own transaction, stamped with the context's clock."""
+    async with ctx.db.transaction() as session:
+        await record_event(
+            session,
+            user_id=user_id,
+            event=event,
+            at=ctx.clock.now(),
+            detail=detail,
+            request_id=request_id,
+        )
+
+
+async def list_events(ctx: CloudContext, user_id: str, *, limit: int = 200) -> Sequence[AuditEntry]:
+    """A user's own events, newest first."""
+    async with ctx.db.sessions() as session:
+        rows = await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.user_id == user_id)
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return [
+            AuditEntry(
+                at=row.at, event=row.event, detail=json.loads(row.detail), request_id=row.request_id
+            )
+            for row in rows
+        ]

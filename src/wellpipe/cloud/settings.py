@@ -1,0 +1,190 @@
+"""Cloud settings (``WELLPIPE_*`` environment variables), and first-start secrets.
+
+Every value has an embedded default, so ``wellpipe cloud serve`` runs from a fresh
+clone: a SQLite database and generated keys in the Wellpipe home, and the built-in
+WHOOP sandbox when no WHOOP developer app is configured. Production sets its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+from base64 import urlsafe_b64encode
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CloudSettings", "GeneratedSecrets", "ensure_secrets"]
+
+logger = logging.getLogger(__name__)
+
+SECRETS_FILE = "cloud-secrets.env"
+SANDBOX_CLIENT = ("wellpipe-cloud-sandbox", "sandbox-secret")
+"""The developer app the cloud uses against the built-in WHOOP sandbox."""
+
+
+class CloudSettings(BaseSettings):
+    """Everything the service reads from its environment.
+
+    Attributes:
+        home: Folder for the default database and generated keys (``WELLPIPE_HOME``).
+        database_url: SQLAlchemy URL; default SQLite in ``home``. PostgreSQL:
+            ``postgresql+psycopg://user:pass@host/db``.
+        encryption_keys: Key ring for provider tokens, ``kid:base64key`` entries
+            separated by commas; the first is used to encrypt.
+        api_key_pepper: Server secret keying the API-key verification cache.
+        public_url: The origin users and assistants reach (redirect URIs, Host and
+            Origin checks, cookie ``Secure`` flag).
+        extra_allowed_origins: Further browser origins allowed to call ``/api/mcp``.
+        google_client_id: Enables "Sign in with Google" (OpenID Connect).
+        google_client_secret: Its secret.
+        google_discovery_url: The OpenID provider's discovery document.
+        redis_url: Optional Redis for the shared limiters and the short cache.
+        free_monthly_limit: Counted requests per calendar month (UTC) on FREE.
+        burst_per_minute: Counted requests per minute per user, every plan.
+        cache_ttl_s: How long a provider answer may be reused (0 turns the cache off).
+        session_ttl_s: How long a dashboard session lasts.
+        sandbox: Serve the built-in WHOOP sandbox instead of WHOOP (default: when no
+            ``WELLPIPE_WHOOP_CLIENT_ID`` is set).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WELLPIPE_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=lambda: Path(click.get_app_dir("wellpipe")))
+    database_url: str | None = None
+    encryption_keys: SecretStr | None = None
+    api_key_pepper: SecretStr | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    extra_allowed_origins: list[str] = Field(default_factory=list)
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    redis_url: str | None = None
+    free_monthly_limit: int = Field(default=1000, ge=0)
+    burst_per_minute: int = Field(default=60, ge=1)
+    cache_ttl_s: float = Field(default=120.0, ge=0)
+    session_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    sandbox: bool | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+            raise ValueError("WELLPIPE_PUBLIC_URL must be an origin like https://wellpipe.example")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or SQLite in the home folder."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'cloud.db'}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry ``Secure`` (and the ``__Host-`` prefix): when served over HTTPS."""
+        return self.public_url.startswith("https://")
+
+    @property
+    def public_host(self) -> str:
+        """``host[:port]`` of `public_url`."""
+        return urlsplit(self.public_url).netloc
+
+    def provider_credentials(self, provider: str) -> tuple[str, str] | None:
+        """``(client_id, client_secret)`` from ``WELLPIPE_<PROVIDER>_CLIENT_ID``/``_SECRET``."""
+        prefix = f"WELLPIPE_{provider.upper()}_"
+        client_id = os.environ.get(prefix + "CLIENT_ID", "").strip()
+        client_secret = os.environ.get(prefix + "CLIENT_SECRET", "").strip()
+        if client_id and client_secret:
+            return client_id, client_secret
+        return None
+
+    def credentials_for(self, provider: str) -> tuple[str, str] | None:
+        """The developer app to use for ``provider``: configured, or the sandbox's own."""
+        if provider == "whoop" and self.use_sandbox:
+            return SANDBOX_CLIENT
+        return self.provider_credentials(provider)
+
+    @property
+    def use_sandbox(self) -> bool:
+        """Whether WHOOP is the built-in sandbox."""
+        if self.sandbox is not None:
+            return self.sandbox
+        return self.provider_credentials("whoop") is None
+
+
+class GeneratedSecrets:
+    """What `ensure_secrets` did: which settings it generated, and where they live."""
+
+    def __init__(self, path: Path, generated: list[str]) -> None:
+        self.path = path
+        self.generated = generated
+
+
+def _new_key_ring() -> str:
+    key = urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return f"k1:{key}"
+
+
+def ensure_secrets(settings: CloudSettings) -> tuple[CloudSettings, GeneratedSecrets]:
+    """Fill missing keys from (or into) ``home/cloud-secrets.env``, written 0600 and atomically.
+
+    Returns the settings with the keys filled in, and what was generated. Keys set
+    in the environment always win; the file only fills gaps (a development default).
+    """
+    path = settings.home / SECRETS_FILE
+    stored = _read_env_file(path)
+    generated: list[str] = []
+    wanted = {
+        "WELLPIPE_ENCRYPTION_KEYS": (settings.encryption_keys, _new_key_ring),
+        "WELLPIPE_API_KEY_PEPPER": (
+            settings.api_key_pepper,
+            lambda: urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        ),
+    }
+    updates: dict[str, str] = {}
+    for name, (current, make) in wanted.items():
+        if current is not None:
+            continue
+        if name not in stored:
+            stored[name] = make()
+            generated.append(name)
+        updates[name.removeprefix("WELLPIPE_").lower()] = stored[name]
+    if generated:
+        _write_env_file(path, stored)
+    if not updates:
+        return settings, GeneratedSecrets(path, generated)
+    filled = settings.model_copy(update={k: SecretStr(v) for k, v in updates.items()})
+    return filled, GeneratedSecrets(path, generated)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not name.lstrip().startswith("#"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def _write_env_file(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    body = "# Generated by `wellpipe cloud serve` for development. Production: set your own.\n"
+    body += "".join(f"{name}={value}\n" for name, value in values.items())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cloud-secrets.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,5 @@
+"""Dashboard pages. Placeholder router until the pages land."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
