@@ -24,6 +24,7 @@ from wellpipe.cloud.api import mcp_endpoint, rest
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database, upgrade_to_head
+from wellpipe.cloud.logs import install_redaction
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
 from wellpipe.cloud.web import routes as web
 from wellpipe.core.clock import SystemClock
@@ -74,6 +75,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_redaction()  # after uvicorn configured its handlers
         async with AsyncExitStack() as stack:
             if migrate:
                 await upgrade_to_head(ctx.db)
