@@ -71,6 +71,8 @@ def test_core_imports_no_http_web_or_sql_library() -> None:
         ("providers", {"wellpipe.sandbox", "wellpipe.cli", "wellpipe.cloud"}),
         ("sandbox", {"wellpipe.providers", "wellpipe.oauth", "wellpipe.net", "wellpipe.cli"}),
         ("cli", {"wellpipe.cloud"}),
+        ("cloud", {"wellpipe.cli"}),
+        ("mcp", {"wellpipe.cli", "wellpipe.cloud", "wellpipe.sandbox"}),
     ],
 )
 def test_layers_only_import_downwards(package: str, forbidden: set[str]) -> None:
@@ -84,5 +86,39 @@ def test_no_whoop_url_is_written_down_outside_the_whoop_settings() -> None:
         str(path.relative_to(SRC))
         for path in SRC.rglob("*.py")
         if "whoop.com" in path.read_text() and path != SRC / "providers" / "whoop" / "settings.py"
+    ]
+    assert offenders == []
+
+
+def _imports_of_file(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_cloud_web_layers_import_fastapi() -> None:
+    cloud = SRC / "cloud"
+    web_layers = {cloud / "api", cloud / "web"}
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in cloud.rglob("*.py")
+        if {"fastapi", "starlette"} & _imports_of_file(path)
+        and not any(layer in path.parents for layer in web_layers)
+        and path != cloud / "app.py"
+    ]
+    assert offenders == []
+
+
+def test_the_cloud_web_layers_do_not_write_sql() -> None:
+    cloud = SRC / "cloud"
+    offenders = [
+        str(path.relative_to(SRC))
+        for layer in ("api", "web")
+        for path in (cloud / layer).rglob("*.py")
+        if "sqlalchemy" in _imports_of_file(path)
     ]
     assert offenders == []
