@@ -1,0 +1,442 @@
+"""Accounts: sign-up, sign-in with a throttle, password change, plans.
+
+Sign-in answers the same way, after the same work, whether the email is unknown or the
+password is wrong: an unknown email is verified against a dummy hash. Failed sign-ins
+are counted per account and per client address in the database (``upstream_windows``
+rows named ``signin:<keyed digest>``, 15-minute windows), so every worker sees the same
+count; past the limit, sign-in is refused before any password work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import math
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.tables import UpstreamWindow, User
+from wellpipe.cloud.security.passwords import (
+    MAX_LENGTH,
+    PasswordHasher,
+    WeakPassword,
+    check_new_password,
+)
+from wellpipe.cloud.services.audit import record_event
+from wellpipe.cloud.services.sessions import close_user_sessions
+
+__all__ = [
+    "HASHER_EXTRA",
+    "PLANS",
+    "SIGNIN_FAILED",
+    "AccountError",
+    "EmailTaken",
+    "InvalidEmail",
+    "SignInThrottled",
+    "UnknownUser",
+    "WeakPassword",
+    "WrongPassword",
+    "change_password",
+    "create_user",
+    "find_user",
+    "get_user",
+    "normalize_email",
+    "password_hasher",
+    "set_plan",
+    "sign_in",
+    "signin_throttle_keys",
+]
+
+logger = logging.getLogger(__name__)
+
+PLANS = ("FREE", "PRO")
+"""The plans an account can be on."""
+HASHER_EXTRA = "accounts.password_hasher"
+"""``ctx.extras`` key of the `PasswordHasher` (tests may put one with other parameters)."""
+
+SIGNIN_WINDOW_S = 15 * 60
+"""Failed sign-ins are counted in fixed windows of this length."""
+MAX_FAILURES_PER_ACCOUNT = 10
+"""Failed sign-ins for one email per window before sign-in is refused."""
+MAX_FAILURES_PER_ADDRESS = 30
+"""Failed sign-ins from one client address (IPv6: its /64) per window."""
+
+SIGNIN_FAILED = "That email and password do not match an account; check both and try again."
+"""The one sentence for every failed sign-in (unknown email, wrong password, no password)."""
+
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+)
+
+
+class AccountError(Exception):
+    """An account operation a user can fix; ``str()`` is the sentence to show."""
+
+
+class InvalidEmail(AccountError):
+    """The email address is not usable."""
+
+
+class EmailTaken(AccountError):
+    """An account with that email exists already."""
+
+
+class WrongPassword(AccountError):
+    """The current password given to `change_password` is not the account's."""
+
+
+class UnknownUser(AccountError):
+    """No account has that id (deleted meanwhile, or a wrong id from an operator)."""
+
+
+class SignInThrottled(AccountError):
+    """Too many failed sign-ins lately; ``retry_after_s`` says how long to wait."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        minutes = max(1, math.ceil(retry_after_s / 60))
+        unit = "minute" if minutes == 1 else "minutes"
+        super().__init__(f"Too many sign-in attempts; try again in {minutes} {unit}.")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class _ThrottleKey:
+    name: str  # the upstream_windows.provider value
+    limit: int
+
+
+def password_hasher(ctx: CloudContext) -> PasswordHasher:
+    """The context's `PasswordHasher` (OWASP minimum parameters unless one was put in extras)."""
+    hasher = ctx.extras.get(HASHER_EXTRA)
+    if not isinstance(hasher, PasswordHasher):
+        hasher = PasswordHasher()
+        ctx.extras[HASHER_EXTRA] = hasher
+    return hasher
+
+
+def normalize_email(email: str) -> str:
+    """The stored form of an email: trimmed, lower-case.
+
+    Raises:
+        InvalidEmail: not an address of the form ``name@domain.tld``.
+    """
+    normalized = email.strip().lower()
+    if len(normalized) > 254 or not _EMAIL.fullmatch(normalized):
+        raise InvalidEmail("Enter a valid email address, like name@example.com.")
+    return normalized
+
+
+async def create_user(
+    ctx: CloudContext, *, email: str, password: str, request_id: str | None = None
+) -> User:
+    """Sign up with an email and a password.
+
+    Raises:
+        InvalidEmail: the email is not valid.
+        WeakPassword: the password policy refuses the password (the sentence says why).
+        EmailTaken: an account with this email exists.
+    """
+    normalized = normalize_email(email)
+    check_new_password(password, email=normalized)
+    taken = EmailTaken("An account with this email exists; sign in instead.")
+    if await find_user(ctx, normalized) is not None:
+        raise taken
+    password_hash = await password_hasher(ctx).hash(password)
+    now = ctx.clock.now()
+    user = User(
+        id=uuid.uuid4().hex,
+        email=normalized,
+        password_hash=password_hash,
+        google_subject=None,
+        plan="FREE",
+        created_at=now,
+    )
+    try:
+        async with ctx.db.transaction() as session:
+            session.add(user)
+            await session.flush()
+            await record_event(
+                session,
+                user_id=user.id,
+                event="account.created",
+                at=now,
+                detail={"method": "password"},
+                request_id=request_id,
+            )
+    except IntegrityError:
+        raise taken from None
+    return user
+
+
+async def find_user(ctx: CloudContext, email: str) -> User | None:
+    """The account with this email (any case), or ``None`` (also for an invalid address)."""
+    try:
+        normalized = normalize_email(email)
+    except InvalidEmail:
+        return None
+    async with ctx.db.sessions() as session:
+        return await session.scalar(select(User).where(User.email == normalized))
+
+
+async def get_user(ctx: CloudContext, user_id: str) -> User | None:
+    """The account with this id, or ``None``."""
+    async with ctx.db.sessions() as session:
+        return await session.get(User, user_id)
+
+
+def signin_throttle_keys(
+    ctx: CloudContext, *, email: str, address: str | None
+) -> list[tuple[str, int]]:
+    """The throttle counters a sign-in touches: ``(upstream_windows.provider, limit)`` pairs.
+
+    Names are ``signin:`` plus a digest keyed with the server pepper, so the table holds
+    neither the email nor the address.
+    """
+    keys = [_ThrottleKey(_counter_name(ctx, "account", email), MAX_FAILURES_PER_ACCOUNT)]
+    if address:
+        keys.append(
+            _ThrottleKey(_counter_name(ctx, "address", _network(address)), MAX_FAILURES_PER_ADDRESS)
+        )
+    return [(key.name, key.limit) for key in keys]
+
+
+def _counter_name(ctx: CloudContext, kind: str, value: str) -> str:
+    pepper = ctx.settings.api_key_pepper
+    message = f"{kind}:{value}".encode()
+    if pepper is None:
+        mac = hashlib.sha256(message).hexdigest()
+    else:
+        mac = hmac.new(pepper.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
+    return f"signin:{mac[:24]}"  # fits upstream_windows.provider (32 characters)
+
+
+def _network(address: str) -> str:
+    """An IPv4 address as is; an IPv6 address as its /64 (one household or host)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _window_start(ctx: CloudContext) -> int:
+    epoch = int(ctx.clock.now().timestamp())
+    return epoch - epoch % SIGNIN_WINDOW_S
+
+
+async def _throttled_for(ctx: CloudContext, keys: list[tuple[str, int]]) -> int | None:
+    """Seconds until sign-in is allowed again, or ``None`` when it is allowed now."""
+    start = _window_start(ctx)
+    async with ctx.db.sessions() as session:
+        rows = await session.execute(
+            select(UpstreamWindow.provider, UpstreamWindow.count).where(
+                UpstreamWindow.provider.in_([name for name, _ in keys]),
+                UpstreamWindow.window_s == SIGNIN_WINDOW_S,
+                UpstreamWindow.window_start == start,
+            )
+        )
+        counts = dict(rows.tuples().all())
+    limits = dict(keys)
+    if any(counts.get(name, 0) >= limit for name, limit in limits.items()):
+        return max(1, start + SIGNIN_WINDOW_S - int(ctx.clock.now().timestamp()))
+    return None
+
+
+async def _count_failure(ctx: CloudContext, keys: list[tuple[str, int]]) -> None:
+    start = _window_start(ctx)
+    async with ctx.db.transaction() as session:
+        for name, _ in keys:
+            insert = ctx.db.insert(UpstreamWindow).values(
+                provider=name, window_s=SIGNIN_WINDOW_S, window_start=start, count=1
+            )
+            await session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["provider", "window_s", "window_start"],
+                    set_={"count": UpstreamWindow.count + 1},
+                )
+            )
+        # Old windows are useless: drop them as we go.
+        await session.execute(
+            delete(UpstreamWindow).where(
+                UpstreamWindow.provider.like("signin:%"),
+                UpstreamWindow.window_s == SIGNIN_WINDOW_S,
+                UpstreamWindow.window_start < start,
+            )
+        )
+
+
+async def _forget_failures(ctx: CloudContext, name: str) -> None:
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            delete(UpstreamWindow).where(
+                UpstreamWindow.provider == name, UpstreamWindow.window_s == SIGNIN_WINDOW_S
+            )
+        )
+
+
+async def sign_in(
+    ctx: CloudContext,
+    *,
+    email: str,
+    password: str,
+    address: str | None = None,
+    request_id: str | None = None,
+) -> User | None:
+    """The account whose email and password these are, or ``None`` (show `SIGNIN_FAILED`).
+
+    Unknown email, wrong password and a password-less (Google) account all cost one
+    argon2 verification and give ``None``. A hash made with weaker parameters is
+    replaced by a current one on success.
+
+    Args:
+        ctx: The service.
+        email: As typed (case and surrounding spaces do not matter).
+        password: As typed.
+        address: The client's IP address, for the per-address throttle.
+        request_id: For the audit log.
+
+    Raises:
+        SignInThrottled: too many failures for this email or address in the window;
+            no password was checked.
+    """
+    hasher = password_hasher(ctx)
+    try:
+        normalized = normalize_email(email)
+    except InvalidEmail:
+        normalized = email.strip().lower()[:320]
+    keys = signin_throttle_keys(ctx, email=normalized, address=address)
+    wait = await _throttled_for(ctx, keys)
+    user = await find_user(ctx, normalized)
+    if wait is not None:
+        await _audit_failure(ctx, user, "throttled", request_id)
+        raise SignInThrottled(wait)
+    if len(password) > MAX_LENGTH:
+        ok = False  # refused without hashing, whoever asks
+    elif user is None or user.password_hash is None:
+        await hasher.verify_dummy(password)
+        ok = False
+    else:
+        ok = await hasher.verify(user.password_hash, password)
+    if not ok or user is None or user.password_hash is None:
+        await _count_failure(ctx, keys)
+        await _audit_failure(ctx, user, "credentials", request_id)
+        return None
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = await hasher.hash(password)
+        async with ctx.db.transaction() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=user.password_hash)
+            )
+        logger.info("Rehashed the password of user %s with current parameters", user.id)
+    await _forget_failures(ctx, keys[0][0])
+    async with ctx.db.transaction() as session:
+        await record_event(
+            session,
+            user_id=user.id,
+            event="signin.succeeded",
+            at=ctx.clock.now(),
+            detail={"method": "password"},
+            request_id=request_id,
+        )
+    return user
+
+
+async def _audit_failure(
+    ctx: CloudContext, user: User | None, reason: str, request_id: str | None
+) -> None:
+    async with ctx.db.transaction() as session:
+        await record_event(
+            session,
+            user_id=user.id if user is not None else None,
+            event="signin.failed",
+            at=ctx.clock.now(),
+            detail={"method": "password", "reason": reason},
+            request_id=request_id,
+        )
+
+
+async def change_password(
+    ctx: CloudContext,
+    *,
+    user_id: str,
+    current: str,
+    new: str,
+    keep_session: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Replace the password, after checking the current one; signs out every other session.
+
+    Args:
+        ctx: The service.
+        user_id: The signed-in user.
+        current: Their current password, as typed.
+        new: The new password.
+        keep_session: Digest of the session making the change (`SessionInfo.id_digest`),
+            which stays signed in; every other session of the user is closed.
+        request_id: For the audit log.
+
+    Raises:
+        UnknownUser: no such account.
+        WrongPassword: ``current`` is not the account's password (or it has none).
+        WeakPassword: the policy refuses ``new``.
+    """
+    user = await get_user(ctx, user_id)
+    if user is None:
+        raise UnknownUser("This account no longer exists; sign up again.")
+    hasher = password_hasher(ctx)
+    if user.password_hash is None:
+        await hasher.verify_dummy(current)
+        raise WrongPassword("This account signs in with Google and has no password to change.")
+    if not await hasher.verify(user.password_hash, current):
+        raise WrongPassword("The current password is not right; type it again.")
+    check_new_password(new, email=user.email)
+    new_hash = await hasher.hash(new)
+    async with ctx.db.transaction() as session:
+        await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+        await record_event(
+            session,
+            user_id=user_id,
+            event="password.changed",
+            at=ctx.clock.now(),
+            request_id=request_id,
+        )
+    closed = await close_user_sessions(ctx, user_id, keep_digest=keep_session)
+    logger.info("Password changed for user %s; %d other sessions closed", user_id, closed)
+
+
+async def set_plan(
+    ctx: CloudContext, *, user_id: str, plan: str, request_id: str | None = None
+) -> None:
+    """Put an account on ``FREE`` or ``PRO`` (audited as ``plan.changed``).
+
+    Raises:
+        ValueError: ``plan`` is not one of `PLANS`.
+        UnknownUser: no such account.
+    """
+    plan = plan.strip().upper()
+    if plan not in PLANS:
+        raise ValueError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
+    async with ctx.db.transaction() as session:
+        previous = await session.scalar(select(User.plan).where(User.id == user_id))
+        if previous is None:
+            raise UnknownUser(f"No account has the id {user_id!r}; check it and try again.")
+        if previous == plan:
+            return
+        await session.execute(update(User).where(User.id == user_id).values(plan=plan))
+        await record_event(
+            session,
+            user_id=user_id,
+            event="plan.changed",
+            at=ctx.clock.now(),
+            detail={"from": previous, "to": plan},
+            request_id=request_id,
+        )
