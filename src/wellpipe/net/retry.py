@@ -26,7 +26,7 @@ import stamina
 
 from wellpipe.core.errors import ProviderRateLimited, ProviderResponseError, ProviderUnavailable
 from wellpipe.core.ports import Clock
-from wellpipe.net.throttle import Throttle, parse_seconds
+from wellpipe.net.throttle import RequestBudget, parse_seconds
 
 __all__ = ["Reply", "RetryPolicy", "send"]
 
@@ -106,7 +106,7 @@ async def send(
     endpoint: str,
     clock: Clock,
     policy: RetryPolicy = RetryPolicy(),
-    throttle: Throttle | None = None,
+    throttle: RequestBudget | None = None,
     auth: httpx2.Auth | None = None,
     idempotent: bool = True,
 ) -> Reply:
@@ -156,7 +156,7 @@ async def _attempt(
     endpoint: str,
     clock: Clock,
     policy: RetryPolicy,
-    throttle: Throttle | None,
+    throttle: RequestBudget | None,
     auth: httpx2.Auth | None,
     idempotent: bool,
 ) -> Reply:

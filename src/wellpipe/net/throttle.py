@@ -13,6 +13,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
@@ -20,7 +21,27 @@ from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 
-__all__ = ["Throttle", "ThrottleState", "parse_seconds"]
+__all__ = ["RequestBudget", "Throttle", "ThrottleState", "parse_seconds"]
+
+
+class RequestBudget(Protocol):
+    """What a provider client needs from its app's request budget.
+
+    `Throttle` is the per-process implementation; a service with several workers
+    plugs in one whose counts and pauses are shared (a database or Redis).
+    """
+
+    async def acquire(self, endpoint: str | None = None) -> None:
+        """Wait for room for one more request (or raise `ProviderRateLimited`), then count it."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` (a 429, or the provider's budget ran out)."""
+        ...
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Read the provider's ``X-RateLimit-*`` headers from a response."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx2
 
 from wellpipe.core.errors import UnknownProviderError
 from wellpipe.core.ports import Clock, HealthProvider, TokenProvider
 from wellpipe.core.provider_info import ProviderInfo
-from wellpipe.net import Throttle
+from wellpipe.net import RequestBudget
 from wellpipe.oauth import ClientCredentials, OAuthClient
 from wellpipe.oauth.client import OAuthEndpoints
 from wellpipe.providers import ENTRY_POINT_GROUP, available_providers, get_provider_info
@@ -75,7 +75,7 @@ class ProviderConnector:
         location: ProviderLocation,
         clock: Clock,
         transport: httpx2.AsyncBaseTransport | None = None,
-        throttle: Throttle | Any | None = None,
+        throttle: RequestBudget | None = None,
         reconnect_action: str | None = None,
         credentials_hint: str | None = None,
     ) -> AbstractAsyncContextManager[ConnectedProvider]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from wellpipe.core.errors import NotFound, ProviderResponseError, ReauthorizationRequired
 from wellpipe.core.ports import Clock
-from wellpipe.net import Reply, RetryPolicy, Throttle, parse_reply, send
+from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
 from wellpipe.providers.whoop import schemas as wire
 
 __all__ = ["MAX_PAGE_SIZE", "WhoopClient", "format_instant"]
@@ -55,7 +55,7 @@ class WhoopClient:
         *,
         auth: httpx2.Auth,
         clock: Clock,
-        throttle: Throttle | None = None,
+        throttle: RequestBudget | None = None,
         retry: RetryPolicy = RetryPolicy(),
         page_size: int = MAX_PAGE_SIZE,
         max_pages: int = 2_000,

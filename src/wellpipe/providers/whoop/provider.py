@@ -24,7 +24,13 @@ from wellpipe.core.models import (
 )
 from wellpipe.core.ports import Clock, TokenProvider
 from wellpipe.core.provider_info import ProviderInfo
-from wellpipe.net import RetryPolicy, Throttle, build_http_client, invalid_response
+from wellpipe.net import (
+    RequestBudget,
+    RetryPolicy,
+    Throttle,
+    build_http_client,
+    invalid_response,
+)
 from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
 from wellpipe.providers.whoop import mapping
 from wellpipe.providers.whoop import schemas as wire
@@ -196,7 +202,7 @@ async def open_whoop(
     settings: WhoopSettings | None = None,
     clock: Clock | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
-    throttle: Throttle | None = None,
+    throttle: RequestBudget | None = None,
     retry: RetryPolicy = RetryPolicy(),
     reconnect_action: str | None = None,
     credentials_hint: str | None = None,
