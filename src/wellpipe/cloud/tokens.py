@@ -1,0 +1,767 @@
+"""Provider tokens in the database: connections, and a `TokenProvider` over one of them.
+
+Every token column holds a `TokenCipher` envelope bound to its row and field; every
+write re-encrypts both tokens under the primary key with fresh nonces and records
+that key's id, so rows migrate to a new key as they are written.
+
+`DatabaseTokenProvider` is the cloud's `wellpipe.core.ports.TokenProvider`:
+
+* getters read the row each time and decrypt only what they return (R-2.6), so a
+  token another worker just wrote is the one used;
+* `DatabaseTokenProvider.refresh_lock` serializes one connection's refreshes across
+  the tasks of a process (an `anyio.Lock` per connection, shared through
+  ``ctx.extras``) and across workers: on PostgreSQL a session advisory lock held on a
+  dedicated connection outside the request pool, bounded by ``lock_timeout``; on
+  SQLite an OS file lock beside the database file (every process using a SQLite
+  file is on the same machine). Neither blocks other connections' reads or writes
+  while a token endpoint is slow (R-1.9, R-1.16);
+* `DatabaseTokenProvider.update_tokens` writes access token, refresh token and
+  expiry in one ``UPDATE ... WHERE id = ? AND version = ?`` (R-1.11, R-1.14): a
+  writer whose view is stale never overwrites newer tokens, it re-reads instead.
+  A failed write is retried with backoff while the new pair waits in memory
+  (R-1.20);
+* `DatabaseTokenProvider.mark_reauthorization_required` deletes the now-useless
+  tokens, marks the connection ``needs_reauth`` and writes an audit event (R-6.5).
+
+Token values are never logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.tables import Connection
+from wellpipe.cloud.security.crypto import Binding, display_name
+from wellpipe.cloud.services.audit import record_event
+from wellpipe.core.errors import ProviderUnavailable, ReauthorizationRequired
+from wellpipe.core.tokens import TokenSet
+
+__all__ = [
+    "ACCESS_TOKEN",
+    "REFRESH_TOKEN",
+    "ConnectionInfo",
+    "DatabaseTokenProvider",
+    "connection_status",
+    "delete_connection",
+    "read_access_token",
+    "reconnect_action",
+    "save_connection",
+]
+
+logger = logging.getLogger(__name__)
+
+ACCESS_TOKEN = "access_token"
+REFRESH_TOKEN = "refresh_token"
+LOCK_TIMEOUT_S = 60.0
+"""How long a refresh waits for another one of the same connection: above the token
+endpoint's worst case (3 attempts x 20 s timeout in `wellpipe.oauth.OAuthClient`)."""
+WRITE_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Waits between attempts to save a refreshed pair (6 attempts over about 8 s)."""
+_EXTRAS_KEY = "wellpipe.cloud.tokens"
+_PG_LOCK_CLASS = 0x57505246  # "WPRF": the advisory-lock namespace of token refreshes
+_SQLITE_LOCK_STRIPES = 256
+_LOCK_POLL_S = 0.005
+_LOCK_SLICE_S = 0.25
+_RETRYABLE = (DBAPIError, PoolTimeout, OSError)
+
+
+def reconnect_action(provider: str) -> str:
+    """What a cloud user whose grant is gone does next."""
+    return f"reconnect {display_name(provider)} in the dashboard"
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """One connection as the dashboard shows it: no token, ever.
+
+    Attributes:
+        provider: The provider's name.
+        status: ``active`` or ``needs_reauth``.
+        status_reason: Why it needs re-authorization, if it does.
+        scopes: The scopes the provider granted.
+        expires_at: When the current access token expires, if known.
+        connected_at: When the current grant was stored.
+        provider_user_id: The account's id at the provider, if known.
+    """
+
+    provider: str
+    status: str
+    status_reason: str | None
+    scopes: frozenset[str]
+    expires_at: datetime | None
+    connected_at: datetime
+    provider_user_id: str | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What a token operation needs of a connection row (ciphertexts still sealed)."""
+
+    id: str
+    user_id: str
+    provider: str
+    version: int
+    status: str
+    access_token: bytes | None
+    refresh_token: bytes | None
+    expires_at: datetime | None
+
+    def binding(self, field: str) -> Binding:
+        return Binding(
+            user_id=self.user_id, provider=self.provider, connection_id=self.id, field=field
+        )
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A refreshed pair that could not be saved yet: the provider already rotated it."""
+
+    connection_id: str
+    base_version: int
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+
+
+class _LockEntry:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.users = 0
+
+
+class _Shared:
+    """Per-process state in ``ctx.extras``: task locks per connection, pairs not yet saved."""
+
+    def __init__(self) -> None:
+        self.locks: dict[tuple[str, str], _LockEntry] = {}
+        self.held: dict[tuple[str, str], _Held] = {}
+
+
+def _shared(ctx: CloudContext) -> _Shared:
+    shared = ctx.extras.get(_EXTRAS_KEY)
+    if not isinstance(shared, _Shared):
+        shared = ctx.extras[_EXTRAS_KEY] = _Shared()
+    return shared
+
+
+def _new_id() -> str:
+    return secrets.token_hex(16)
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _seal(
+    ctx: CloudContext, row_id: str, user_id: str, provider: str, field: str, value: str
+) -> bytes:
+    return ctx.cipher.encrypt(value, Binding(user_id, provider, row_id, field))
+
+
+def _sealed_pair(
+    ctx: CloudContext,
+    *,
+    row_id: str,
+    user_id: str,
+    provider: str,
+    access_token: str | None,
+    refresh_token: str | None,
+) -> dict[str, Any]:
+    """Both token columns re-encrypted under the primary key, and that key's id."""
+    return {
+        "access_token": None
+        if access_token is None
+        else _seal(ctx, row_id, user_id, provider, ACCESS_TOKEN, access_token),
+        "refresh_token": None
+        if refresh_token is None
+        else _seal(ctx, row_id, user_id, provider, REFRESH_TOKEN, refresh_token),
+        "key_id": ctx.cipher.primary_key_id,
+    }
+
+
+async def _load(ctx: CloudContext, user_id: str, provider: str) -> _Row | None:
+    async with ctx.db.sessions() as session:
+        found = (
+            await session.execute(
+                select(
+                    Connection.id,
+                    Connection.version,
+                    Connection.status,
+                    Connection.access_token,
+                    Connection.refresh_token,
+                    Connection.expires_at,
+                ).where(Connection.user_id == user_id, Connection.provider == provider)
+            )
+        ).one_or_none()
+    if found is None:
+        return None
+    return _Row(
+        id=found.id,
+        user_id=user_id,
+        provider=provider,
+        version=found.version,
+        status=found.status,
+        access_token=found.access_token,
+        refresh_token=found.refresh_token,
+        expires_at=found.expires_at,
+    )
+
+
+# ---------------------------------------------------------------------- connections
+async def save_connection(
+    ctx: CloudContext,
+    *,
+    user_id: str,
+    provider: str,
+    tokens: TokenSet,
+    provider_user_id: str | None,
+) -> str:
+    """Store a freshly authorized grant: the user's connection to ``provider``, active.
+
+    An existing connection keeps its id and gets the new tokens (its version moves on,
+    so a refresh of the previous grant still in flight cannot overwrite them).
+
+    Returns:
+        The connection's id.
+    """
+    shared = _shared(ctx)
+    scopes = " ".join(sorted(tokens.scopes))
+    for attempt in range(3):
+        now = ctx.clock.now()
+        try:
+            async with ctx.db.transaction() as session:
+                existing = await session.scalar(
+                    select(Connection.id).where(
+                        Connection.user_id == user_id, Connection.provider == provider
+                    )
+                )
+                row_id = existing or _new_id()
+                sealed = _sealed_pair(
+                    ctx,
+                    row_id=row_id,
+                    user_id=user_id,
+                    provider=provider,
+                    access_token=tokens.access_token,
+                    refresh_token=tokens.refresh_token or None,
+                )
+                fields: dict[str, Any] = {
+                    **sealed,
+                    "status": "active",
+                    "status_reason": None,
+                    "expires_at": tokens.expires_at,
+                    "scopes": scopes,
+                    "provider_user_id": provider_user_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                if existing is None:
+                    session.add(
+                        Connection(
+                            id=row_id, user_id=user_id, provider=provider, version=1, **fields
+                        )
+                    )
+                    await session.flush()
+                else:
+                    result = await session.execute(
+                        update(Connection)
+                        .where(Connection.id == existing)
+                        .values(version=Connection.version + 1, **fields)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if _rowcount(result) != 1:
+                        continue  # deleted meanwhile: insert afresh
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            continue  # another request stored the same connection first: update it
+        shared.held.pop((user_id, provider), None)
+        return row_id
+    raise RuntimeError("the connection kept changing while it was saved")  # pragma: no cover
+
+
+async def delete_connection(ctx: CloudContext, *, user_id: str, provider: str) -> bool:
+    """Delete the user's connection to ``provider`` and its tokens.
+
+    Returns:
+        Whether there was one.
+    """
+    _shared(ctx).held.pop((user_id, provider), None)
+    async with ctx.db.transaction() as session:
+        result = await session.execute(
+            delete(Connection)
+            .where(Connection.user_id == user_id, Connection.provider == provider)
+            .execution_options(synchronize_session=False)
+        )
+    return _rowcount(result) > 0
+
+
+async def connection_status(ctx: CloudContext, user_id: str) -> list[ConnectionInfo]:
+    """The user's connections, by provider name (no tokens)."""
+    async with ctx.db.sessions() as session:
+        rows = await session.execute(
+            select(
+                Connection.provider,
+                Connection.status,
+                Connection.status_reason,
+                Connection.scopes,
+                Connection.expires_at,
+                Connection.created_at,
+                Connection.provider_user_id,
+            )
+            .where(Connection.user_id == user_id)
+            .order_by(Connection.provider)
+        )
+        return [
+            ConnectionInfo(
+                provider=row.provider,
+                status=row.status,
+                status_reason=row.status_reason,
+                scopes=frozenset(row.scopes.split()),
+                expires_at=row.expires_at,
+                connected_at=row.created_at,
+                provider_user_id=row.provider_user_id,
+            )
+            for row in rows
+        ]
+
+
+async def read_access_token(ctx: CloudContext, *, user_id: str, provider: str) -> str | None:
+    """The stored access token (to revoke the grant when an account goes), or ``None``.
+
+    Raises:
+        TokenDecryptionError: the stored token cannot be decrypted (``MissingKeyError``
+            when its key was removed from the ring).
+    """
+    row = await _load(ctx, user_id, provider)
+    if row is None or row.access_token is None:
+        return None
+    return ctx.cipher.decrypt(row.access_token, row.binding(ACCESS_TOKEN))
+
+
+# ---------------------------------------------------------------------- token provider
+class DatabaseTokenProvider:
+    """The `TokenProvider` of one user's connection to one provider, in the database.
+
+    Cheap to create (one per request is fine); the locks and any pair waiting to be
+    saved live in ``ctx.extras``, shared by every instance of the process.
+
+    Attributes:
+        user_id: The account.
+        provider: The provider's name.
+        write_conflicts: How many writes found the row changed since this instance
+            read it (and so kept the newer row).
+    """
+
+    def __init__(
+        self,
+        ctx: CloudContext,
+        *,
+        user_id: str,
+        provider: str,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+    ) -> None:
+        """Tokens of ``user_id`` at ``provider``.
+
+        Args:
+            ctx: The service's context.
+            user_id: The account.
+            provider: The provider's name.
+            lock_timeout_s: How long `refresh_lock` waits for another refresh of this
+                connection before giving up (with the tokens untouched).
+        """
+        self._ctx = ctx
+        self.user_id = user_id
+        self.provider = provider
+        self._key = (user_id, provider)
+        self._lock_timeout_s = lock_timeout_s
+        self._seen: _Row | None = None
+        self.write_conflicts = 0
+
+    @property
+    def version(self) -> int | None:
+        """The row version this instance last read (``None`` before a read or without a row)."""
+        return None if self._seen is None else self._seen.version
+
+    # ------------------------------------------------------------------ reading
+    async def _read(self) -> _Row | None:
+        self._seen = await _load(self._ctx, self.user_id, self.provider)
+        return self._seen
+
+    def _held(self) -> _Held | None:
+        return _shared(self._ctx).held.get(self._key)
+
+    def _open(self, row: _Row, field: str) -> str | None:
+        blob = row.access_token if field == ACCESS_TOKEN else row.refresh_token
+        return None if blob is None else self._ctx.cipher.decrypt(blob, row.binding(field))
+
+    async def get_access_token(self) -> str | None:
+        """The stored access token, or ``None``."""
+        held = self._held()
+        if held is not None:
+            return held.access_token
+        row = await self._read()
+        return None if row is None else self._open(row, ACCESS_TOKEN)
+
+    async def get_refresh_token(self) -> str | None:
+        """The stored refresh token, or ``None`` if there is none or the grant is dead."""
+        held = self._held()
+        if held is not None:
+            return held.refresh_token
+        row = await self._read()
+        if row is None or row.status != "active":
+            return None
+        return self._open(row, REFRESH_TOKEN)
+
+    async def is_expired(self, margin: timedelta = timedelta(0)) -> bool:
+        """Whether the access token expires within ``margin``; an unknown expiry counts as valid."""
+        held = self._held()
+        if held is not None:
+            expires_at = held.expires_at
+        else:
+            row = await self._read()
+            expires_at = None if row is None else row.expires_at
+        if expires_at is None:
+            return False
+        return self._ctx.clock.now() + margin >= expires_at
+
+    async def reauthorization_reason(self) -> str | None:
+        """Why the grant needs renewing, or ``None`` while it is active (or absent)."""
+        async with self._ctx.db.sessions() as session:
+            found = (
+                await session.execute(
+                    select(Connection.status, Connection.status_reason).where(
+                        Connection.user_id == self.user_id, Connection.provider == self.provider
+                    )
+                )
+            ).one_or_none()
+        if found is None or found.status == "active":
+            return None
+        return str(found.status_reason or found.status)
+
+    # ------------------------------------------------------------------ writing
+    async def update_tokens(
+        self,
+        access_token: str,
+        refresh_token: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Save a new pair in one compare-and-swap write (no refresh token: keep the stored one).
+
+        The write succeeds only if the row is still at the version this instance last
+        read. If it moved on (another worker or a reconnect wrote newer tokens), the
+        newer tokens stay, this instance re-reads them and counts a write conflict.
+        A failing database is retried with backoff; if it stays down, the pair is held
+        in this process and saved on the next refresh of the connection.
+
+        Raises:
+            ReauthorizationRequired: the connection no longer exists.
+        """
+        held = self._held()
+        base = self._seen if self._seen is not None else await self._read()
+        if held is not None:
+            base_version = held.base_version
+            connection_id = held.connection_id
+            previous_refresh = held.refresh_token
+        elif base is not None:
+            base_version = base.version
+            connection_id = base.id
+            previous_refresh = self._open(base, REFRESH_TOKEN) if refresh_token is None else None
+        else:
+            raise ReauthorizationRequired(
+                provider=self.provider,
+                reason="the connection was removed",
+                action=reconnect_action(self.provider),
+            )
+        pair = _Held(
+            connection_id=connection_id,
+            base_version=base_version,
+            access_token=access_token,
+            refresh_token=refresh_token or previous_refresh,
+            expires_at=expires_at,
+        )
+        for attempt, wait in enumerate((*WRITE_BACKOFF_S, None), start=1):
+            try:
+                await self._write(pair)
+            except _RETRYABLE as error:
+                if wait is None:
+                    _shared(self._ctx).held[self._key] = pair
+                    logger.error(
+                        "Could not save refreshed %s tokens after %d attempts (%s); "
+                        "holding them in memory until the next refresh of this connection",
+                        self.provider,
+                        attempt,
+                        type(error).__name__,
+                    )
+                    return
+                logger.warning(
+                    "Saving refreshed %s tokens failed (attempt %d, %s); retrying in %g s",
+                    self.provider,
+                    attempt,
+                    type(error).__name__,
+                    wait,
+                )
+                await self._ctx.clock.sleep(wait)
+            else:
+                if attempt > 1:
+                    logger.warning(
+                        "Refreshed %s tokens saved at attempt %d", self.provider, attempt
+                    )
+                return
+
+    async def _write(self, pair: _Held) -> None:
+        """One compare-and-swap attempt; a lost race re-reads and keeps the newer row."""
+        sealed = _sealed_pair(
+            self._ctx,
+            row_id=pair.connection_id,
+            user_id=self.user_id,
+            provider=self.provider,
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+        )
+        async with self._ctx.db.transaction() as session:
+            result = await session.execute(
+                update(Connection)
+                .where(
+                    Connection.id == pair.connection_id,
+                    Connection.version == pair.base_version,
+                )
+                .values(
+                    **sealed,
+                    expires_at=pair.expires_at,
+                    status="active",
+                    status_reason=None,
+                    version=Connection.version + 1,
+                    updated_at=self._ctx.clock.now(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        written = _rowcount(result) == 1
+        _shared(self._ctx).held.pop(self._key, None)
+        row = await self._read()
+        if written:
+            return
+        if (
+            row is not None
+            and row.id == pair.connection_id
+            and row.version == pair.base_version + 1
+            and self._open(row, ACCESS_TOKEN) == pair.access_token
+        ):
+            return  # our own write, committed although its answer was lost
+        self.write_conflicts += 1
+        logger.warning(
+            "Stored %s tokens changed while refreshing (version %d -> %s); keeping the newer ones",
+            self.provider,
+            pair.base_version,
+            None if row is None else row.version,
+        )
+
+    async def mark_reauthorization_required(self, reason: str) -> None:
+        """Record that the grant is dead: delete its tokens, mark it ``needs_reauth``, audit it.
+
+        Only if the row is still the one this instance read: tokens stored meanwhile
+        (a reconnect, a sibling's refresh) are left alone.
+        """
+        _shared(self._ctx).held.pop(self._key, None)
+        base = self._seen if self._seen is not None else await self._read()
+        if base is None:
+            return
+        now = self._ctx.clock.now()
+        async with self._ctx.db.transaction() as session:
+            result = await session.execute(
+                update(Connection)
+                .where(Connection.id == base.id, Connection.version == base.version)
+                .values(
+                    access_token=None,
+                    refresh_token=None,
+                    key_id=self._ctx.cipher.primary_key_id,
+                    status="needs_reauth",
+                    status_reason=reason,
+                    version=Connection.version + 1,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            marked = _rowcount(result) == 1
+            if marked:
+                await record_event(
+                    session,
+                    user_id=self.user_id,
+                    event="provider.reauth_required",
+                    at=now,
+                    detail={"provider": self.provider, "reason": reason},
+                )
+        await self._read()
+        if not marked:
+            self.write_conflicts += 1
+            logger.warning(
+                "Not marking %s for re-authorization: newer tokens were stored meanwhile",
+                self.provider,
+            )
+
+    # ------------------------------------------------------------------ locking
+    @asynccontextmanager
+    async def refresh_lock(self) -> AsyncIterator[None]:
+        """Exclusive access to this connection's tokens, across tasks and workers.
+
+        On entry the row is read afresh (and a pair held after a failed save is saved).
+
+        Raises:
+            ProviderUnavailable: another refresh of this connection held the lock past
+                the timeout; nothing was changed.
+        """
+        deadline = anyio.current_time() + self._lock_timeout_s
+        async with self._task_lock(deadline), self._cross_process_lock(deadline):
+            await self._save_held()
+            await self._read()
+            yield
+
+    async def _save_held(self) -> None:
+        held = self._held()
+        if held is None:
+            return
+        try:
+            await self._write(held)
+        except _RETRYABLE as error:
+            logger.error(
+                "Still cannot save refreshed %s tokens (%s); holding them in memory",
+                self.provider,
+                type(error).__name__,
+            )
+        else:
+            logger.warning("Held %s tokens are saved now", self.provider)
+
+    def _timed_out(self, holder: str) -> ProviderUnavailable:
+        return ProviderUnavailable(
+            provider=self.provider,
+            endpoint=None,
+            detail=f"{holder} has been refreshing this account's tokens for over "
+            f"{self._lock_timeout_s:g} s",
+        )
+
+    @asynccontextmanager
+    async def _task_lock(self, deadline: float) -> AsyncIterator[None]:
+        locks = _shared(self._ctx).locks
+        entry = locks.get(self._key)
+        if entry is None:
+            entry = locks[self._key] = _LockEntry()
+        entry.users += 1
+        try:
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    await entry.lock.acquire()
+            except TimeoutError:
+                raise self._timed_out("another request") from None
+            try:
+                yield
+            finally:
+                entry.lock.release()
+        finally:
+            entry.users -= 1
+            if entry.users == 0 and locks.get(self._key) is entry:
+                del locks[self._key]
+
+    def _lock_name(self) -> str:
+        return f"{self.provider}:{self.user_id}"  # provider names hold no colon
+
+    @asynccontextmanager
+    async def _cross_process_lock(self, deadline: float) -> AsyncIterator[None]:
+        db = self._ctx.db
+        if db.is_postgres:
+            async with self._postgres_lock(deadline):
+                yield
+            return
+        database = db.url.database if db.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield  # one process only (or a database we cannot find on disk)
+            return
+        async with self._file_lock(Path(database), deadline):
+            yield
+
+    @asynccontextmanager
+    async def _postgres_lock(self, deadline: float) -> AsyncIterator[None]:
+        """A session advisory lock on a connection of its own (closing it releases the lock)."""
+        import psycopg
+
+        conninfo = self._ctx.db.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        remaining = max(0.001, deadline - anyio.current_time())
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                conninfo, autocommit=True, connect_timeout=max(2, int(remaining))
+            )
+        except psycopg.OperationalError as error:
+            raise ProviderUnavailable(
+                provider=self.provider,
+                endpoint=None,
+                detail=f"the database refused a lock connection ({type(error).__name__})",
+            ) from None
+        try:
+            remaining_ms = max(1, int((deadline - anyio.current_time()) * 1000))
+            try:
+                await connection.execute(f"SET lock_timeout = {remaining_ms}")
+                await connection.execute(
+                    "SELECT pg_advisory_lock(%s, hashtext(%s))",
+                    (_PG_LOCK_CLASS, self._lock_name()),
+                )
+            except psycopg.errors.LockNotAvailable:
+                raise self._timed_out("another worker") from None
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await connection.close()
+
+    @asynccontextmanager
+    async def _file_lock(self, database: Path, deadline: float) -> AsyncIterator[None]:
+        """An OS file lock (flock) striped by connection, beside the SQLite file."""
+        import filelock
+
+        folder = database.with_name(database.name + ".locks")
+        folder.mkdir(mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(self._lock_name().encode("utf-8", "surrogatepass")).digest()
+        stripe = int.from_bytes(digest[:4], "big") % _SQLITE_LOCK_STRIPES
+        lock = filelock.FileLock(
+            folder / f"refresh-{stripe:03d}.lock",
+            mode=0o600,
+            thread_local=False,
+            preserve_lock_file=True,
+        )
+        try:
+            while True:
+                remaining = deadline - anyio.current_time()
+                try:
+                    # Not abandoned on cancellation: a lock the thread took comes back
+                    # here, and the ``finally`` below releases it.
+                    await anyio.to_thread.run_sync(
+                        functools.partial(
+                            lock.acquire,
+                            timeout=max(0.0, min(remaining, _LOCK_SLICE_S)),
+                            poll_interval=_LOCK_POLL_S,
+                        )
+                    )
+                except filelock.Timeout:
+                    if remaining <= _LOCK_SLICE_S:
+                        raise self._timed_out("another worker") from None
+                    continue
+                break
+            yield
+        finally:
+            lock.release(force=True)
