@@ -1,0 +1,446 @@
+"""API keys: create, list, revoke, and authenticate a presented key.
+
+Storage is a bcrypt hash (cost 12) of the key's secret, found by the key id (see
+`wellpipe.cloud.security.api_keys`). A bcrypt check costs hundreds of milliseconds, so each
+process keeps a bounded cache of recent successful verifications (10,000 entries, five
+minutes), keyed by HMAC-SHA256(pepper, presented key). A cache entry only says "this exact
+key matched the hash with this fingerprint"; it never says the key is valid. Every
+request still reads the key row (joined with its owner) by id, so:
+
+* a revoked key stops working on the very next request, whatever the cache holds;
+* a deleted account's keys are gone with it (the row is deleted on cascade);
+* a plan change is seen on the next request (the plan comes from the same read);
+* a replaced hash (a regenerated key under the same id) invalidates the entry.
+
+Unknown key ids, revoked keys and wrong secrets all end in ``None`` after the same amount
+of bcrypt work, so the answer and its timing do not tell them apart. Structurally invalid
+keys (wrong shape or checksum) end in ``None`` before any database work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, cast
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.tables import ApiKey, User
+from wellpipe.cloud.security import api_keys
+from wellpipe.cloud.services.audit import record_event
+from wellpipe.core.ports import Clock
+
+__all__ = [
+    "CACHE_ENTRIES",
+    "CACHE_TTL_S",
+    "MAX_ACTIVE_KEYS",
+    "ApiKeyError",
+    "CreatedKey",
+    "KeyInfo",
+    "KeyLimitReached",
+    "Principal",
+    "VerificationCache",
+    "authenticate",
+    "create_key",
+    "list_keys",
+    "revoke_key",
+    "verification_cache",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_ACTIVE_KEYS = 10
+NAME_MAX_LENGTH = 100
+CACHE_ENTRIES = 10_000
+CACHE_TTL_S = 300.0
+TOUCH_INTERVAL = timedelta(minutes=1)
+"""``last_used_at`` is written at most this often per key (not on every request)."""
+
+_CACHE = "keys.verification_cache"
+_LIMITER = "keys.bcrypt_limiter"
+_INFLIGHT = "keys.inflight"
+_PEPPER = "keys.process_pepper"
+
+
+class ApiKeyError(ValueError):
+    """A key request the service refuses; the message is the sentence to show the user."""
+
+
+class KeyLimitReached(ApiKeyError):
+    """The account already has the maximum number of active keys."""
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new key. `full_key` is shown once and never again.
+
+    Attributes:
+        key_id: The public id.
+        name: The name the user gave it.
+        full_key: The whole key.
+        last4: Its last four characters.
+        created_at: When it was created.
+    """
+
+    key_id: str
+    name: str
+    full_key: str = field(repr=False)
+    last4: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key as the dashboard lists it (never the secret).
+
+    Attributes:
+        key_id: The public id.
+        name: Its name.
+        last4: Its last four characters.
+        created_at: When it was created.
+        last_used_at: When it last authenticated (to the minute), if ever.
+        revoked_at: When it was revoked, if it was.
+    """
+
+    key_id: str
+    name: str
+    last4: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        """Whether the key still works."""
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: the key's owner, never an id taken from the request.
+
+    Attributes:
+        user_id: The key's owner.
+        key_id: The key used.
+        plan: The owner's plan as of this request (``FREE`` or ``PRO``).
+    """
+
+    user_id: str
+    key_id: str
+    plan: str
+
+
+@dataclass
+class _Entry:
+    key_id: str
+    fingerprint: bytes
+    expires: float
+
+
+class VerificationCache:
+    """A bounded LRU of successful bcrypt verifications with a time-to-live (one per process).
+
+    Keys are HMAC digests of presented keys; values remember which key id and which
+    stored hash the key matched. Entries are hints that spare a bcrypt check, never
+    authorisation on their own.
+    """
+
+    def __init__(
+        self, clock: Clock, *, max_entries: int = CACHE_ENTRIES, ttl_s: float = CACHE_TTL_S
+    ) -> None:
+        self._clock = clock
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def matches(self, digest: bytes, key_id: str, fingerprint: bytes) -> bool:
+        """Whether ``digest`` was verified against this key id and stored hash, recently."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            self.misses += 1
+            return False
+        if entry.expires <= self._clock.monotonic() or (entry.key_id, entry.fingerprint) != (
+            key_id,
+            fingerprint,
+        ):
+            del self._entries[digest]
+            self.misses += 1
+            return False
+        self._entries.move_to_end(digest)
+        self.hits += 1
+        return True
+
+    def remember(self, digest: bytes, key_id: str, fingerprint: bytes) -> None:
+        """Record a successful verification, evicting the least recently used beyond the bound."""
+        self._entries[digest] = _Entry(key_id, fingerprint, self._clock.monotonic() + self.ttl_s)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget_key(self, key_id: str) -> None:
+        """Drop every entry for ``key_id`` (after a revoke; the row check suffices anyway)."""
+        for digest in [d for d, e in self._entries.items() if e.key_id == key_id]:
+            del self._entries[digest]
+
+
+def verification_cache(ctx: CloudContext) -> VerificationCache:
+    """This process's verification cache for ``ctx``."""
+    found = ctx.extras.get(_CACHE)
+    if not isinstance(found, VerificationCache):
+        found = ctx.extras[_CACHE] = VerificationCache(ctx.clock)
+    return found
+
+
+def _limiter(ctx: CloudContext) -> anyio.CapacityLimiter:
+    # bcrypt is CPU-bound: at most one check per core at a time, so it cannot take over
+    # the shared worker-thread pool.
+    found = ctx.extras.get(_LIMITER)
+    if not isinstance(found, anyio.CapacityLimiter):
+        found = ctx.extras[_LIMITER] = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
+    return found
+
+
+def _pepper(ctx: CloudContext) -> bytes:
+    configured = ctx.settings.api_key_pepper
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    # The cache lives in this process only, so a per-process secret keys it just as well.
+    found = ctx.extras.get(_PEPPER)
+    if not isinstance(found, bytes):
+        found = ctx.extras[_PEPPER] = secrets.token_bytes(32)
+    return found
+
+
+@cache
+def _decoy_hash(rounds: int) -> str:
+    """A hash no presented secret matches: checked instead when there is nothing to check."""
+    _, _, secret = api_keys.generate()
+    return api_keys.hash_secret(secret, rounds=rounds)
+
+
+async def _bcrypt_check(ctx: CloudContext, secret: str, secret_hash: str | None) -> bool:
+    def check() -> bool:
+        if secret_hash is None:
+            api_keys.verify_secret(secret, _decoy_hash(api_keys.BCRYPT_ROUNDS))
+            return False
+        return api_keys.verify_secret(secret, secret_hash)
+
+    return await anyio.to_thread.run_sync(check, limiter=_limiter(ctx))
+
+
+def _clean_name(name: str) -> str:
+    clean = " ".join(name.split())
+    if not clean or len(clean) > NAME_MAX_LENGTH:
+        raise ApiKeyError(
+            f"Give the key a name of 1 to {NAME_MAX_LENGTH} characters, "
+            "such as the assistant that will use it."
+        )
+    return clean
+
+
+def _rowcount(result: Any) -> int:
+    return cast("CursorResult[Any]", result).rowcount
+
+
+async def create_key(
+    ctx: CloudContext, *, user_id: str, name: str, request_id: str | None = None
+) -> CreatedKey:
+    """Create a key for ``user_id``; the full key is in the answer and nowhere else.
+
+    Raises:
+        ApiKeyError: an empty or too long name, or an account that no longer exists.
+        KeyLimitReached: the account already has `MAX_ACTIVE_KEYS` active keys.
+    """
+    clean = _clean_name(name)
+    for attempt in range(3):
+        minted = await anyio.to_thread.run_sync(api_keys.mint, limiter=_limiter(ctx))
+        now = ctx.clock.now()
+        try:
+            async with ctx.db.transaction() as session:
+                # A no-op write on the owner's row: concurrent creations for one account
+                # take turns (a row lock on PostgreSQL, the write lock on SQLite), so the
+                # active-key count below cannot be raced past the limit.
+                locked = await session.execute(
+                    update(User).where(User.id == user_id).values(plan=User.plan)
+                )
+                if _rowcount(locked) == 0:
+                    raise ApiKeyError("That account no longer exists; sign in again.")
+                active = await session.scalar(
+                    select(func.count())
+                    .select_from(ApiKey)
+                    .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+                )
+                if (active or 0) >= MAX_ACTIVE_KEYS:
+                    raise KeyLimitReached(
+                        f"You already have {MAX_ACTIVE_KEYS} active keys; revoke one in the "
+                        "dashboard before creating another."
+                    )
+                session.add(
+                    ApiKey(
+                        id=minted.key_id,
+                        user_id=user_id,
+                        name=clean,
+                        secret_hash=minted.secret_hash,
+                        last4=minted.last4,
+                        created_at=now,
+                    )
+                )
+                await session.flush()
+                await record_event(
+                    session,
+                    user_id=user_id,
+                    event="key.created",
+                    at=now,
+                    detail={"key_id": minted.key_id, "name": clean},
+                    request_id=request_id,
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            logger.warning("API key id collision; minting another")
+            continue
+        return CreatedKey(
+            key_id=minted.key_id,
+            name=clean,
+            full_key=minted.full_key,
+            last4=minted.last4,
+            created_at=now,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def list_keys(ctx: CloudContext, user_id: str) -> list[KeyInfo]:
+    """Every key of ``user_id``, revoked ones included, newest first."""
+    async with ctx.db.sessions() as session:
+        rows = await session.scalars(
+            select(ApiKey)
+            .where(ApiKey.user_id == user_id)
+            .order_by(ApiKey.created_at.desc(), ApiKey.id)
+        )
+        return [
+            KeyInfo(
+                key_id=row.id,
+                name=row.name,
+                last4=row.last4,
+                created_at=row.created_at,
+                last_used_at=row.last_used_at,
+                revoked_at=row.revoked_at,
+            )
+            for row in rows
+        ]
+
+
+async def revoke_key(
+    ctx: CloudContext, *, user_id: str, key_id: str, request_id: str | None = None
+) -> bool:
+    """Revoke ``user_id``'s key ``key_id``; effective for the very next request.
+
+    Returns:
+        ``True`` if it was revoked now; ``False`` if no such active key belongs to the user.
+    """
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        result = await session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        if _rowcount(result) != 1:
+            return False
+        await record_event(
+            session,
+            user_id=user_id,
+            event="key.revoked",
+            at=now,
+            detail={"key_id": key_id},
+            request_id=request_id,
+        )
+    verification_cache(ctx).forget_key(key_id)
+    return True
+
+
+async def _verify(ctx: CloudContext, digest: bytes, secret: str, key_id: str, stored: str) -> bool:
+    """One bcrypt check per presented key, however many requests carry it at once."""
+    cache_ = verification_cache(ctx)
+    fingerprint = api_keys.hash_fingerprint(stored)
+    inflight: dict[tuple[bytes, bytes], anyio.Event] = ctx.extras.setdefault(_INFLIGHT, {})
+    slot = (digest, fingerprint)
+    while (pending := inflight.get(slot)) is not None:
+        await pending.wait()
+        if cache_.matches(digest, key_id, fingerprint):
+            return True
+    done = inflight[slot] = anyio.Event()
+    try:
+        ok = await _bcrypt_check(ctx, secret, stored)
+        if ok:
+            cache_.remember(digest, key_id, fingerprint)
+        return ok
+    finally:
+        del inflight[slot]
+        done.set()
+
+
+async def authenticate(ctx: CloudContext, presented: str) -> Principal | None:
+    """The principal a presented API key acts for, or ``None``.
+
+    ``None`` for a malformed key or a bad checksum (no database work), an unknown key id,
+    a wrong secret, a revoked key or a deleted account (all indistinguishable). One
+    query on the usual path: the key row by id, joined with its owner's plan.
+    """
+    parsed = api_keys.parse(presented)
+    if parsed is None:
+        return None
+    digest = api_keys.cache_key(_pepper(ctx), presented)
+    async with ctx.db.sessions() as session:
+        row = (
+            await session.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.user_id,
+                    ApiKey.secret_hash,
+                    ApiKey.revoked_at,
+                    ApiKey.last_used_at,
+                    User.plan,
+                )
+                .join(User, User.id == ApiKey.user_id)
+                .where(ApiKey.id == parsed.key_id)
+            )
+        ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        await _bcrypt_check(ctx, parsed.secret, None)  # the same work as a wrong secret
+        return None
+    fingerprint = api_keys.hash_fingerprint(row.secret_hash)
+    if not verification_cache(ctx).matches(digest, row.id, fingerprint) and not await _verify(
+        ctx, digest, parsed.secret, row.id, row.secret_hash
+    ):
+        return None
+    now = ctx.clock.now()
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
+        await _touch(ctx, row.id, now)
+    return Principal(user_id=row.user_id, key_id=row.id, plan=row.plan)
+
+
+async def _touch(ctx: CloudContext, key_id: str, now: datetime) -> None:
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - TOUCH_INTERVAL),
+            )
+            .values(last_used_at=now)
+        )
