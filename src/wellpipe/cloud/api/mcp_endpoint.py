@@ -1,14 +1,243 @@
-"""MCP over streamable HTTP at ``/api/mcp`` and ``/mcp``. Placeholder until the endpoint lands."""
+"""MCP over streamable HTTP at ``/api/mcp`` and ``/mcp``: the local server's tools, per user.
+
+Every request is checked in this order:
+
+1. Host and Origin against the public URL (421 / 403): explicit
+   `TransportSecuritySettings`, never the SDK's default (which is off for a public host).
+2. The API key, from ``Authorization: Bearer`` (or ``X-API-Key``), never from the URL:
+   401 problem details otherwise. The user is the key's owner, carried to the tools in a
+   context variable; nothing else in the request can name a user.
+3. The SDK's stateless transport (any worker can serve any request; both protocol eras).
+
+Only ``tools/call`` is counted, once its arguments are valid and the user's connection
+is usable; ``initialize`` and ``tools/list`` are free. Over quota, the tool answers an
+error naming the reset time. Upstream, only the user's stored WHOOP token is sent: the
+client's credential never leaves this module.
+"""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager, nullcontext
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
+from mcp.server.mcpserver import Context
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.types import CallToolResult
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from wellpipe.cloud.api.deps import PROVIDER, key_in_url, refundable
+from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.services.audit import audit
+from wellpipe.cloud.services.health import CloudProvider, close_shared_http, open_provider
+from wellpipe.cloud.services.keys import Principal, authenticate
+from wellpipe.cloud.services.limits import Charge, charge, refund
+from wellpipe.core.errors import WellpipeError
+from wellpipe.core.ports import HealthProvider
+from wellpipe.mcp.server import WellpipeServer
+
+__all__ = ["MCP_PATHS", "QuotaExceeded", "build_mcp", "mount_mcp", "transport_security"]
+
+logger = logging.getLogger(__name__)
+
+MCP_PATHS = ("/api/mcp", "/mcp")
+"""Where the endpoint answers."""
+
+_EXTRAS_KEY = "mcp.transport_security"
+
+
+@dataclass(frozen=True)
+class _Caller:
+    principal: Principal
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class _Call:
+    tool: str
+    arguments: dict[str, Any]
+
+
+_caller: ContextVar[_Caller | None] = ContextVar("wellpipe_mcp_caller", default=None)
+_call: ContextVar[_Call | None] = ContextVar("wellpipe_mcp_call", default=None)
+
+
+class QuotaExceeded(WellpipeError):
+    """The caller's monthly quota or per-minute limit is used up (the sentence names when)."""
+
+    def __init__(self, counted: Charge) -> None:
+        super().__init__(counted.sentence or "Too many requests; try again later.")
+        self.charge = counted
+
+
+def transport_security(ctx: CloudContext) -> TransportSecuritySettings:
+    """Host and Origin allowlists for the public URL (plus the operator's extra origins)."""
+    host = ctx.settings.public_host
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    hosts = sorted({host, f"{hostname}:*"})
+    origins = [ctx.settings.public_url, *ctx.settings.extra_allowed_origins]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+class _CloudServer(WellpipeServer):
+    """The local server's tools; each call remembers its name for metering and the audit."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult:
+        """Run the tool (see `WellpipeServer.call_tool`)."""
+        token = _call.set(_Call(tool=name, arguments=dict(arguments or {})))
+        try:
+            return await super().call_tool(name, arguments, context)
+        finally:
+            _call.reset(token)
+
+
+def _audit_detail(call: _Call, provider: CloudProvider) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "endpoint": f"mcp:{call.tool}",
+        "records": provider.records_read,
+        "upstream_calls": provider.upstream_calls,
+    }
+    args = call.arguments
+    kind = args.get("kind") or call.tool.removeprefix("get-").removeprefix("recent-")
+    detail["kind"] = str(kind)[:32]
+    if "start" in args and "end" in args:
+        detail["range"] = f"{args['start']}..{args['end']}"[:32]
+    elif "days" in args or call.tool.startswith(("get-recent", "get-daily")):
+        detail["range"] = f"last {args.get('days', 7)} days"[:32]
+    return detail
+
+
+def build_mcp(ctx: CloudContext) -> WellpipeServer:
+    """The MCP server whose tools read the calling user's connection."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[HealthProvider]:
+        caller = _caller.get()
+        call = _call.get()
+        if caller is None or call is None:  # only reachable through the authenticated route
+            raise WellpipeError("This request is not authenticated; send your API key.")
+        principal = caller.principal
+        endpoint = f"mcp:{call.tool}"
+        async with open_provider(ctx, user_id=principal.user_id, provider=PROVIDER) as provider:
+            counted = await charge(ctx, principal, endpoint, request_id=caller.request_id)
+            if not counted.allowed:
+                raise QuotaExceeded(counted)
+            try:
+                yield provider
+            except Exception as error:
+                if refundable(error):
+                    await refund(ctx, principal, endpoint, at=counted.at)
+                raise
+            await audit(
+                ctx,
+                user_id=principal.user_id,
+                event="data.accessed",
+                detail=_audit_detail(call, provider),
+                request_id=caller.request_id,
+            )
+
+    return _CloudServer(connect=connect, clock=ctx.clock)
+
+
+class _Gate:
+    """Host/Origin, then the API key; the caller rides in a context variable to the tools."""
+
+    def __init__(self, app: Any, ctx: CloudContext, security: TransportSecuritySettings) -> None:
+        self._app = app
+        self._ctx = ctx
+        self._security = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        refused = await self._security.validate_request(request)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        principal = await self._authenticate(request)
+        if isinstance(principal, Problem):
+            await problem_response(request, principal)(scope, receive, send)
+            return
+        state = scope.get("state") or {}
+        token = _caller.set(_Caller(principal=principal, request_id=state.get("request_id")))
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            _caller.reset(token)
+
+    async def _authenticate(self, request: Request) -> Principal | Problem:
+        challenge = {"WWW-Authenticate": 'Bearer realm="wellpipe"'}
+        if key_in_url(request):
+            return Problem(
+                401,
+                "unauthorized",
+                "API keys are never accepted in the URL: send yours as `Authorization: Bearer "
+                "wp_live_…`, and since a URL gets logged, revoke that key and create a new "
+                "one in the dashboard.",
+                headers=challenge,
+            )
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            presented = request.headers.get("x-api-key", "")
+        if not presented.strip():
+            return Problem(
+                401,
+                "unauthorized",
+                "Send your Wellpipe API key as `Authorization: Bearer wp_live_…`; "
+                "create one in the dashboard.",
+                headers=challenge,
+            )
+        principal = await authenticate(self._ctx, presented.strip())
+        if principal is None:
+            return Problem(
+                401,
+                "unauthorized",
+                "This API key is not valid (mistyped, revoked or deleted); "
+                "create a new key in the dashboard.",
+                headers=challenge,
+            )
+        return principal
 
 
 def mount_mcp(app: FastAPI, ctx: CloudContext) -> AbstractAsyncContextManager[object]:
-    """Mount the MCP endpoints on ``app``; returns what the app's lifespan must run."""
-    return nullcontext()
+    """Mount the MCP endpoints on ``app``; returns what the app's lifespan must run.
+
+    The lifespan part runs the SDK's session manager and, at shutdown, closes the
+    process's provider connection pool.
+    """
+    server = build_mcp(ctx)
+    security = transport_security(ctx)
+    ctx.extras[_EXTRAS_KEY] = security
+    server.streamable_http_app(
+        streamable_http_path=MCP_PATHS[0],
+        stateless_http=True,
+        json_response=False,
+        transport_security=security,
+        host=ctx.settings.public_host,
+    )
+    gate = _Gate(StreamableHTTPASGIApp(server.session_manager), ctx, security)
+    for path in MCP_PATHS:
+        app.router.routes.append(Route(path, endpoint=gate, methods=["GET", "POST", "DELETE"]))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[object]:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(close_shared_http, ctx)
+            await stack.enter_async_context(server.session_manager.run())
+            yield server
+
+    return lifespan()

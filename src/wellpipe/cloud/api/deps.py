@@ -1,0 +1,263 @@
+"""What every REST data endpoint shares: the caller's key, metering, and errors as problems.
+
+* `require_principal`: the API key, from ``Authorization: Bearer`` (or ``X-API-Key``),
+  never from the URL; a 401 problem with ``WWW-Authenticate: Bearer`` otherwise.
+* `metered`: counts the request once it is valid (a 429 problem when refused), puts
+  the ``X-RateLimit-*`` headers on the answer whatever it is, gives the request back
+  when the provider failed, and turns Wellpipe errors into problem details.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from wellpipe.cloud.api.problems import PROBLEM_BASE, Problem, ProblemBody
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.services.health import CloudProvider, ProviderNotConnected, open_provider
+from wellpipe.cloud.services.keys import Principal, authenticate
+from wellpipe.cloud.services.limits import Charge, charge, refund
+from wellpipe.core.errors import (
+    AuthError,
+    ConfigError,
+    NotFound,
+    ProviderRateLimited,
+    ProviderResponseError,
+    ProviderUnavailable,
+    ReauthorizationRequired,
+    UnsupportedDataKind,
+    WellpipeError,
+)
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "CurrentPrincipal",
+    "bearer_scheme",
+    "connected",
+    "context",
+    "key_in_url",
+    "metered",
+    "problem_for",
+    "refundable",
+    "require_principal",
+]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "whoop"
+"""The provider the data endpoints read (the only one the service offers today)."""
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="WellpipeApiKey",
+    bearerFormat="wp_live_…",
+    description=(
+        "Your Wellpipe API key, created in the dashboard, sent as "
+        "`Authorization: Bearer wp_live_…`. Keys are never accepted in the URL."
+    ),
+)
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="wellpipe"'}
+_URL_KEY_NAMES = frozenset(
+    {"api_key", "apikey", "api-key", "key", "access_token", "token", "auth", "authorization"}
+)
+_KEY_PREFIXES = ("wp_live_", "wp_test_")
+
+
+def context(request: Request) -> CloudContext:
+    """The service's context."""
+    ctx: CloudContext = request.app.state.ctx
+    return ctx
+
+
+def key_in_url(request: Request) -> bool:
+    """Whether the query string carries something that looks like a credential."""
+    for name, value in request.query_params.multi_items():
+        if name.lower() in _URL_KEY_NAMES or any(p in value for p in _KEY_PREFIXES):
+            return True
+    return False
+
+
+async def require_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller, from their API key; a 401 problem when there is no valid key."""
+    if key_in_url(request):
+        raise Problem(
+            401,
+            "unauthorized",
+            "API keys are never accepted in the URL: send yours as `Authorization: Bearer "
+            "wp_live_…`, and since a URL gets logged, revoke that key and create a new one "
+            "in the dashboard.",
+            headers=_CHALLENGE,
+        )
+    presented = credentials.credentials if credentials is not None else None
+    if not presented:
+        presented = request.headers.get("x-api-key")
+    if not presented or not presented.strip():
+        raise Problem(
+            401,
+            "unauthorized",
+            "Send your Wellpipe API key as `Authorization: Bearer wp_live_…`; "
+            "create one in the dashboard.",
+            headers=_CHALLENGE,
+        )
+    principal = await authenticate(context(request), presented.strip())
+    if principal is None:
+        raise Problem(
+            401,
+            "unauthorized",
+            "This API key is not valid (mistyped, revoked or deleted); "
+            "create a new key in the dashboard.",
+            headers=_CHALLENGE,
+        )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+"""An endpoint parameter that requires a valid API key."""
+
+
+def _seconds(value: float) -> str:
+    return str(max(1, math.ceil(value)))
+
+
+def problem_for(error: WellpipeError, headers: Mapping[str, str] | None = None) -> Problem:
+    """The problem details a Wellpipe error becomes (its message is the sentence)."""
+    extra = dict(headers or {})
+    sentence = str(error)
+    if isinstance(error, ProviderNotConnected):
+        return Problem(409, "provider-not-connected", sentence, headers=extra)
+    if isinstance(error, ReauthorizationRequired):
+        return Problem(409, "reauthorization-required", sentence, headers=extra)
+    if isinstance(error, ProviderRateLimited):
+        extra["Retry-After"] = _seconds(error.retry_after)
+        return Problem(503, "provider-busy", sentence, headers=extra)
+    if isinstance(error, ProviderUnavailable):
+        extra["Retry-After"] = "30"
+        return Problem(503, "provider-unavailable", sentence, headers=extra)
+    if isinstance(error, NotFound):
+        return Problem(404, "not-found", sentence, headers=extra)
+    if isinstance(error, ProviderResponseError):
+        return Problem(502, "provider-error", sentence, headers=extra)
+    if isinstance(error, AuthError | ConfigError):
+        logger.error("Service misconfigured: %s", type(error).__name__)
+        return Problem(503, "service-unavailable", sentence, headers=extra)
+    if isinstance(error, UnsupportedDataKind):
+        return Problem(422, "invalid-request", sentence, headers=extra)
+    return Problem(422, "invalid-request", sentence, headers=extra)
+
+
+def refundable(error: BaseException) -> bool:
+    """Failures that are not the caller's doing: the provider's, or the service's."""
+    if isinstance(error, ProviderRateLimited | ProviderUnavailable | ProviderResponseError):
+        return True
+    if isinstance(error, ConfigError):
+        return True
+    if isinstance(error, AuthError) and not isinstance(error, ReauthorizationRequired):
+        return True  # WHOOP refused the service's app credentials, not the user's grant
+    return not isinstance(error, WellpipeError | Problem)  # a bug of ours
+
+
+@asynccontextmanager
+async def metered(
+    request: Request, response: Response, principal: Principal, endpoint: str
+) -> AsyncIterator[Charge]:
+    """Charge one request to ``principal`` for the block; refund it if the provider fails.
+
+    Raises:
+        Problem: 429 when refused; the problem for a Wellpipe error from the block.
+    """
+    ctx = context(request)
+    request_id = getattr(request.state, "request_id", None)
+    counted = await charge(ctx, principal, endpoint, request_id=request_id)
+    if not counted.allowed:
+        kind = "quota-exceeded" if counted.reason == "quota" else "rate-limited"
+        sentence = counted.sentence or "Too many requests; try again later."
+        raise Problem(429, kind, sentence, headers=counted.headers)
+    headers = dict(counted.headers)
+    try:
+        yield counted
+    except Exception as error:
+        if refundable(error):
+            try:
+                await refund(ctx, principal, endpoint, at=counted.at)
+                headers = _given_back(headers)
+            except Exception:
+                logger.exception("Could not refund a failed request (request %s)", request_id)
+        if isinstance(error, WellpipeError):
+            raise problem_for(error, headers) from None
+        if isinstance(error, Problem):
+            error.headers = {**headers, **error.headers}
+        raise
+    response.headers.update(headers)
+
+
+@asynccontextmanager
+async def connected(
+    request: Request, response: Response, principal: Principal, endpoint: str
+) -> AsyncIterator[CloudProvider]:
+    """The caller's provider, with the request charged (see `metered`).
+
+    The connection is checked first: a user who has not connected WHOOP, or whose grant
+    is known to be dead, is told so without being charged.
+    """
+    try:
+        async with (
+            open_provider(context(request), user_id=principal.user_id, provider=PROVIDER) as found,
+            metered(request, response, principal, endpoint),
+        ):
+            yield found
+    except WellpipeError as error:
+        raise problem_for(error) from None
+
+
+def _given_back(headers: dict[str, str]) -> dict[str, str]:
+    """The headers after a refund: one more request remains (monthly limits only)."""
+    remaining = headers.get("X-RateLimit-Remaining")
+    if remaining is not None and remaining.isdigit() and "monthly" in headers.get("RateLimit", ""):
+        headers = {**headers, "X-RateLimit-Remaining": str(int(remaining) + 1)}
+    return headers
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}
+        },
+    }
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ProblemBody,
+        **_problem_response(
+            "Missing or invalid API key (also when a key is sent in the URL). "
+            "Problem type " + PROBLEM_BASE + "unauthorized."
+        ),
+    },
+    409: _problem_response(
+        "WHOOP is not connected, or its access must be renewed: connect or reconnect it "
+        "in the dashboard."
+    ),
+    422: _problem_response("A parameter is missing or invalid; the detail says which."),
+    429: _problem_response(
+        "The monthly quota (`quota-exceeded`) or the per-minute limit (`rate-limited`) is "
+        "used up; `Retry-After` says when to come back."
+    ),
+    502: _problem_response("WHOOP sent something Wellpipe cannot use; try again later."),
+    503: _problem_response(
+        "WHOOP is busy or not responding (`Retry-After` says when to try again), or the "
+        "service is not set up for it."
+    ),
+}
+"""The error answers every data endpoint documents (problem details)."""

@@ -1,0 +1,255 @@
+"""One user's connected provider, as REST and MCP read it.
+
+`open_provider` yields a `HealthProvider` for a Wellpipe user: their stored (encrypted)
+provider tokens, the provider app of this service, the app's budget shared by every
+worker, and a short-lived answer cache. The client's own credential (API key) is never
+involved: upstream requests carry only the user's stored provider token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx2
+from pydantic import BaseModel
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.services.cache import AnswerCache, answer_cache
+from wellpipe.cloud.services.upstream import UserBudget, budget_for
+from wellpipe.cloud.tokens import DatabaseTokenProvider, connection_status, reconnect_action
+from wellpipe.core.errors import AuthError, ConfigError, ReauthorizationRequired
+from wellpipe.core.models import BodyMeasurement, DataKind, Profile, Record, RecordSet, TimeWindow
+from wellpipe.core.provider_info import ProviderInfo
+from wellpipe.oauth import ClientCredentials
+from wellpipe.providers.connector import ConnectedProvider, get_connector
+
+__all__ = [
+    "CloudProvider",
+    "ProviderNotConnected",
+    "close_shared_http",
+    "open_provider",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+_TRANSPORT_KEY = "health.transport"
+
+
+class ProviderNotConnected(AuthError):
+    """The user has not connected this provider to their Wellpipe account."""
+
+    def __init__(self, *, provider: str, display_name: str) -> None:
+        super().__init__(
+            f"{display_name} is not connected to your Wellpipe account: "
+            f"connect {display_name} in the Wellpipe dashboard first.",
+            provider=provider,
+        )
+
+
+class _SharedTransport(httpx2.AsyncBaseTransport):
+    """One connection pool for every provider client of the process; clients never close it."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, *, owned: bool) -> None:
+        self.inner = inner
+        self.owned = owned
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Stays open: the pool outlives each request's client (see `close_shared_http`)."""
+
+
+def _shared_transport(ctx: CloudContext) -> _SharedTransport:
+    shared: _SharedTransport | None = ctx.extras.get(_TRANSPORT_KEY)
+    if shared is None or (
+        ctx.provider_transport is not None and shared.inner is not ctx.provider_transport
+    ):
+        if ctx.provider_transport is not None:
+            shared = _SharedTransport(ctx.provider_transport, owned=False)
+        else:
+            pool = httpx2.AsyncHTTPTransport(
+                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+            )
+            shared = _SharedTransport(pool, owned=True)
+        ctx.extras[_TRANSPORT_KEY] = shared
+    return shared
+
+
+async def close_shared_http(ctx: CloudContext) -> None:
+    """Close the process's provider connection pool (at shutdown)."""
+    shared: _SharedTransport | None = ctx.extras.pop(_TRANSPORT_KEY, None)
+    if shared is not None and shared.owned:
+        await shared.inner.aclose()
+
+
+class CloudProvider:
+    """A user's provider for the length of one request: cached, budgeted, opened on demand.
+
+    Attributes:
+        user_id: The Wellpipe user.
+        records_read: Records this request returned (for the audit log; never values).
+    """
+
+    def __init__(
+        self,
+        *,
+        ctx: CloudContext,
+        user_id: str,
+        provider: str,
+        account: str | None,
+        opener: Callable[[], Awaitable[ConnectedProvider]],
+        budget: UserBudget,
+        cache: AnswerCache,
+    ) -> None:
+        self._ctx = ctx
+        self.user_id = user_id
+        self._provider = provider
+        self._account = account
+        self._opener = opener
+        self._budget = budget
+        self._cache = cache
+        self._info = get_connector(provider).info
+        self.records_read = 0
+
+    @property
+    def info(self) -> ProviderInfo:
+        """The provider's facts."""
+        return self._info
+
+    @property
+    def upstream_calls(self) -> int:
+        """Requests this provider sent upstream so far."""
+        return self._budget.requests
+
+    def _key(self, call: str, *args: Any) -> tuple[Any, ...]:
+        return (self.user_id, self._provider, self._account, call, *args)
+
+    async def _cached(
+        self,
+        key: tuple[Any, ...],
+        kind: type[T],
+        fetch: Callable[[ConnectedProvider], Awaitable[T]],
+    ) -> T:
+        async def produce() -> T:
+            return await fetch(await self._opener())
+
+        return await self._cache.get_or_fetch(key, produce, kind)
+
+    async def read(self, kinds: Collection[DataKind], window: TimeWindow) -> RecordSet:
+        """Records of ``kinds`` overlapping ``window`` (see `HealthProvider.read`)."""
+        wanted = tuple(sorted(DataKind(kind).value for kind in kinds))
+        key = self._key("read", wanted, window.start.isoformat(), window.end.isoformat())
+        records = await self._cached(key, RecordSet, lambda p: p.read(kinds, window))
+        self.records_read += len(records.all())
+        return records
+
+    async def record(self, kind: DataKind, source_id: str) -> Record:
+        """One record by id (see `HealthProvider.record`)."""
+        key = self._key("record", DataKind(kind).value, source_id)
+        found = await self._cached(key, BaseModel, lambda p: _as_model(p.record(kind, source_id)))
+        self.records_read += 1
+        return found  # type: ignore[return-value]  # records are pydantic models
+
+    async def profile(self) -> Profile:
+        """The account holder's profile."""
+        return await self._cached(self._key("profile"), Profile, lambda p: p.profile())
+
+    async def body_measurement(self) -> BodyMeasurement:
+        """The account holder's body measurement."""
+        return await self._cached(
+            self._key("body_measurement"), BodyMeasurement, lambda p: p.body_measurement()
+        )
+
+
+async def _as_model(pending: Awaitable[Record]) -> BaseModel:
+    return await pending
+
+
+@asynccontextmanager
+async def open_provider(
+    ctx: CloudContext, *, user_id: str, provider: str = "whoop"
+) -> AsyncIterator[CloudProvider]:
+    """A `HealthProvider` for one Wellpipe user's connected account.
+
+    Nothing goes upstream until a read misses the cache. The user's tokens come from the
+    database (`DatabaseTokenProvider`; refreshes are written back and serialized across
+    workers); every upstream request draws on the app's shared budget.
+
+    Raises:
+        ProviderNotConnected: the user has not connected ``provider``.
+        ReauthorizationRequired: the connection's grant is known to be dead.
+        ConfigError: the service has no developer app for ``provider``.
+    """
+    connector = get_connector(provider)
+    display = connector.info.display_name
+    action = reconnect_action(provider)
+    connection = next(
+        (info for info in await connection_status(ctx, user_id) if info.provider == provider),
+        None,
+    )
+    if connection is None:
+        raise ProviderNotConnected(provider=provider, display_name=display)
+    if connection.status != "active":
+        raise ReauthorizationRequired(
+            provider=provider,
+            reason=connection.status_reason or "the connection was cut",
+            action=action,
+        )
+    budget = budget_for(ctx, provider).for_user(user_id)
+    async with AsyncExitStack() as stack:
+        opened: list[ConnectedProvider] = []
+
+        async def opener() -> ConnectedProvider:
+            if opened:
+                return opened[0]
+            pair = ctx.settings.credentials_for(provider)
+            if pair is None:
+                raise ConfigError(
+                    f"{display} is not set up on this Wellpipe service; the operator must set "
+                    f"WELLPIPE_{provider.upper()}_CLIENT_ID and _CLIENT_SECRET."
+                )
+            credentials = ClientCredentials(
+                client_id=pair[0],
+                client_secret=pair[1],
+                redirect_uri=f"{ctx.settings.public_url}/callback/{provider}",
+            )
+            account = await stack.enter_async_context(
+                connector.open_account(
+                    credentials=credentials,
+                    tokens=DatabaseTokenProvider(ctx, user_id=user_id, provider=provider),
+                    location=connector.location(ctx.provider_base_urls.get(provider)),
+                    clock=ctx.clock,
+                    transport=_shared_transport(ctx),
+                    throttle=budget,
+                    reconnect_action=action,
+                    credentials_hint=(
+                        f"{display} refused this service's app credentials; "
+                        "tell the service's operator"
+                    ),
+                )
+            )
+            opened.append(account)
+            return account
+
+        cloud = CloudProvider(
+            ctx=ctx,
+            user_id=user_id,
+            provider=provider,
+            account=connection.provider_user_id,
+            opener=opener,
+            budget=budget,
+            cache=answer_cache(ctx),
+        )
+        try:
+            yield cloud
+        finally:
+            try:
+                await budget.flush()
+            except Exception:  # the request's own outcome matters more than sharing a pause
+                logger.exception("Could not share a %s pause with the other workers", display)

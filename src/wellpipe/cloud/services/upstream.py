@@ -1,0 +1,435 @@
+"""The outbound budget of one provider app, shared by every worker of the service.
+
+Every tenant reads through the same developer app (WHOOP: 100 requests a minute and
+10,000 a day), so the counts must be shared: in Redis when it is configured (one Lua
+script checks and counts atomically), else in the database's ``upstream_windows``
+table (one ``INSERT … ON CONFLICT DO UPDATE … WHERE count < limit RETURNING`` per
+window, all in one transaction). Windows are fixed and aligned to the epoch, as the
+provider counts them.
+
+On top of the app's windows each user gets a fair share of the shortest window (30 %
+by default), so one busy user cannot starve everyone else.
+
+When the provider answers 429, or says none remain, the budget is paused for the
+whole app, across workers: a sentinel row (``window_s = 0``, ``count`` = the epoch
+second the pause ends) or a Redis key. While the budget is spent or paused, requests
+fail at once with `ProviderBusy` ("WHOOP is busy, try again in N s") instead of
+queueing or hammering the provider.
+
+The budget plugs into the provider client where the per-process `Throttle` goes: it
+implements `wellpipe.net.RequestBudget` (``acquire`` / ``pause`` / ``observe``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, select
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db import Database
+from wellpipe.cloud.db.tables import UpstreamWindow
+from wellpipe.core.errors import ProviderRateLimited
+from wellpipe.core.ports import Clock
+from wellpipe.core.provider_info import RateLimit
+from wellpipe.net.throttle import parse_seconds
+from wellpipe.providers import get_provider_info
+
+__all__ = [
+    "DEFAULT_USER_SHARE",
+    "ProviderBusy",
+    "UpstreamBudget",
+    "UserBudget",
+    "budget_for",
+    "install_budget",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_USER_SHARE = 0.3
+"""The largest part of the shortest window one user may take."""
+
+PAUSE_WINDOW = 0
+"""``window_s`` of the row that holds the app-wide pause (``count`` = epoch second it ends)."""
+
+_EXTRAS_KEY = "upstream.budgets"
+_MAX_PAUSE_S = 86_400.0
+
+
+class ProviderBusy(ProviderRateLimited):
+    """The provider app's shared budget is spent or paused; the request was not sent."""
+
+    def __init__(
+        self, *, provider: str, display_name: str, endpoint: str | None, retry_after: float
+    ) -> None:
+        super().__init__(provider=provider, endpoint=endpoint, retry_after=retry_after)
+        self.args = (
+            f"{display_name} is busy, try again in {max(1, math.ceil(self.retry_after))} s.",
+        )
+
+
+@dataclass(frozen=True)
+class _Counter:
+    """One window to count a request in."""
+
+    key: str
+    seconds: int
+    start: int
+    limit: int
+
+    def reset_in(self, now: float) -> float:
+        return self.start + self.seconds - now
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    retry_after: float
+    paused: bool
+
+
+class _Store(Protocol):
+    async def take(
+        self, provider: str, counters: Sequence[_Counter], now: float
+    ) -> _Refusal | None:
+        """Count one request in every counter, or none of them; a refusal says how long."""
+        ...
+
+    async def pause_until(self, provider: str, until: float, now: float) -> None:
+        """Hold the app's requests until the epoch second ``until``."""
+        ...
+
+
+class _DatabaseStore:
+    """Windows as rows of ``upstream_windows``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def take(
+        self, provider: str, counters: Sequence[_Counter], now: float
+    ) -> _Refusal | None:
+        async with self._db.sessions() as session:
+            paused = await session.scalar(
+                select(UpstreamWindow.count).where(
+                    UpstreamWindow.provider == provider,
+                    UpstreamWindow.window_s == PAUSE_WINDOW,
+                    UpstreamWindow.window_start == 0,
+                )
+            )
+        if paused is not None and paused > now:
+            return _Refusal(retry_after=paused - now, paused=True)
+        refused: _Counter | None = None
+        first_in_window = False
+        try:
+            async with self._db.transaction() as session:
+                for counter in counters:
+                    count = await session.scalar(self._increment(counter))
+                    if count is None:
+                        refused = counter
+                        raise _Rollback
+                    if counter is counters[-1] and count == 1:
+                        first_in_window = True
+        except _Rollback:
+            assert refused is not None
+            return _Refusal(retry_after=refused.reset_in(now), paused=False)
+        if first_in_window:
+            await self._forget_old(now)
+        return None
+
+    def _increment(self, counter: _Counter) -> Any:
+        table = UpstreamWindow.__table__
+        insert = self._db.insert(table).values(
+            provider=counter.key, window_s=counter.seconds, window_start=counter.start, count=1
+        )
+        return insert.on_conflict_do_update(
+            index_elements=[table.c.provider, table.c.window_s, table.c.window_start],
+            set_={"count": table.c.count + 1},
+            where=table.c.count < counter.limit,
+        ).returning(table.c.count)
+
+    async def pause_until(self, provider: str, until: float, now: float) -> None:
+        table = UpstreamWindow.__table__
+        value = math.ceil(until)
+        insert = self._db.insert(table).values(
+            provider=provider, window_s=PAUSE_WINDOW, window_start=0, count=value
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.provider, table.c.window_s, table.c.window_start],
+            set_={"count": insert.excluded.count},
+            where=table.c.count < insert.excluded.count,
+        )
+        async with self._db.transaction() as session:
+            await session.execute(statement)
+
+    async def _forget_old(self, now: float) -> None:
+        """Drop windows that have ended (runs once per new shortest window, not per request)."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                delete(UpstreamWindow).where(
+                    and_(
+                        UpstreamWindow.window_s > PAUSE_WINDOW,
+                        UpstreamWindow.window_start + UpstreamWindow.window_s < int(now) - 60,
+                    )
+                )
+            )
+
+
+class _Rollback(Exception):
+    """Undo the increments of a request that does not fit."""
+
+
+_TAKE_SCRIPT = """
+local now = tonumber(ARGV[1])
+local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
+if paused > now then
+  return {0, tostring(paused - now), 1}
+end
+for i = 2, #KEYS do
+  local limit = tonumber(ARGV[i * 2 - 2])
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if count >= limit then
+    return {0, tostring(i - 1), 0}
+  end
+end
+for i = 2, #KEYS do
+  local ttl = tonumber(ARGV[i * 2 - 1])
+  if redis.call('INCR', KEYS[i]) == 1 then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return {1, '0', 0}
+"""
+
+_PAUSE_SCRIPT = """
+local until_s = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_s > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+"""
+
+
+class _RedisStore:
+    """Windows as Redis counters that expire with their window."""
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._take = redis.register_script(_TAKE_SCRIPT)
+        self._pause = redis.register_script(_PAUSE_SCRIPT)
+
+    @staticmethod
+    def _pause_key(provider: str) -> str:
+        return f"wellpipe:upstream:{provider}:paused-until"
+
+    async def take(
+        self, provider: str, counters: Sequence[_Counter], now: float
+    ) -> _Refusal | None:
+        keys = [self._pause_key(provider)]
+        args: list[str] = [repr(now)]
+        for counter in counters:
+            keys.append(f"wellpipe:upstream:{counter.key}:{counter.seconds}:{counter.start}")
+            args += [str(counter.limit), str((counter.seconds + 60) * 1000)]
+        allowed, value, paused = await self._take(keys=keys, args=args)
+        if int(allowed) == 1:
+            return None
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if int(paused) == 1:
+            return _Refusal(retry_after=float(text), paused=True)
+        refused = counters[int(text) - 1]
+        return _Refusal(retry_after=refused.reset_in(now), paused=False)
+
+    async def pause_until(self, provider: str, until: float, now: float) -> None:
+        ttl_ms = max(1000, math.ceil((until - now + 60) * 1000))
+        await self._pause(keys=[self._pause_key(provider)], args=[repr(until), str(ttl_ms)])
+
+
+class UpstreamBudget:
+    """One provider app's request budget, shared through the database or Redis.
+
+    Use `for_user` to get the `RequestBudget` a provider client takes: it counts each
+    request in the app's windows and in the user's fair share.
+    """
+
+    def __init__(
+        self,
+        ctx: CloudContext,
+        *,
+        provider: str,
+        limits: Sequence[RateLimit] | None = None,
+        user_share: float = DEFAULT_USER_SHARE,
+        max_wait_s: float = 2.0,
+    ) -> None:
+        """Create the budget.
+
+        Args:
+            ctx: The service (its database, Redis and clock).
+            provider: The provider's name.
+            limits: The app's limits (default: the provider's published ones).
+            user_share: Largest fraction of the shortest window one user may take
+                (1.0 turns the fair share off).
+            max_wait_s: A request that would fit within this many seconds waits for it;
+                longer waits fail at once with `ProviderBusy`.
+        """
+        info = get_provider_info(provider)
+        self.provider = provider
+        self.display_name = info.display_name
+        chosen = tuple(info.rate_limits if limits is None else limits)
+        self.limits = tuple(sorted(chosen, key=lambda limit: limit.seconds))
+        if not 0 < user_share <= 1:
+            raise ValueError("user_share must be in (0, 1]")
+        self.user_share = user_share
+        self.max_wait_s = max_wait_s
+        self._clock: Clock = ctx.clock
+        self._store: _Store = (
+            _RedisStore(ctx.redis) if ctx.redis is not None else _DatabaseStore(ctx.db)
+        )
+        self._paused_until = -math.inf
+        self._pending_pause: float | None = None
+
+    def for_user(self, user_id: str) -> UserBudget:
+        """The budget as one user's provider client draws on it."""
+        return UserBudget(self, user_id)
+
+    def _counters(self, user_id: str | None, now: float) -> list[_Counter]:
+        counters: list[_Counter] = []
+        if user_id is not None and self.user_share < 1 and self.limits:
+            shortest = self.limits[0]
+            seconds = max(1, int(shortest.seconds))
+            digest = hashlib.sha256(user_id.encode()).hexdigest()[:24]
+            counters.append(
+                _Counter(
+                    key=f"{self.provider}~{digest}",
+                    seconds=seconds,
+                    start=int(now // seconds) * seconds,
+                    limit=max(1, math.floor(shortest.requests * self.user_share)),
+                )
+            )
+        # App windows last, longest first: every request locks the shared rows in one order.
+        for limit in reversed(self.limits):
+            seconds = max(1, int(limit.seconds))
+            counters.append(
+                _Counter(
+                    key=self.provider,
+                    seconds=seconds,
+                    start=int(now // seconds) * seconds,
+                    limit=limit.requests,
+                )
+            )
+        return counters
+
+    async def take(self, user_id: str | None, endpoint: str | None = None) -> None:
+        """Count one request, waiting up to ``max_wait_s`` for room.
+
+        Raises:
+            ProviderBusy: the budget is spent or paused for longer than ``max_wait_s``.
+        """
+        await self.flush()
+        while True:
+            now = self._clock.now().timestamp()
+            if self._paused_until > now:
+                refusal: _Refusal | None = _Refusal(self._paused_until - now, paused=True)
+            else:
+                refusal = await self._store.take(self.provider, self._counters(user_id, now), now)
+            if refusal is None:
+                return
+            wait = max(0.0, refusal.retry_after)
+            if refusal.paused:
+                self._paused_until = max(self._paused_until, now + wait)
+            if wait > self.max_wait_s:
+                if refusal.paused:  # spread the comeback: not everyone at the same second
+                    wait += random.uniform(0, min(10.0, wait * 0.2))
+                logger.info("%s budget refused a request for %.0f s", self.display_name, wait)
+                raise ProviderBusy(
+                    provider=self.provider,
+                    display_name=self.display_name,
+                    endpoint=endpoint,
+                    retry_after=wait,
+                )
+            await self._clock.sleep(max(wait, 0.001))
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker's requests for ``seconds`` (stored by the next `flush`)."""
+        seconds = min(max(0.0, seconds), _MAX_PAUSE_S)
+        until = self._clock.now().timestamp() + seconds
+        self._paused_until = max(self._paused_until, until)
+        self._pending_pause = max(self._pending_pause or -math.inf, until)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Pause the app when the provider says no requests remain until its reset."""
+        remaining = _parse_int(headers.get("x-ratelimit-remaining"))
+        reset = parse_seconds(headers.get("x-ratelimit-reset"))
+        if remaining is not None and remaining <= 0 and reset is not None:
+            self.pause(reset)
+
+    async def flush(self) -> None:
+        """Share a pause noted by `pause` or `observe` with every worker."""
+        until = self._pending_pause
+        if until is None:
+            return
+        self._pending_pause = None
+        await self._store.pause_until(self.provider, until, self._clock.now().timestamp())
+        logger.warning(
+            "%s asked us to slow down; every worker pauses for %.0f s",
+            self.display_name,
+            until - self._clock.now().timestamp(),
+        )
+
+
+class UserBudget:
+    """`UpstreamBudget` as one user's provider client sees it (a `RequestBudget`).
+
+    Attributes:
+        requests: Requests this view let through (upstream calls per Wellpipe request).
+    """
+
+    def __init__(self, budget: UpstreamBudget, user_id: str) -> None:
+        self.budget = budget
+        self.user_id = user_id
+        self.requests = 0
+
+    async def acquire(self, endpoint: str | None = None) -> None:
+        """Count one request against the app and the user's share, or raise `ProviderBusy`."""
+        await self.budget.take(self.user_id, endpoint)
+        self.requests += 1
+
+    def pause(self, seconds: float) -> None:
+        """Pause the whole app (see `UpstreamBudget.pause`)."""
+        self.budget.pause(seconds)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """See `UpstreamBudget.observe`."""
+        self.budget.observe(headers)
+
+    async def flush(self) -> None:
+        """See `UpstreamBudget.flush`."""
+        await self.budget.flush()
+
+
+def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
+    """This process's handle on a provider app's shared budget (made on first use)."""
+    budgets: dict[str, UpstreamBudget] = ctx.extras.setdefault(_EXTRAS_KEY, {})
+    budget = budgets.get(provider)
+    if budget is None:
+        budget = budgets[provider] = UpstreamBudget(ctx, provider=provider)
+    return budget
+
+
+def install_budget(ctx: CloudContext, budget: UpstreamBudget) -> None:
+    """Use ``budget`` for its provider in this process (tests and operators tune limits)."""
+    ctx.extras.setdefault(_EXTRAS_KEY, {})[budget.provider] = budget
+
+
+def _parse_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.split(",")[0].strip())
+    except ValueError:
+        return None
