@@ -184,6 +184,6 @@ class FakeIdP:
             "exp": now - 3600 if knobs.expired else now + 3600,
         }
         if knobs.algorithm_none:
-            return jwt.encode(claims, key=None, algorithm="none", headers={"kid": "idp-key-1"})
+            return jwt.encode(claims, key="", algorithm="none", headers={"kid": "idp-key-1"})
         key = _keys()[1] if knobs.foreign_key else _keys()[0]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "idp-key-1"})

@@ -257,7 +257,7 @@ async def complete_connect(
         ).first()
     if row is None:
         return refused("This connection link is unknown or was already used")
-    purpose, binding, user_id, expires_at = row.tuple()
+    purpose, binding, user_id, expires_at = row
     if expires_at <= ctx.clock.now():
         return refused("This connection link expired (links last 10 minutes)")
     if (

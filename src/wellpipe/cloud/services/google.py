@@ -304,7 +304,7 @@ async def complete_google(
         ).first()
     if row is None:
         raise stale
-    purpose, binding, expires_at, verifier, nonce = row.tuple()
+    purpose, binding, expires_at, verifier, nonce = row
     if (
         purpose != _PURPOSE
         or expires_at <= ctx.clock.now()

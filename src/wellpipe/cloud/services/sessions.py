@@ -161,7 +161,7 @@ async def resolve_session(ctx: CloudContext, cookie_value: str | None) -> Sessio
         ).first()
         if row is None:
             return None
-        found, user = row.tuple()
+        found, user = row
         if found.expires_at <= now:
             await session.execute(delete(Session).where(Session.id_digest == key))
             await session.commit()

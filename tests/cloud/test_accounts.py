@@ -1,0 +1,292 @@
+"""Accounts: argon2id parameters and rehash, password policy, uniform sign-in, throttle, plans."""
+
+from __future__ import annotations
+
+import json
+
+import argon2
+import pytest
+from sqlalchemy import select, update
+
+from tests.cloud.conftest import Cloud
+from wellpipe.cloud.db.tables import AuditEvent, User
+from wellpipe.cloud.security.passwords import (
+    OWASP_MINIMUM,
+    HashParameters,
+    PasswordHasher,
+    WeakPassword,
+    is_common_password,
+    password_problem,
+)
+from wellpipe.cloud.services.accounts import (
+    HASHER_EXTRA,
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_ADDRESS,
+    EmailTaken,
+    InvalidEmail,
+    SignInThrottled,
+    UnknownUser,
+    WrongPassword,
+    change_password,
+    create_user,
+    find_user,
+    set_plan,
+    sign_in,
+)
+from wellpipe.cloud.services.sessions import open_session, resolve_session
+
+GOOD = "correct horse battery staple"
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, counting the argon2 computations it runs."""
+
+    def __init__(self, parameters: HashParameters = OWASP_MINIMUM) -> None:
+        super().__init__(parameters)
+        self.hashes = 0
+        self.verifies = 0
+
+    def _hash_blocking(self, password: str) -> str:
+        self.hashes += 1
+        return super()._hash_blocking(password)
+
+    def _verify_blocking(self, stored: str, password: str) -> bool:
+        self.verifies += 1
+        return super()._verify_blocking(stored, password)
+
+
+async def stored_hash(cloud: Cloud, user_id: str) -> str | None:
+    async with cloud.ctx.db.sessions() as session:
+        return await session.scalar(select(User.password_hash).where(User.id == user_id))
+
+
+async def events(cloud: Cloud) -> list[tuple[str | None, str, dict[str, object]]]:
+    async with cloud.ctx.db.sessions() as session:
+        rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(row.user_id, row.event, json.loads(row.detail)) for row in rows]
+
+
+async def test_stored_hash_is_argon2id_with_owasp_parameters(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="a@example.com", password=GOOD)
+    stored = await stored_hash(cloud, user.id)
+    assert stored is not None
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert GOOD not in stored
+    assert await sign_in(cloud.ctx, email="a@example.com", password=GOOD) is not None
+
+
+async def test_a_legacy_hash_is_replaced_at_the_next_sign_in(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="old@example.com", password=GOOD)
+    legacy = await PasswordHasher(HashParameters(time_cost=1, memory_cost_kib=8192)).hash(GOOD)
+    async with cloud.ctx.db.transaction() as session:
+        await session.execute(update(User).where(User.id == user.id).values(password_hash=legacy))
+
+    assert await sign_in(cloud.ctx, email="old@example.com", password="wrong password!") is None
+    assert await stored_hash(cloud, user.id) == legacy  # a failure changes nothing
+
+    assert await sign_in(cloud.ctx, email="old@example.com", password=GOOD) is not None
+    renewed = await stored_hash(cloud, user.id)
+    assert renewed is not None
+    assert renewed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert await sign_in(cloud.ctx, email="old@example.com", password=GOOD) is not None
+
+
+async def test_a_stronger_hash_is_kept() -> None:
+    strong = await PasswordHasher(HashParameters(time_cost=3, memory_cost_kib=19456)).hash(GOOD)
+    assert not PasswordHasher().needs_rehash(strong)
+    assert PasswordHasher().needs_rehash("$2b$12$" + "x" * 53)  # bcrypt: not argon2id
+
+
+async def test_a_64_character_password_works(cloud: Cloud) -> None:
+    password = "a1b2c3d4e5" * 6 + "wxyz"
+    assert len(password) == 64
+    await create_user(cloud.ctx, email="long@example.com", password=password)
+    assert await sign_in(cloud.ctx, email="long@example.com", password=password) is not None
+
+
+async def test_an_overlong_password_is_refused_without_hashing(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create_user(cloud.ctx, email="b@example.com", password=GOOD)
+    huge = "x" * 2048
+
+    def no_argon2(*_args: object, **_kwargs: object) -> str:
+        raise AssertionError("argon2 ran on an overlong password")
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", no_argon2)
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", no_argon2)
+    with pytest.raises(WeakPassword, match="longer than 1024 characters"):
+        await create_user(cloud.ctx, email="c@example.com", password=huge)
+    assert await sign_in(cloud.ctx, email="b@example.com", password=huge) is None
+    assert await sign_in(cloud.ctx, email="nobody@example.com", password=huge) is None
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("short1!", "at least 8 characters"),
+        ("password1", "most common"),
+        ("Password123", "most common"),
+        ("QWERTYUIOP", "most common"),
+        ("iloveyou", "most common"),
+    ],
+)
+async def test_weak_passwords_are_refused_with_a_sentence(
+    cloud: Cloud, password: str, why: str
+) -> None:
+    with pytest.raises(WeakPassword, match=why) as refused:
+        await create_user(cloud.ctx, email="weak@example.com", password=password)
+    assert str(refused.value).endswith(".")
+    assert await find_user(cloud.ctx, "weak@example.com") is None
+
+
+def test_the_common_password_list_is_loaded_and_the_email_is_refused() -> None:
+    assert is_common_password("123456789")
+    assert not is_common_password(GOOD)
+    assert password_problem("me@example.com", email="Me@Example.com") is not None
+    assert password_problem(GOOD, email="me@example.com") is None
+
+
+async def test_emails_are_normalised_and_validated(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="  Alice@Example.COM ", password=GOOD)
+    assert user.email == "alice@example.com"
+    found = await find_user(cloud.ctx, "ALICE@example.com")
+    assert found is not None
+    assert found.id == user.id
+    assert await sign_in(cloud.ctx, email="Alice@EXAMPLE.com", password=GOOD) is not None
+    for bad in ("alice", "alice@", "@example.com", "a b@example.com", "alice@localhost"):
+        with pytest.raises(InvalidEmail, match="valid email"):
+            await create_user(cloud.ctx, email=bad, password=GOOD)
+    with pytest.raises(EmailTaken, match="sign in instead"):
+        await create_user(cloud.ctx, email="alice@example.com", password=GOOD + "!")
+
+
+async def test_sign_in_gives_the_same_answer_after_the_same_work(cloud: Cloud) -> None:
+    hasher = CountingHasher()
+    cloud.ctx.extras[HASHER_EXTRA] = hasher
+    user = await create_user(cloud.ctx, email="known@example.com", password=GOOD)
+    await hasher.verify_dummy("warm up")  # the dummy hash is made once per process
+    hasher.verifies = hasher.hashes = 0
+
+    unknown = await sign_in(cloud.ctx, email="unknown@example.com", password=GOOD)
+    assert (unknown, hasher.verifies, hasher.hashes) == (None, 1, 0)
+    wrong = await sign_in(cloud.ctx, email="known@example.com", password="not the password")
+    assert (wrong, hasher.verifies, hasher.hashes) == (None, 2, 0)
+
+    failed = [e for e in await events(cloud) if e[1] == "signin.failed"]
+    assert failed == [
+        (None, "signin.failed", {"method": "password", "reason": "credentials"}),
+        (user.id, "signin.failed", {"method": "password", "reason": "credentials"}),
+    ]
+    everything = json.dumps(await events(cloud))
+    assert GOOD not in everything
+    assert "not the password" not in everything
+
+
+async def test_a_google_only_account_has_no_password_to_sign_in_with(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="g@example.com", password=GOOD)
+    async with cloud.ctx.db.transaction() as session:
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(password_hash=None, google_subject="sub-1")
+        )
+    assert await sign_in(cloud.ctx, email="g@example.com", password=GOOD) is None
+    with pytest.raises(WrongPassword, match="signs in with Google"):
+        await change_password(cloud.ctx, user_id=user.id, current=GOOD, new=GOOD + "!")
+
+
+async def test_failed_sign_ins_are_throttled_per_account(cloud: Cloud) -> None:
+    await create_user(cloud.ctx, email="t@example.com", password=GOOD)
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert await sign_in(cloud.ctx, email="t@example.com", password="guess guess") is None
+
+    hasher = CountingHasher()
+    cloud.ctx.extras[HASHER_EXTRA] = hasher
+    with pytest.raises(SignInThrottled, match=r"try again in 14 minutes") as refused:
+        await sign_in(cloud.ctx, email="T@example.com", password=GOOD)
+    assert refused.value.retry_after_s == 14 * 60
+    assert hasher.verifies == 0  # refused before any password work
+    reasons = [e[2].get("reason") for e in await events(cloud) if e[1] == "signin.failed"]
+    assert reasons[-1] == "throttled"
+
+    # Another account is not affected; the window passes.
+    await create_user(cloud.ctx, email="other@example.com", password=GOOD)
+    assert await sign_in(cloud.ctx, email="other@example.com", password=GOOD) is not None
+    cloud.clock.advance(15 * 60)
+    assert await sign_in(cloud.ctx, email="t@example.com", password=GOOD) is not None
+
+
+async def test_failed_sign_ins_are_throttled_per_address(cloud: Cloud) -> None:
+    await create_user(cloud.ctx, email="victim@example.com", password=GOOD)
+    overlong = "x" * 1025  # refused without hashing, and still counted
+    for n in range(MAX_FAILURES_PER_ADDRESS):
+        result = await sign_in(
+            cloud.ctx, email=f"spray{n}@example.com", password=overlong, address="203.0.113.7"
+        )
+        assert result is None
+    with pytest.raises(SignInThrottled):
+        await sign_in(cloud.ctx, email="victim@example.com", password=GOOD, address="203.0.113.7")
+    # The same account from elsewhere still works (its own counter is clean).
+    ok = await sign_in(cloud.ctx, email="victim@example.com", password=GOOD, address="198.51.100.1")
+    assert ok is not None
+
+
+async def test_changing_the_password_closes_the_other_sessions(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="p@example.com", password=GOOD)
+    here, _ = await open_session(cloud.ctx, user.id)
+    elsewhere, _ = await open_session(cloud.ctx, user.id)
+    current = await resolve_session(cloud.ctx, here)
+    assert current is not None
+
+    with pytest.raises(WrongPassword, match="current password"):
+        await change_password(
+            cloud.ctx, user_id=user.id, current="not it at all", new="brand new passphrase"
+        )
+    with pytest.raises(WeakPassword, match="most common"):
+        await change_password(cloud.ctx, user_id=user.id, current=GOOD, new="password123")
+    assert await resolve_session(cloud.ctx, elsewhere) is not None  # nothing changed yet
+
+    await change_password(
+        cloud.ctx,
+        user_id=user.id,
+        current=GOOD,
+        new="brand new passphrase",
+        keep_session=current.id_digest,
+    )
+    assert await resolve_session(cloud.ctx, here) is not None
+    assert await resolve_session(cloud.ctx, elsewhere) is None
+    assert await sign_in(cloud.ctx, email="p@example.com", password=GOOD) is None
+    assert await sign_in(cloud.ctx, email="p@example.com", password="brand new passphrase")
+    assert ("password.changed", {}) in [(e[1], e[2]) for e in await events(cloud)]
+    with pytest.raises(UnknownUser):
+        await change_password(cloud.ctx, user_id="0" * 32, current=GOOD, new=GOOD)
+
+
+async def test_plans_change_and_are_audited(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="plan@example.com", password=GOOD)
+    assert user.plan == "FREE"
+    await set_plan(cloud.ctx, user_id=user.id, plan="pro")
+    await set_plan(cloud.ctx, user_id=user.id, plan="PRO")  # no change, no event
+    found = await find_user(cloud.ctx, "plan@example.com")
+    assert found is not None
+    assert found.plan == "PRO"
+    changes = [e for e in await events(cloud) if e[1] == "plan.changed"]
+    assert changes == [(user.id, "plan.changed", {"from": "FREE", "to": "PRO"})]
+    with pytest.raises(ValueError, match="FREE, PRO"):
+        await set_plan(cloud.ctx, user_id=user.id, plan="GOLD")
+    with pytest.raises(UnknownUser):
+        await set_plan(cloud.ctx, user_id="f" * 32, plan="PRO")
+
+
+async def test_sign_up_and_sign_in_are_audited(cloud: Cloud) -> None:
+    user = await create_user(cloud.ctx, email="audit@example.com", password=GOOD)
+    await sign_in(cloud.ctx, email="audit@example.com", password=GOOD, request_id="req-1")
+    assert [e[:2] for e in await events(cloud)] == [
+        (user.id, "account.created"),
+        (user.id, "signin.succeeded"),
+    ]
+    async with cloud.ctx.db.sessions() as session:
+        last = await session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+    assert last is not None
+    assert last.request_id == "req-1"
