@@ -34,6 +34,12 @@ from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.tables import OAuthState
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.sessions import SessionInfo
+from wellpipe.cloud.tokens import (
+    DatabaseTokenProvider,
+    delete_connection,
+    read_access_token,
+    save_connection,
+)
 from wellpipe.core.errors import (
     AuthError,
     ConfigError,
@@ -317,8 +323,6 @@ async def complete_connect(
             provider,
         )
     tokens, provider_user_id = await _profile_id(ctx, provider, tokens)
-    from wellpipe.cloud.tokens import save_connection
-
     await save_connection(
         ctx,
         user_id=user_id,
@@ -411,8 +415,6 @@ async def disconnect(
         ``ok`` when a connection was removed; the sentence says whether the provider
         confirmed the revoke.
     """
-    from wellpipe.cloud.tokens import DatabaseTokenProvider, delete_connection, read_access_token
-
     display = _display(provider)
     result: RevokeResult | None = None
     if await read_access_token(ctx, user_id=user_id, provider=provider) is not None:
