@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from wellpipe.cloud.security.passwords import MIN_LENGTH, WeakPassword
-from wellpipe.cloud.services import accounts, connect, keys, limits, sessions
+from wellpipe.cloud.services import accounts, connect, google, keys, limits, sessions
 from wellpipe.cloud.services.audit import AuditEntry, list_events
+from wellpipe.cloud.services.deletion import DeletionReport, delete_account
+from wellpipe.cloud.services.export import export_account
+from wellpipe.cloud.tokens import connection_status
 from wellpipe.cloud.web.charts import bar_chart
 from wellpipe.cloud.web.flash import NewKey
 from wellpipe.cloud.web.pages import HERE, STATIC_FILES, PageError, PageRoute, Web
@@ -158,10 +160,12 @@ async def google_start(web: WebDep) -> Response:
     await web.form()
     if not web.settings.google_client_id:
         raise PageError(404, "Sign-in with Google is not set up on this server; use your email.")
-    from wellpipe.cloud.services import google
-
     binding = sessions.new_browser_binding()
-    url = await google.begin_google(web.ctx, binding)
+    try:
+        url = await google.begin_google(web.ctx, binding)
+    except google.GoogleSignInError as refused:
+        web.flash("error", str(refused))
+        return web.redirect("/signin")
     web.set_cookie(
         sessions.PRE_SESSION_COOKIE_NAME(web.settings),
         binding,
@@ -175,8 +179,6 @@ async def google_callback(web: WebDep, request: Request) -> Response:
     """Finish signing in with Google: the user, then a session."""
     if not web.settings.google_client_id:
         raise PageError(404, "Sign-in with Google is not set up on this server; use your email.")
-    from wellpipe.cloud.services import google
-
     pre_name = sessions.PRE_SESSION_COOKIE_NAME(web.settings)
     binding = request.cookies.get(pre_name)
     web.set_cookie(pre_name, None, sessions.pre_session_cookie_attributes(web.settings))
@@ -247,17 +249,7 @@ class EventRow:
     details: list[tuple[str, str]]
 
 
-def _scopes(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(value.split())
-    if isinstance(value, Sequence | frozenset | set):
-        return tuple(str(scope) for scope in value)
-    return ()
-
-
 async def _provider_cards(web: Web, user_id: str) -> list[ProviderCard]:
-    from wellpipe.cloud.tokens import connection_status
-
     connections = {info.provider: info for info in await connection_status(web.ctx, user_id)}
     cards = []
     for name in available_providers():
@@ -270,7 +262,7 @@ async def _provider_cards(web: Web, user_id: str) -> list[ProviderCard]:
                 status_reason=None if info is None else info.status_reason,
                 connected_at=None if info is None else info.connected_at,
                 provider_user_id=None if info is None else info.provider_user_id,
-                scopes=() if info is None else _scopes(info.scopes),
+                scopes=() if info is None else tuple(sorted(info.scopes)),
             )
         )
     return cards
@@ -455,8 +447,6 @@ async def account_export(web: WebDep) -> Response:
     """Everything stored about the account, as a JSON download."""
     user = web.require_user()
     await web.form()
-    from wellpipe.cloud.services.export import export_account
-
     document = await export_account(web.ctx, user.user_id, request_id=web.request_id)
     body = json.dumps(document, indent=2, sort_keys=True, default=str)
     stamp = f"{web.ctx.clock.now():%Y%m%d}"
@@ -476,16 +466,11 @@ async def account_delete(web: WebDep) -> Response:
     if form.get("confirm", "").strip().lower() != user.email.lower():
         web.flash("error", "The confirmation did not match your email; nothing was deleted.")
         return web.redirect("/dashboard#delete-title")
-    from wellpipe.cloud.services.deletion import delete_account
-
     report = await delete_account(web.ctx, user_id=user.user_id, request_id=web.request_id)
     web.end_session()
     web.flash("success", _deletion_sentence(report))
     return web.redirect("/")
 
 
-def _deletion_sentence(report: Any) -> str:
-    sentence = getattr(report, "sentence", None)
-    if isinstance(sentence, str) and sentence:
-        return sentence
-    return "Your account and everything linked to it are deleted."
+def _deletion_sentence(report: DeletionReport) -> str:
+    return report.sentence or "Your account and everything linked to it are deleted."

@@ -1,0 +1,531 @@
+"""The dashboard over HTTP, on SQLite and PostgreSQL: pages, forms, CSRF, keys, connect, account.
+
+A browser is played by the test client: it keeps cookies, reads the CSRF token from the
+page it was served, and sends ``Origin``/``Sec-Fetch-Site`` the way Chromium does for a
+same-origin form. WHOOP is the in-process sandbox (the connect flow follows its
+redirect back to ``/callback/whoop``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+import httpx2
+import pytest
+
+from tests.cloud.conftest import PUBLIC_URL, Cloud
+from wellpipe.cloud.security import api_keys
+from wellpipe.cloud.services import accounts, keys, limits
+from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
+
+PASSWORD = "correct horse battery staple"
+SAME_ORIGIN = {"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"}
+KEY_PATTERN = re.compile(r"wp_live_[A-Za-z0-9]+_[A-Za-z0-9]{20,}")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt cost 4 for keys: these tests are about pages, not about hashing cost."""
+    monkeypatch.setattr(api_keys, "BCRYPT_ROUNDS", 4)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+async def page(cloud: Cloud, path: str) -> httpx2.Response:
+    response = await cloud.client.get(path)
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def submit(
+    cloud: Cloud,
+    path: str,
+    data: Mapping[str, str] | None = None,
+    *,
+    token: str | None = None,
+    headers: Mapping[str, str] = SAME_ORIGIN,
+) -> httpx2.Response:
+    """POST a form the way the browser would, with the token from the dashboard by default."""
+    if token is None:
+        token = csrf_of((await page(cloud, "/dashboard")).text)
+    return await cloud.client.post(
+        path, data={"csrf_token": token, **(data or {})}, headers=dict(headers)
+    )
+
+
+async def sign_up(cloud: Cloud, email: str = "ada@example.com") -> str:
+    """Create an account through the form; returns the user id."""
+    token = csrf_of((await page(cloud, "/signup")).text)
+    response = await submit(cloud, "/signup", {"email": email, "password": PASSWORD}, token=token)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/dashboard"
+    user = await accounts.find_user(cloud.ctx, email)
+    assert user is not None
+    return user.id
+
+
+async def create_key(cloud: Cloud, name: str = "Claude Desktop") -> str:
+    """Create a key through the form; returns the full key the dashboard shows once."""
+    response = await submit(cloud, "/keys", {"name": name})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard#new-key"
+    shown = await page(cloud, "/dashboard")
+    found = KEY_PATTERN.search(shown.text)
+    assert found, "the new key is not on the page"
+    return found.group(0)
+
+
+async def connect_whoop(cloud: Cloud) -> httpx2.Response:
+    """Connect through the sandbox (it approves at once); returns the page after the callback."""
+    start = await submit(cloud, "/connect/whoop")
+    assert start.status_code == 303
+    authorize = start.headers["location"]
+    assert authorize.startswith("http://whoop.test/oauth/oauth2/auth?")
+    async with httpx2.AsyncClient(transport=cloud.sandbox.transport()) as browser_at_whoop:
+        approved = await browser_at_whoop.get(authorize)
+    assert approved.status_code == 302
+    callback = approved.headers["location"]
+    assert callback.startswith(f"{PUBLIC_URL}/callback/whoop?")
+    back = await cloud.client.get(callback, headers={"Sec-Fetch-Site": "cross-site"})
+    assert back.status_code == 303
+    assert back.headers["location"] == "/dashboard"
+    return await page(cloud, "/dashboard")
+
+
+def whoop_card(html: str) -> str:
+    found = re.search(
+        r'<article class="card provider[^"]*"[^>]*data-provider="whoop">(.*?)</article>', html, re.S
+    )
+    assert found, "no WHOOP card"
+    return found.group(1)
+
+
+# ---------------------------------------------------------------------- pages and sessions
+async def test_sign_up_lands_on_the_dashboard_with_a_strict_session_cookie(cloud: Cloud) -> None:
+    landing = await page(cloud, "/")
+    assert 'href="/signup"' in landing.text
+    form = await page(cloud, "/signup")
+    response = await submit(
+        cloud,
+        "/signup",
+        {"email": "ada@example.com", "password": PASSWORD},
+        token=csrf_of(form.text),
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard"
+    [session_cookie] = [
+        c for c in response.headers.get_list("set-cookie") if c.startswith("wellpipe_session=")
+    ]
+    attributes = {part.strip().lower() for part in session_cookie.split(";")[1:]}
+    assert {"httponly", "path=/", "samesite=lax"} <= attributes
+    assert not any(a.startswith("domain=") for a in attributes)
+
+    dashboard = await page(cloud, "/dashboard")
+    assert "ada@example.com" in dashboard.text
+    assert "Welcome to Wellpipe" in dashboard.text
+    assert "Connect WHOOP" in whoop_card(dashboard.text)
+    assert dashboard.headers["cache-control"] == "no-store"
+    csp = dashboard.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "<script>" not in dashboard.text
+    assert " style=" not in dashboard.text
+    assert "Account created" in dashboard.text  # the user's own audit log
+
+    again = await page(cloud, "/dashboard")
+    assert "Welcome to Wellpipe" not in again.text  # a flash shows once
+    for path in ("/signin", "/signup"):  # signed in: straight to the dashboard
+        skipped = await cloud.client.get(path)
+        assert skipped.status_code == 303
+        assert skipped.headers["location"] == "/dashboard"
+
+
+async def test_sign_in_sign_out_and_sign_in_errors(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    token = csrf_of((await page(cloud, "/dashboard")).text)
+    out = await submit(cloud, "/signout", token=token)
+    assert out.status_code == 303
+    assert out.headers["location"] == "/signin"
+    signed_out = await cloud.client.get("/dashboard")
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == "/signin"
+
+    form = await page(cloud, "/signin")
+    assert "You are signed out." in form.text
+    assert "Sign in with Google" not in form.text  # no Google client configured
+    wrong = await submit(
+        cloud,
+        "/signin",
+        {"email": "ada@example.com", "password": "not the password"},
+        token=csrf_of(form.text),
+    )
+    assert wrong.status_code == 400
+    assert accounts.SIGNIN_FAILED in wrong.text.replace("&#39;", "'")
+    right = await submit(
+        cloud,
+        "/signin",
+        {"email": "ADA@example.com ", "password": PASSWORD},
+        token=csrf_of(wrong.text),
+    )
+    assert right.status_code == 303
+    assert right.headers["location"] == "/dashboard"
+    assert "ada@example.com" in (await page(cloud, "/dashboard")).text
+
+
+async def test_sign_up_refusals_keep_the_email_and_say_why(cloud: Cloud) -> None:
+    token = csrf_of((await page(cloud, "/signup")).text)
+    short = await submit(
+        cloud, "/signup", {"email": "bo@example.com", "password": "short"}, token=token
+    )
+    assert short.status_code == 400
+    assert 'value="bo@example.com"' in short.text
+    assert 'role="alert"' in short.text
+    assert await accounts.find_user(cloud.ctx, "bo@example.com") is None
+
+
+SIGNED_IN_ONLY = [
+    ("GET", "/dashboard"),
+    ("POST", "/keys"),
+    ("POST", "/keys/abcdefgh/revoke"),
+    ("POST", "/connect/whoop"),
+    ("POST", "/disconnect/whoop"),
+    ("POST", "/account/password"),
+    ("POST", "/account/export"),
+    ("POST", "/account/delete"),
+]
+
+
+async def test_signed_out_pages_send_you_to_sign_in(cloud: Cloud) -> None:
+    for method, path in SIGNED_IN_ONLY:
+        response = await cloud.client.request(method, path, headers=SAME_ORIGIN)
+        assert response.status_code == 303, (method, path)
+        assert response.headers["location"] == "/signin"
+        assert "Sign in to continue." in (await page(cloud, "/signin")).text
+    # Back from a provider without a session: nothing is connected, sign in first.
+    callback = await cloud.client.get("/callback/whoop?code=x&state=" + "s" * 43)
+    assert callback.status_code == 303
+    assert callback.headers["location"] == "/signin"
+
+
+# ---------------------------------------------------------------------- CSRF
+async def test_a_form_without_the_right_token_is_refused_and_changes_nothing(
+    cloud: Cloud,
+) -> None:
+    user_id = await sign_up(cloud)
+    for token in [None, "", "not-the-token", "x" * 43]:
+        data = {"name": "sneaky"} if token is None else {"name": "sneaky", "csrf_token": token}
+        refused = await cloud.client.post("/keys", data=data, headers=SAME_ORIGIN)
+        assert refused.status_code == 403, token
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "reload the page and try again" in refused.text
+        assert refused.headers["x-request-id"] in refused.text
+    assert await keys.list_keys(cloud.ctx, user_id) == []
+
+    deleted = await cloud.client.post(
+        "/account/delete", data={"confirm": "ada@example.com", "csrf_token": "x" * 43}
+    )
+    assert deleted.status_code == 403
+    assert await accounts.find_user(cloud.ctx, "ada@example.com") is not None
+
+
+CROSS_SITE = [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "http://wellpipe.test.evil.example"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Sec-Fetch-Site": "cross-site", "Origin": PUBLIC_URL},
+]
+
+
+async def test_a_form_from_another_site_is_refused_even_with_the_token(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    token = csrf_of((await page(cloud, "/dashboard")).text)
+    for headers in CROSS_SITE:
+        refused = await submit(cloud, "/keys", {"name": "cross"}, token=token, headers=headers)
+        assert refused.status_code == 403, headers
+        assert "sent from another website" in refused.text
+    assert await keys.list_keys(cloud.ctx, user_id) == []
+    # The same form from our own page goes through (with or without the headers).
+    for headers in [SAME_ORIGIN, {}, {"Sec-Fetch-Site": "same-origin"}]:
+        accepted = await submit(cloud, "/keys", {"name": "ours"}, token=token, headers=headers)
+        assert accepted.status_code == 303
+    assert [key.name for key in await keys.list_keys(cloud.ctx, user_id)] == ["ours"] * 3
+
+
+async def test_signed_out_forms_carry_a_token_bound_to_this_browser(cloud: Cloud) -> None:
+    form = await page(cloud, "/signup")
+    token = csrf_of(form.text)
+    stranger = httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=cloud.app), base_url=PUBLIC_URL
+    )
+    async with stranger:  # another browser replaying our token, without our cookie
+        replayed = await stranger.post(
+            "/signup", data={"csrf_token": token, "email": "eve@example.com", "password": PASSWORD}
+        )
+    assert replayed.status_code == 403
+    assert await accounts.find_user(cloud.ctx, "eve@example.com") is None
+    no_token = await cloud.client.post(
+        "/signin", data={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert no_token.status_code == 403
+
+
+# ---------------------------------------------------------------------- API keys
+async def test_a_new_key_is_shown_once_then_only_masked(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    created = await submit(cloud, "/keys", {"name": "Claude Desktop"})
+    [flash_cookie] = [
+        c for c in created.headers.get_list("set-cookie") if c.startswith("wellpipe_flash=")
+    ]
+    assert "max-age=60" in flash_cookie.lower()
+    shown = await page(cloud, "/dashboard")
+    found = KEY_PATTERN.search(shown.text)
+    assert found is not None
+    full_key = found.group(0)
+    assert full_key not in flash_cookie  # sealed, not merely signed
+    [info] = await keys.list_keys(cloud.ctx, user_id)
+    assert full_key.startswith(f"wp_live_{info.key_id}_")
+    assert full_key.endswith(info.last4)
+    assert (await keys.authenticate(cloud.ctx, full_key)) is not None
+
+    reloaded = await page(cloud, "/dashboard")
+    assert full_key not in reloaded.text
+    assert KEY_PATTERN.search(reloaded.text) is None
+    assert f"wp_live_{info.key_id}_…{info.last4}" in reloaded.text
+    assert "Claude Desktop" in reloaded.text
+    assert "API key created" in reloaded.text
+
+
+async def test_the_new_key_page_has_ready_to_paste_setup(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    await submit(cloud, "/keys", {"name": "Laptop"})
+    html = (await page(cloud, "/dashboard")).text
+    full_key = KEY_PATTERN.search(html)
+    assert full_key is not None
+    key = full_key.group(0)
+    unescaped = html.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&")
+    assert f'curl -H "Authorization: Bearer {key}"' in unescaped
+    assert f"{PUBLIC_URL}/api/v1/health?type=summary&days=7" in unescaped
+    desktop = re.search(r'<pre class="code" id="snip-desktop-key">(.*?)</pre>', unescaped, re.S)
+    assert desktop is not None
+    config = json.loads(desktop.group(1))
+    server = config["mcpServers"]["wellpipe"]
+    assert server["command"] == "npx"
+    assert f"{PUBLIC_URL}/api/mcp" in server["args"]
+    assert "mcp-remote" in server["args"]
+    assert server["env"]["WELLPIPE_AUTH"] == f"Bearer {key}"
+    assert f"{PUBLIC_URL}/openapi.json" in unescaped  # ChatGPT Action import
+    assert "Settings → Connectors" in unescaped
+
+
+async def test_revoking_a_key_stops_it_at_once(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    unnamed = await submit(cloud, "/keys", {"name": "   "})
+    assert unnamed.status_code == 303
+    assert "Give the key a name" in (await page(cloud, "/dashboard")).text
+    assert await keys.list_keys(cloud.ctx, user_id) == []
+
+    full_key = await create_key(cloud)
+    [info] = await keys.list_keys(cloud.ctx, user_id)
+    response = await submit(cloud, f"/keys/{info.key_id}/revoke")
+    assert response.status_code == 303
+    html = (await page(cloud, "/dashboard")).text
+    assert "The key is revoked" in html
+    assert "Revoked" in html
+    assert await keys.authenticate(cloud.ctx, full_key) is None
+    twice = await submit(cloud, f"/keys/{info.key_id}/revoke")
+    assert twice.status_code == 303
+    assert "already revoked" in (await page(cloud, "/dashboard")).text
+
+
+async def test_you_cannot_revoke_someone_elses_key(cloud: Cloud) -> None:
+    await sign_up(cloud, "ada@example.com")
+    their_key = await create_key(cloud)
+    ada = await accounts.find_user(cloud.ctx, "ada@example.com")
+    assert ada is not None
+    [theirs] = await keys.list_keys(cloud.ctx, ada.id)
+    await submit(cloud, "/signout")
+    await sign_up(cloud, "bob@example.com")
+    response = await submit(cloud, f"/keys/{theirs.key_id}/revoke")
+    assert response.status_code == 303
+    assert "not yours" in (await page(cloud, "/dashboard")).text
+    assert await keys.authenticate(cloud.ctx, their_key) is not None
+
+
+async def test_the_flash_cookie_cannot_be_forged_or_shown_to_another_user(cloud: Cloud) -> None:
+    await sign_up(cloud)  # leaves a "Welcome" flash for the next page
+    cloud.client.cookies.set("wellpipe_flash", "bm90LXNlYWxlZA", domain="wellpipe.test")
+    html = (await page(cloud, "/dashboard")).text
+    assert 'class="alert' not in html
+
+    pepper = cloud.ctx.settings.api_key_pepper
+    assert pepper is not None
+    box = FlashBox(pepper.get_secret_value().encode())
+    planted = Flash(new_key=NewKey("someone-else", "abcdefgh", "x", "wp_live_abcdefgh_" + "A" * 40))
+    cloud.client.cookies.set(
+        "wellpipe_flash", box.seal(planted, now=cloud.clock.now()), domain="wellpipe.test"
+    )
+    assert "wp_live_abcdefgh_" not in (await page(cloud, "/dashboard")).text
+
+    stale = box.seal(Flash(messages=[Message("info", "old news")]), now=cloud.clock.now())
+    cloud.clock.advance(FLASH_TTL_S + 1)
+    cloud.client.cookies.set("wellpipe_flash", stale, domain="wellpipe.test")
+    assert "old news" not in (await page(cloud, "/dashboard")).text
+
+
+# ---------------------------------------------------------------------- connections
+async def test_connect_whoop_through_the_provider_and_back(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    dashboard = await connect_whoop(cloud)
+    card = whoop_card(dashboard.text)
+    assert "Connected" in card
+    assert "Disconnect WHOOP" in card
+    assert 'class="alert alert-success"' in dashboard.text
+    assert "Provider connected" in dashboard.text  # audit log
+
+    removed = await submit(cloud, "/disconnect/whoop")
+    assert removed.status_code == 303
+    after = await page(cloud, "/dashboard")
+    assert "Connect WHOOP" in whoop_card(after.text)
+    revokes = [r for r in cloud.sandbox.requests if r.method == "DELETE"]
+    assert len(revokes) == 1
+    assert revokes[0].path == "/developer/v2/user/access"
+
+
+async def test_a_callback_with_an_unknown_state_connects_nothing(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    response = await cloud.client.get("/callback/whoop?code=stolen&state=" + "s" * 43)
+    assert response.status_code == 303
+    html = (await page(cloud, "/dashboard")).text
+    assert 'class="alert alert-error"' in html
+    assert "Connect WHOOP" in whoop_card(html)
+    assert not [r for r in cloud.sandbox.requests if r.path.endswith("/token")]
+
+
+async def test_a_connection_that_needs_reauthorization_asks_to_reconnect(cloud: Cloud) -> None:
+    from wellpipe.cloud.tokens import DatabaseTokenProvider
+
+    user_id = await sign_up(cloud)
+    await connect_whoop(cloud)
+    tokens = DatabaseTokenProvider(cloud.ctx, user_id=user_id, provider="whoop")
+    await tokens.mark_reauthorization_required("WHOOP refused the refresh token")
+    html = (await page(cloud, "/dashboard")).text
+    card = whoop_card(html)
+    assert "Reconnect needed" in card
+    assert "Reconnect WHOOP" in card
+    assert 'action="/connect/whoop"' in card
+
+
+async def test_an_unknown_provider_is_a_friendly_404_page(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    response = await submit(cloud, "/connect/nosuch")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "does not offer" in response.text
+    assert response.headers["x-request-id"] in response.text
+
+
+# ---------------------------------------------------------------------- usage
+async def test_usage_this_month_and_the_chart_follow_counted_requests(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    before = (await page(cloud, "/dashboard")).text
+    assert re.search(r'data-testid="usage-count">0 <small>of 1000 requests', before)
+    assert 'data-total="0"' in before
+
+    principal = keys.Principal(user_id=user_id, key_id="abcdefgh", plan="FREE")
+    for endpoint in ["rest:health", "rest:health", "mcp:get_daily_summary"]:
+        assert (await limits.charge(cloud.ctx, principal, endpoint)).allowed
+    after = (await page(cloud, "/dashboard")).text
+    assert re.search(r'data-testid="usage-count">3 <small>of 1000 requests', after)
+    assert 'data-total="3"' in after
+    assert re.search(r"<code class=\"inline\">rest:health</code></td><td class=\"num\">2<", after)
+    chart = re.search(r'<svg class="chart".*?</svg>', after, re.S)
+    assert chart is not None
+    assert '<title id="chart-title">Requests per day, last 30 days</title>' in chart.group(0)
+    assert "3 in total" in chart.group(0)
+    assert len(re.findall(r"<rect class=\"bar", chart.group(0))) == 30
+
+
+# ---------------------------------------------------------------------- account
+async def test_change_password(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    wrong = await submit(
+        cloud, "/account/password", {"current": "nope nope nope", "new": "a brand new passphrase"}
+    )
+    assert wrong.status_code == 303
+    assert "current password is not right" in (await page(cloud, "/dashboard")).text
+    right = await submit(
+        cloud, "/account/password", {"current": PASSWORD, "new": "a brand new passphrase"}
+    )
+    assert right.status_code == 303
+    assert "password is changed" in (await page(cloud, "/dashboard")).text
+    user = await accounts.sign_in(
+        cloud.ctx, email="ada@example.com", password="a brand new passphrase"
+    )
+    assert user is not None
+
+
+async def test_export_downloads_the_accounts_json(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    full_key = await create_key(cloud)
+    response = await submit(cloud, "/account/export")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["content-disposition"].startswith("attachment; filename=")
+    assert response.headers["cache-control"] == "no-store"
+    document = response.json()
+    assert "ada@example.com" in response.text
+    assert isinstance(document, dict)
+    assert full_key not in response.text
+    assert full_key.rsplit("_", 1)[1][:12] not in response.text
+
+
+async def test_delete_account_needs_the_typed_confirmation(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    full_key = await create_key(cloud)
+    await connect_whoop(cloud)
+
+    mistyped = await submit(cloud, "/account/delete", {"confirm": "ada@example.co"})
+    assert mistyped.status_code == 303
+    assert "did not match" in (await page(cloud, "/dashboard")).text
+    assert await accounts.find_user(cloud.ctx, "ada@example.com") is not None
+
+    deleted = await submit(cloud, "/account/delete", {"confirm": "ada@example.com"})
+    assert deleted.status_code == 303
+    assert deleted.headers["location"] == "/"
+    landing = await page(cloud, "/")
+    assert 'class="alert alert-success"' in landing.text
+    assert await accounts.find_user(cloud.ctx, "ada@example.com") is None
+    assert await keys.authenticate(cloud.ctx, full_key) is None
+    assert await keys.list_keys(cloud.ctx, user_id) == []
+    gone = await cloud.client.get("/dashboard")
+    assert gone.status_code == 303
+    assert gone.headers["location"] == "/signin"
+    assert [r.path for r in cloud.sandbox.requests if r.method == "DELETE"] == [
+        "/developer/v2/user/access"
+    ]
+
+
+# ---------------------------------------------------------------------- assets
+async def test_static_assets_are_ours_and_nothing_else_is_served(cloud: Cloud) -> None:
+    html = (await page(cloud, "/")).text
+    for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', html):
+        response = await cloud.client.get(asset)
+        assert response.status_code == 200
+        assert response.headers["content-type"].split(";")[0] in {
+            "text/css",
+            "text/javascript",
+            "image/svg+xml",
+        }
+    assert not re.search(r'(?:href|src)="(?:https?:)?//', html)  # no third-party resources
+    missing = await cloud.client.get("/static/../settings.py")
+    assert missing.status_code == 404
+    other = await cloud.client.get("/static/routes.py")
+    assert other.status_code == 404
