@@ -33,7 +33,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -140,11 +140,24 @@ class _Held:
 
 
 class _LockEntry:
-    __slots__ = ("lock", "users")
+    """One connection's lock in this process.
+
+    Tasks queue on ``lock``; ``outer`` holds the cross-process lock, handed from one
+    task to the next while any is waiting.
+    """
+
+    __slots__ = ("lock", "outer", "users")
 
     def __init__(self) -> None:
         self.lock = anyio.Lock()
         self.users = 0
+        self.outer: AsyncExitStack | None = None
+
+    async def release_outer(self) -> None:
+        outer, self.outer = self.outer, None
+        if outer is not None:
+            with anyio.CancelScope(shield=True):
+                await outer.aclose()
 
 
 class _Shared:
@@ -392,18 +405,32 @@ class DatabaseTokenProvider:
         self.provider = provider
         self._key = (user_id, provider)
         self._lock_timeout_s = lock_timeout_s
+        # The row as the caller last saw it (through a getter, the lock or its own
+        # write): the base of the next compare-and-swap.
         self._seen: _Row | None = None
+        self._version: int | None = None
         self.write_conflicts = 0
 
     @property
     def version(self) -> int | None:
-        """The row version this instance last read (``None`` before a read or without a row)."""
-        return None if self._seen is None else self._seen.version
+        """The row version this instance last read or wrote (``None`` before, or without a row)."""
+        return self._version
 
     # ------------------------------------------------------------------ reading
     async def _read(self) -> _Row | None:
+        """Read the row for the caller: what it sees is what the next write builds on."""
         self._seen = await _load(self._ctx, self.user_id, self.provider)
+        self._version = None if self._seen is None else self._seen.version
         return self._seen
+
+    async def _peek(self) -> _Row | None:
+        """Read the row for this instance only (the caller has not seen it)."""
+        row = await _load(self._ctx, self.user_id, self.provider)
+        self._version = None if row is None else row.version
+        return row
+
+    def _wrote(self, row: _Row) -> None:
+        self._seen, self._version = row, row.version
 
     def _held(self) -> _Held | None:
         return _shared(self._ctx).held.get(self._key)
@@ -431,12 +458,17 @@ class DatabaseTokenProvider:
         return self._open(row, REFRESH_TOKEN)
 
     async def is_expired(self, margin: timedelta = timedelta(0)) -> bool:
-        """Whether the access token expires within ``margin``; an unknown expiry counts as valid."""
+        """Whether the access token expires within ``margin``; an unknown expiry counts as valid.
+
+        It answers for the token `get_access_token` last returned (the same read of the
+        row), so a token and an expiry from two different writes are never paired; before
+        any read, it reads the row.
+        """
         held = self._held()
         if held is not None:
             expires_at = held.expires_at
         else:
-            row = await self._read()
+            row = self._seen if self._seen is not None else await self._read()
             expires_at = None if row is None else row.expires_at
         if expires_at is None:
             return False
@@ -467,7 +499,8 @@ class DatabaseTokenProvider:
 
         The write succeeds only if the row is still at the version this instance last
         read. If it moved on (another worker or a reconnect wrote newer tokens), the
-        newer tokens stay, this instance re-reads them and counts a write conflict.
+        newer tokens stay and this instance counts a write conflict; its writes stay
+        fenced until a getter (or the lock) shows it the newer row.
         A failing database is retried with backoff; if it stays down, the pair is held
         in this process and saved on the next refresh of the connection.
 
@@ -553,18 +586,31 @@ class DatabaseTokenProvider:
                 )
                 .execution_options(synchronize_session=False)
             )
-        written = _rowcount(result) == 1
         _shared(self._ctx).held.pop(self._key, None)
-        row = await self._read()
-        if written:
+        if _rowcount(result) == 1:
+            self._wrote(
+                _Row(
+                    id=pair.connection_id,
+                    user_id=self.user_id,
+                    provider=self.provider,
+                    version=pair.base_version + 1,
+                    status="active",
+                    access_token=sealed["access_token"],
+                    refresh_token=sealed["refresh_token"],
+                    expires_at=pair.expires_at,
+                )
+            )
             return
+        row = await self._peek()
         if (
             row is not None
             and row.id == pair.connection_id
             and row.version == pair.base_version + 1
             and self._open(row, ACCESS_TOKEN) == pair.access_token
         ):
+            self._wrote(row)
             return  # our own write, committed although its answer was lost
+        # The caller's next read shows the newer tokens; until then its writes stay fenced.
         self.write_conflicts += 1
         logger.warning(
             "Stored %s tokens changed while refreshing (version %d -> %s); keeping the newer ones",
@@ -608,8 +654,21 @@ class DatabaseTokenProvider:
                     at=now,
                     detail={"provider": self.provider, "reason": reason},
                 )
-        await self._read()
-        if not marked:
+        if marked:
+            self._wrote(
+                _Row(
+                    id=base.id,
+                    user_id=self.user_id,
+                    provider=self.provider,
+                    version=base.version + 1,
+                    status="needs_reauth",
+                    access_token=None,
+                    refresh_token=None,
+                    expires_at=base.expires_at,
+                )
+            )
+        else:
+            await self._peek()
             self.write_conflicts += 1
             logger.warning(
                 "Not marking %s for re-authorization: newer tokens were stored meanwhile",
@@ -628,7 +687,11 @@ class DatabaseTokenProvider:
                 the timeout; nothing was changed.
         """
         deadline = anyio.current_time() + self._lock_timeout_s
-        async with self._task_lock(deadline), self._cross_process_lock(deadline):
+        async with self._task_lock(deadline) as entry:
+            if entry.outer is None:
+                outer = AsyncExitStack()
+                await outer.enter_async_context(self._cross_process_lock(deadline))
+                entry.outer = outer
             await self._save_held()
             await self._read()
             yield
@@ -657,7 +720,13 @@ class DatabaseTokenProvider:
         )
 
     @asynccontextmanager
-    async def _task_lock(self, deadline: float) -> AsyncIterator[None]:
+    async def _task_lock(self, deadline: float) -> AsyncIterator[_LockEntry]:
+        """This process's lock of the connection.
+
+        The cross-process lock (``entry.outer``) stays held from one task to the next
+        while tasks of this process queue for the connection, so a burst of requests
+        at expiry takes it once; the last task out releases it.
+        """
         locks = _shared(self._ctx).locks
         entry = locks.get(self._key)
         if entry is None:
@@ -670,13 +739,17 @@ class DatabaseTokenProvider:
             except TimeoutError:
                 raise self._timed_out("another request") from None
             try:
-                yield
+                yield entry
             finally:
+                if entry.users == 1:  # nobody of ours waits: let other workers in
+                    await entry.release_outer()
                 entry.lock.release()
         finally:
             entry.users -= 1
-            if entry.users == 0 and locks.get(self._key) is entry:
-                del locks[self._key]
+            if entry.users == 0:
+                await entry.release_outer()  # a waiter that gave up after a hand-over
+                if locks.get(self._key) is entry:
+                    del locks[self._key]
 
     def _lock_name(self) -> str:
         return f"{self.provider}:{self.user_id}"  # provider names hold no colon
