@@ -12,12 +12,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 import httpx2
-
-if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -120,14 +117,17 @@ def serve(home: Path, *, deadline_s: float = 40.0) -> Iterator[Service]:
         handle.close()
 
 
-def open_browser(playwright: Playwright, user_data_dir: Path) -> BrowserContext:
-    """Debian's Chromium, headless, with a new empty profile in ``user_data_dir``."""
+def launch_options(user_data_dir: Path) -> dict[str, Any]:
+    """Keyword arguments for ``chromium.launch_persistent_context`` (sync or async API).
+
+    Debian's Chromium, headless, quiet (no background networking), with a new empty
+    profile in ``user_data_dir``.
+    """
     user_data_dir.mkdir(parents=True, exist_ok=True)
-    return playwright.chromium.launch_persistent_context(
-        str(user_data_dir),
-        executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-        headless=True,
-        args=CHROMIUM_ARGS,
-        viewport={"width": 1280, "height": 900},
-        accept_downloads=True,
-    )
+    return {
+        "user_data_dir": str(user_data_dir),
+        "executable_path": CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+        "viewport": {"width": 1280, "height": 900},
+    }

@@ -139,6 +139,8 @@ async def signin(web: WebDep, request: Request) -> Response:
 @router.post("/signout")
 async def signout(web: WebDep) -> Response:
     """Close this browser's session."""
+    if web.session is None:  # already signed out (expired, or another tab): nothing to close
+        return web.redirect("/signin")
     await web.form()
     await sessions.close_session(web.ctx, web.session_cookie, request_id=web.request_id)
     web.end_session()
