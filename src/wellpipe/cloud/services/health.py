@@ -18,18 +18,24 @@ from pydantic import BaseModel
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.cache import AnswerCache, answer_cache
-from wellpipe.cloud.services.upstream import UserBudget, budget_for
+from wellpipe.cloud.services.upstream import ProviderBusy, UserBudget, budget_for
 from wellpipe.cloud.tokens import DatabaseTokenProvider, connection_status, reconnect_action
-from wellpipe.core.errors import AuthError, ConfigError, ReauthorizationRequired
+from wellpipe.core.errors import (
+    AuthError,
+    ConfigError,
+    ProviderRateLimited,
+    ReauthorizationRequired,
+)
 from wellpipe.core.models import BodyMeasurement, DataKind, Profile, Record, RecordSet, TimeWindow
 from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.oauth import ClientCredentials
-from wellpipe.providers.connector import ConnectedProvider, get_connector
+from wellpipe.providers.connector import ConnectedProvider, ProviderConnector, get_connector
 
 __all__ = [
     "CloudProvider",
     "ProviderNotConnected",
     "close_shared_http",
+    "connector_for",
     "open_provider",
 ]
 
@@ -38,6 +44,16 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
 _TRANSPORT_KEY = "health.transport"
+_CONNECTORS_KEY = "health.connectors"
+
+
+def connector_for(ctx: CloudContext, provider: str) -> ProviderConnector:
+    """The provider's connector, looked up once per process (entry points are slow to scan)."""
+    known: dict[str, ProviderConnector] = ctx.extras.setdefault(_CONNECTORS_KEY, {})
+    found = known.get(provider)
+    if found is None:
+        found = known[provider] = get_connector(provider)
+    return found
 
 
 class ProviderNotConnected(AuthError):
@@ -103,6 +119,7 @@ class CloudProvider:
         user_id: str,
         provider: str,
         account: str | None,
+        connector: ProviderConnector,
         opener: Callable[[], Awaitable[ConnectedProvider]],
         budget: UserBudget,
         cache: AnswerCache,
@@ -114,7 +131,7 @@ class CloudProvider:
         self._opener = opener
         self._budget = budget
         self._cache = cache
-        self._info = get_connector(provider).info
+        self._info = connector.info
         self.records_read = 0
 
     @property
@@ -139,7 +156,17 @@ class CloudProvider:
         async def produce() -> T:
             return await fetch(await self._opener())
 
-        return await self._cache.get_or_fetch(key, produce, kind)
+        try:
+            return await self._cache.get_or_fetch(key, produce, kind)
+        except ProviderBusy:
+            raise
+        except ProviderRateLimited as limited:  # WHOOP's own 429: say it the same way
+            raise ProviderBusy(
+                provider=self._provider,
+                display_name=self._info.display_name,
+                endpoint=limited.endpoint,
+                retry_after=limited.retry_after,
+            ) from None
 
     async def read(self, kinds: Collection[DataKind], window: TimeWindow) -> RecordSet:
         """Records of ``kinds`` overlapping ``window`` (see `HealthProvider.read`)."""
@@ -186,7 +213,7 @@ async def open_provider(
         ReauthorizationRequired: the connection's grant is known to be dead.
         ConfigError: the service has no developer app for ``provider``.
     """
-    connector = get_connector(provider)
+    connector = connector_for(ctx, provider)
     display = connector.info.display_name
     action = reconnect_action(provider)
     connection = next(
@@ -242,6 +269,7 @@ async def open_provider(
             user_id=user_id,
             provider=provider,
             account=connection.provider_user_id,
+            connector=connector,
             opener=opener,
             budget=budget,
             cache=answer_cache(ctx),
