@@ -40,7 +40,9 @@ __all__ = [
     "TokenCipher",
     "TokenDecryptionError",
     "associated_data",
+    "display_name",
     "key_id_of",
+    "revocation_binding",
 ]
 
 FORMAT_VERSION = 1
@@ -95,6 +97,13 @@ class Binding:
     provider: str
     connection_id: str
     field: str
+
+
+def revocation_binding(provider: str, revocation_id: str) -> Binding:
+    """The binding of a queued revoke's access token (its account is already deleted)."""
+    return Binding(
+        user_id="revocation", provider=provider, connection_id=revocation_id, field="access_token"
+    )
 
 
 def associated_data(version: int, key_id: str, binding: Binding) -> bytes:

@@ -1,0 +1,307 @@
+"""Key rotation: re-encrypt stored tokens under the primary key, then retire the old key.
+
+The procedure (README, "Rotating the encryption key"):
+
+1. put the new key first in ``WELLPIPE_ENCRYPTION_KEYS`` on every worker, keeping the
+   old one after it, and restart: new writes use the new key, old rows still decrypt;
+2. run ``wellpipe cloud rotate-keys`` (`rotate`): rows under other keys are decrypted
+   with their own key and re-encrypted under the primary, in batches;
+3. once `count_by_key_id` shows no row under the old key, remove it from the ring.
+
+Each row is rewritten with a compare-and-swap on ``(id, version, key_id)`` and its
+``version`` is left alone: rotation changes no business data, so a refresh that writes
+the row meanwhile wins (its own write already used the primary key) and rotation just
+moves on. Batches commit one by one and only rows still under an old key are selected,
+so the job can be interrupted at any point and run again, and running it twice changes
+nothing. A row whose key is missing stops the job loudly (`MissingKeyError`); a row that
+fails its integrity check is reported, left as it is, and skipped.
+
+Queued provider revokes (``revocations``) hold one envelope each and rotate the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.tables import Connection, PendingRevocation
+from wellpipe.cloud.security.crypto import (
+    Binding,
+    MissingKeyError,
+    TokenDecryptionError,
+    key_id_of,
+    revocation_binding,
+)
+
+__all__ = [
+    "RotationReport",
+    "StaleRow",
+    "count_by_key_id",
+    "reencrypt",
+    "rotate",
+    "select_stale",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 500
+
+
+@dataclass
+class RotationReport:
+    """What a rotation did.
+
+    Attributes:
+        primary: The key everything is re-encrypted under.
+        already_current: Rows already under the primary when the run started.
+        reencrypted: Rows this run rewrote under the primary.
+        overtaken: Rows a concurrent write changed first (they are under the primary now).
+        unreadable: Ids of rows whose tokens failed their integrity check (left alone).
+        batches: Batches committed.
+    """
+
+    primary: str
+    already_current: int = 0
+    reencrypted: int = 0
+    overtaken: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    batches: int = 0
+
+
+@dataclass(frozen=True)
+class StaleRow:
+    """A row under a key other than the primary, as selected (ciphertexts still sealed).
+
+    Attributes:
+        table: ``"connections"`` or ``"revocations"``.
+        id: The row's id.
+        key_id: The key the row's envelopes use.
+        version: The connection's version (``None`` for a revocation).
+        user_id: The connection's user (``None`` for a revocation).
+        provider: The provider's name.
+        access_token: The sealed access token, if any.
+        refresh_token: The sealed refresh token, if any.
+    """
+
+    table: str
+    id: str
+    key_id: str
+    version: int | None
+    user_id: str | None
+    provider: str
+    access_token: bytes | None
+    refresh_token: bytes | None
+
+    def binding(self, column: str) -> Binding:
+        """The associated-data binding of one of the row's envelopes."""
+        if self.table == "revocations":
+            return revocation_binding(self.provider, self.id)
+        assert self.user_id is not None
+        return Binding(self.user_id, self.provider, self.id, column)
+
+
+async def count_by_key_id(ctx: CloudContext) -> dict[str, int]:
+    """How many rows hold tokens under each key id (the "can I retire this key?" check).
+
+    Connections without tokens (a dead grant) and nothing else count; queued revokes count
+    by their envelope's key.
+    """
+    counts: Counter[str] = Counter()
+    async with ctx.db.sessions() as session:
+        rows = await session.execute(
+            select(Connection.key_id, func.count())
+            .where(or_(Connection.access_token.is_not(None), Connection.refresh_token.is_not(None)))
+            .group_by(Connection.key_id)
+        )
+        for key_id, count in rows:
+            counts[key_id] += count
+        for blob in await session.scalars(select(PendingRevocation.access_token)):
+            try:
+                counts[key_id_of(blob)] += 1
+            except TokenDecryptionError:
+                counts["(unreadable)"] += 1
+    return dict(sorted(counts.items()))
+
+
+async def select_stale(
+    ctx: CloudContext, *, table: str, after_id: str, limit: int
+) -> list[StaleRow]:
+    """Up to ``limit`` rows of ``table`` not under the primary key, by id after ``after_id``."""
+    primary = ctx.cipher.primary_key_id
+    async with ctx.db.sessions() as session:
+        if table == "connections":
+            found = await session.execute(
+                select(
+                    Connection.id,
+                    Connection.key_id,
+                    Connection.version,
+                    Connection.user_id,
+                    Connection.provider,
+                    Connection.access_token,
+                    Connection.refresh_token,
+                )
+                .where(Connection.key_id != primary, Connection.id > after_id)
+                .order_by(Connection.id)
+                .limit(limit)
+            )
+            return [
+                StaleRow(
+                    table=table,
+                    id=row.id,
+                    key_id=row.key_id,
+                    version=row.version,
+                    user_id=row.user_id,
+                    provider=row.provider,
+                    access_token=row.access_token,
+                    refresh_token=row.refresh_token,
+                )
+                for row in found
+            ]
+        # Revocations carry no key column: read the envelopes' headers.
+        stale: list[StaleRow] = []
+        last = after_id
+        while len(stale) < limit:
+            chunk = (
+                await session.execute(
+                    select(
+                        PendingRevocation.id,
+                        PendingRevocation.provider,
+                        PendingRevocation.access_token,
+                    )
+                    .where(PendingRevocation.id > last)
+                    .order_by(PendingRevocation.id)
+                    .limit(limit)
+                )
+            ).all()
+            if not chunk:
+                break
+            last = chunk[-1].id
+            for row in chunk:
+                kid = _kid_or_none(row.access_token)
+                if kid != primary and len(stale) < limit:
+                    stale.append(
+                        StaleRow(
+                            table=table,
+                            id=row.id,
+                            key_id=kid or "",
+                            version=None,
+                            user_id=None,
+                            provider=row.provider,
+                            access_token=row.access_token,
+                            refresh_token=None,
+                        )
+                    )
+        return stale
+
+
+def _kid_or_none(blob: bytes) -> str | None:
+    try:
+        return key_id_of(blob)
+    except TokenDecryptionError:
+        return None
+
+
+async def reencrypt(ctx: CloudContext, rows: Sequence[StaleRow]) -> tuple[int, int, list[str]]:
+    """Rewrite ``rows`` under the primary key in one transaction, each by compare-and-swap.
+
+    Returns:
+        ``(rewritten, overtaken, unreadable ids)``: rows rewritten; rows a concurrent
+        write changed since they were selected (left as that write made them); rows
+        whose tokens failed their integrity check (left alone).
+
+    Raises:
+        MissingKeyError: a row's key is not in the ring (nothing of this batch is written).
+    """
+    cipher = ctx.cipher
+    primary = cipher.primary_key_id
+    statements: list[Any] = []
+    unreadable: list[str] = []
+    for row in rows:
+        try:
+            sealed = {
+                column: None
+                if blob is None
+                else cipher.encrypt(cipher.decrypt(blob, row.binding(column)), row.binding(column))
+                for column, blob in (
+                    ("access_token", row.access_token),
+                    ("refresh_token", row.refresh_token),
+                )
+            }
+        except MissingKeyError:
+            raise
+        except TokenDecryptionError:
+            logger.error("Row %s of %s fails its integrity check; left as it is", row.id, row.table)
+            unreadable.append(row.id)
+            continue
+        if row.table == "connections":
+            statements.append(
+                update(Connection)
+                .where(
+                    Connection.id == row.id,
+                    Connection.version == row.version,
+                    Connection.key_id == row.key_id,
+                )
+                .values(**sealed, key_id=primary)  # version untouched: no business change
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            statements.append(
+                update(PendingRevocation)
+                .where(
+                    PendingRevocation.id == row.id,
+                    PendingRevocation.access_token == row.access_token,
+                )
+                .values(access_token=sealed["access_token"])
+                .execution_options(synchronize_session=False)
+            )
+    rewritten = 0
+    if statements:
+        async with ctx.db.transaction() as session:
+            for statement in statements:
+                result = await session.execute(statement)
+                rewritten += result.rowcount  # type: ignore[attr-defined]
+    return rewritten, len(statements) - rewritten, unreadable
+
+
+async def rotate(
+    ctx: CloudContext,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    on_batch: Callable[[RotationReport], None] | None = None,
+) -> RotationReport:
+    """Re-encrypt every stored token that is not under the primary key.
+
+    Args:
+        ctx: The service's context (its key ring: the primary plus every key in use).
+        batch_size: Rows per transaction.
+        on_batch: Called after each committed batch with the running report.
+
+    Raises:
+        MissingKeyError: some row uses a key that is not in the ring; batches already
+            committed stay done, and a run with the key restored finishes the job.
+    """
+    primary = ctx.cipher.primary_key_id
+    before = await count_by_key_id(ctx)
+    report = RotationReport(primary=primary, already_current=before.get(primary, 0))
+    for table in ("connections", "revocations"):
+        after_id = ""
+        while True:
+            rows = await select_stale(ctx, table=table, after_id=after_id, limit=batch_size)
+            if not rows:
+                break
+            after_id = rows[-1].id
+            rewritten, overtaken, unreadable = await reencrypt(ctx, rows)
+            report.reencrypted += rewritten
+            report.overtaken += overtaken
+            report.unreadable += unreadable
+            report.batches += 1
+            logger.info("Rotation batch %d: %d rows re-encrypted", report.batches, rewritten)
+            if on_batch is not None:
+                on_batch(report)
+    return report
