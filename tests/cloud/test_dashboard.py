@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import httpx2
 import pytest
+from pydantic import SecretStr
 
 from tests.cloud.conftest import PUBLIC_URL, Cloud
+from tests.cloud.fake_idp import CLIENT_ID, CLIENT_SECRET, DISCOVERY_URL, FakeIdP
+from tests.conftest import ORIGIN
+from tests.fakes import FakeClock
+from wellpipe.cloud.app import create_app
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services import accounts, keys, limits
+from wellpipe.cloud.services.google import GOOGLE_TRANSPORT_EXTRA
+from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
+from wellpipe.sandbox import WhoopSandbox
 
 PASSWORD = "correct horse battery staple"
 SAME_ORIGIN = {"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"}
@@ -529,3 +538,113 @@ async def test_static_assets_are_ours_and_nothing_else_is_served(cloud: Cloud) -
     assert missing.status_code == 404
     other = await cloud.client.get("/static/routes.py")
     assert other.status_code == 404
+
+
+# ---------------------------------------------------------------------- Sign in with Google
+@asynccontextmanager
+async def running(
+    settings: CloudSettings, clock: FakeClock, sandbox: WhoopSandbox, base_url: str = PUBLIC_URL
+) -> AsyncIterator[Cloud]:
+    """The service on ``settings`` (the `cloud` fixture's wiring, other settings)."""
+    app = create_app(
+        settings,
+        clock=clock,
+        provider_transport=sandbox.transport(),
+        provider_base_urls={"whoop": ORIGIN},
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base_url) as client,
+    ):
+        yield Cloud(app=app, ctx=app.state.ctx, client=client, sandbox=sandbox, clock=clock)
+
+
+@pytest.fixture
+async def google_cloud(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    whoop_app_credentials: tuple[str, str],
+) -> AsyncIterator[tuple[Cloud, FakeIdP]]:
+    """The service with Sign in with Google configured, against a fake OpenID provider."""
+    settings = cloud_settings.model_copy(
+        update={
+            "google_client_id": CLIENT_ID,
+            "google_client_secret": SecretStr(CLIENT_SECRET),
+            "google_discovery_url": DISCOVERY_URL,
+        }
+    )
+    idp = FakeIdP(clock=clock)
+    async with running(settings, clock, sandbox) as cloud:
+        cloud.ctx.extras[GOOGLE_TRANSPORT_EXTRA] = idp.transport()
+        yield cloud, idp
+
+
+async def test_sign_in_with_google_when_the_operator_configured_it(
+    google_cloud: tuple[Cloud, FakeIdP],
+) -> None:
+    cloud, idp = google_cloud
+    form = await page(cloud, "/signin")
+    assert 'action="/auth/google"' in form.text
+    assert "Sign in with Google" in form.text
+    started = await submit(cloud, "/auth/google", token=csrf_of(form.text))
+    assert started.status_code == 303
+    assert started.headers["location"].startswith("http://idp.test/authorize?")
+    assert any(c.startswith("wellpipe_pre=") for c in started.headers.get_list("set-cookie"))
+    async with httpx2.AsyncClient(transport=idp.transport()) as at_google:
+        approved = await at_google.get(started.headers["location"])
+    callback = approved.headers["location"]
+    assert callback.startswith(f"{PUBLIC_URL}/auth/google/callback?")
+
+    # Replayed in another browser (no pre-session cookie): refused, nobody signed in.
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=cloud.app), base_url=PUBLIC_URL
+    ) as other_browser:
+        replayed = await other_browser.get(callback)
+        assert replayed.status_code == 303
+        assert replayed.headers["location"] == "/signin"
+        assert (await other_browser.get("/dashboard")).headers["location"] == "/signin"
+
+    # The state was used up by the replay; a fresh round trip signs this browser in.
+    again = await submit(cloud, "/auth/google", token=csrf_of((await page(cloud, "/signin")).text))
+    async with httpx2.AsyncClient(transport=idp.transport()) as at_google:
+        approved = await at_google.get(again.headers["location"])
+    back = await cloud.client.get(approved.headers["location"])
+    assert back.status_code == 303
+    assert back.headers["location"] == "/dashboard"
+    assert "person@example.com" in (await page(cloud, "/dashboard")).text
+
+
+async def test_over_https_every_cookie_is_host_prefixed_and_secure(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    whoop_app_credentials: tuple[str, str],
+) -> None:
+    origin = "https://wellpipe.test"
+    settings = cloud_settings.model_copy(update={"public_url": origin})
+    async with running(settings, clock, sandbox, base_url=origin) as cloud:
+        form = await page(cloud, "/signup")
+        headers = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+        response = await submit(
+            cloud,
+            "/signup",
+            {"email": "ada@example.com", "password": PASSWORD},
+            token=csrf_of(form.text),
+            headers=headers,
+        )
+        assert response.status_code == 303
+        cookies = [*form.headers.get_list("set-cookie"), *response.headers.get_list("set-cookie")]
+        names = {cookie.split("=", 1)[0] for cookie in cookies}
+        assert names == {"__Host-wellpipe_form", "__Host-wellpipe", "__Host-wellpipe_flash"}
+        for cookie in cookies:
+            attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+            assert {"secure", "httponly", "path=/", "samesite=lax"} <= attributes, cookie
+            assert not any(a.startswith("domain=") for a in attributes)
+        assert "ada@example.com" in (await page(cloud, "/dashboard")).text
+        # An http:// page of the same host is another origin: its forms are refused.
+        token = csrf_of((await page(cloud, "/dashboard")).text)
+        cross = await submit(
+            cloud, "/keys", {"name": "x"}, token=token, headers={"Origin": PUBLIC_URL}
+        )
+        assert cross.status_code == 403
