@@ -280,3 +280,17 @@ async def test_a_tampered_row_is_reported_and_skipped(database_url: str, clock: 
     assert "c00002" in output
     assert shown(output, "remaining under k1") == 1
     assert shown(output, "unreadable (left as they are)") == 1
+
+
+def test_the_command_refuses_a_bad_ring_without_printing_it(tmp_path: Path) -> None:
+    weak = "k1:" + "A" * 43  # 32 zero bytes
+    for keys, expected in (
+        (weak, "one byte repeated"),
+        (f"{K2},{K2}", "lists key id k2 twice"),
+        ("k1:c2hvcnQ", "is 5 bytes long; it must be exactly 32"),
+    ):
+        code, output = invoke(f"sqlite+aiosqlite:///{tmp_path / 'none.db'}", keys)
+        assert code == 1
+        assert expected in output
+        assert keys.split(":")[1].split(",")[0] not in output
+    assert not (tmp_path / "none.db").exists()  # refused before touching the database

@@ -1,6 +1,6 @@
 """Key rotation: re-encrypt stored tokens under the primary key, then retire the old key.
 
-The procedure (README, "Rotating the encryption key"):
+The procedure (also in ``wellpipe cloud rotate-keys --help``):
 
 1. put the new key first in ``WELLPIPE_ENCRYPTION_KEYS`` on every worker, keeping the
    old one after it, and restart: new writes use the new key, old rows still decrypt;
