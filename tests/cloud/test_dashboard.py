@@ -26,6 +26,7 @@ from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services import accounts, keys, limits
 from wellpipe.cloud.services.google import GOOGLE_TRANSPORT_EXTRA
 from wellpipe.cloud.settings import CloudSettings
+from wellpipe.cloud.tokens import DatabaseTokenProvider
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
 from wellpipe.sandbox import WhoopSandbox
 
@@ -419,17 +420,21 @@ async def test_a_callback_with_an_unknown_state_connects_nothing(cloud: Cloud) -
 
 
 async def test_a_connection_that_needs_reauthorization_asks_to_reconnect(cloud: Cloud) -> None:
-    from wellpipe.cloud.tokens import DatabaseTokenProvider
-
     user_id = await sign_up(cloud)
     await connect_whoop(cloud)
     tokens = DatabaseTokenProvider(cloud.ctx, user_id=user_id, provider="whoop")
-    await tokens.mark_reauthorization_required("WHOOP refused the refresh token")
+    await tokens.mark_reauthorization_required("the provider refused the refresh token")
     html = (await page(cloud, "/dashboard")).text
     card = whoop_card(html)
     assert "Reconnect needed" in card
     assert "Reconnect WHOOP" in card
+    assert "the provider refused the refresh token" in card
     assert 'action="/connect/whoop"' in card
+    assert "WHOOP needs reconnecting" in html  # the banner above everything else
+
+    reconnected = await connect_whoop(cloud)
+    assert "Disconnect WHOOP" in whoop_card(reconnected.text)
+    assert "WHOOP needs reconnecting" not in reconnected.text
 
 
 async def test_an_unknown_provider_is_a_friendly_404_page(cloud: Cloud) -> None:
