@@ -121,22 +121,21 @@ async def test_an_overlong_password_is_refused_without_hashing(
     assert await sign_in(cloud.ctx, email="nobody@example.com", password=huge) is None
 
 
-@pytest.mark.parametrize(
-    ("password", "why"),
-    [
-        ("short1!", "at least 8 characters"),
-        ("password1", "most common"),
-        ("Password123", "most common"),
-        ("QWERTYUIOP", "most common"),
-        ("iloveyou", "most common"),
-    ],
-)
-async def test_weak_passwords_are_refused_with_a_sentence(
-    cloud: Cloud, password: str, why: str
-) -> None:
-    with pytest.raises(WeakPassword, match=why) as refused:
-        await create_user(cloud.ctx, email="weak@example.com", password=password)
-    assert str(refused.value).endswith(".")
+WEAK = [
+    ("short1!", "at least 8 characters"),
+    ("password1", "most common"),
+    ("Password123", "most common"),
+    ("QWERTYUIOP", "most common"),
+    ("iloveyou", "most common"),
+    ("weak@example.com", "not your email"),
+]
+
+
+async def test_weak_passwords_are_refused_with_a_sentence(cloud: Cloud) -> None:
+    for password, why in WEAK:
+        with pytest.raises(WeakPassword, match=why) as refused:
+            await create_user(cloud.ctx, email="weak@example.com", password=password)
+        assert str(refused.value).endswith(".")
     assert await find_user(cloud.ctx, "weak@example.com") is None
 
 

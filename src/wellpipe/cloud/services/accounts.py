@@ -244,7 +244,7 @@ async def _throttled_for(ctx: CloudContext, keys: list[tuple[str, int]]) -> int 
                 UpstreamWindow.window_start == start,
             )
         )
-        counts: dict[str, int] = {name: count for name, count in rows}
+        counts: dict[str, int] = dict(rows.all())
     limits = dict(keys)
     if any(counts.get(name, 0) >= limit for name, limit in limits.items()):
         return max(1, start + SIGNIN_WINDOW_S - int(ctx.clock.now().timestamp()))
