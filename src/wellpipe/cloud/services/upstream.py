@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, or_, select
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database
@@ -59,6 +59,7 @@ PAUSE_WINDOW = 0
 """``window_s`` of the row that holds the app-wide pause (``count`` = epoch second it ends)."""
 
 _EXTRAS_KEY = "upstream.budgets"
+_USER_MARK = "~"
 _MAX_PAUSE_S = 86_400.0
 
 
@@ -139,7 +140,7 @@ class _DatabaseStore:
             assert refused is not None
             return _Refusal(retry_after=refused.reset_in(now), paused=False)
         if first_in_window:
-            await self._forget_old(now)
+            await self._forget_old(provider, now)
         return None
 
     def _increment(self, counter: _Counter) -> Any:
@@ -167,12 +168,15 @@ class _DatabaseStore:
         async with self._db.transaction() as session:
             await session.execute(statement)
 
-    async def _forget_old(self, now: float) -> None:
-        """Drop windows that have ended (runs once per new shortest window, not per request)."""
+    async def _forget_old(self, provider: str, now: float) -> None:
+        """Drop this app's ended windows (runs once per new shortest window, not per request)."""
+        column = UpstreamWindow.provider
+        ours = or_(column == provider, column.startswith(provider + _USER_MARK, autoescape=True))
         async with self._db.transaction() as session:
             await session.execute(
                 delete(UpstreamWindow).where(
                     and_(
+                        ours,
                         UpstreamWindow.window_s > PAUSE_WINDOW,
                         UpstreamWindow.window_start + UpstreamWindow.window_s < int(now) - 60,
                     )
@@ -219,14 +223,14 @@ return 1
 class _RedisStore:
     """Windows as Redis counters that expire with their window."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, prefix: str) -> None:
         self._redis = redis
+        self._prefix = prefix
         self._take = redis.register_script(_TAKE_SCRIPT)
         self._pause = redis.register_script(_PAUSE_SCRIPT)
 
-    @staticmethod
-    def _pause_key(provider: str) -> str:
-        return f"wellpipe:upstream:{provider}:paused-until"
+    def _pause_key(self, provider: str) -> str:
+        return f"{self._prefix}:{provider}:paused-until"
 
     async def take(
         self, provider: str, counters: Sequence[_Counter], now: float
@@ -234,7 +238,7 @@ class _RedisStore:
         keys = [self._pause_key(provider)]
         args: list[str] = [repr(now)]
         for counter in counters:
-            keys.append(f"wellpipe:upstream:{counter.key}:{counter.seconds}:{counter.start}")
+            keys.append(f"{self._prefix}:{counter.key}:{counter.seconds}:{counter.start}")
             args += [str(counter.limit), str((counter.seconds + 60) * 1000)]
         allowed, value, paused = await self._take(keys=keys, args=args)
         if int(allowed) == 1:
@@ -265,6 +269,7 @@ class UpstreamBudget:
         limits: Sequence[RateLimit] | None = None,
         user_share: float = DEFAULT_USER_SHARE,
         max_wait_s: float = 2.0,
+        redis_prefix: str = "wellpipe:upstream",
     ) -> None:
         """Create the budget.
 
@@ -276,6 +281,7 @@ class UpstreamBudget:
                 (1.0 turns the fair share off).
             max_wait_s: A request that would fit within this many seconds waits for it;
                 longer waits fail at once with `ProviderBusy`.
+            redis_prefix: Where the counters live in Redis.
         """
         info = get_provider_info(provider)
         self.provider = provider
@@ -287,9 +293,11 @@ class UpstreamBudget:
         self.user_share = user_share
         self.max_wait_s = max_wait_s
         self._clock: Clock = ctx.clock
-        self._store: _Store = (
-            _RedisStore(ctx.redis) if ctx.redis is not None else _DatabaseStore(ctx.db)
-        )
+        self._store: _Store
+        if ctx.redis is not None:
+            self._store = _RedisStore(ctx.redis, redis_prefix)
+        else:
+            self._store = _DatabaseStore(ctx.db)
         self._paused_until = -math.inf
         self._pending_pause: float | None = None
 
@@ -305,7 +313,7 @@ class UpstreamBudget:
             digest = hashlib.sha256(user_id.encode()).hexdigest()[:24]
             counters.append(
                 _Counter(
-                    key=f"{self.provider}~{digest}",
+                    key=f"{self.provider}{_USER_MARK}{digest}",
                     seconds=seconds,
                     start=int(now // seconds) * seconds,
                     limit=max(1, math.floor(shortest.requests * self.user_share)),

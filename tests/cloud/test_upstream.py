@@ -1,0 +1,304 @@
+"""The shared WHOOP budget (T-4.8): two workers on one database (or one Redis) stay under it.
+
+Each "worker" is its own `CloudContext` with its own engine and its own per-process
+state, on one shared database, exactly as two `uvicorn` workers would be. The sandbox
+counts what reaches WHOOP, with the same fixed, epoch-aligned windows WHOOP uses.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anyio
+import pytest
+import redis.asyncio as redis_client
+
+from tests.cloud.conftest import Cloud, require_service
+from tests.cloud.data_support import CLIENT_ID
+from tests.cloud.limits_support import REDIS_URL, add_user, open_context
+from tests.conftest import ORIGIN
+from tests.fakes import FakeClock
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db import Database
+from wellpipe.cloud.services.cache import answer_cache
+from wellpipe.cloud.services.health import open_provider
+from wellpipe.cloud.services.upstream import ProviderBusy, UpstreamBudget, install_budget
+from wellpipe.cloud.settings import CloudSettings
+from wellpipe.cloud.tokens import save_connection
+from wellpipe.core.errors import ProviderRateLimited
+from wellpipe.core.provider_info import RateLimit
+from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox.whoop import History
+from wellpipe.sandbox.whoop.faults import Fault
+
+MINUTE = RateLimit(20, 60)
+
+
+@dataclass
+class Workers:
+    """Two service processes' worth of context on one database, and WHOOP."""
+
+    a: CloudContext
+    b: CloudContext
+    sandbox: WhoopSandbox
+    clock: FakeClock
+
+    def budgets(self, **options: object) -> tuple[UpstreamBudget, UpstreamBudget]:
+        made = []
+        for ctx in (self.a, self.b):
+            budget = UpstreamBudget(ctx, provider="whoop", **options)  # type: ignore[arg-type]
+            install_budget(ctx, budget)
+            made.append(budget)
+        return made[0], made[1]
+
+    def data_calls(self) -> list[int]:
+        """Statuses of every data request WHOOP received so far."""
+        return [r.status for r in self.sandbox.requests if r.path.startswith("/developer/")]
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock, history: History) -> WhoopSandbox:
+    return WhoopSandbox(clock=clock, history=history, rate_limits=(MINUTE,))
+
+
+async def _workers(
+    settings: CloudSettings, clock: FakeClock, sandbox: WhoopSandbox, redis: object | None
+) -> AsyncIterator[Workers]:
+    a = await open_context(settings, clock)
+    b = CloudContext(settings=settings, db=Database(settings.effective_database_url), clock=clock)
+    for ctx in (a, b):
+        ctx.provider_transport = sandbox.transport()
+        ctx.provider_base_urls = {"whoop": ORIGIN}
+        ctx.redis = redis
+        answer_cache(ctx).ttl_s = 0  # every read goes to WHOOP
+    try:
+        yield Workers(a=a, b=b, sandbox=sandbox, clock=clock)
+    finally:
+        await a.db.dispose()
+        await b.db.dispose()
+
+
+@pytest.fixture
+async def workers(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    whoop_app_credentials: tuple[str, str],
+) -> AsyncIterator[Workers]:
+    async for made in _workers(cloud_settings, clock, sandbox, None):
+        yield made
+
+
+async def connected_users(workers: Workers, count: int) -> list[str]:
+    users = []
+    for index in range(count):
+        user_id = await add_user(workers.a)
+        member = workers.sandbox.member_ids[index % len(workers.sandbox.member_ids)]
+        await save_connection(
+            workers.a,
+            user_id=user_id,
+            provider="whoop",
+            tokens=workers.sandbox.issue_token_set(member, client_id=CLIENT_ID),
+            provider_user_id=str(member),
+        )
+        users.append(user_id)
+    return users
+
+
+async def read_profiles(
+    ctx: CloudContext, users: list[str], per_user: int
+) -> tuple[int, list[ProviderRateLimited]]:
+    """Each user reads their profile ``per_user`` times, all at once; (successes, refusals)."""
+    done = 0
+    refused: list[ProviderRateLimited] = []
+
+    async def one(user_id: str) -> None:
+        nonlocal done
+        try:
+            async with open_provider(ctx, user_id=user_id) as provider:
+                await provider.profile()
+            done += 1
+        except ProviderRateLimited as busy:
+            refused.append(busy)
+
+    async with anyio.create_task_group() as group:
+        for user_id in users:
+            for _ in range(per_user):
+                group.start_soon(one, user_id)
+    return done, refused
+
+
+# ------------------------------------------------------------------ the shared windows
+async def test_two_workers_never_exceed_the_app_window(workers: Workers) -> None:
+    workers.budgets(limits=(MINUTE,), user_share=1.0, max_wait_s=0)
+    users = await connected_users(workers, 6)
+
+    for _ in range(2):  # two consecutive minutes
+        before = len(workers.data_calls())
+        results = await together(
+            read_profiles(workers.a, users[:3], 5), read_profiles(workers.b, users[3:], 5)
+        )
+        done = sum(ok for ok, _ in results)
+        refusals = [busy for _, refused in results for busy in refused]
+
+        assert done == MINUTE.requests
+        assert len(refusals) == 30 - MINUTE.requests
+        assert len(workers.data_calls()) - before == MINUTE.requests
+        for busy in refusals:
+            assert isinstance(busy, ProviderBusy)
+            assert 0 < busy.retry_after <= 60 + 12  # the window's end (plus jitter when paused)
+            assert str(busy) == f"WHOOP is busy, try again in {math.ceil(busy.retry_after)} s."
+        workers.clock.advance(60)
+
+    assert 429 not in workers.data_calls()  # WHOOP never had to refuse anything
+
+
+async def together(*calls: object) -> list[tuple[int, list[ProviderRateLimited]]]:
+    results: list[tuple[int, list[ProviderRateLimited]]] = [(0, [])] * len(calls)
+
+    async def run(index: int, call: object) -> None:
+        results[index] = await call  # type: ignore[misc]
+
+    async with anyio.create_task_group() as group:
+        for index, call in enumerate(calls):
+            group.start_soon(run, index, call)
+    return results
+
+
+async def test_the_daily_window_counts_across_minutes(workers: Workers) -> None:
+    workers.budgets(limits=(RateLimit(100, 60), RateLimit(7, 86_400)), user_share=1.0, max_wait_s=0)
+    [user] = await connected_users(workers, 1)
+
+    done_a, _ = await read_profiles(workers.a, [user], 4)
+    workers.clock.advance(60)
+    done_b, refused = await read_profiles(workers.b, [user], 4)
+
+    assert done_a + done_b == 7
+    [busy] = refused
+    assert busy.retry_after > 3600  # until the UTC day ends
+
+
+async def test_one_user_gets_at_most_a_fair_share_of_the_minute(workers: Workers) -> None:
+    workers.budgets(limits=(MINUTE,), max_wait_s=0)  # default share: 30 % -> 6 a minute
+    greedy, modest = await connected_users(workers, 2)
+
+    greedy_done, greedy_refused = await read_profiles(workers.a, [greedy], 10)
+    modest_done, modest_refused = await read_profiles(workers.b, [modest], 3)
+
+    assert greedy_done == 6
+    assert len(greedy_refused) == 4
+    assert (modest_done, modest_refused) == (3, [])
+
+
+async def test_a_short_wait_for_the_next_window_is_waited_out(workers: Workers) -> None:
+    workers.budgets(limits=(RateLimit(2, 60),), user_share=1.0, max_wait_s=60)
+    [user] = await connected_users(workers, 1)
+    workers.clock.advance(60 - workers.clock.now().timestamp() % 60 - 5)  # 5 s before a minute
+
+    done, refused = await read_profiles(workers.a, [user], 3)
+
+    assert (done, refused) == (3, [])
+    assert workers.clock.slept
+    assert 4 <= max(workers.clock.slept) <= 6
+
+
+# ------------------------------------------------------------------ pauses
+async def test_a_429_from_whoop_pauses_every_worker(workers: Workers) -> None:
+    workers.budgets(user_share=1.0)  # WHOOP's own limits
+    first, second = await connected_users(workers, 2)
+    workers.sandbox.inject(
+        Fault(path_prefix="/developer/", status=429, headers={"Retry-After": "30"}, times=1)
+    )
+
+    _, [paused_a] = await read_profiles(workers.a, [first], 1)
+    calls = len(workers.data_calls())
+    _, refused_b = await read_profiles(workers.b, [second, first], 3)
+
+    assert workers.data_calls() == [429]  # one request met the 429, nothing followed it
+    assert len(workers.data_calls()) == calls
+    assert isinstance(paused_a, ProviderBusy)
+    assert 30 <= paused_a.retry_after <= 40  # the pause, plus a little jitter
+    assert len(refused_b) == 6
+    assert all(30 - 1 <= busy.retry_after <= 40 for busy in refused_b)
+
+    workers.clock.advance(31)
+    done, refused = await read_profiles(workers.b, [second], 1)
+    assert (done, refused) == (1, [])
+    assert workers.data_calls()[-1] == 200
+
+
+async def test_whoop_saying_none_remain_pauses_every_worker(workers: Workers) -> None:
+    budget_a, _ = workers.budgets(user_share=1.0)
+    [user] = await connected_users(workers, 1)
+
+    budget_a.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "12"})
+    budget_a.observe({"x-ratelimit-remaining": "lots", "x-ratelimit-reset": "soon"})  # ignored
+    await budget_a.flush()
+    _, refused = await read_profiles(workers.b, [user], 1)
+
+    assert workers.data_calls() == []
+    assert 11 <= refused[0].retry_after <= 15
+    workers.clock.advance(13)
+    assert (await read_profiles(workers.b, [user], 1))[0] == 1
+
+
+# ------------------------------------------------------------------ Redis
+@pytest.fixture
+async def redis_workers(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    whoop_app_credentials: tuple[str, str],
+) -> AsyncIterator[tuple[Workers, str]]:
+    client = redis_client.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as error:
+        await client.aclose()
+        require_service(f"Redis at {REDIS_URL} is not reachable ({type(error).__name__})")
+    prefix = f"wellpipe-test:{secrets.token_hex(6)}"
+    try:
+        async for made in _workers(cloud_settings, clock, sandbox, client):
+            yield made, prefix
+    finally:
+        async for key in client.scan_iter(match=f"{prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_redis_windows_and_pause_are_shared(redis_workers: tuple[Workers, str]) -> None:
+    workers, prefix = redis_workers
+    workers.budgets(limits=(MINUTE,), user_share=1.0, max_wait_s=0, redis_prefix=prefix)
+    users = await connected_users(workers, 4)
+
+    results = await together(
+        read_profiles(workers.a, users[:2], 10), read_profiles(workers.b, users[2:], 10)
+    )
+    assert sum(done for done, _ in results) == MINUTE.requests
+    assert len(workers.data_calls()) == MINUTE.requests
+
+    workers.clock.advance(60)
+    workers.sandbox.inject(
+        Fault(path_prefix="/developer/", status=429, headers={"Retry-After": "30"}, times=1)
+    )
+    await read_profiles(workers.a, users[:1], 1)
+    calls = len(workers.data_calls())
+    _, refused = await read_profiles(workers.b, users[2:], 2)
+    assert len(refused) == 4
+    assert len(workers.data_calls()) == calls
+    workers.clock.advance(31)
+    assert (await read_profiles(workers.b, users[2:3], 1))[0] == 1
+
+
+async def test_cloud_fixture_uses_the_shared_budget(cloud: Cloud) -> None:
+    """The app's own budget is the database one with WHOOP's published limits."""
+    from wellpipe.cloud.services.upstream import budget_for
+
+    budget = budget_for(cloud.ctx, "whoop")
+    assert budget.limits == (RateLimit(100, 60), RateLimit(10_000, 86_400))
+    assert budget.user_share == pytest.approx(0.3)
+    assert budget is budget_for(cloud.ctx, "whoop")
