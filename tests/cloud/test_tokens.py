@@ -524,7 +524,7 @@ async def test_a_long_outage_holds_the_pair_in_memory_until_the_next_refresh(
 # ---------------------------------------------------------------- T-1.7 cross-process race
 PROCESSES = 2
 CALLS = 25
-ROUNDS = 3
+ROUNDS = 2
 RACE_CLIENT = "race-client"
 
 
@@ -558,7 +558,8 @@ async def race_workers(env: dict[str, str]) -> AsyncIterator[list[Worker]]:
             assert await worker.line() == "ready"
         yield started
         for worker in started:
-            await worker.stdin.aclose()
+            await worker.stdin.aclose()  # all at once: they shut down side by side
+        for worker in started:
             assert await worker.process.wait() == 0
     finally:
         for process in processes:
