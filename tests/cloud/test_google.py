@@ -26,7 +26,7 @@ from wellpipe.cloud.services.google import (
     begin_google,
     complete_google,
 )
-from wellpipe.cloud.services.sessions import new_browser_binding
+from wellpipe.cloud.services.sessions import new_browser_binding, open_session, resolve_session
 from wellpipe.cloud.settings import CloudSettings
 
 PASSWORD = "correct horse battery staple"
@@ -104,13 +104,23 @@ async def test_signing_in_creates_the_account_once(cloud: Cloud, idp: FakeIdP) -
 
 
 async def test_a_verified_email_links_the_existing_account(cloud: Cloud, idp: FakeIdP) -> None:
+    # Someone signed up with this address and a password (sign-up verifies no email).
     existing = await create_user(cloud.ctx, email="Person@Example.com", password=PASSWORD)
+    squatter, _ = await open_session(cloud.ctx, existing.id)
+
     binding, params = await start(cloud, idp)
     user = await complete_google(cloud.ctx, browser_binding=binding, params=params)
     assert user.id == existing.id
     assert user.google_subject == "google-subject-1"
-    # The password still works too.
-    assert await sign_in(cloud.ctx, email="person@example.com", password=PASSWORD) is not None
+    # The owner proved the address through Google: the password and its sessions are gone.
+    assert user.password_hash is None
+    assert await resolve_session(cloud.ctx, squatter) is None
+    assert await sign_in(cloud.ctx, email="person@example.com", password=PASSWORD) is None
+    async with cloud.ctx.db.sessions() as session:
+        rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        events = [(r.event, json.loads(r.detail)) for r in rows]
+    assert ("password.changed", {"reason": "removed_when_linked_to_google"}) in events
+    assert ("signin.succeeded", {"method": "google_linked"}) in events
 
     # Another Google account with the same email cannot take it over.
     idp.account.subject = "google-subject-2"

@@ -9,7 +9,10 @@ The ID token is checked here, not trusted: RS256 signature against the provider'
 ``iss`` = the discovery document's issuer, ``aud`` = our client id (``azp`` too when
 several audiences), ``exp``/``iat`` against the service clock, ``nonce`` = ours, and
 ``email_verified``. The account is found by Google subject; else an account with the
-same (verified) email is linked; else one is created without a password.
+same (verified) email is linked; else one is created without a password. Linking
+removes the account's password and closes its sessions: sign-up with a password never
+proved ownership of the address, so an account someone pre-registered with another
+person's email must not keep a way in once the owner arrives through Google.
 
 Every HTTP call goes through one `httpx2` client whose transport can be injected
 (``transport=`` or ``ctx.extras[GOOGLE_TRANSPORT_EXTRA]``), so tests use a fake provider.
@@ -36,7 +39,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import OAuthState, User
+from wellpipe.cloud.db.tables import OAuthState, Session, User
 from wellpipe.cloud.services.accounts import InvalidEmail, normalize_email
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.sessions import digest
@@ -488,7 +491,22 @@ async def _link_or_create(
                         "This email belongs to a Wellpipe account linked to another Google "
                         "account; sign in with that one, or with your email and password."
                     )
+                # Sign-up never proved that whoever set the password owns the address;
+                # Google just did. Drop the password and any session it opened, so an
+                # account pre-registered by someone else cannot keep a way in.
                 user.google_subject = subject
+                had_password = user.password_hash is not None
+                user.password_hash = None
+                await db.execute(delete(Session).where(Session.user_id == user.id))
+                if had_password:
+                    await record_event(
+                        db,
+                        user_id=user.id,
+                        event="password.changed",
+                        at=now,
+                        detail={"reason": "removed_when_linked_to_google"},
+                        request_id=request_id,
+                    )
                 how = "google_linked"
             else:
                 created = True
