@@ -1,0 +1,639 @@
+"""Metering: the monthly quota, the per-minute burst limit, and the usage record.
+
+What counts
+    One `charge` per authenticated, authorised data request (a REST data endpoint or an
+    MCP ``tools/call``). Failed authentication, refusals (429), ``initialize``/``tools/list``
+    and health checks are not charged. A request that fails because the provider failed
+    (5xx, 429, timeout) is given back with `refund`.
+
+The monthly quota (FREE)
+    The window is the calendar month in UTC: period ``YYYY-MM``, reset at 00:00:00 UTC on
+    the 1st, the same instant for every user wherever they live. The check and the
+    increment are one statement, ``INSERT … ON CONFLICT (user_id, period) DO UPDATE SET
+    count = count + 1 WHERE count < limit RETURNING count``: no row back means over
+    quota, and no concurrency can overshoot. PRO has no monthly cap but is still counted
+    (same statement without the ``WHERE``), so a downgrade re-applies the cap against the
+    month's real count. The plan is the one read with the key on this request, so plan
+    changes apply on the next request.
+
+The burst limit (every plan)
+    ``burst_per_minute`` requests per user per fixed UTC minute, shared by all workers: an
+    atomic Lua ``INCR``+``EXPIRE`` in Redis when configured, else an upsert into
+    ``upstream_windows`` under the bucket name ``burst:<digest of the user id>``. When
+    Redis fails, the database takes over for 30 s (never fail open). The burst limit is
+    checked first: a burst refusal takes nothing from the month. A request refused by the
+    monthly quota still used a burst slot.
+
+Headers (every charged response, the 429 included)
+    FREE: ``X-RateLimit-Limit`` = the monthly limit, ``X-RateLimit-Remaining`` = limit minus
+    the month's count (never negative), ``X-RateLimit-Reset`` = the next reset as an
+    ISO-8601 UTC instant (``2026-02-01T00:00:00Z``). PRO has no monthly limit, so the three
+    describe the burst policy instead (limit per minute, remaining this minute, the next
+    minute's start). Both plans also get the IETF pair, e.g. ``RateLimit-Policy:
+    "monthly";q=1000;w=2678400, "burst";q=60;w=60`` and ``RateLimit:
+    "monthly";r=980;t=86400, "burst";r=59;t=42`` (``t`` in seconds; PRO: the burst item
+    only). A refusal adds ``Retry-After`` in delta-seconds: to the end of the minute for the
+    burst limit; to the month's reset plus 0-60 s of per-user jitter for the quota, so
+    clients do not all return at the same instant.
+
+The usage record
+    Allowed requests are counted per (user, UTC day, endpoint) in ``usage_daily``, together
+    with the monthly counter: on PostgreSQL in the same statement (a data-modifying
+    ``WITH``, committed at once, so a busy user's rows are never locked across a round
+    trip), on SQLite in the same transaction. `usage_summary` reads it for the dashboard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.tables import AuditEvent, UpstreamWindow, UsageCounter, UsageDaily, User
+from wellpipe.cloud.services.audit import record_event
+from wellpipe.cloud.services.keys import Principal
+
+__all__ = [
+    "BURST_WINDOW_S",
+    "Charge",
+    "DayUsage",
+    "EndpointUsage",
+    "UsageSummary",
+    "burst_bucket",
+    "charge",
+    "month_period",
+    "next_month_start",
+    "refund",
+    "usage_summary",
+]
+
+logger = logging.getLogger(__name__)
+
+BURST_WINDOW_S = 60
+ENDPOINT_MAX_LENGTH = 64
+UNLIMITED_PLANS = frozenset({"PRO"})
+_QUOTA_AUDIT_EVERY = timedelta(hours=1)
+_QUOTA_AUDITED = "limits.quota_audited"
+_REDIS_SCRIPT = "limits.redis_script"
+_STATEMENTS = "limits.statements"
+_REDIS_DOWN_UNTIL = "limits.redis_down_until"
+REDIS_RETRY_AFTER_S = 30.0
+"""After a Redis failure, the database limiter is used for this long before Redis is tried again."""
+_BURST_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The outcome of charging one request.
+
+    Attributes:
+        allowed: Whether to serve it.
+        headers: Rate-limit headers for the response (with ``Retry-After`` when refused).
+        reason: ``"quota"`` or ``"burst"`` when refused, else ``None``.
+        reset_at: When ``X-RateLimit-Reset`` says the limit resets (next month start;
+            for PRO the next minute start).
+        retry_after_s: Seconds to wait, when refused.
+        sentence: What happened and what to do, when refused.
+        at: When it was charged (pass to `refund`).
+        month_count: The month's count after this request (``None`` if not read).
+        limit: The monthly limit (``None`` for PRO).
+    """
+
+    allowed: bool
+    headers: dict[str, str]
+    reason: Literal["quota", "burst"] | None
+    reset_at: datetime
+    retry_after_s: int | None
+    sentence: str | None
+    at: datetime
+    month_count: int | None
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    """Counted requests on one UTC day."""
+
+    day: date
+    count: int
+
+
+@dataclass(frozen=True)
+class EndpointUsage:
+    """Counted requests at one endpoint (REST route or MCP tool) over the summary's days."""
+
+    endpoint: str
+    count: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """A user's usage, for the dashboard.
+
+    Attributes:
+        plan: ``FREE`` or ``PRO``.
+        period: The current month, ``YYYY-MM`` (UTC).
+        month_count: Counted requests this month.
+        limit: The monthly limit (``None``: unlimited).
+        remaining: Requests left this month (``None``: unlimited).
+        reset_at: When the month resets (00:00 UTC on the 1st).
+        burst_per_minute: The per-minute limit, every plan.
+        daily: One entry per UTC day, oldest first, days without requests included.
+        endpoints: Totals per endpoint over those days, largest first.
+    """
+
+    plan: str
+    period: str
+    month_count: int
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime
+    burst_per_minute: int
+    daily: list[DayUsage]
+    endpoints: list[EndpointUsage]
+
+
+def month_period(at: datetime) -> str:
+    """The quota period of an instant: its calendar month in UTC, ``YYYY-MM``."""
+    return f"{at.astimezone(UTC):%Y-%m}"
+
+
+def _month_start(at: datetime) -> datetime:
+    utc = at.astimezone(UTC)
+    return datetime(utc.year, utc.month, 1, tzinfo=UTC)
+
+
+def next_month_start(at: datetime) -> datetime:
+    """The instant the quota period of ``at`` ends: 00:00:00 UTC on the next month's 1st."""
+    utc = at.astimezone(UTC)
+    if utc.month == 12:
+        return datetime(utc.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(utc.year, utc.month + 1, 1, tzinfo=UTC)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds_until(later: datetime, now: datetime) -> int:
+    return max(1, math.ceil((later - now).total_seconds()))
+
+
+def burst_bucket(user_id: str) -> str:
+    """The ``upstream_windows.provider`` name of a user's burst counter (fits 32 characters)."""
+    return "burst:" + hashlib.sha256(user_id.encode()).hexdigest()[:26]
+
+
+def _jitter_s(user_id: str) -> int:
+    # Stable per user and spread across users: 0-60 s after the reset.
+    return int.from_bytes(hashlib.sha256(b"jitter:" + user_id.encode()).digest()[:2]) % 61
+
+
+def _limit_for(ctx: CloudContext, plan: str) -> int | None:
+    return None if plan in UNLIMITED_PLANS else ctx.settings.free_monthly_limit
+
+
+async def _redis_burst(ctx: CloudContext, user_id: str, window_start: int) -> int | None:
+    """This minute's count after this request, from Redis; ``None`` if Redis failed."""
+    redis = ctx.redis
+    if redis is None or ctx.clock.monotonic() < ctx.extras.get(_REDIS_DOWN_UNTIL, float("-inf")):
+        return None
+    held = ctx.extras.get(_REDIS_SCRIPT)
+    if held is None or held[0] is not redis:
+        held = ctx.extras[_REDIS_SCRIPT] = (redis, redis.register_script(_BURST_LUA))
+    key = f"wellpipe:burst:{user_id}:{window_start}"
+    try:
+        return int(await held[1](keys=[key], args=[2 * BURST_WINDOW_S]))
+    except Exception as error:  # any Redis failure: the database limiter takes over a while
+        ctx.extras[_REDIS_DOWN_UNTIL] = ctx.clock.monotonic() + REDIS_RETRY_AFTER_S
+        logger.warning(
+            "Redis burst limiter failed (%s); using the database for %.0f s",
+            type(error).__name__,
+            REDIS_RETRY_AFTER_S,
+        )
+        return None
+
+
+class _Statements:
+    """The metering statements of one database, built once with bind parameters.
+
+    Building a SQLAlchemy statement costs more than running it on a warm connection, and a
+    reused statement keeps its compiled form and cache key: metering runs on every request.
+    """
+
+    def __init__(self, ctx: CloudContext) -> None:
+        insert = ctx.db.insert
+        self.burst = (
+            insert(UpstreamWindow)
+            .values(
+                provider=bindparam("p_bucket", type_=String),
+                window_s=BURST_WINDOW_S,
+                window_start=bindparam("p_window", type_=BigInteger),
+                count=1,
+            )
+            .on_conflict_do_update(
+                index_elements=[
+                    UpstreamWindow.provider,
+                    UpstreamWindow.window_s,
+                    UpstreamWindow.window_start,
+                ],
+                set_={"count": UpstreamWindow.count + 1},
+                where=UpstreamWindow.count < bindparam("p_burst_limit", type_=Integer),
+            )
+            .returning(UpstreamWindow.count)
+        )
+        self.old_windows = delete(UpstreamWindow).where(
+            UpstreamWindow.provider == bindparam("p_bucket", type_=String),
+            UpstreamWindow.window_s == BURST_WINDOW_S,
+            UpstreamWindow.window_start < bindparam("p_window", type_=BigInteger),
+        )
+        self.month_count = select(UsageCounter.count).where(
+            UsageCounter.user_id == bindparam("p_user", type_=String),
+            UsageCounter.period == bindparam("p_period", type_=String),
+        )
+        day_row = (
+            bindparam("p_user", type_=String),
+            bindparam("p_day", type_=Date),
+            bindparam("p_endpoint", type_=String),
+            literal(1, Integer),
+        )
+        self.daily = self._daily(insert, select(*day_row))
+        # The one statement that checks and counts: no row back means over quota.
+        self.month: dict[bool, Any] = {}
+        self.month_and_day: dict[bool, Any] = {}
+        for capped in (True, False):
+            upsert = (
+                insert(UsageCounter)
+                .values(
+                    user_id=bindparam("p_user", type_=String),
+                    period=bindparam("p_period", type_=String),
+                    count=1,
+                )
+                .on_conflict_do_update(
+                    index_elements=[UsageCounter.user_id, UsageCounter.period],
+                    set_={"count": UsageCounter.count + 1},
+                    where=(UsageCounter.count < bindparam("p_limit", type_=Integer))
+                    if capped
+                    else None,
+                )
+                .returning(UsageCounter.count)
+            )
+            self.month[capped] = upsert
+            if ctx.db.is_postgres:
+                month = upsert.cte("month")
+                daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
+                self.month_and_day[capped] = select(month.c.count).add_cte(daily)
+
+    @staticmethod
+    def _daily(insert: Any, rows: Any) -> Any:
+        return (
+            insert(UsageDaily)
+            .from_select(["user_id", "day", "endpoint", "count"], rows)
+            .on_conflict_do_update(
+                index_elements=[UsageDaily.user_id, UsageDaily.day, UsageDaily.endpoint],
+                set_={"count": UsageDaily.count + 1},
+            )
+        )
+
+
+def _statements(ctx: CloudContext) -> _Statements:
+    found = ctx.extras.get(_STATEMENTS)
+    if not isinstance(found, _Statements):
+        found = ctx.extras[_STATEMENTS] = _Statements(ctx)
+    return found
+
+
+class _Counted(NamedTuple):
+    reason: Literal["quota", "burst"] | None
+    burst_count: int  # this minute's count (the limit when the minute was full)
+    month_count: int  # the month's count after this request (what is known when refused)
+
+
+async def _count_request(
+    ctx: CloudContext,
+    connection: AsyncConnection,
+    *,
+    user_id: str,
+    burst_count: int | None,
+    window_start: int,
+    period: str,
+    limit: int | None,
+    day: date,
+    endpoint: str,
+) -> _Counted:
+    statements = _statements(ctx)
+    burst_limit = ctx.settings.burst_per_minute
+    params = {
+        "p_user": user_id,
+        "p_period": period,
+        "p_day": day,
+        "p_endpoint": endpoint,
+        "p_limit": limit,
+    }
+    if burst_count is None:  # no Redis: the database counts this minute
+        window = {
+            "p_bucket": burst_bucket(user_id),
+            "p_window": window_start,
+            "p_burst_limit": burst_limit,
+        }
+        burst_count = (await connection.execute(statements.burst, window)).scalar_one_or_none()
+        if burst_count == 1:  # a new minute: drop this user's older windows
+            await connection.execute(statements.old_windows, window)
+    if burst_count is None or burst_count > burst_limit:
+        month_count = 0
+        if limit is not None:  # for the headers only; nothing is counted
+            month_count = await connection.scalar(statements.month_count, params) or 0
+        return _Counted("burst", burst_limit, month_count)
+    if limit is not None and limit <= 0:
+        return _Counted("quota", burst_count, 0)
+    capped = limit is not None
+    if ctx.db.is_postgres:
+        # One statement for the month and the day, committed at once (autocommit): the
+        # user's counter row is locked only while PostgreSQL runs it, never across a
+        # round trip, so a busy user's concurrent requests do not queue behind the network.
+        result = await connection.execute(statements.month_and_day[capped], params)
+        count = result.scalar()
+    else:  # SQLite has no data-modifying WITH: two statements in the caller's transaction
+        count = (await connection.execute(statements.month[capped], params)).scalar_one_or_none()
+        if count is not None:
+            await connection.execute(statements.daily, params)
+    if count is None:
+        return _Counted("quota", burst_count, limit or 0)
+    return _Counted(None, burst_count, int(count))
+
+
+async def _count_in_database(ctx: CloudContext, **step: Any) -> _Counted:
+    """Burst (unless Redis counted it), then month and day, on one pooled connection."""
+    async with ctx.db.engine.connect() as connection:
+        if ctx.db.is_postgres:  # each statement is atomic on its own; none waits on another
+            auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await _count_request(ctx, auto, **step)
+        async with connection.begin():  # SQLite: one write transaction (writes are serial)
+            return await _count_request(ctx, connection, **step)
+
+
+def _headers(
+    *,
+    now: datetime,
+    limit: int | None,
+    month_count: int,
+    reset_at: datetime,
+    burst_limit: int,
+    burst_remaining: int,
+    burst_reset: datetime,
+    retry_after_s: int | None,
+) -> dict[str, str]:
+    month_start = _month_start(now)
+    burst_policy = f'"burst";q={burst_limit};w={BURST_WINDOW_S}'
+    burst_state = f'"burst";r={burst_remaining};t={_seconds_until(burst_reset, now)}'
+    if limit is None:
+        headers = {
+            "X-RateLimit-Limit": str(burst_limit),
+            "X-RateLimit-Remaining": str(burst_remaining),
+            "X-RateLimit-Reset": _iso(burst_reset),
+            "RateLimit-Policy": burst_policy,
+            "RateLimit": burst_state,
+        }
+    else:
+        remaining = max(0, limit - month_count)
+        window = int((reset_at - month_start).total_seconds())
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": _iso(reset_at),
+            "RateLimit-Policy": f'"monthly";q={limit};w={window}, {burst_policy}',
+            "RateLimit": (
+                f'"monthly";r={remaining};t={_seconds_until(reset_at, now)}, {burst_state}'
+            ),
+        }
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
+    return headers
+
+
+async def charge(
+    ctx: CloudContext, principal: Principal, endpoint: str, *, request_id: str | None = None
+) -> Charge:
+    """Count one request of ``principal`` at ``endpoint``, or refuse it.
+
+    Args:
+        ctx: The service context.
+        principal: Who the request acts for (from `authenticate`: its plan is current).
+        endpoint: The REST route or MCP tool name (for the usage chart; cut at 64 chars).
+        request_id: The request's id, for the audit log.
+
+    Returns:
+        Whether to serve the request, and the headers to send either way.
+    """
+    now = ctx.clock.now().astimezone(UTC)
+    user_id = principal.user_id
+    endpoint = endpoint[:ENDPOINT_MAX_LENGTH]
+    period = month_period(now)
+    month_reset = next_month_start(now)
+    limit = _limit_for(ctx, principal.plan)
+    burst_limit = ctx.settings.burst_per_minute
+    window_start = int(now.timestamp()) // BURST_WINDOW_S * BURST_WINDOW_S
+    burst_reset = datetime.fromtimestamp(window_start + BURST_WINDOW_S, UTC)
+
+    reason, burst_count, month_count = await _count_in_database(
+        ctx,
+        user_id=user_id,
+        burst_count=await _redis_burst(ctx, user_id, window_start),
+        window_start=window_start,
+        period=period,
+        limit=limit,
+        day=now.date(),
+        endpoint=endpoint,
+    )
+
+    retry_after: int | None = None
+    sentence: str | None = None
+    if reason == "burst":
+        retry_after = _seconds_until(burst_reset, now)
+        sentence = (
+            f"Too many requests: the limit is {burst_limit} per minute; "
+            f"retry in {retry_after} seconds."
+        )
+    elif reason == "quota":
+        retry_after = _seconds_until(month_reset, now) + _jitter_s(user_id)
+        sentence = (
+            f"You have used this month's {limit} requests of the FREE plan; they reset on "
+            f"{month_reset.day} {month_reset:%B %Y} at 00:00 UTC, or upgrade to PRO in the "
+            "dashboard."
+        )
+        await _note_quota_exceeded(ctx, user_id, now, period, limit, request_id)
+    headers = _headers(
+        now=now,
+        limit=limit,
+        month_count=month_count,
+        reset_at=month_reset,
+        burst_limit=burst_limit,
+        burst_remaining=max(0, burst_limit - burst_count),
+        burst_reset=burst_reset,
+        retry_after_s=retry_after,
+    )
+    return Charge(
+        allowed=reason is None,
+        headers=headers,
+        reason=reason,
+        reset_at=month_reset if limit is not None else burst_reset,
+        retry_after_s=retry_after,
+        sentence=sentence,
+        at=now,
+        month_count=month_count if reason != "burst" or limit is not None else None,
+        limit=limit,
+    )
+
+
+async def _note_quota_exceeded(
+    ctx: CloudContext,
+    user_id: str,
+    now: datetime,
+    period: str,
+    limit: int | None,
+    request_id: str | None,
+) -> None:
+    """Audit ``quota.exceeded`` at most once per user and hour (across workers, nearly)."""
+    memo: dict[str, datetime] = ctx.extras.setdefault(_QUOTA_AUDITED, {})
+    last = memo.get(user_id)
+    if last is not None and now - last < _QUOTA_AUDIT_EVERY:
+        return
+    async with ctx.db.transaction() as session:
+        recent = await session.scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.user_id == user_id,
+                AuditEvent.event == "quota.exceeded",
+                AuditEvent.at > now - _QUOTA_AUDIT_EVERY,
+            )
+            .limit(1)
+        )
+        if recent is None:
+            await record_event(
+                session,
+                user_id=user_id,
+                event="quota.exceeded",
+                at=now,
+                detail={"period": period, "limit": limit},
+                request_id=request_id,
+            )
+    if len(memo) >= 10_000:
+        memo.clear()
+    memo[user_id] = now
+
+
+async def refund(
+    ctx: CloudContext, principal: Principal, endpoint: str, *, at: datetime | None = None
+) -> None:
+    """Give back an allowed request that failed upstream (provider 5xx, 429 or timeout).
+
+    Args:
+        ctx: The service context.
+        principal: Whose request it was.
+        endpoint: The endpoint it was charged to.
+        at: When it was charged (`Charge.at`; default now), so a refund just after
+            midnight on the 1st goes to the right month and day.
+
+    The burst slot is not given back: the request did reach the provider's shared budget.
+    """
+    when = (at or ctx.clock.now()).astimezone(UTC)
+    endpoint = endpoint[:ENDPOINT_MAX_LENGTH]
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(UsageCounter)
+            .where(
+                UsageCounter.user_id == principal.user_id,
+                UsageCounter.period == month_period(when),
+                UsageCounter.count > 0,
+            )
+            .values(count=UsageCounter.count - 1)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(UsageDaily)
+            .where(
+                UsageDaily.user_id == principal.user_id,
+                UsageDaily.day == when.date(),
+                UsageDaily.endpoint == endpoint,
+                UsageDaily.count > 0,
+            )
+            .values(count=UsageDaily.count - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def usage_summary(ctx: CloudContext, user_id: str, days: int = 30) -> UsageSummary:
+    """The user's month so far, and per-day and per-endpoint totals over ``days`` UTC days."""
+    now = ctx.clock.now().astimezone(UTC)
+    today = now.date()
+    first = today - timedelta(days=max(1, days) - 1)
+    period = month_period(now)
+    async with ctx.db.sessions() as session:
+        plan = await session.scalar(select(User.plan).where(User.id == user_id)) or "FREE"
+        month_count = (
+            await session.scalar(
+                select(UsageCounter.count).where(
+                    UsageCounter.user_id == user_id, UsageCounter.period == period
+                )
+            )
+            or 0
+        )
+        in_range: Any = (UsageDaily.user_id == user_id) & (UsageDaily.day >= first)
+        per_day = dict(
+            (
+                await session.execute(
+                    select(UsageDaily.day, func.sum(UsageDaily.count))
+                    .where(in_range)
+                    .group_by(UsageDaily.day)
+                )
+            ).all()
+        )
+        per_endpoint = (
+            await session.execute(
+                select(UsageDaily.endpoint, func.sum(UsageDaily.count))
+                .where(in_range)
+                .group_by(UsageDaily.endpoint)
+            )
+        ).all()
+        endpoints = sorted(
+            (EndpointUsage(name, int(total)) for name, total in per_endpoint if total),
+            key=lambda item: (-item.count, item.endpoint),
+        )
+    limit = _limit_for(ctx, plan)
+    span = (today - first).days + 1
+    return UsageSummary(
+        plan=plan,
+        period=period,
+        month_count=month_count,
+        limit=limit,
+        remaining=None if limit is None else max(0, limit - month_count),
+        reset_at=next_month_start(now),
+        burst_per_minute=ctx.settings.burst_per_minute,
+        daily=[
+            DayUsage(day, int(per_day.get(day) or 0))
+            for day in (first + timedelta(days=offset) for offset in range(span))
+        ],
+        endpoints=endpoints,
+    )
