@@ -30,7 +30,7 @@ from typing import Any, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, String, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wellpipe.cloud.context import CloudContext
@@ -64,6 +64,20 @@ CACHE_ENTRIES = 10_000
 CACHE_TTL_S = 300.0
 TOUCH_INTERVAL = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per key (not on every request)."""
+
+_KEY_ROW = (
+    select(
+        ApiKey.id,
+        ApiKey.user_id,
+        ApiKey.secret_hash,
+        ApiKey.revoked_at,
+        ApiKey.last_used_at,
+        User.plan,
+    )
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.id == bindparam("p_key_id", type_=String))
+)
+"""The one read of every authentication: the key row by id, with its owner's plan."""
 
 _CACHE = "keys.verification_cache"
 _LIMITER = "keys.bcrypt_limiter"
@@ -405,21 +419,8 @@ async def authenticate(ctx: CloudContext, presented: str) -> Principal | None:
     if parsed is None:
         return None
     digest = api_keys.cache_key(_pepper(ctx), presented)
-    async with ctx.db.sessions() as session:
-        row = (
-            await session.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.user_id,
-                    ApiKey.secret_hash,
-                    ApiKey.revoked_at,
-                    ApiKey.last_used_at,
-                    User.plan,
-                )
-                .join(User, User.id == ApiKey.user_id)
-                .where(ApiKey.id == parsed.key_id)
-            )
-        ).one_or_none()
+    async with ctx.db.engine.connect() as connection:
+        row = (await connection.execute(_KEY_ROW, {"p_key_id": parsed.key_id})).one_or_none()
     if row is None or row.revoked_at is not None:
         await _bcrypt_check(ctx, parsed.secret, None)  # the same work as a wrong secret
         return None
@@ -435,8 +436,8 @@ async def authenticate(ctx: CloudContext, presented: str) -> Principal | None:
 
 
 async def _touch(ctx: CloudContext, key_id: str, now: datetime) -> None:
-    async with ctx.db.transaction() as session:
-        await session.execute(
+    async with ctx.db.engine.begin() as connection:
+        await connection.execute(
             update(ApiKey)
             .where(
                 ApiKey.id == key_id,
