@@ -13,10 +13,20 @@ from wellpipe.core.redaction import RedactingFilter
 __all__ = ["install_redaction"]
 
 _LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "wellpipe")
+_CHATTY = ("aiosqlite", "sqlalchemy.engine", "psycopg", "httpcore2", "httpcore", "multipart")
+"""Libraries whose DEBUG lines carry SQL parameters or raw bodies: never below WARNING."""
 
 
 def install_redaction() -> None:
-    """Attach one `RedactingFilter` to each handler of the service's loggers (idempotent)."""
+    """Attach one `RedactingFilter` to each handler of the service's loggers (idempotent).
+
+    Also keeps database drivers and raw HTTP libraries at WARNING or above: their DEBUG
+    lines print statement parameters (CSRF tokens, encrypted tokens) and bodies.
+    """
+    for name in _CHATTY:
+        chatty = logging.getLogger(name)
+        if chatty.level < logging.WARNING:
+            chatty.setLevel(logging.WARNING)
     for name in _LOGGERS:
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):

@@ -45,7 +45,8 @@ class Database:
         parsed = make_url(url)
         self.url = parsed
         self.dialect = parsed.get_backend_name()
-        options: dict[str, Any] = {"echo": echo}
+        # Statement parameters hold CSRF tokens and token envelopes: never in logs or errors.
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 path = Path(parsed.database)
