@@ -81,8 +81,17 @@ def create_app(
                 await upgrade_to_head(ctx.db)
             if settings.redis_url:
                 import redis.asyncio as redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
 
-                ctx.redis = redis.from_url(settings.redis_url)
+                # Fail fast when Redis is down: the limiters fall back to the database
+                # rather than hold a request for redis-py's default retries (~4 s).
+                ctx.redis = redis.from_url(
+                    settings.redis_url,
+                    socket_connect_timeout=1.0,
+                    socket_timeout=2.0,
+                    retry=Retry(NoBackoff(), 0),
+                )
                 stack.push_async_callback(ctx.redis.aclose)
             stack.push_async_callback(ctx.db.dispose)
             await stack.enter_async_context(mcp_cm)
