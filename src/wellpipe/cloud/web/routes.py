@@ -316,7 +316,8 @@ async def dashboard(web: WebDep) -> Response:
         for info in await keys.list_keys(web.ctx, user.user_id)
     ]
     summary = await limits.usage_summary(web.ctx, user.user_id, days=30)
-    events = [_event_row(entry) for entry in await list_events(web.ctx, user.user_id)]
+    entries = await list_events(web.ctx, user.user_id, limit=_RECENT_EVENTS)
+    events = [_event_row(entry) for entry in entries]
     new_key = web.incoming.new_key
     if new_key is not None and new_key.owner != user.user_id:
         new_key = None
@@ -331,7 +332,7 @@ async def dashboard(web: WebDep) -> Response:
         placeholder=PLACEHOLDER,
         usage=_usage_view(summary),
         chart=bar_chart([(day.day, day.count) for day in summary.daily]),
-        events=events[:_RECENT_EVENTS],
+        events=events,
         password_min=MIN_LENGTH,
     )
 
