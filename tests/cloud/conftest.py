@@ -60,13 +60,14 @@ def postgres_server() -> str:
     return PG_ADMIN_DSN
 
 
-def fresh_postgres_database(admin_dsn: str) -> tuple[str, str]:
-    """Create an empty database; returns ``(name, sqlalchemy url)``."""
+def fresh_postgres_database(admin_dsn: str, *, template: str | None = None) -> tuple[str, str]:
+    """Create a database (empty, or a copy of ``template``); returns ``(name, sqlalchemy url)``."""
     import psycopg
 
     name = f"wellpipe_test_{secrets.token_hex(6)}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return name, f"postgresql+psycopg://{_pg_dsn_user()}@127.0.0.1:5432/{name}"
 
 
@@ -77,14 +78,42 @@ def drop_postgres_database(admin_dsn: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> Iterator[str]:
+    """A database migrated to the newest revision once per session, copied for each test.
+
+    ``CREATE DATABASE … TEMPLATE`` copies files, so each test's database costs a fraction
+    of creating and migrating one.
+    """
+    import anyio
+
+    from wellpipe.cloud.db import Database, upgrade_to_head
+
+    name, url = fresh_postgres_database(postgres_server)
+
+    async def migrate() -> None:
+        db = Database(url)
+        try:
+            await upgrade_to_head(db)
+        finally:
+            await db.dispose()
+
+    try:
+        anyio.run(migrate)
+        yield name
+    finally:
+        drop_postgres_database(postgres_server, name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: SQLite, then PostgreSQL."""
+    """A fresh database at the newest schema: SQLite, then PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
         return
     admin = request.getfixturevalue("postgres_server")
-    name, url = fresh_postgres_database(admin)
+    template = request.getfixturevalue("postgres_template")
+    name, url = fresh_postgres_database(admin, template=template)
     try:
         yield url
     finally:
