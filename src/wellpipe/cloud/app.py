@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 import httpx2
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -25,8 +26,10 @@ from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database, upgrade_to_head
 from wellpipe.cloud.logs import install_redaction
+from wellpipe.cloud.services.deletion import retry_pending_revocations
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
 from wellpipe.cloud.web import routes as web
+from wellpipe.cloud.web.pages import error_page
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 
@@ -41,6 +44,27 @@ _SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 _MAX_BODY = 1_000_000  # bytes; forms and MCP messages are far smaller
+
+
+async def _retry_revocations(ctx: CloudContext, every_s: float) -> None:
+    """Retry the provider revokes queued by account deletions, forever (any worker may)."""
+    while True:
+        await anyio.sleep(every_s)  # wall-clock scheduling, independent of the data clock
+        try:
+            cleared = await retry_pending_revocations(ctx)
+        except Exception:
+            logger.exception("Retrying queued provider revokes failed; will try again")
+        else:
+            if cleared:
+                logger.info("Cleared %d queued provider revoke(s)", cleared)
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser asking for a page (not a program calling the API)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/mcp", "/openapi.json")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def create_app(
@@ -95,7 +119,13 @@ def create_app(
                 stack.push_async_callback(ctx.redis.aclose)
             stack.push_async_callback(ctx.db.dispose)
             await stack.enter_async_context(mcp_cm)
-            yield
+            group = await stack.enter_async_context(anyio.create_task_group())
+            if settings.revocation_retry_s > 0:
+                group.start_soon(_retry_revocations, ctx, settings.revocation_retry_s)
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
 
     app = FastAPI(
         title="Wellpipe API",
@@ -151,6 +181,13 @@ def create_app(
         kind = kinds.get(error.status_code, "invalid-request")
         detail = str(error.detail) or "The request failed."
         if error.status_code == 404:
+            if _wants_html(request):
+                return error_page(
+                    request,
+                    404,
+                    "Page not found",
+                    "There is nothing at this address; go back to the dashboard.",
+                )
             detail = "There is nothing at this address; see /api/docs for the API."
         elif error.status_code == 405:
             detail = "This address does not accept that method; see /api/docs."

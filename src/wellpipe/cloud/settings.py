@@ -51,6 +51,8 @@ class CloudSettings(BaseSettings):
         session_ttl_s: How long a dashboard session lasts.
         sandbox: Serve the built-in WHOOP sandbox instead of WHOOP (default: when no
             ``WELLPIPE_WHOOP_CLIENT_ID`` is set).
+        revocation_retry_s: How often each worker retries provider revokes that failed
+            during an account deletion (0 turns it off).
     """
 
     model_config = SettingsConfigDict(env_prefix="WELLPIPE_", extra="ignore", frozen=True)
@@ -70,6 +72,7 @@ class CloudSettings(BaseSettings):
     cache_ttl_s: float = Field(default=120.0, ge=0)
     session_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     sandbox: bool | None = None
+    revocation_retry_s: float = Field(default=300.0, ge=0)
 
     @field_validator("public_url")
     @classmethod

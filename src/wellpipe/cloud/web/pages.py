@@ -352,6 +352,11 @@ class Web:
         return response
 
 
+def error_page(request: Request, status: int, heading: str, sentence: str) -> Response:
+    """The dashboard's error page (for browsers that reach an address outside the pages)."""
+    return _error_page(request, status, heading, sentence)
+
+
 def _error_page(request: Request, status: int, heading: str, sentence: str) -> Response:
     web: Web | None = getattr(request.state, "web", None)
     if web is None:
