@@ -1,0 +1,241 @@
+"""Tenant isolation: user A's key never reads user B's data, whatever A puts in the request.
+
+A and B are connected to different WHOOP members. A tries B's identifiers (Wellpipe user
+id, key id, WHOOP member id, record ids, email) in every REST route's path and query, in
+headers, and in every MCP tool's arguments; requests run interleaved and concurrently,
+and B's answers are cached before A asks. Nothing of B's ever comes back to A.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.cloud.conftest import PUBLIC_URL, Cloud
+from tests.cloud.data_support import Tenant, new_tenant
+from tests.fakes import FakeClock
+from wellpipe.cloud.services.upstream import UpstreamBudget, install_budget
+from wellpipe.mcp.tools import TOOLS
+from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox.whoop import History
+
+KINDS = ("sleep", "recovery", "workout", "cycle")
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock, history: History) -> WhoopSandbox:
+    """WHOOP without rate limits: this test is about whose data comes back, not budgets."""
+    return WhoopSandbox(clock=clock, history=history, rate_limits=())
+
+
+@pytest.fixture(autouse=True)
+def roomy_budget(cloud: Cloud) -> None:
+    install_budget(
+        cloud.ctx, UpstreamBudget(cloud.ctx, provider="whoop", limits=(), user_share=1.0)
+    )
+    cloud.ctx.settings = cloud.ctx.settings.model_copy(update={"burst_per_minute": 10_000})
+
+
+async def identifiers(cloud: Cloud, tenant: Tenant) -> dict[str, Any]:
+    """Everything that names the tenant or their data, read with their own key."""
+    ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for kind in KINDS:
+        listing = await cloud.client.get(f"/api/v1/health?type={kind}&days=30", headers=tenant.auth)
+        assert listing.status_code == 200, listing.text
+        ids[kind] = {record["source_id"] for record in listing.json()["records"]}
+    profile = (await cloud.client.get("/api/v1/profile", headers=tenant.auth)).json()["profile"]
+    return {
+        "ids": ids,
+        "email": profile["email"],
+        "member": str(tenant.member),
+        "user_id": tenant.user_id,
+        "key_id": tenant.key.split("_")[2],
+    }
+
+
+def leaked(text: str, other: dict[str, Any]) -> list[str]:
+    """Identifiers of ``other``'s data that appear in ``text``."""
+    found = [value for values in other["ids"].values() for value in values if value in text]
+    found += [other[name] for name in ("email", "user_id") if other[name] in text]
+    if f'"source_id":"{other["member"]}"' in text.replace(" ", ""):
+        found.append(other["member"])
+    return found
+
+
+async def collected(failures: list[str], check: Any, *args: Any) -> None:
+    """Run a check inside a task group, keeping its failure instead of cancelling the others.
+
+    (Cancelling requests in the middle of their database work can leave SQLAlchemy's
+    aiosqlite connections hanging at close, which would turn a failure into a hang.)
+    """
+    try:
+        await check(*args)
+    except AssertionError as failure:
+        failures.append(f"{args[0] if len(args) == 1 else args[:2]}: {failure}")
+
+
+def hostile_query(other: dict[str, Any]) -> str:
+    return "&".join(
+        f"{name}={other[field]}"
+        for name, field in [
+            ("user_id", "user_id"),
+            ("user", "user_id"),
+            ("member", "member"),
+            ("member_id", "member"),
+            ("whoop_user_id", "member"),
+            ("key_id", "key_id"),
+            ("email", "email"),
+        ]
+    )
+
+
+async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
+    first, second = cloud.sandbox.member_ids[:2]
+    alice = await new_tenant(cloud, member=first)
+    bob = await new_tenant(cloud, member=second)
+    theirs = await identifiers(cloud, bob)  # B reads first: B's answers are in the cache
+    mine = await identifiers(cloud, alice)
+    assert theirs["email"] != mine["email"]
+    assert all(not (theirs["ids"][k] & mine["ids"][k]) for k in KINDS)
+
+    hostile_headers = {
+        **alice.auth,
+        "X-User-Id": bob.user_id,
+        "X-Wellpipe-User": bob.user_id,
+        "X-Whoop-User-Id": theirs["member"],
+        "Cookie": f"user_id={bob.user_id}",
+    }
+    query = hostile_query(theirs)
+    urls = [
+        *(f"/api/v1/health?type={t}&days=30&{query}" for t in (*KINDS, "summary", "profile")),
+        *(
+            f"/api/v1/{path}?start=2026-10-23&end=2026-11-21&{query}"
+            for path in ("summary", "sleep", "recovery", "workouts", "cycles")
+        ),
+        f"/api/v1/profile?{query}",
+        f"/api/v1/usage?{query}",
+    ]
+    for kind in KINDS:
+        urls += [
+            f"/api/v1/records/{kind}/{record_id}" for record_id in sorted(theirs["ids"][kind])[:8]
+        ]
+    routes = {path for path in cloud.app.openapi()["paths"] if path.startswith("/api/v1/")}
+    assert routes == {
+        "/api/v1/health",
+        "/api/v1/summary",
+        "/api/v1/sleep",
+        "/api/v1/recovery",
+        "/api/v1/workouts",
+        "/api/v1/cycles",
+        "/api/v1/profile",
+        "/api/v1/records/{kind}/{record_id}",
+        "/api/v1/usage",
+    }, "a new route must be added to this test"
+
+    async def fetch(url: str) -> None:
+        await collected(failures, check, url)
+
+    async def check(url: str) -> None:
+        response = await cloud.client.get(url, headers=hostile_headers)
+        assert response.status_code in {200, 404}, (url, response.text)
+        asked = url.rsplit("/", 1)[-1] if "/records/" in url else "\0"
+        assert leaked(response.text.replace(asked, ""), theirs) == [], url  # 404s repeat the id
+        if "/records/" in url:
+            assert response.status_code == 404, url  # B's record, asked with A's key
+        elif url.startswith("/api/v1/usage"):
+            assert response.json()["month_count"] > 0  # A's own count
+        else:
+            assert mine["email"] in response.text or any(
+                record_id in response.text for ids in mine["ids"].values() for record_id in ids
+            ), url
+
+    async def meanwhile(url: str) -> None:
+        await collected(failures, bobs, url)
+
+    async def bobs(url: str) -> None:  # B at the same time, on the same routes
+        response = await cloud.client.get(url.split("?")[0], headers=bob.auth)
+        assert leaked(response.text, mine) == [], url
+
+    failures: list[str] = []
+    async with anyio.create_task_group() as group:
+        for url in urls:
+            group.start_soon(fetch, url)
+            group.start_soon(meanwhile, url)
+    assert failures == []
+
+
+async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud) -> None:
+    first, second = cloud.sandbox.member_ids[:2]
+    alice = await new_tenant(cloud, member=first)
+    bob = await new_tenant(cloud, member=second)
+    theirs = await identifiers(cloud, bob)
+    mine = await identifiers(cloud, alice)
+
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("get-daily-summary", {"days": 30}),
+        ("get-recent-sleep", {"days": 30}),
+        ("get-recent-recovery", {"days": 30}),
+        ("get-recent-workouts", {"days": 30}),
+        ("get-recent-cycles", {"days": 30}),
+        ("get-range", {"kind": "summary", "start": "2026-10-23", "end": "2026-11-21"}),
+        ("get-profile", {}),
+    ]
+    calls += [
+        ("get-record", {"kind": kind, "id": record_id})
+        for kind in KINDS
+        for record_id in sorted(theirs["ids"][kind])[:5]
+    ]
+    smuggled = [
+        (name, {**args, "user_id": bob.user_id, "member_id": theirs["member"]})
+        for name, args in calls[:7]
+    ]
+    assert {name for name, _ in calls} == {tool.name for tool in TOOLS}
+
+    async def as_user(
+        tenant: Tenant, mode: str, other: dict[str, Any], own: dict[str, Any]
+    ) -> None:
+        headers = {**tenant.auth, "X-User-Id": bob.user_id if tenant is alice else alice.user_id}
+        transport = httpx2.ASGITransport(app=cloud.app)
+        async with (
+            httpx2.AsyncClient(transport=transport, headers=headers, base_url=PUBLIC_URL) as http,
+            Client(
+                streamable_http_client(f"{PUBLIC_URL}/api/mcp", http_client=http), mode=mode
+            ) as client,
+        ):
+            for name, args in calls:
+                result = await client.call_tool(name, args)
+                text = json.dumps(result.structured_content) + " ".join(
+                    getattr(block, "text", "") for block in result.content
+                )
+                echoed = text.replace(str(args.get("id")), "") if name == "get-record" else text
+                assert leaked(echoed, other) == [], (name, args)  # an error may repeat the id
+                if name == "get-record" and tenant is alice:
+                    assert result.is_error, (name, args)
+                    assert "has no" in text
+                elif name != "get-record":
+                    assert not result.is_error, text
+                    if name in {"get-recent-sleep", "get-profile"}:
+                        assert leaked(text, own) != [], name  # the caller's own data
+            for name, args in smuggled:
+                result = await client.call_tool(name, args)
+                assert result.is_error
+                assert "unknown argument" in " ".join(
+                    getattr(b, "text", "") for b in result.content
+                )
+
+    failures: list[str] = []
+    async with anyio.create_task_group() as group:  # both users at once, both eras
+        for who, mode, other, own in [
+            (alice, "legacy", theirs, mine),
+            (bob, "2026-07-28", mine, theirs),
+            (alice, "2026-07-28", theirs, mine),
+            (bob, "legacy", mine, theirs),
+        ]:
+            group.start_soon(collected, failures, as_user, who, mode, other, own)
+    assert failures == []
