@@ -129,3 +129,12 @@ def test_migrate_on_postgresql(postgres_server: str, tmp_path: Path) -> None:
         assert "is at revision 0001" in result.output or "is at revision" in result.output
     finally:
         drop_postgres_database(postgres_server, name)
+
+
+def test_serve_refuses_a_weak_key_ring_without_printing_it(tmp_path: Path) -> None:
+    weak = "k1:" + "A" * 43 + "="  # 32 zero bytes
+    env = clean_env(tmp_path) | {"WELLPIPE_ENCRYPTION_KEYS": weak}
+    result = CliRunner().invoke(main, ["cloud", "serve", "--port", "1"], env=env)
+    assert result.exit_code != 0
+    assert "WELLPIPE_ENCRYPTION_KEYS" in result.output
+    assert "A" * 20 not in result.output

@@ -26,6 +26,7 @@ from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database, upgrade_to_head
 from wellpipe.cloud.logs import install_redaction
+from wellpipe.cloud.security.crypto import TokenCipher
 from wellpipe.cloud.services.deletion import retry_pending_revocations
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
 from wellpipe.cloud.web import routes as web
@@ -89,6 +90,7 @@ def create_app(
     if migrate is None:
         migrate = os.environ.get("WELLPIPE_AUTO_MIGRATE", "1") not in {"0", "false", "no"}
     settings, _ = ensure_secrets(settings or CloudSettings())
+    TokenCipher.from_settings(settings)  # fail closed at start-up on a bad key ring
     ctx = CloudContext(
         settings=settings,
         db=Database(settings.effective_database_url),

@@ -64,10 +64,15 @@ def _say(message: str) -> None:
 
 
 def _prepare() -> tuple[object, object]:
+    from wellpipe.cloud.security.crypto import TokenCipher
     from wellpipe.cloud.settings import CloudSettings, ensure_secrets
+    from wellpipe.core.errors import ConfigError
 
     try:
         settings, generated = ensure_secrets(CloudSettings())
+        TokenCipher.from_settings(settings)  # fail closed on a weak or malformed key ring
+    except ConfigError as weak:
+        raise click.ClickException(str(weak)) from None
     except ValueError as invalid:
         raise click.ClickException(f"invalid setting: {invalid}") from None
     return settings, generated
