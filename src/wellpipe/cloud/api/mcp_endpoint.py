@@ -18,7 +18,7 @@ client's credential never leaves this module.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -154,14 +154,24 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
 class _Gate:
     """Host/Origin, then the API key; the caller rides in a context variable to the tools."""
 
-    def __init__(self, app: Any, ctx: CloudContext, security: TransportSecuritySettings) -> None:
-        self._app = app
+    def __init__(
+        self, server: WellpipeServer, ctx: CloudContext, security: TransportSecuritySettings
+    ) -> None:
+        self._server = server
+        self._asgi: tuple[object, StreamableHTTPASGIApp] | None = None
         self._ctx = ctx
         self._security = TransportSecurityMiddleware(security)
 
+    def _app(self) -> StreamableHTTPASGIApp:
+        """The SDK's handler for the session manager of the current lifespan."""
+        manager = self._server.session_manager
+        if self._asgi is None or self._asgi[0] is not manager:
+            self._asgi = (manager, StreamableHTTPASGIApp(manager))
+        return self._asgi[1]
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self._app(scope, receive, send)
+            await self._app()(scope, receive, send)
             return
         request = Request(scope, receive)
         refused = await self._security.validate_request(request)
@@ -175,7 +185,7 @@ class _Gate:
         state = scope.get("state") or {}
         token = _caller.set(_Caller(principal=principal, request_id=state.get("request_id")))
         try:
-            await self._app(scope, receive, send)
+            await self._app()(scope, receive, send)
         finally:
             _caller.reset(token)
 
@@ -213,6 +223,43 @@ class _Gate:
         return principal
 
 
+class _Lifespan:
+    """Runs the SDK's session manager (and closes the provider pool) for one app lifespan.
+
+    Re-enterable: an app may be started more than once in one process (tests, servers that
+    restart it), and the SDK's session manager runs only once, so each later start builds
+    a fresh one.
+    """
+
+    def __init__(
+        self, server: WellpipeServer, ctx: CloudContext, build: Callable[[], object]
+    ) -> None:
+        self._server = server
+        self._ctx = ctx
+        self._build = build
+        self._fresh = True
+        self._stacks: list[AsyncExitStack] = []
+
+    async def __aenter__(self) -> WellpipeServer:
+        if not self._fresh:
+            self._build()
+        self._fresh = False
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        self._stacks.append(stack)
+        try:
+            stack.push_async_callback(close_shared_http, self._ctx)
+            await stack.enter_async_context(self._server.session_manager.run())
+        except BaseException:
+            self._stacks.pop()
+            await stack.aclose()
+            raise
+        return self._server
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._stacks.pop().__aexit__(*exc)
+
+
 def mount_mcp(app: FastAPI, ctx: CloudContext) -> AbstractAsyncContextManager[object]:
     """Mount the MCP endpoints on ``app``; returns what the app's lifespan must run.
 
@@ -222,22 +269,18 @@ def mount_mcp(app: FastAPI, ctx: CloudContext) -> AbstractAsyncContextManager[ob
     server = build_mcp(ctx)
     security = transport_security(ctx)
     ctx.extras[_EXTRAS_KEY] = security
-    server.streamable_http_app(
-        streamable_http_path=MCP_PATHS[0],
-        stateless_http=True,
-        json_response=False,
-        transport_security=security,
-        host=ctx.settings.public_host,
-    )
-    gate = _Gate(StreamableHTTPASGIApp(server.session_manager), ctx, security)
+
+    def build() -> object:
+        return server.streamable_http_app(
+            streamable_http_path=MCP_PATHS[0],
+            stateless_http=True,
+            json_response=False,
+            transport_security=security,
+            host=ctx.settings.public_host,
+        )
+
+    build()
+    gate = _Gate(server, ctx, security)
     for path in MCP_PATHS:
         app.router.routes.append(Route(path, endpoint=gate, methods=["GET", "POST", "DELETE"]))
-
-    @asynccontextmanager
-    async def lifespan() -> AsyncIterator[object]:
-        async with AsyncExitStack() as stack:
-            stack.push_async_callback(close_shared_http, ctx)
-            await stack.enter_async_context(server.session_manager.run())
-            yield server
-
-    return lifespan()
+    return _Lifespan(server, ctx, build)

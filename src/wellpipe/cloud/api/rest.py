@@ -67,6 +67,9 @@ _KINDS = {
     HealthType.CYCLE: DataKind.CYCLE,
 }
 
+EARLIEST = date(2010, 1, 1)
+"""No wearable data is older; earlier dates are refused (and cannot overflow a time window)."""
+
 Days = Annotated[
     int,
     Query(
@@ -94,6 +97,12 @@ def _range(ctx_today: date, start: date, end: date) -> DayRange:
             "invalid-request",
             f"The range covers {span} days but one request covers at most {MAX_DAYS}; "
             "split it into several requests.",
+        )
+    if start < EARLIEST:
+        raise Problem(
+            422,
+            "invalid-request",
+            f"start ({start}) is too early; no wearable data is that old, ask from {EARLIEST}.",
         )
     if start > ctx_today + timedelta(days=1):
         raise Problem(

@@ -9,6 +9,7 @@ involved: upstream requests carry only the user's stored provider token.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from wellpipe.cloud.tokens import DatabaseTokenProvider, connection_status, reco
 from wellpipe.core.errors import (
     AuthError,
     ConfigError,
+    NotFound,
     ProviderRateLimited,
     ReauthorizationRequired,
 )
@@ -177,7 +179,15 @@ class CloudProvider:
         return records
 
     async def record(self, kind: DataKind, source_id: str) -> Record:
-        """One record by id (see `HealthProvider.record`)."""
+        """One record by id (see `HealthProvider.record`).
+
+        An id that cannot be one (not a UUID for sleeps and workouts, not a 64-bit number
+        for cycles and recoveries) is `NotFound` at once, without asking the provider.
+        """
+        if not _plausible_id(kind, source_id):
+            raise NotFound(
+                provider=self._provider, endpoint=None, what=f"{kind.value} with id {source_id!r}"
+            )
         key = self._key("record", DataKind(kind).value, source_id)
         found = await self._cached(key, BaseModel, lambda p: _as_model(p.record(kind, source_id)))
         self.records_read += 1
@@ -192,6 +202,16 @@ class CloudProvider:
         return await self._cached(
             self._key("body_measurement"), BodyMeasurement, lambda p: p.body_measurement()
         )
+
+
+_NUMBER = re.compile(r"[0-9]{1,19}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _plausible_id(kind: DataKind, source_id: str) -> bool:
+    if kind in (DataKind.SLEEP, DataKind.WORKOUT):
+        return _UUID.fullmatch(source_id) is not None
+    return _NUMBER.fullmatch(source_id) is not None and int(source_id) < 2**63
 
 
 async def _as_model(pending: Awaitable[Record]) -> BaseModel:
