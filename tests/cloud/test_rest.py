@@ -11,14 +11,17 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from tests.cloud.conftest import Cloud
 from tests.cloud.data_support import Tenant, data_requests, new_tenant, record_upstream
 from tests.conftest import CREDENTIALS, ORIGIN, tokens_for
+from wellpipe.cloud.services import health
 from wellpipe.cloud.services.audit import list_events
 from wellpipe.cloud.services.cache import answer_cache
-from wellpipe.cloud.tokens import connection_status, read_access_token
+from wellpipe.cloud.tokens import connection_status, delete_connection, read_access_token
 from wellpipe.core.models import DataKind, DayRange
 from wellpipe.mcp.tools import ToolContext, _read_recent
 from wellpipe.providers.whoop import WhoopSettings, open_whoop
@@ -157,7 +160,15 @@ async def test_range_endpoints_keep_to_the_days_asked_and_are_audited(
     assert recovery.detail["kind"] == "recovery"
     assert recovery.detail["range"] == "2026-10-01..2026-10-31"
     assert recovery.detail["records"] > 20
-    assert set(recovery.detail) == {"endpoint", "kind", "range", "records", "upstream_calls"}
+    assert set(recovery.detail) == {
+        "endpoint",
+        "key_id",
+        "kind",
+        "range",
+        "records",
+        "upstream_calls",
+    }
+    assert recovery.detail["key_id"] == tenant.key.split("_")[2]
     assert all(e.request_id for e in events)
 
 
@@ -373,3 +384,38 @@ async def test_over_quota_is_429_with_headers_and_usage_is_free(
     assert usage["limit"] == 2
     assert usage["remaining"] == 0
     assert usage["reset_at"].startswith("2026-12-01T00:00:00")
+
+
+async def test_concurrent_accesses_share_one_audit_transaction(
+    cloud: Cloud, tenant: Tenant
+) -> None:
+    log = cloud.ctx.extras.setdefault("health.access_log", health._AccessLog())
+    written_before = log.batches
+
+    async def one(number: int) -> None:
+        await health.record_access(
+            cloud.ctx, user_id=tenant.user_id, detail={"endpoint": f"e{number}"}, request_id=None
+        )
+
+    # The lock is released before the task group waits: as if another batch were being
+    # written while these five requests finished.
+    async with anyio.create_task_group() as group, log.lock:
+        for number in range(5):
+            group.start_soon(one, number)
+        while len(log.open.entries) < 5:
+            await anyio.lowlevel.checkpoint()
+
+    events = [e for e in await list_events(cloud.ctx, tenant.user_id) if e.event == "data.accessed"]
+    assert sorted(e.detail["endpoint"] for e in events) == [f"e{n}" for n in range(5)]
+    assert log.batches == written_before + 1  # five rows, one transaction
+
+
+async def test_a_disconnect_elsewhere_shows_within_seconds(cloud: Cloud, tenant: Tenant) -> None:
+    url = "/api/v1/health?type=sleep&days=2"
+    assert (await cloud.client.get(url, headers=tenant.auth)).status_code == 200
+    await delete_connection(cloud.ctx, user_id=tenant.user_id, provider="whoop")  # another worker
+
+    cloud.clock.advance(health.STATUS_TTL_S + 0.1)
+    response = await cloud.client.get(url, headers=tenant.auth)
+
+    assert_problem(response, 409, "provider-not-connected", "connect WHOOP")

@@ -36,8 +36,12 @@ from starlette.types import Receive, Scope, Send
 from wellpipe.cloud.api.deps import PROVIDER, key_in_url, refundable
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.services.audit import audit
-from wellpipe.cloud.services.health import CloudProvider, close_shared_http, open_provider
+from wellpipe.cloud.services.health import (
+    CloudProvider,
+    close_shared_http,
+    open_provider,
+    record_access,
+)
 from wellpipe.cloud.services.keys import Principal, authenticate
 from wellpipe.cloud.services.limits import Charge, charge, refund
 from wellpipe.core.errors import WellpipeError
@@ -140,11 +144,10 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
                 if refundable(error):
                     await refund(ctx, principal, endpoint, at=counted.at)
                 raise
-            await audit(
+            await record_access(
                 ctx,
                 user_id=principal.user_id,
-                event="data.accessed",
-                detail=_audit_detail(call, provider),
+                detail={**_audit_detail(call, provider), "key_id": principal.key_id},
                 request_id=caller.request_id,
             )
 

@@ -32,8 +32,7 @@ from wellpipe.cloud.api.models import (
     WorkoutList,
 )
 from wellpipe.cloud.api.problems import Problem
-from wellpipe.cloud.services.audit import audit
-from wellpipe.cloud.services.health import CloudProvider
+from wellpipe.cloud.services.health import CloudProvider, record_access
 from wellpipe.cloud.services.keys import Principal
 from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.core.errors import NotFound
@@ -174,16 +173,16 @@ async def _accessed(
     """Audit the access: what was read and how much, never a value."""
     detail: dict[str, Any] = {
         "endpoint": endpoint,
+        "key_id": principal.key_id,
         "kind": kind,
         "records": records,
         "upstream_calls": provider.upstream_calls,
     }
     if days is not None:
         detail["range"] = f"{days.first}..{days.last}"
-    await audit(
+    await record_access(
         context(request),
         user_id=principal.user_id,
-        event="data.accessed",
         detail=detail,
         request_id=getattr(request.state, "request_id", None),
     )

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import anyio
 import httpx2
 from pydantic import BaseModel
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.cache import AnswerCache, answer_cache
 from wellpipe.cloud.services.upstream import ProviderBusy, UserBudget, budget_for
-from wellpipe.cloud.tokens import DatabaseTokenProvider, connection_status, reconnect_action
+from wellpipe.cloud.tokens import (
+    ConnectionInfo,
+    DatabaseTokenProvider,
+    connection_status,
+    reconnect_action,
+)
 from wellpipe.core.errors import (
     AuthError,
     ConfigError,
@@ -38,7 +46,9 @@ __all__ = [
     "ProviderNotConnected",
     "close_shared_http",
     "connector_for",
+    "forget_connection",
     "open_provider",
+    "record_access",
 ]
 
 logger = logging.getLogger(__name__)
@@ -218,6 +228,105 @@ async def _as_model(pending: Awaitable[Record]) -> BaseModel:
     return await pending
 
 
+STATUS_TTL_S = 5.0
+"""How long a worker trusts an *active* connection it has seen (a disconnect elsewhere shows
+within this long; a dead or missing connection is always read afresh)."""
+
+_STATUS_KEY = "health.statuses"
+
+
+def _statuses(ctx: CloudContext) -> dict[tuple[str, str], tuple[float, ConnectionInfo]]:
+    found: dict[tuple[str, str], tuple[float, ConnectionInfo]] = ctx.extras.setdefault(
+        _STATUS_KEY, {}
+    )
+    return found
+
+
+async def _connection(ctx: CloudContext, user_id: str, provider: str) -> ConnectionInfo | None:
+    """The user's connection to ``provider``; an active one is remembered for a few seconds."""
+    known = _statuses(ctx)
+    now = ctx.clock.monotonic()
+    cached = known.get((user_id, provider))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    found = next(
+        (info for info in await connection_status(ctx, user_id) if info.provider == provider),
+        None,
+    )
+    if found is not None and found.status == "active":
+        if len(known) >= 10_000:
+            known.clear()
+        known[(user_id, provider)] = (now + STATUS_TTL_S, found)
+    else:
+        known.pop((user_id, provider), None)
+    return found
+
+
+def forget_connection(ctx: CloudContext, *, user_id: str, provider: str) -> None:
+    """Stop trusting this process's memory of a connection (after a disconnect here)."""
+    _statuses(ctx).pop((user_id, provider), None)
+
+
+# ---------------------------------------------------------------------- the access log
+@dataclass
+class _Batch:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: BaseException | None = None
+
+
+class _AccessLog:
+    """Group commit: concurrent requests' ``data.accessed`` rows go in one transaction."""
+
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.open = _Batch()
+        self.batches = 0
+
+
+async def record_access(
+    ctx: CloudContext, *, user_id: str, detail: Mapping[str, Any], request_id: str | None
+) -> None:
+    """Audit ``data.accessed`` (what was read and how much, never a value), durably.
+
+    Returns once the row is committed. Requests that finish together share one
+    transaction: the first to get the lock writes everything queued so far, the others
+    find their row already written.
+
+    Raises:
+        Exception: the database refused the batch this row was in.
+    """
+    log: _AccessLog = ctx.extras.setdefault(_ACCESS_KEY, _AccessLog())
+    batch = log.open
+    batch.entries.append(
+        {
+            "user_id": user_id,
+            "detail": dict(detail),
+            "request_id": request_id,
+            "at": ctx.clock.now(),
+        }
+    )
+    async with log.lock:
+        if not batch.done.is_set():
+            log.open = _Batch()
+            try:
+                async with ctx.db.transaction() as session:
+                    for entry in batch.entries:
+                        await record_event(session, event="data.accessed", **entry)
+                log.batches += 1
+            except BaseException as error:
+                batch.error = error
+                raise
+            finally:
+                batch.done.set()
+            return
+    if batch.error is not None:
+        raise RuntimeError("the access log could not be written") from batch.error
+
+
+_ACCESS_KEY = "health.access_log"
+
+
 @asynccontextmanager
 async def open_provider(
     ctx: CloudContext, *, user_id: str, provider: str = "whoop"
@@ -236,10 +345,7 @@ async def open_provider(
     connector = connector_for(ctx, provider)
     display = connector.info.display_name
     action = reconnect_action(provider)
-    connection = next(
-        (info for info in await connection_status(ctx, user_id) if info.provider == provider),
-        None,
-    )
+    connection = await _connection(ctx, user_id, provider)
     if connection is None:
         raise ProviderNotConnected(provider=provider, display_name=display)
     if connection.status != "active":
@@ -296,6 +402,9 @@ async def open_provider(
         )
         try:
             yield cloud
+        except AuthError:  # the grant died (or vanished) meanwhile: read the row next time
+            _statuses(ctx).pop((user_id, provider), None)
+            raise
         finally:
             try:
                 await budget.flush()
