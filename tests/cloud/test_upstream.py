@@ -302,3 +302,21 @@ async def test_cloud_fixture_uses_the_shared_budget(cloud: Cloud) -> None:
     assert budget.limits == (RateLimit(100, 60), RateLimit(10_000, 86_400))
     assert budget.user_share == pytest.approx(0.3)
     assert budget is budget_for(cloud.ctx, "whoop")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_answers_cached_in_redis_serve_every_worker(
+    redis_workers: tuple[Workers, str],
+) -> None:
+    workers, prefix = redis_workers
+    workers.budgets(user_share=1.0, redis_prefix=prefix)
+    for ctx in (workers.a, workers.b):
+        answer_cache(ctx).ttl_s = 60
+    first, second = await connected_users(workers, 2)
+
+    assert (await read_profiles(workers.a, [first], 1))[0] == 1
+    calls = len(workers.data_calls())
+    assert (await read_profiles(workers.b, [first], 1))[0] == 1  # the other worker: cached
+    assert len(workers.data_calls()) == calls
+    assert (await read_profiles(workers.b, [second], 1))[0] == 1  # another user: not shared
+    assert len(workers.data_calls()) == calls + 1

@@ -4,6 +4,8 @@
 provider tokens, the provider app of this service, the app's budget shared by every
 worker, and a short-lived answer cache. The client's own credential (API key) is never
 involved: upstream requests carry only the user's stored provider token.
+
+`record_access` writes the ``data.accessed`` audit rows (what was read, never a value).
 """
 
 from __future__ import annotations
@@ -335,7 +337,9 @@ async def open_provider(
 
     Nothing goes upstream until a read misses the cache. The user's tokens come from the
     database (`DatabaseTokenProvider`; refreshes are written back and serialized across
-    workers); every upstream request draws on the app's shared budget.
+    workers); every upstream request draws on the app's shared budget. An active
+    connection seen in the last `STATUS_TTL_S` seconds is not read again (a disconnect
+    made through another worker shows within that long).
 
     Raises:
         ProviderNotConnected: the user has not connected ``provider``.
@@ -357,10 +361,13 @@ async def open_provider(
     budget = budget_for(ctx, provider).for_user(user_id)
     async with AsyncExitStack() as stack:
         opened: list[ConnectedProvider] = []
+        opening = anyio.Lock()
 
         async def opener() -> ConnectedProvider:
-            if opened:
-                return opened[0]
+            async with opening:  # concurrent reads of one request share one client
+                return opened[0] if opened else await open_account()
+
+        async def open_account() -> ConnectedProvider:
             pair = ctx.settings.credentials_for(provider)
             if pair is None:
                 raise ConfigError(
