@@ -419,3 +419,15 @@ async def test_a_disconnect_elsewhere_shows_within_seconds(cloud: Cloud, tenant:
     response = await cloud.client.get(url, headers=tenant.auth)
 
     assert_problem(response, 409, "provider-not-connected", "connect WHOOP")
+
+
+async def test_a_disconnect_on_this_worker_takes_effect_on_the_next_call(
+    cloud: Cloud, tenant: Tenant
+) -> None:
+    from wellpipe.cloud.services.connect import disconnect
+
+    first = await cloud.client.get("/api/v1/profile", headers=tenant.auth)
+    assert first.status_code == 200  # the worker now remembers the connection as active
+    await disconnect(cloud.ctx, user_id=tenant.user_id, provider="whoop")
+    after = await cloud.client.get("/api/v1/profile", headers=tenant.auth)
+    assert_problem(after, 409, "provider-not-connected", "connect WHOOP")

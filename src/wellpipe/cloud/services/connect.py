@@ -33,6 +33,7 @@ from sqlalchemy import delete
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.tables import OAuthState
 from wellpipe.cloud.services.audit import record_event
+from wellpipe.cloud.services.health import forget_connection
 from wellpipe.cloud.services.sessions import SessionInfo
 from wellpipe.cloud.tokens import (
     DatabaseTokenProvider,
@@ -422,6 +423,7 @@ async def disconnect(
             ctx, provider, DatabaseTokenProvider(ctx, user_id=user_id, provider=provider)
         )
     deleted = await delete_connection(ctx, user_id=user_id, provider=provider)
+    forget_connection(ctx, user_id=user_id, provider=provider)  # this worker, at once
     if not deleted and result is None:
         return ConnectOutcome(False, f"{display} is not connected.", provider)
     async with ctx.db.transaction() as db:

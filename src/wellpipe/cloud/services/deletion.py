@@ -43,6 +43,7 @@ from wellpipe.cloud.security.crypto import Binding
 from wellpipe.cloud.services.accounts import signin_throttle_keys
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.connect import RevokeResult, revoke_grant
+from wellpipe.cloud.services.health import forget_connection
 from wellpipe.cloud.tokens import DatabaseTokenProvider, delete_connection, read_access_token
 from wellpipe.core.tokens import MemoryTokenProvider, TokenSet
 
@@ -194,6 +195,7 @@ async def _revoke_and_forget(
     else:
         report.revoked.append(provider)
     await delete_connection(ctx, user_id=user_id, provider=provider)
+    forget_connection(ctx, user_id=user_id, provider=provider)
 
 
 async def _read_quietly(
