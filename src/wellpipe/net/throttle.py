@@ -21,7 +21,7 @@ from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 
-__all__ = ["RequestBudget", "Throttle", "ThrottleState", "parse_seconds"]
+__all__ = ["RequestBudget", "Throttle", "ThrottleState", "parse_count", "parse_seconds"]
 
 
 class RequestBudget(Protocol):
@@ -133,7 +133,7 @@ class Throttle:
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read the provider's ``X-RateLimit-*`` headers; pause when it says none remain."""
         limit = headers.get("x-ratelimit-limit")
-        remaining = _parse_int(headers.get("x-ratelimit-remaining"))
+        remaining = parse_count(headers.get("x-ratelimit-remaining"))
         reset = parse_seconds(headers.get("x-ratelimit-reset"))
         if limit is None and remaining is None:
             return
@@ -155,7 +155,8 @@ class Throttle:
         )
 
 
-def _parse_int(value: str | None) -> int | None:
+def parse_count(value: str | None) -> int | None:
+    """The first integer of a rate-limit header (``"100, 100;window=60"`` → 100), or ``None``."""
     if value is None:
         return None
     try:

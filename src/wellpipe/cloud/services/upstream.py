@@ -38,7 +38,7 @@ from wellpipe.cloud.db.tables import UpstreamWindow
 from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
-from wellpipe.net.throttle import parse_seconds
+from wellpipe.net.throttle import parse_count, parse_seconds
 from wellpipe.providers import get_provider_info
 
 __all__ = [
@@ -371,7 +371,7 @@ class UpstreamBudget:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Pause the app when the provider says no requests remain until its reset."""
-        remaining = _parse_int(headers.get("x-ratelimit-remaining"))
+        remaining = parse_count(headers.get("x-ratelimit-remaining"))
         reset = parse_seconds(headers.get("x-ratelimit-reset"))
         if remaining is not None and remaining <= 0 and reset is not None:
             self.pause(reset)
@@ -432,12 +432,3 @@ def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
 def install_budget(ctx: CloudContext, budget: UpstreamBudget) -> None:
     """Use ``budget`` for its provider in this process (tests and operators tune limits)."""
     ctx.extras.setdefault(_EXTRAS_KEY, {})[budget.provider] = budget
-
-
-def _parse_int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.split(",")[0].strip())
-    except ValueError:
-        return None
