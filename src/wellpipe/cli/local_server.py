@@ -180,17 +180,15 @@ class BearerGate:
 
 
 def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from wellpipe.sandbox.server import listening_socket  # shared with the sandbox server
+
     try:
-        sock.bind(("127.0.0.1", port))
+        sock = listening_socket("127.0.0.1", port)
     except OSError as exc:
-        sock.close()
         raise ConfigError(
             f"Port {port} on 127.0.0.1 is not available ({exc.strerror}); "
             "choose another with --port N (0 picks a free one)."
         ) from None
-    sock.listen(128)
     sock.setblocking(False)
     return sock
 

@@ -109,18 +109,14 @@ def _safe_url(url: str) -> str:
 
 def _start_sandbox(host: str) -> str:
     """Serve the WHOOP sandbox on a free loopback port in a daemon thread; return its origin."""
-    import socket
-
     import uvicorn
 
     from wellpipe.cloud.settings import SANDBOX_CLIENT
     from wellpipe.sandbox import WhoopSandbox
+    from wellpipe.sandbox.server import listening_socket
 
     app = WhoopSandbox(client_id=SANDBOX_CLIENT[0], client_secret=SANDBOX_CLIENT[1])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    sock.listen(128)
+    sock = listening_socket(host, 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)

@@ -10,7 +10,26 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["serve_forever", "serve_in_background"]
+__all__ = ["listening_socket", "serve_forever", "serve_in_background"]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (port 0 picks a free one).
+
+    Raises:
+        OSError: the address is not available (the socket is closed first).
+    """
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted connections of
+    # sockets that say so, and without it Nagle + delayed ACK add ~40 ms to every response.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _config(
@@ -30,12 +49,7 @@ async def serve_in_background(
     The socket is bound and listening before the block starts, so requests made
     inside it never race the server's start-up. Port 0 picks a free port.
     """
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted connections of
-    # sockets that say so, and without it Nagle + delayed ACK add ~40 ms to every response.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, log_level=log_level))
     try:
