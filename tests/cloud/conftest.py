@@ -87,19 +87,11 @@ def postgres_template(postgres_server: str) -> Iterator[str]:
     """
     import anyio
 
-    from wellpipe.cloud.db import Database, upgrade_to_head
+    from wellpipe.cloud.db.migrate import upgrade_database
 
     name, url = fresh_postgres_database(postgres_server)
-
-    async def migrate() -> None:
-        db = Database(url)
-        try:
-            await upgrade_to_head(db)
-        finally:
-            await db.dispose()
-
     try:
-        anyio.run(migrate)
+        anyio.run(upgrade_database, url)
         yield name
     finally:
         drop_postgres_database(postgres_server, name)

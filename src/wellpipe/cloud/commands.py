@@ -11,8 +11,12 @@ import importlib
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from wellpipe.cloud.settings import CloudSettings, GeneratedSecrets
 
 __all__ = ["cloud"]
 
@@ -63,7 +67,7 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _prepare() -> tuple[object, object]:
+def _prepare() -> tuple[CloudSettings, GeneratedSecrets]:
     from wellpipe.cloud.security.crypto import TokenCipher
     from wellpipe.cloud.settings import CloudSettings, ensure_secrets
     from wellpipe.core.errors import ConfigError
@@ -83,21 +87,11 @@ def migrate() -> None:
     """Apply the database migrations that are not applied yet (safe to repeat)."""
     import anyio
 
-    from wellpipe.cloud.db import Database, upgrade_to_head
-    from wellpipe.cloud.db.migrate import current_revision
+    from wellpipe.cloud.db.migrate import upgrade_database
     from wellpipe.cloud.settings import CloudSettings
 
     settings = CloudSettings()
-
-    async def run() -> str | None:
-        db = Database(settings.effective_database_url)
-        try:
-            await upgrade_to_head(db)
-            return await current_revision(db)
-        finally:
-            await db.dispose()
-
-    revision = anyio.run(run)
+    revision = anyio.run(upgrade_database, settings.effective_database_url)
     _say(f"Database {_safe_url(settings.effective_database_url)} is at revision {revision}.")
 
 
@@ -142,12 +136,9 @@ def serve(host: str, port: int, workers: int) -> None:
     import anyio
     import uvicorn
 
-    from wellpipe.cloud.db import Database, upgrade_to_head
-    from wellpipe.cloud.settings import CloudSettings, GeneratedSecrets
+    from wellpipe.cloud.db.migrate import upgrade_database
 
     settings, generated = _prepare()
-    assert isinstance(settings, CloudSettings)
-    assert isinstance(generated, GeneratedSecrets)
     from_file = [
         name
         for name in ("WELLPIPE_ENCRYPTION_KEYS", "WELLPIPE_API_KEY_PEPPER")
@@ -165,14 +156,7 @@ def serve(host: str, port: int, workers: int) -> None:
     os.environ["WELLPIPE_ENCRYPTION_KEYS"] = settings.encryption_keys.get_secret_value()  # type: ignore[union-attr]
     os.environ["WELLPIPE_API_KEY_PEPPER"] = settings.api_key_pepper.get_secret_value()  # type: ignore[union-attr]
 
-    async def prepare_schema() -> None:
-        db = Database(settings.effective_database_url)
-        try:
-            await upgrade_to_head(db)
-        finally:
-            await db.dispose()
-
-    anyio.run(prepare_schema)
+    anyio.run(upgrade_database, settings.effective_database_url)
     os.environ["WELLPIPE_AUTO_MIGRATE"] = "0"  # done once here, not by every worker
 
     if not os.environ.get("WELLPIPE_PUBLIC_URL"):

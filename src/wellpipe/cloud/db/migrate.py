@@ -13,7 +13,14 @@ from sqlalchemy.engine import Connection
 
 from wellpipe.cloud.db.engine import Database
 
-__all__ = ["MIGRATIONS", "alembic_config", "current_revision", "head_revision", "upgrade_to_head"]
+__all__ = [
+    "MIGRATIONS",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "upgrade_database",
+    "upgrade_to_head",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x77656C6C  # "well": one migrator at a time when several workers start together
@@ -52,3 +59,17 @@ async def current_revision(db: Database) -> str | None:
     """The revision the database is at (``None`` before the first migration)."""
     async with db.engine.connect() as connection:
         return await connection.run_sync(_current)
+
+
+async def upgrade_database(url: str) -> str | None:
+    """Open the database at ``url``, bring it to the newest revision, close it again.
+
+    Returns:
+        The revision it is at afterwards.
+    """
+    db = Database(url)
+    try:
+        await upgrade_to_head(db)
+        return await current_revision(db)
+    finally:
+        await db.dispose()
