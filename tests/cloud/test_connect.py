@@ -126,7 +126,9 @@ async def wrong_state(
     cloud: Cloud, me: SessionInfo, url: str
 ) -> tuple[SessionInfo | None, str, dict[str, str]]:
     params = await consent(cloud, url)
-    return me, "whoop", {**params, "state": params["state"][:-2] + "xx"}
+    state = params["state"]
+    tail = "yy" if state.endswith("xx") else "xx"  # really a different state
+    return me, "whoop", {**params, "state": state[:-2] + tail}
 
 
 async def expired_state(
