@@ -131,7 +131,7 @@ def create_app(
     TokenCipher.from_settings(settings)  # fail closed at start-up on a bad key ring
     ctx = CloudContext(
         settings=settings,
-        db=Database(settings.effective_database_url),
+        db=Database(settings.effective_database_url, pool_size=settings.database_pool_size),
         clock=clock or SystemClock(),
         provider_transport=provider_transport,
         provider_base_urls=dict(provider_base_urls or {}),

@@ -35,6 +35,8 @@ class CloudSettings(BaseSettings):
         home: Folder for the default database and generated keys (``WELLPIPE_HOME``).
         database_url: SQLAlchemy URL; default SQLite in ``home``. PostgreSQL:
             ``postgresql+psycopg://user:pass@host/db``.
+        database_pool_size: PostgreSQL connections each worker keeps open (as many again
+            may open under load): every request in flight may hold one while it waits.
         encryption_keys: Key ring for provider tokens, ``kid:base64key`` entries
             separated by commas; the first is used to encrypt.
         api_key_pepper: Server secret keying the API-key verification cache.
@@ -59,6 +61,7 @@ class CloudSettings(BaseSettings):
 
     home: Path = Field(default_factory=lambda: Path(click.get_app_dir("wellpipe")))
     database_url: str | None = None
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     encryption_keys: SecretStr | None = None
     api_key_pepper: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"

@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -21,8 +22,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from wellpipe.cloud.api.problems import PROBLEM_BASE, Problem, ProblemBody
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.health import CloudProvider, ProviderNotConnected, open_provider
-from wellpipe.cloud.services.keys import Principal, authenticate
-from wellpipe.cloud.services.limits import Charge, charge, refund
+from wellpipe.cloud.services.keys import KeyClaim, Principal, authenticate, recall
+from wellpipe.cloud.services.limits import Charge, admit, charge, refund
 from wellpipe.core.errors import (
     AuthError,
     ConfigError,
@@ -37,6 +38,8 @@ from wellpipe.core.errors import (
 
 __all__ = [
     "ERROR_RESPONSES",
+    "Caller",
+    "CurrentCaller",
     "CurrentPrincipal",
     "bearer_scheme",
     "connected",
@@ -45,6 +48,7 @@ __all__ = [
     "metered",
     "problem_for",
     "refundable",
+    "require_caller",
     "require_principal",
 ]
 
@@ -84,11 +88,8 @@ def key_in_url(request: Request) -> bool:
     return False
 
 
-async def require_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """The caller, from their API key; a 401 problem when there is no valid key."""
+def _presented_key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The API key the request carries; a 401 problem when it carries none (or one in the URL)."""
     if key_in_url(request):
         raise Problem(
             401,
@@ -109,21 +110,99 @@ async def require_principal(
             "create one in the dashboard.",
             headers=_CHALLENGE,
         )
-    principal = await authenticate(context(request), presented.strip())
+    return presented.strip()
+
+
+def _invalid_key() -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        "This API key is not valid (mistyped, revoked or deleted); "
+        "create a new key in the dashboard.",
+        headers=_CHALLENGE,
+    )
+
+
+async def _authenticated(request: Request, presented: str) -> Principal:
+    principal = await authenticate(context(request), presented)
     if principal is None:
-        raise Problem(
-            401,
-            "unauthorized",
-            "This API key is not valid (mistyped, revoked or deleted); "
-            "create a new key in the dashboard.",
-            headers=_CHALLENGE,
-        )
+        raise _invalid_key()
     request.state.principal = principal
     return principal
 
 
+async def require_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller, from their API key; a 401 problem when there is no valid key."""
+    return await _authenticated(request, _presented_key(request, credentials))
+
+
+@dataclass
+class Caller:
+    """The API key of a data request, confirmed now or (`recall`) when it is charged.
+
+    Attributes:
+        presented: The key as sent.
+        claim: Who this process last verified the key as, when it did recently: `metered`
+            then confirms the key in the statement that counts the request.
+        principal: Who the request acts for, once confirmed.
+    """
+
+    presented: str = field(repr=False)
+    claim: KeyClaim | None
+    principal: Principal | None
+
+    @property
+    def user_id(self) -> str:
+        """The key's owner (as claimed until confirmed)."""
+        if self.principal is not None:
+            return self.principal.user_id
+        assert self.claim is not None  # one of the two is always set
+        return self.claim.user_id
+
+    @property
+    def confirmed(self) -> Principal:
+        """The principal, once `metered` (or `confirm`) confirmed the key.
+
+        Raises:
+            RuntimeError: the key was not confirmed yet (a bug: read it inside `connected`).
+        """
+        if self.principal is None:
+            raise RuntimeError("the API key was not confirmed yet")
+        return self.principal
+
+    async def confirm(self, request: Request) -> Principal:
+        """The principal, reading the key row if not yet confirmed; a 401 problem if invalid."""
+        if self.principal is None:
+            self.principal = await _authenticated(request, self.presented)
+        return self.principal
+
+
+async def require_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Caller:
+    """The key of a data request: recalled without database work when this process knows it.
+
+    A key this process has not verified lately is authenticated at once (a 401 problem
+    when invalid); a recalled one is confirmed by `metered`, in the statement that counts
+    the request, before anything is read for it.
+    """
+    presented = _presented_key(request, credentials)
+    claim = recall(context(request), presented)
+    if claim is not None:
+        return Caller(presented=presented, claim=claim, principal=None)
+    principal = await _authenticated(request, presented)
+    return Caller(presented=presented, claim=None, principal=principal)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 """An endpoint parameter that requires a valid API key."""
+
+CurrentCaller = Annotated[Caller, Depends(require_caller)]
+"""An endpoint parameter for a metered data request's API key (see `connected`)."""
 
 
 def _seconds(value: float) -> str:
@@ -167,18 +246,33 @@ def refundable(error: BaseException) -> bool:
     return not isinstance(error, WellpipeError | Problem)  # a bug of ours
 
 
-@asynccontextmanager
-async def metered(
-    request: Request, response: Response, principal: Principal, endpoint: str
-) -> AsyncIterator[Charge]:
-    """Charge one request to ``principal`` for the block; refund it if the provider fails.
-
-    Raises:
-        Problem: 429 when refused; the problem for a Wellpipe error from the block.
-    """
+async def _charged(request: Request, caller: Caller, endpoint: str) -> tuple[Principal, Charge]:
     ctx = context(request)
     request_id = getattr(request.state, "request_id", None)
-    counted = await charge(ctx, principal, endpoint, request_id=request_id)
+    if caller.principal is None and caller.claim is not None:
+        admitted = await admit(ctx, caller.claim, endpoint, request_id=request_id)
+        if admitted is not None:
+            caller.principal = request.state.principal = admitted.principal
+            return admitted.principal, admitted.charge
+    principal = await caller.confirm(request)
+    return principal, await charge(ctx, principal, endpoint, request_id=request_id)
+
+
+@asynccontextmanager
+async def metered(
+    request: Request, response: Response, caller: Caller, endpoint: str
+) -> AsyncIterator[Charge]:
+    """Charge one request of ``caller`` for the block; refund it if the provider fails.
+
+    A recalled key is confirmed in the same unit of work that counts the request
+    (`admit`), else authenticated in full first.
+
+    Raises:
+        Problem: 401 when the key is no longer valid; 429 when refused; the problem for a
+            Wellpipe error from the block.
+    """
+    ctx = context(request)
+    principal, counted = await _charged(request, caller, endpoint)
     if not counted.allowed:
         kind = "quota-exceeded" if counted.reason == "quota" else "rate-limited"
         sentence = counted.sentence or "Too many requests; try again later."
@@ -192,7 +286,10 @@ async def metered(
                 await refund(ctx, principal, endpoint, at=counted.at)
                 headers = _given_back(headers)
             except Exception:
-                logger.exception("Could not refund a failed request (request %s)", request_id)
+                logger.exception(
+                    "Could not refund a failed request (request %s)",
+                    getattr(request.state, "request_id", None),
+                )
         if isinstance(error, WellpipeError):
             raise problem_for(error, headers) from None
         if isinstance(error, Problem):
@@ -203,20 +300,22 @@ async def metered(
 
 @asynccontextmanager
 async def connected(
-    request: Request, response: Response, principal: Principal, endpoint: str
+    request: Request, response: Response, caller: Caller, endpoint: str
 ) -> AsyncIterator[CloudProvider]:
     """The caller's provider, with the request charged (see `metered`).
 
     The connection is checked first: a user who has not connected WHOOP, or whose grant
-    is known to be dead, is told so without being charged.
+    is known to be dead, is told so without being charged (once the key is confirmed:
+    a revoked key learns nothing about the account).
     """
     try:
         async with (
-            open_provider(context(request), user_id=principal.user_id, provider=PROVIDER) as found,
-            metered(request, response, principal, endpoint),
+            open_provider(context(request), user_id=caller.user_id, provider=PROVIDER) as found,
+            metered(request, response, caller, endpoint),
         ):
             yield found
     except WellpipeError as error:
+        await caller.confirm(request)
         raise problem_for(error) from None
 
 

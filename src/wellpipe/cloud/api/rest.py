@@ -17,7 +17,14 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from wellpipe.cloud.api.deps import ERROR_RESPONSES, CurrentPrincipal, connected, context
+from wellpipe.cloud.api.deps import (
+    ERROR_RESPONSES,
+    Caller,
+    CurrentCaller,
+    CurrentPrincipal,
+    connected,
+    context,
+)
 from wellpipe.cloud.api.models import (
     CycleList,
     HealthAnswer,
@@ -33,7 +40,6 @@ from wellpipe.cloud.api.models import (
 )
 from wellpipe.cloud.api.problems import Problem
 from wellpipe.cloud.services.health import CloudProvider, record_access
-from wellpipe.cloud.services.keys import Principal
 from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.core.errors import NotFound
 from wellpipe.core.models import (
@@ -163,7 +169,7 @@ async def _profile(provider: CloudProvider) -> ProfileAnswer:
 
 async def _accessed(
     request: Request,
-    principal: Principal,
+    caller: Caller,
     provider: CloudProvider,
     endpoint: str,
     kind: str,
@@ -171,6 +177,7 @@ async def _accessed(
     records: int,
 ) -> None:
     """Audit the access: what was read and how much, never a value."""
+    principal = caller.confirmed
     detail: dict[str, Any] = {
         "endpoint": endpoint,
         "key_id": principal.key_id,
@@ -213,18 +220,18 @@ def _count(answer: Any) -> int:
 async def get_health(
     request: Request,
     response: Response,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     type: Annotated[HealthType, Query(description="What to read.")],
     days: Days = 7,
 ) -> Any:
     """``GET /api/v1/health?type=&days=``: the contract existing Wellpipe users know."""
     ctx = context(request)
     endpoint = "rest:health"
-    async with connected(request, response, principal, endpoint) as provider:
+    async with connected(request, response, caller, endpoint) as provider:
         answer: Any
         if type is HealthType.PROFILE:
             answer = await _profile(provider)
-            await _accessed(request, principal, provider, endpoint, "profile", None, 1)
+            await _accessed(request, caller, provider, endpoint, "profile", None, 1)
             return answer
         tool = ToolContext(provider=provider, clock=ctx.clock)
         if type is HealthType.SUMMARY:
@@ -233,21 +240,21 @@ async def get_health(
         else:
             period, records = await _read_recent(tool, {_KINDS[type]}, days)
             answer = _listing(_KINDS[type], provider, period, records)
-        await _accessed(request, principal, provider, endpoint, type.value, period, _count(answer))
+        await _accessed(request, caller, provider, endpoint, type.value, period, _count(answer))
         return answer
 
 
 async def _ranged(
     request: Request,
     response: Response,
-    principal: Principal,
+    caller: Caller,
     endpoint: str,
     kind: DataKind | None,
     start: date,
     end: date,
 ) -> Any:
     days = _range(_today(request), start, end)
-    async with connected(request, response, principal, endpoint) as provider:
+    async with connected(request, response, caller, endpoint) as provider:
         answer: Any
         if kind is None:
             records = await provider.read(_summary_kinds(provider), days.query_window())
@@ -256,7 +263,7 @@ async def _ranged(
             records = await provider.read({kind}, days.query_window())
             answer = _listing(kind, provider, days, records)
         label = "summary" if kind is None else kind.value
-        await _accessed(request, principal, provider, endpoint, label, days, _count(answer))
+        await _accessed(request, caller, provider, endpoint, label, days, _count(answer))
         return answer
 
 
@@ -278,10 +285,10 @@ _RANGE_NOTE = (
     responses=ERROR_RESPONSES,
 )
 async def get_summary(
-    request: Request, response: Response, principal: CurrentPrincipal, start: Start, end: End
+    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
 ) -> Any:
     """Daily summaries."""
-    return await _ranged(request, response, principal, "rest:summary", None, start, end)
+    return await _ranged(request, response, caller, "rest:summary", None, start, end)
 
 
 @router.get(
@@ -297,10 +304,10 @@ async def get_summary(
     responses=ERROR_RESPONSES,
 )
 async def get_sleep(
-    request: Request, response: Response, principal: CurrentPrincipal, start: Start, end: End
+    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
 ) -> Any:
     """Sleeps."""
-    return await _ranged(request, response, principal, "rest:sleep", DataKind.SLEEP, start, end)
+    return await _ranged(request, response, caller, "rest:sleep", DataKind.SLEEP, start, end)
 
 
 @router.get(
@@ -315,12 +322,10 @@ async def get_sleep(
     responses=ERROR_RESPONSES,
 )
 async def get_recovery(
-    request: Request, response: Response, principal: CurrentPrincipal, start: Start, end: End
+    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
 ) -> Any:
     """Recoveries."""
-    return await _ranged(
-        request, response, principal, "rest:recovery", DataKind.RECOVERY, start, end
-    )
+    return await _ranged(request, response, caller, "rest:recovery", DataKind.RECOVERY, start, end)
 
 
 @router.get(
@@ -335,12 +340,10 @@ async def get_recovery(
     responses=ERROR_RESPONSES,
 )
 async def get_workouts(
-    request: Request, response: Response, principal: CurrentPrincipal, start: Start, end: End
+    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
 ) -> Any:
     """Workouts."""
-    return await _ranged(
-        request, response, principal, "rest:workouts", DataKind.WORKOUT, start, end
-    )
+    return await _ranged(request, response, caller, "rest:workouts", DataKind.WORKOUT, start, end)
 
 
 @router.get(
@@ -355,10 +358,10 @@ async def get_workouts(
     responses=ERROR_RESPONSES,
 )
 async def get_cycles(
-    request: Request, response: Response, principal: CurrentPrincipal, start: Start, end: End
+    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
 ) -> Any:
     """Cycles."""
-    return await _ranged(request, response, principal, "rest:cycles", DataKind.CYCLE, start, end)
+    return await _ranged(request, response, caller, "rest:cycles", DataKind.CYCLE, start, end)
 
 
 @router.get(
@@ -369,12 +372,12 @@ async def get_cycles(
     description="Name, email, height, weight and maximum heart rate. Counts one request.",
     responses=ERROR_RESPONSES,
 )
-async def get_profile(request: Request, response: Response, principal: CurrentPrincipal) -> Any:
+async def get_profile(request: Request, response: Response, caller: CurrentCaller) -> Any:
     """The profile."""
     endpoint = "rest:profile"
-    async with connected(request, response, principal, endpoint) as provider:
+    async with connected(request, response, caller, endpoint) as provider:
         answer = await _profile(provider)
-        await _accessed(request, principal, provider, endpoint, "profile", None, 1)
+        await _accessed(request, caller, provider, endpoint, "profile", None, 1)
         return answer
 
 
@@ -400,7 +403,7 @@ async def get_profile(request: Request, response: Response, principal: CurrentPr
 async def get_record(
     request: Request,
     response: Response,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     kind: Annotated[RecordKind, Path(description="The record's kind.")],
     record_id: Annotated[
         str,
@@ -414,9 +417,9 @@ async def get_record(
 ) -> Any:
     """One record."""
     endpoint = "rest:record"
-    async with connected(request, response, principal, endpoint) as provider:
+    async with connected(request, response, caller, endpoint) as provider:
         record = await provider.record(DataKind(kind.value), record_id.strip())
-        await _accessed(request, principal, provider, endpoint, kind.value, None, 1)
+        await _accessed(request, caller, provider, endpoint, kind.value, None, 1)
         return RecordAnswer(record=record)  # type: ignore[arg-type]  # one of the four kinds
 
 

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, event
+import anyio
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
 
 __all__ = ["Database"]
 
@@ -30,6 +35,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own BEGIN is deferred (a read that later writes can fail with "database
+    # is locked" instead of waiting): `Database.in_thread` issues BEGIN IMMEDIATE itself.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -53,12 +68,33 @@ class Database:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 # The database holds encrypted tokens and key hashes: owner-only from birth.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            else:
+                # Every pooled connection would open its own empty database.
+                raise ValueError("SQLite in memory is not supported: give a database file")
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # No pre-ping (a round trip before every statement): a connection found dead
+            # fails one statement and SQLAlchemy then replaces every older pooled
+            # connection; recycling keeps idle ones from being cut by firewalls.
+            options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._threaded: Engine | None = None
+        self._thread_lock = anyio.CapacityLimiter(1)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            # The same file through the synchronous driver, for `in_thread`.
+            self._threaded = create_engine(
+                parsed.set(drivername="sqlite+pysqlite"),
+                hide_parameters=True,
+                echo=echo,
+                connect_args={"timeout": 30, "check_same_thread": False},
+                pool_size=1,
+                max_overflow=0,
+            )
+            event.listen(self._threaded, "connect", _sqlite_pragmas)
+            event.listen(self._threaded, "connect", _sqlite_manual_transactions)
+            event.listen(self._threaded, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -78,6 +114,45 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection where each statement commits on its own.
+
+        For work that is one statement (a read, or one atomic upsert): no ``BEGIN`` and
+        ``COMMIT`` round trips around it.
+        """
+        async with self._autocommit.connect() as connection:
+            yield connection
+
+    @property
+    def threaded(self) -> bool:
+        """Whether `in_thread` is available (SQLite)."""
+        return self._threaded is not None
+
+    async def in_thread(self, work: Callable[[Connection], T]) -> T:
+        """SQLite: ``work`` in one ``BEGIN IMMEDIATE`` transaction, on a worker thread.
+
+        The async SQLite driver hands every call to its own thread and back (a statement
+        is three hand-overs); here a whole unit of work of several statements is one.
+        Units run one at a time in this process (SQLite has one writer anyway, and a
+        writer waiting on the file lock sleeps in milliseconds); other processes are
+        waited for through ``busy_timeout``. Committed on return, rolled back on error.
+
+        Raises:
+            RuntimeError: this is not SQLite.
+        """
+        engine = self._threaded
+        if engine is None:
+            raise RuntimeError("in_thread is for SQLite only")
+
+        def run() -> T:
+            with engine.begin() as connection:
+                return work(connection)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._thread_lock)
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._threaded is not None:
+            self._threaded.dispose()

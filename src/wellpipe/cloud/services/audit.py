@@ -11,13 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.tables import AuditEvent
 
-__all__ = ["EVENTS", "AuditEntry", "audit", "list_events", "record_event"]
+__all__ = [
+    "EVENTS",
+    "AuditEntry",
+    "append_events",
+    "audit",
+    "event_row",
+    "list_events",
+    "record_event",
+]
 
 EVENTS = frozenset(
     {
@@ -54,6 +62,35 @@ class AuditEntry:
     request_id: str | None
 
 
+def event_row(
+    *,
+    user_id: str | None,
+    event: str,
+    at: datetime,
+    detail: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """One event as an ``audit_events`` row.
+
+    Raises:
+        ValueError: an unknown event name, or a detail field that could hold a secret.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    detail = dict(detail or {})
+    if _FORBIDDEN_DETAIL & set(detail):
+        raise ValueError(
+            f"audit details never carry secrets: {sorted(_FORBIDDEN_DETAIL & set(detail))}"
+        )
+    return {
+        "user_id": user_id,
+        "at": at,
+        "event": event,
+        "detail": json.dumps(detail, sort_keys=True, default=str),
+        "request_id": request_id,
+    }
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -68,22 +105,20 @@ async def record_event(
     Raises:
         ValueError: an unknown event name, or a detail field that could hold a secret.
     """
-    if event not in EVENTS:
-        raise ValueError(f"unknown audit event {event!r}")
-    detail = dict(detail or {})
-    if _FORBIDDEN_DETAIL & set(detail):
-        raise ValueError(
-            f"audit details never carry secrets: {sorted(_FORBIDDEN_DETAIL & set(detail))}"
-        )
-    session.add(
-        AuditEvent(
-            user_id=user_id,
-            at=at,
-            event=event,
-            detail=json.dumps(detail, sort_keys=True, default=str),
-            request_id=request_id,
-        )
-    )
+    row = event_row(user_id=user_id, event=event, at=at, detail=detail, request_id=request_id)
+    session.add(AuditEvent(**row))
+
+
+async def append_events(ctx: CloudContext, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append `event_row` rows in one transaction of their own (one statement's work)."""
+    if not rows:
+        return
+    statement = insert(AuditEvent)
+    if ctx.db.threaded:
+        await ctx.db.in_thread(lambda connection: connection.execute(statement, list(rows)))
+        return
+    async with ctx.db.engine.begin() as connection:
+        await connection.execute(statement, list(rows))
 
 
 async def audit(

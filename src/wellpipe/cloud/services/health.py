@@ -22,7 +22,7 @@ import httpx2
 from pydantic import BaseModel
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.services.audit import record_event
+from wellpipe.cloud.services.audit import append_events, event_row
 from wellpipe.cloud.services.cache import AnswerCache, answer_cache
 from wellpipe.cloud.services.upstream import ProviderBusy, UserBudget, budget_for
 from wellpipe.cloud.tokens import (
@@ -301,20 +301,19 @@ async def record_access(
     log: _AccessLog = ctx.extras.setdefault(_ACCESS_KEY, _AccessLog())
     batch = log.open
     batch.entries.append(
-        {
-            "user_id": user_id,
-            "detail": dict(detail),
-            "request_id": request_id,
-            "at": ctx.clock.now(),
-        }
+        event_row(
+            user_id=user_id,
+            event="data.accessed",
+            at=ctx.clock.now(),
+            detail=detail,
+            request_id=request_id,
+        )
     )
     async with log.lock:
         if not batch.done.is_set():
             log.open = _Batch()
             try:
-                async with ctx.db.transaction() as session:
-                    for entry in batch.entries:
-                        await record_event(session, event="data.accessed", **entry)
+                await append_events(ctx, batch.entries)
                 log.batches += 1
             except BaseException as error:
                 batch.error = error

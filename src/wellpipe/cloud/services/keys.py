@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_ACTIVE_KEYS",
     "ApiKeyError",
     "CreatedKey",
+    "KeyClaim",
     "KeyInfo",
     "KeyLimitReached",
     "Principal",
@@ -52,7 +53,9 @@ __all__ = [
     "authenticate",
     "create_key",
     "list_keys",
+    "recall",
     "revoke_key",
+    "touch_if_due",
     "verification_cache",
 ]
 
@@ -153,11 +156,33 @@ class Principal:
     plan: str
 
 
+@dataclass(frozen=True)
+class KeyClaim:
+    """A presented key this process verified recently: whose it was, not whether it still is.
+
+    A claim spares the bcrypt check and lets `wellpipe.cloud.services.limits.admit` check
+    the key and count the request in one database statement: it holds only if the key row
+    still has this hash, is not revoked, and its owner is still on ``plan``.
+
+    Attributes:
+        key_id: The key's public id.
+        user_id: Its owner (a key never changes owner).
+        secret_hash: The stored hash the key was verified against.
+        plan: The owner's plan when the key was last read.
+    """
+
+    key_id: str
+    user_id: str
+    secret_hash: str = field(repr=False)
+    plan: str
+
+
 @dataclass
 class _Entry:
     key_id: str
     fingerprint: bytes
     expires: float
+    claim: KeyClaim | None = None
 
 
 class VerificationCache:
@@ -198,12 +223,31 @@ class VerificationCache:
         self.hits += 1
         return True
 
-    def remember(self, digest: bytes, key_id: str, fingerprint: bytes) -> None:
+    def claim(self, digest: bytes) -> KeyClaim | None:
+        """What ``digest`` was last verified as, if recently (a hint: see `KeyClaim`)."""
+        entry = self._entries.get(digest)
+        if entry is None or entry.claim is None or entry.expires <= self._clock.monotonic():
+            self.misses += 1
+            return None
+        self._entries.move_to_end(digest)
+        self.hits += 1
+        return entry.claim
+
+    def remember(
+        self, digest: bytes, key_id: str, fingerprint: bytes, claim: KeyClaim | None = None
+    ) -> None:
         """Record a successful verification, evicting the least recently used beyond the bound."""
-        self._entries[digest] = _Entry(key_id, fingerprint, self._clock.monotonic() + self.ttl_s)
+        expires = self._clock.monotonic() + self.ttl_s
+        self._entries[digest] = _Entry(key_id, fingerprint, expires, claim)
         self._entries.move_to_end(digest)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def update_plan(self, digest: bytes, plan: str) -> None:
+        """Note the owner's current plan on ``digest``'s entry (read with the key row)."""
+        entry = self._entries.get(digest)
+        if entry is not None and entry.claim is not None and entry.claim.plan != plan:
+            entry.claim = replace(entry.claim, plan=plan)
 
     def forget_key(self, key_id: str) -> None:
         """Drop every entry for ``key_id`` (after a revoke; the row check suffices anyway)."""
@@ -387,7 +431,9 @@ async def revoke_key(
     return True
 
 
-async def _verify(ctx: CloudContext, digest: bytes, secret: str, key_id: str, stored: str) -> bool:
+async def _verify(
+    ctx: CloudContext, digest: bytes, secret: str, key_id: str, stored: str, claim: KeyClaim
+) -> bool:
     """One bcrypt check per presented key, however many requests carry it at once."""
     cache_ = verification_cache(ctx)
     fingerprint = api_keys.hash_fingerprint(stored)
@@ -401,7 +447,7 @@ async def _verify(ctx: CloudContext, digest: bytes, secret: str, key_id: str, st
     try:
         ok = await _bcrypt_check(ctx, secret, stored)
         if ok:
-            cache_.remember(digest, key_id, fingerprint)
+            cache_.remember(digest, key_id, fingerprint, claim)
         return ok
     finally:
         del inflight[slot]
@@ -419,20 +465,43 @@ async def authenticate(ctx: CloudContext, presented: str) -> Principal | None:
     if parsed is None:
         return None
     digest = api_keys.cache_key(_pepper(ctx), presented)
-    async with ctx.db.engine.connect() as connection:
+    async with ctx.db.autocommit() as connection:
         row = (await connection.execute(_KEY_ROW, {"p_key_id": parsed.key_id})).one_or_none()
     if row is None or row.revoked_at is not None:
         await _bcrypt_check(ctx, parsed.secret, None)  # the same work as a wrong secret
         return None
+    cache_ = verification_cache(ctx)
     fingerprint = api_keys.hash_fingerprint(row.secret_hash)
-    if not verification_cache(ctx).matches(digest, row.id, fingerprint) and not await _verify(
-        ctx, digest, parsed.secret, row.id, row.secret_hash
-    ):
-        return None
-    now = ctx.clock.now()
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
-        await _touch(ctx, row.id, now)
+    if cache_.matches(digest, row.id, fingerprint):
+        cache_.update_plan(digest, row.plan)
+    else:
+        claim = KeyClaim(
+            key_id=row.id, user_id=row.user_id, secret_hash=row.secret_hash, plan=row.plan
+        )
+        if not await _verify(ctx, digest, parsed.secret, row.id, row.secret_hash, claim):
+            return None
+    await touch_if_due(ctx, row.id, row.last_used_at)
     return Principal(user_id=row.user_id, key_id=row.id, plan=row.plan)
+
+
+def recall(ctx: CloudContext, presented: str) -> KeyClaim | None:
+    """Who ``presented`` was when this process last verified it, without database work.
+
+    ``None`` for a malformed key, or one not verified here in the last `CACHE_TTL_S`
+    seconds. A claim is no authorisation: it must be confirmed against the key row
+    (`wellpipe.cloud.services.limits.admit` does so in the statement that counts the
+    request), else `authenticate` decides.
+    """
+    if api_keys.parse(presented) is None:
+        return None
+    return verification_cache(ctx).claim(api_keys.cache_key(_pepper(ctx), presented))
+
+
+async def touch_if_due(ctx: CloudContext, key_id: str, last_used_at: datetime | None) -> None:
+    """Record the key's use, at most once per `TOUCH_INTERVAL`."""
+    now = ctx.clock.now()
+    if last_used_at is None or now - last_used_at >= TOUCH_INTERVAL:
+        await _touch(ctx, key_id, now)
 
 
 async def _touch(ctx: CloudContext, key_id: str, now: datetime) -> None:

@@ -50,10 +50,12 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Date,
     Integer,
     String,
@@ -62,21 +64,31 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import AuditEvent, UpstreamWindow, UsageCounter, UsageDaily, User
+from wellpipe.cloud.db.tables import (
+    ApiKey,
+    AuditEvent,
+    UpstreamWindow,
+    UsageCounter,
+    UsageDaily,
+    User,
+)
 from wellpipe.cloud.services.audit import record_event
-from wellpipe.cloud.services.keys import Principal
+from wellpipe.cloud.services.keys import KeyClaim, Principal, touch_if_due
 
 __all__ = [
     "BURST_WINDOW_S",
+    "Admission",
     "Charge",
     "DayUsage",
     "EndpointUsage",
     "UsageSummary",
+    "admit",
     "burst_bucket",
     "charge",
     "month_period",
@@ -273,6 +285,18 @@ class _Statements:
             UsageCounter.user_id == bindparam("p_user", type_=String),
             UsageCounter.period == bindparam("p_period", type_=String),
         )
+        # A claimed key still holds: same hash, not revoked, owner still on the claimed plan.
+        self.claim = (
+            select(ApiKey.last_used_at)
+            .join(User, User.id == ApiKey.user_id)
+            .where(
+                ApiKey.id == bindparam("p_key_id", type_=String),
+                ApiKey.user_id == bindparam("p_user", type_=String),
+                ApiKey.secret_hash == bindparam("p_hash", type_=String),
+                ApiKey.revoked_at.is_(None),
+                User.plan == bindparam("p_plan", type_=String),
+            )
+        )
         day_row = (
             bindparam("p_user", type_=String),
             bindparam("p_day", type_=Date),
@@ -283,28 +307,83 @@ class _Statements:
         # The one statement that checks and counts: no row back means over quota.
         self.month: dict[bool, Any] = {}
         self.month_and_day: dict[bool, Any] = {}
+        self.admit: dict[bool, Any] = {}
         for capped in (True, False):
-            upsert = (
-                insert(UsageCounter)
-                .values(
-                    user_id=bindparam("p_user", type_=String),
-                    period=bindparam("p_period", type_=String),
-                    count=1,
-                )
-                .on_conflict_do_update(
-                    index_elements=[UsageCounter.user_id, UsageCounter.period],
-                    set_={"count": UsageCounter.count + 1},
-                    where=(UsageCounter.count < bindparam("p_limit", type_=Integer))
-                    if capped
-                    else None,
-                )
-                .returning(UsageCounter.count)
-            )
+            upsert = self._month(insert, capped, None)
             self.month[capped] = upsert
             if ctx.db.is_postgres:
                 month = upsert.cte("month")
                 daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
                 self.month_and_day[capped] = select(month.c.count).add_cte(daily)
+                self.admit[capped] = self._admit(insert, capped, day_row)
+
+    def _admit(self, insert: Any, capped: bool, day_row: tuple[Any, ...]) -> Any:
+        """PostgreSQL: confirm a claimed key and count the request, in one statement.
+
+        No row back: the claim does not hold. Otherwise ``burst`` is ``NULL`` when the
+        minute is full and ``month`` is ``NULL`` when the month is (or the minute was).
+        Data-modifying ``WITH`` parts run once each and see the same snapshot; each
+        reads the one before through ``RETURNING``, so nothing is counted for a key that
+        fails, and nothing from the month for a full minute.
+        """
+        key = self.claim.cte("claim")
+        bucket = (
+            insert(UpstreamWindow)
+            .from_select(
+                ["provider", "window_s", "window_start", "count"],
+                select(
+                    bindparam("p_bucket", type_=String),
+                    literal(BURST_WINDOW_S, Integer),
+                    bindparam("p_window", type_=BigInteger),
+                    literal(1, Integer),
+                ).select_from(key),
+            )
+            .on_conflict_do_update(
+                index_elements=[
+                    UpstreamWindow.provider,
+                    UpstreamWindow.window_s,
+                    UpstreamWindow.window_start,
+                ],
+                set_={"count": UpstreamWindow.count + 1},
+                where=UpstreamWindow.count < bindparam("p_burst_limit", type_=Integer),
+            )
+            .returning(UpstreamWindow.count)
+            .cte("burst")
+        )
+        month = self._month(insert, capped, bucket).cte("month")
+        daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
+        before = self.month_count.scalar_subquery()
+        return (
+            select(
+                key.c.last_used_at,
+                bucket.c.count.label("burst"),
+                month.c.count.label("month"),
+                before.label("before"),
+            )
+            .select_from(key.outerjoin(bucket, true()).outerjoin(month, true()))
+            .add_cte(daily)
+        )
+
+    @staticmethod
+    def _month(insert: Any, capped: bool, after: Any) -> Any:
+        row = (
+            bindparam("p_user", type_=String),
+            bindparam("p_period", type_=String),
+            literal(1, Integer),
+        )
+        rows = select(*row) if after is None else select(*row).select_from(after)
+        return (
+            insert(UsageCounter)
+            .from_select(["user_id", "period", "count"], rows)
+            .on_conflict_do_update(
+                index_elements=[UsageCounter.user_id, UsageCounter.period],
+                set_={"count": UsageCounter.count + 1},
+                where=(UsageCounter.count < bindparam("p_limit", type_=Integer))
+                if capped
+                else None,
+            )
+            .returning(UsageCounter.count)
+        )
 
     @staticmethod
     def _daily(insert: Any, rows: Any) -> Any:
@@ -331,67 +410,121 @@ class _Counted(NamedTuple):
     month_count: int  # the month's count after this request (what is known when refused)
 
 
-async def _count_request(
-    ctx: CloudContext,
-    connection: AsyncConnection,
-    *,
-    user_id: str,
-    burst_count: int | None,
-    window_start: int,
-    period: str,
-    limit: int | None,
-    day: date,
-    endpoint: str,
-) -> _Counted:
-    statements = _statements(ctx)
-    burst_limit = ctx.settings.burst_per_minute
-    params = {
-        "p_user": user_id,
-        "p_period": period,
-        "p_day": day,
-        "p_endpoint": endpoint,
-        "p_limit": limit,
-    }
-    if burst_count is None:  # no Redis: the database counts this minute
-        window = {
+@dataclass(frozen=True)
+class _Moment:
+    """One request's place in the limits' windows, all from one reading of the clock."""
+
+    now: datetime
+    period: str
+    month_reset: datetime
+    window_start: int
+    burst_reset: datetime
+
+    @classmethod
+    def of(cls, ctx: CloudContext) -> _Moment:
+        now = ctx.clock.now().astimezone(UTC)
+        window_start = int(now.timestamp()) // BURST_WINDOW_S * BURST_WINDOW_S
+        return cls(
+            now=now,
+            period=month_period(now),
+            month_reset=next_month_start(now),
+            window_start=window_start,
+            burst_reset=datetime.fromtimestamp(window_start + BURST_WINDOW_S, UTC),
+        )
+
+    def params(self, user_id: str, endpoint: str, limit: int | None, burst: int) -> dict[str, Any]:
+        """The bind parameters every metering statement draws from."""
+        return {
+            "p_user": user_id,
+            "p_period": self.period,
+            "p_day": self.now.date(),
+            "p_endpoint": endpoint,
+            "p_limit": limit,
             "p_bucket": burst_bucket(user_id),
-            "p_window": window_start,
-            "p_burst_limit": burst_limit,
+            "p_window": self.window_start,
+            "p_burst_limit": burst,
         }
-        burst_count = (await connection.execute(statements.burst, window)).scalar_one_or_none()
-        if burst_count == 1:  # a new minute: drop this user's older windows
-            await connection.execute(statements.old_windows, window)
+
+
+def _verdict(
+    burst_count: int | None, month_count: int | None, *, limit: int | None, burst_limit: int
+) -> _Counted:
+    """What the counters said: ``None`` from an upsert whose ``WHERE`` held it back."""
     if burst_count is None or burst_count > burst_limit:
-        month_count = 0
-        if limit is not None:  # for the headers only; nothing is counted
-            month_count = await connection.scalar(statements.month_count, params) or 0
-        return _Counted("burst", burst_limit, month_count)
-    if limit is not None and limit <= 0:
-        return _Counted("quota", burst_count, 0)
-    capped = limit is not None
-    if ctx.db.is_postgres:
-        # One statement for the month and the day, committed at once (autocommit): the
-        # user's counter row is locked only while PostgreSQL runs it, never across a
-        # round trip, so a busy user's concurrent requests do not queue behind the network.
-        result = await connection.execute(statements.month_and_day[capped], params)
-        count = result.scalar()
-    else:  # SQLite has no data-modifying WITH: two statements in the caller's transaction
-        count = (await connection.execute(statements.month[capped], params)).scalar_one_or_none()
-        if count is not None:
-            await connection.execute(statements.daily, params)
-    if count is None:
+        return _Counted("burst", burst_limit, month_count or 0)
+    if month_count is None:
         return _Counted("quota", burst_count, limit or 0)
-    return _Counted(None, burst_count, int(count))
+    return _Counted(None, burst_count, int(month_count))
 
 
-async def _count_in_database(ctx: CloudContext, **step: Any) -> _Counted:
-    """Burst (unless Redis counted it), then month and day, on one pooled connection."""
-    async with ctx.db.engine.connect() as connection:
-        if ctx.db.is_postgres:  # each statement is atomic on its own; none waits on another
-            auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return await _count_request(ctx, auto, **step)
-        async with connection.begin():  # SQLite: one write transaction (writes are serial)
-            return await _count_request(ctx, connection, **step)
+def _count_sqlite(
+    statements: _Statements,
+    connection: Connection,
+    params: dict[str, Any],
+    *,
+    burst_count: int | None,
+    limit: int | None,
+) -> _Counted:
+    """SQLite, inside `Database.in_thread`'s write transaction: burst, month, day."""
+    burst_limit = params["p_burst_limit"]
+    if burst_count is None:  # no Redis: the database counts this minute
+        burst_count = connection.execute(statements.burst, params).scalar_one_or_none()
+        if burst_count == 1:  # a new minute: drop this user's older windows
+            connection.execute(statements.old_windows, params)
+    month_count: int | None = None
+    if burst_count is None or burst_count > burst_limit:
+        if limit is not None:  # for the headers only; nothing is counted
+            month_count = connection.scalar(statements.month_count, params)
+    elif limit is None or limit > 0:
+        month = statements.month[limit is not None]
+        month_count = connection.execute(month, params).scalar_one_or_none()
+        if month_count is not None:
+            connection.execute(statements.daily, params)
+    return _verdict(burst_count, month_count, limit=limit, burst_limit=burst_limit)
+
+
+async def _count_postgres(
+    statements: _Statements,
+    connection: AsyncConnection,
+    params: dict[str, Any],
+    *,
+    burst_count: int | None,
+    limit: int | None,
+) -> _Counted:
+    """PostgreSQL, in autocommit: each statement is atomic on its own, none waits on another.
+
+    The month and the day are one statement, committed at once: the user's counter row is
+    locked only while PostgreSQL runs it, never across a round trip, so a busy user's
+    concurrent requests do not queue behind the network.
+    """
+    burst_limit = params["p_burst_limit"]
+    if burst_count is None:
+        burst_count = (await connection.execute(statements.burst, params)).scalar_one_or_none()
+        if burst_count == 1:
+            await connection.execute(statements.old_windows, params)
+    month_count: int | None = None
+    if burst_count is None or burst_count > burst_limit:
+        if limit is not None:
+            month_count = await connection.scalar(statements.month_count, params)
+    elif limit is None or limit > 0:
+        month = statements.month_and_day[limit is not None]
+        month_count = (await connection.execute(month, params)).scalar()
+    return _verdict(burst_count, month_count, limit=limit, burst_limit=burst_limit)
+
+
+async def _count(
+    ctx: CloudContext, params: dict[str, Any], *, burst_count: int | None, limit: int | None
+) -> _Counted:
+    """Burst (unless Redis counted it), then month and day."""
+    statements = _statements(ctx)
+    if ctx.db.threaded:
+        return await ctx.db.in_thread(
+            partial(_count_sqlite, statements, params=params, burst_count=burst_count, limit=limit)
+        )
+    async with ctx.db.autocommit() as connection:
+        return await _count_postgres(
+            statements, connection, params, burst_count=burst_count, limit=limit
+        )
 
 
 def _headers(
@@ -447,58 +580,134 @@ async def charge(
     Returns:
         Whether to serve the request, and the headers to send either way.
     """
-    now = ctx.clock.now().astimezone(UTC)
+    moment = _Moment.of(ctx)
     user_id = principal.user_id
-    endpoint = endpoint[:ENDPOINT_MAX_LENGTH]
-    period = month_period(now)
-    month_reset = next_month_start(now)
     limit = _limit_for(ctx, principal.plan)
-    burst_limit = ctx.settings.burst_per_minute
-    window_start = int(now.timestamp()) // BURST_WINDOW_S * BURST_WINDOW_S
-    burst_reset = datetime.fromtimestamp(window_start + BURST_WINDOW_S, UTC)
-
-    reason, burst_count, month_count = await _count_in_database(
-        ctx,
-        user_id=user_id,
-        burst_count=await _redis_burst(ctx, user_id, window_start),
-        window_start=window_start,
-        period=period,
-        limit=limit,
-        day=now.date(),
-        endpoint=endpoint,
+    params = moment.params(
+        user_id, endpoint[:ENDPOINT_MAX_LENGTH], limit, ctx.settings.burst_per_minute
     )
+    burst_count = await _redis_burst(ctx, user_id, moment.window_start)
+    counted = await _count(ctx, params, burst_count=burst_count, limit=limit)
+    return await _settle(ctx, user_id, limit, moment, counted, request_id)
 
+
+@dataclass(frozen=True)
+class Admission:
+    """A request whose key was confirmed and which was charged, in one database round trip.
+
+    Attributes:
+        principal: Who it acts for.
+        charge: The outcome of charging it (it may be refused).
+    """
+
+    principal: Principal
+    charge: Charge
+
+
+async def admit(
+    ctx: CloudContext, claim: KeyClaim, endpoint: str, *, request_id: str | None = None
+) -> Admission | None:
+    """Confirm a recalled key (`recall`) and charge the request, in one unit of work.
+
+    The steady-state path of a data request: one statement on PostgreSQL, one thread
+    hand-over on SQLite, where `authenticate` then `charge` take several.
+
+    Returns:
+        ``None`` when this path does not decide: the claim no longer holds (the key was
+        revoked or replaced, the account deleted, the plan changed), or Redis counts the
+        burst limit (which must not count a request whose key then fails). Authenticate
+        the key in full and `charge` instead.
+    """
+    if ctx.redis is not None:
+        return None
+    moment = _Moment.of(ctx)
+    limit = _limit_for(ctx, claim.plan)
+    params = moment.params(
+        claim.user_id, endpoint[:ENDPOINT_MAX_LENGTH], limit, ctx.settings.burst_per_minute
+    )
+    params.update(p_key_id=claim.key_id, p_hash=claim.secret_hash, p_plan=claim.plan)
+    statements = _statements(ctx)
+    confirmed: tuple[datetime | None, _Counted] | None
+    if ctx.db.threaded:
+        confirmed = await ctx.db.in_thread(
+            partial(_admit_sqlite, statements, params=params, limit=limit)
+        )
+    else:
+        async with ctx.db.autocommit() as connection:
+            row = (await connection.execute(statements.admit[limit is not None], params)).first()
+            if row is None:
+                confirmed = None
+            else:
+                if row.burst == 1:  # a new minute: drop this user's older windows
+                    await connection.execute(statements.old_windows, params)
+                month = row.month if row.burst is not None else row.before
+                burst_limit = ctx.settings.burst_per_minute
+                counted = _verdict(row.burst, month, limit=limit, burst_limit=burst_limit)
+                confirmed = (row.last_used_at, counted)
+    if confirmed is None:
+        return None
+    last_used_at, counted = confirmed
+    await touch_if_due(ctx, claim.key_id, last_used_at)
+    principal = Principal(user_id=claim.user_id, key_id=claim.key_id, plan=claim.plan)
+    settled = await _settle(ctx, claim.user_id, limit, moment, counted, request_id)
+    return Admission(principal=principal, charge=settled)
+
+
+def _admit_sqlite(
+    statements: _Statements, connection: Connection, *, params: dict[str, Any], limit: int | None
+) -> tuple[datetime | None, _Counted] | None:
+    """SQLite, inside one write transaction: the claim's check, then `_count_sqlite`."""
+    found = connection.execute(statements.claim, params).first()
+    if found is None:
+        return None
+    counted = _count_sqlite(statements, connection, params, burst_count=None, limit=limit)
+    return found.last_used_at, counted
+
+
+async def _settle(
+    ctx: CloudContext,
+    user_id: str,
+    limit: int | None,
+    moment: _Moment,
+    counted: _Counted,
+    request_id: str | None,
+) -> Charge:
+    """The charge's outcome: headers either way, the sentence and audit when refused."""
+    reason, burst_count, month_count = counted
+    now = moment.now
+    burst_limit = ctx.settings.burst_per_minute
     retry_after: int | None = None
     sentence: str | None = None
     if reason == "burst":
-        retry_after = _seconds_until(burst_reset, now)
+        retry_after = _seconds_until(moment.burst_reset, now)
         sentence = (
             f"Too many requests: the limit is {burst_limit} per minute; "
             f"retry in {retry_after} seconds."
         )
     elif reason == "quota":
+        month_reset = moment.month_reset
         retry_after = _seconds_until(month_reset, now) + _jitter_s(user_id)
         sentence = (
             f"You have used this month's {limit} requests of the FREE plan; they reset on "
             f"{month_reset.day} {month_reset:%B %Y} at 00:00 UTC, or upgrade to PRO in the "
             "dashboard."
         )
-        await _note_quota_exceeded(ctx, user_id, now, period, limit, request_id)
+        await _note_quota_exceeded(ctx, user_id, now, moment.period, limit, request_id)
     headers = _headers(
         now=now,
         limit=limit,
         month_count=month_count,
-        reset_at=month_reset,
+        reset_at=moment.month_reset,
         burst_limit=burst_limit,
         burst_remaining=max(0, burst_limit - burst_count),
-        burst_reset=burst_reset,
+        burst_reset=moment.burst_reset,
         retry_after_s=retry_after,
     )
     return Charge(
         allowed=reason is None,
         headers=headers,
         reason=reason,
-        reset_at=month_reset if limit is not None else burst_reset,
+        reset_at=moment.month_reset if limit is not None else moment.burst_reset,
         retry_after_s=retry_after,
         sentence=sentence,
         at=now,
