@@ -70,6 +70,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.engine import DriverStatement
 from wellpipe.cloud.db.tables import (
     ApiKey,
     AuditEvent,
@@ -307,7 +308,7 @@ class _Statements:
         # The one statement that checks and counts: no row back means over quota.
         self.month: dict[bool, Any] = {}
         self.month_and_day: dict[bool, Any] = {}
-        self.admit: dict[bool, Any] = {}
+        self.admit: dict[bool, DriverStatement] = {}
         for capped in (True, False):
             upsert = self._month(insert, capped, None)
             self.month[capped] = upsert
@@ -315,7 +316,9 @@ class _Statements:
                 month = upsert.cte("month")
                 daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
                 self.month_and_day[capped] = select(month.c.count).add_cte(daily)
-                self.admit[capped] = self._admit(insert, capped, day_row)
+                self.admit[capped] = DriverStatement.compile(
+                    self._admit(insert, capped, day_row), ctx.db
+                )
 
     def _admit(self, insert: Any, capped: bool, day_row: tuple[Any, ...]) -> Any:
         """PostgreSQL: confirm a claimed key and count the request, in one statement.
@@ -633,17 +636,19 @@ async def admit(
             partial(_admit_sqlite, statements, params=params, limit=limit)
         )
     else:
-        async with ctx.db.autocommit() as connection:
-            row = (await connection.execute(statements.admit[limit is not None], params)).first()
-            if row is None:
-                confirmed = None
-            else:
-                if row.burst == 1:  # a new minute: drop this user's older windows
+        row = await ctx.db.fetch_first(statements.admit[limit is not None], params)
+        if row is None:
+            confirmed = None
+        else:
+            last_used_at, burst, month, before = row
+            if burst == 1:  # a new minute: drop this user's older windows
+                async with ctx.db.autocommit() as connection:
                     await connection.execute(statements.old_windows, params)
-                month = row.month if row.burst is not None else row.before
-                burst_limit = ctx.settings.burst_per_minute
-                counted = _verdict(row.burst, month, limit=limit, burst_limit=burst_limit)
-                confirmed = (row.last_used_at, counted)
+            burst_limit = ctx.settings.burst_per_minute
+            counted = _verdict(
+                burst, month if burst is not None else before, limit=limit, burst_limit=burst_limit
+            )
+            confirmed = (None if last_used_at is None else last_used_at.astimezone(UTC), counted)
     if confirmed is None:
         return None
     last_used_at, counted = confirmed
