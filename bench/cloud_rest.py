@@ -3,13 +3,16 @@
 Every row is one ``uvicorn`` process with the same settings (one worker, 127.0.0.1, no
 access log), started by this script and driven over loopback by the same load generator:
 an `httpx2.AsyncClient` keeping ``--connections`` requests in flight for ``--seconds``
-after a warm-up. The rows:
+after a warm-up. All servers run side by side and ``--rounds`` rounds go over the rows in
+turn, so a slow patch of the machine hits every row alike; each row shows its median
+round (latency percentiles over all rounds). The rows:
 
 * ``bare``: a Starlette app answering a small JSON body: the ceiling of this stack here.
 * ``cloud, cache on``: ``GET /api/v1/health?type=profile&days=1`` with a real API key:
-  key check (bcrypt once, then the per-process verification cache), the monthly and
-  burst counters (one atomic upsert), the connection lookup, the answer cache, the
-  ``data.accessed`` audit row, problem-details middleware. WHOOP is only asked when the
+  key check (bcrypt once, then the per-process verification cache, the key row checked
+  in the same statement that counts the request), the monthly, daily and burst
+  counters, the connection lookup, the answer cache, the ``data.accessed`` audit row
+  (group-committed), problem-details middleware. WHOOP is only asked when the
   cached answer (``WELLPIPE_CACHE_TTL_S``) expires.
 * ``cloud, cache off``: the same with every request also reading WHOOP (the sandbox, in
   its own process over loopback: profile + body measurement, two requests) through the
@@ -19,7 +22,7 @@ The sandbox is not WHOOP: its rate limits are off and the cloud's shared WHOOP b
 lifted for this run (``bench_cloud_app``), otherwise the real 100 requests a minute would
 be the whole story. The user is on PRO with a high burst limit for the same reason.
 
-    python bench/cloud_rest.py [--seconds 10] [--connections 32] [--database URL]
+    python bench/cloud_rest.py [--seconds 10] [--rounds 3] [--connections 32] [--database URL]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import time
 from base64 import urlsafe_b64encode
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -291,8 +294,9 @@ def report(results: list[Result], console: Console, args: argparse.Namespace) ->
     bare = results[0].rate
     table = Table(
         title=(
-            f"REST throughput: {args.connections} connections, {args.seconds:g} s each "
-            f"(after {args.warmup:g} s warm-up), 1 uvicorn worker, loopback, {os.cpu_count()} CPUs"
+            f"REST throughput: {args.connections} connections, median of {args.rounds} rounds "
+            f"of {args.seconds:g} s (after {args.warmup:g} s warm-up), 1 uvicorn worker, "
+            f"loopback, {os.cpu_count()} CPUs"
         )
     )
     columns = (
@@ -327,25 +331,49 @@ def report(results: list[Result], console: Console, args: argparse.Namespace) ->
     console.print(f"Mean latency, cloud with cache: {ms(mean)} ms.")
 
 
+def median_result(rounds: list[Result]) -> Result:
+    """One row from several rounds: the median round's rate, every round's latencies."""
+    middle = sorted(rounds, key=lambda result: result.rate)[len(rounds) // 2]
+    statuses: Counter[int] = Counter()
+    for result in rounds:
+        statuses.update(result.statuses)
+    return Result(
+        name=middle.name,
+        requests=middle.requests,
+        seconds=middle.seconds,
+        latencies=[latency for result in rounds for latency in result.latencies],
+        statuses=statuses,
+        server_cpu_s=middle.server_cpu_s,
+    )
+
+
 async def run(args: argparse.Namespace, console: Console) -> list[Result]:
     folder = Path(tempfile.mkdtemp(prefix="wellpipe-bench-"))
     log = folder / "servers.log"
     console.print(f"Logs in {log}")
     load = (args.connections, args.seconds, args.warmup)
-    results: list[Result] = []
-    with uvicorn_process("bare_app", {}, log, ready_path="/api/v1/health") as bare:
-        results.append(await hammer("bare Starlette", bare, "/api/v1/health", {}, *load))
-    with uvicorn_process("sandbox_app", {}, log, ready_path="/_sandbox") as whoop:
+    with ExitStack() as servers:
+        serve = servers.enter_context
+        bare = serve(uvicorn_process("bare_app", {}, log, ready_path="/api/v1/health"))
+        whoop = serve(uvicorn_process("sandbox_app", {}, log, ready_path="/_sandbox"))
+        targets: list[tuple[str, Server, str, dict[str, str]]] = [
+            ("bare Starlette", bare, "/api/v1/health", {})
+        ]
         rows = ((120.0, "cloud, cache on"), (0.0, "cloud, cache off"))
         for number, (cache_ttl_s, label) in enumerate(rows):
             home = folder / f"cloud-{number}"
             home.mkdir()
             env = cloud_env(home, args.database, whoop.origin, cache_ttl_s)
             key = await prepare(env, whoop.origin)
-            with uvicorn_process("bench_cloud_app", env, log, ready_path="/healthz") as cloud:
-                auth = {"Authorization": f"Bearer {key}"}
-                results.append(await hammer(label, cloud, CLOUD_PATH, auth, *load))
-    return results
+            cloud = serve(uvicorn_process("bench_cloud_app", env, log, ready_path="/healthz"))
+            targets.append((label, cloud, CLOUD_PATH, {"Authorization": f"Bearer {key}"}))
+        # Rounds alternate between the rows, so a slow patch of the machine hits all alike.
+        rounds: dict[str, list[Result]] = {label: [] for label, *_ in targets}
+        for number in range(args.rounds):
+            console.print(f"Round {number + 1} of {args.rounds}")
+            for label, server, path, headers in targets:
+                rounds[label].append(await hammer(label, server, path, headers, *load))
+    return [median_result(results) for results in rounds.values()]
 
 
 def main() -> None:
@@ -353,6 +381,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per row")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--connections", type=int, default=32, help="requests in flight")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds over all rows; each row shows its median"
+    )
     parser.add_argument(
         "--database",
         default=None,

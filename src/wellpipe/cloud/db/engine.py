@@ -14,7 +14,7 @@ import anyio.to_thread
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -25,10 +25,13 @@ from sqlalchemy.ext.asyncio import (
 
 T = TypeVar("T")
 
+_ASYNC = "-c synchronous_commit=off"
+"""Metering connections: a commit does not wait for the WAL flush (see `run_metering`)."""
+
 
 @dataclass(frozen=True)
 class DriverStatement:
-    """A SQLAlchemy Core statement compiled once, for `Database.fetch_first` to run as is.
+    """A SQLAlchemy Core statement compiled once, for `Database.run_metering` to run as is.
 
     Attributes:
         sql: The statement in the driver's parameter style (casts included).
@@ -84,6 +87,47 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _DriverPool:
+    """psycopg's own pool in autocommit, opened on first use (inside the running event loop)."""
+
+    def __init__(self, url: URL, *, name: str, size: int, durable: bool) -> None:
+        given = url.query.get("options")
+        startup = [*([given] if isinstance(given, str) else given or ())]
+        if not durable:
+            startup.append(_ASYNC)
+        self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url.set(drivername="postgresql")
+            .difference_update_query(["options"])
+            .render_as_string(hide_password=False),
+            kwargs={"autocommit": True, "options": " ".join(startup)},
+            min_size=1,
+            max_size=size,
+            max_lifetime=1800,
+            open=False,
+            name=name,
+        )
+        self._opened = False
+        self._opening = anyio.Lock()
+
+    async def run(self, statement: DriverStatement, params: Mapping[str, Any]) -> Any:
+        if not self._opened:
+            async with self._opening:
+                if not self._opened:
+                    await self.pool.open(wait=False)
+                    self._opened = True
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(
+                statement.sql, statement.parameters(params), prepare=True
+            )
+            row = await cursor.fetchone() if cursor.description is not None else None
+            return None if row is None else tuple(row)
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.pool.close()
+            self._opened = False
+
+
 class Database:
     """An async engine plus a session factory.
 
@@ -126,21 +170,14 @@ class Database:
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._threaded: Engine | None = None
         self._thread_lock = anyio.CapacityLimiter(1)
-        self._driver_pool: AsyncConnectionPool[Any] | None = None
-        self._driver_opened = False
-        self._driver_opening = anyio.Lock()
-        if self.dialect == "postgresql":
-            # The metering statement of every request runs here, on psycopg's own pool in
-            # autocommit: a third of the CPU time of the same statement through
-            # SQLAlchemy's async layer (bench/cloud_rest.py; see `fetch_first`).
-            self._driver_pool = AsyncConnectionPool(
-                parsed.set(drivername="postgresql").render_as_string(hide_password=False),
-                kwargs={"autocommit": True},
-                min_size=1,
-                max_size=pool_size,
-                max_lifetime=1800,
-                open=False,
-                name="wellpipe-metering",
+        self._metering: _DriverPool | None = None
+        self._durable: _DriverPool | None = None
+        if self.dialect == "postgresql":  # see `run_compiled`
+            self._metering = _DriverPool(
+                parsed, name="wellpipe-metering", size=pool_size, durable=False
+            )
+            self._durable = _DriverPool(
+                parsed, name="wellpipe-durable", size=max(2, pool_size // 4), durable=True
             )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -212,38 +249,39 @@ class Database:
 
         return await anyio.to_thread.run_sync(run, limiter=self._thread_lock)
 
-    async def fetch_first(
-        self, statement: DriverStatement, params: Mapping[str, Any]
+    async def run_compiled(
+        self, statement: DriverStatement, params: Mapping[str, Any], *, durable: bool
     ) -> tuple[Any, ...] | None:
-        """PostgreSQL: run one compiled statement in autocommit; its first row, if any.
+        """PostgreSQL: run one compiled statement; its first row, if it has rows.
 
-        For the one statement every counted request runs: psycopg's pool and a prepared
-        statement, without SQLAlchemy's result machinery (and its type processing: the
-        statement's types must be ones psycopg converts by itself).
+        For what every counted request runs, the shortest path there is: psycopg's own
+        pool, a prepared statement, autocommit (one statement, one transaction), no
+        SQLAlchemy result machinery (the statement's types must be ones psycopg converts
+        by itself). That is a third of the CPU time of the same statement through
+        SQLAlchemy's async layer (see bench/cloud_rest.py).
+
+        ``durable=False`` is for counters only. Those connections commit asynchronously:
+        PostgreSQL reports the commit before the WAL is flushed, so a row lock on a busy
+        user's counter is not held across a disk flush. A crash of the database server
+        may lose the counts of its last moments (at most three times
+        ``wal_writer_delay``, 0.6 s by default) and nothing else: atomicity and the
+        exactness of concurrent counting are unchanged, and the database stays
+        consistent. Audit rows, tokens and keys are written durably.
 
         Raises:
             RuntimeError: this is not PostgreSQL.
         """
-        pool = self._driver_pool
+        pool = self._durable if durable else self._metering
         if pool is None:
-            raise RuntimeError("fetch_first is for PostgreSQL only")
-        if not self._driver_opened:
-            async with self._driver_opening:
-                if not self._driver_opened:
-                    await pool.open(wait=False)
-                    self._driver_opened = True
-        async with pool.connection() as connection:
-            cursor = await connection.execute(
-                statement.sql, statement.parameters(params), prepare=True
-            )
-            row = await cursor.fetchone()
-            return None if row is None else tuple(row)
+            raise RuntimeError("run_compiled is for PostgreSQL only")
+        found: tuple[Any, ...] | None = await pool.run(statement, params)
+        return found
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        if self._driver_pool is not None and self._driver_opened:
-            await self._driver_pool.close()
-            self._driver_opened = False
+        for pool in (self._metering, self._durable):
+            if pool is not None:
+                await pool.close()
         await self.engine.dispose()
         if self._threaded is not None:
             self._threaded.dispose()

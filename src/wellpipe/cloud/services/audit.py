@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import DateTime, String, Text, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.engine import Database, DriverStatement
 from wellpipe.cloud.db.tables import AuditEvent
 
 __all__ = [
@@ -109,16 +111,40 @@ async def record_event(
     session.add(AuditEvent(**row))
 
 
+_COLUMNS = ("user_id", "at", "event", "detail", "request_id")
+_APPEND = "audit.append_statement"
+
+
+def _append_statement(db: Database) -> DriverStatement:
+    """PostgreSQL: any number of rows as one prepared ``INSERT … SELECT FROM unnest(arrays)``."""
+    types: dict[str, Any] = {
+        "user_id": String,
+        "at": DateTime(timezone=True),
+        "event": String,
+        "detail": Text,
+        "request_id": String,
+    }
+    arrays = (bindparam(f"p_{name}", type_=ARRAY(types[name])) for name in _COLUMNS)
+    rows = func.unnest(*arrays).table_valued(*_COLUMNS).render_derived()
+    statement = insert(AuditEvent).from_select(
+        list(_COLUMNS), select(*(rows.c[name] for name in _COLUMNS))
+    )
+    return DriverStatement.compile(statement, db)
+
+
 async def append_events(ctx: CloudContext, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Append `event_row` rows in one transaction of their own (one statement's work)."""
+    """Append `event_row` rows durably, all or none, in one statement (one thread hop on SQLite)."""
     if not rows:
         return
-    statement = insert(AuditEvent)
     if ctx.db.threaded:
+        statement = insert(AuditEvent)
         await ctx.db.in_thread(lambda connection: connection.execute(statement, list(rows)))
         return
-    async with ctx.db.engine.begin() as connection:
-        await connection.execute(statement, list(rows))
+    found = ctx.extras.get(_APPEND)
+    if not isinstance(found, DriverStatement):
+        found = ctx.extras[_APPEND] = _append_statement(ctx.db)
+    columns = {f"p_{name}": [row[name] for row in rows] for name in _COLUMNS}
+    await ctx.db.run_compiled(found, columns, durable=True)
 
 
 async def audit(

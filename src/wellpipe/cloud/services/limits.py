@@ -636,7 +636,7 @@ async def admit(
             partial(_admit_sqlite, statements, params=params, limit=limit)
         )
     else:
-        row = await ctx.db.fetch_first(statements.admit[limit is not None], params)
+        row = await ctx.db.run_compiled(statements.admit[limit is not None], params, durable=False)
         if row is None:
             confirmed = None
         else:
