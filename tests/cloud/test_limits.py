@@ -450,10 +450,15 @@ async def test_concurrent_charges_in_one_process_are_exact(open_ctx: OpenContext
     assert await _daily_total(ctx, pro.user_id) == 100
 
 
-async def _two_workers(url: str, user_id: str, per_worker: int, limit: int) -> list[dict[str, int]]:
-    """Two OS processes, each firing ``per_worker`` concurrent charges through its own engine."""
+async def _two_workers(
+    url: str, user_id: str, per_worker: int, limit: int, key: str | None = None
+) -> list[dict[str, int]]:
+    """Two OS processes, each firing ``per_worker`` concurrent charges through its own engine.
+
+    With ``key``, each charge is an `admit` of that key (the data requests' steady state).
+    """
     command = [sys.executable, "-m", "tests.cloud.limits_worker", url, user_id]
-    command += [str(per_worker), str(limit), MID_JANUARY.isoformat()]
+    command += [str(per_worker), str(limit), MID_JANUARY.isoformat(), *([key] if key else [])]
     workers = [
         await anyio.open_process(command, cwd=REPO, stdin=-1, stdout=-1, stderr=-1)
         for _ in range(2)
@@ -486,18 +491,22 @@ async def _two_workers(url: str, user_id: str, per_worker: int, limit: int) -> l
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("row_exists", [False, True], ids=["no-counter-row", "counter-row"])
+@pytest.mark.parametrize("path", ["charge", "admit"])
 async def test_1500_concurrent_charges_from_two_processes_allow_exactly_1000_on_postgres(
-    postgres_server: str, row_exists: bool
+    postgres_server: str, row_exists: bool, path: str
 ) -> None:
     name, url = fresh_postgres_database(postgres_server)
     try:
         settings = CloudSettings(database_url=url, api_key_pepper=SecretStr("p"))
         ctx = await open_context(settings, FakeClock(MID_JANUARY))
         principal = await _principal(ctx)
+        key = None
+        if path == "admit":
+            key = (await keys.create_key(ctx, user_id=principal.user_id, name="w")).full_key
         if row_exists:
             async with ctx.db.transaction() as session:
                 session.add(UsageCounter(user_id=principal.user_id, period="2026-01", count=0))
-        results = await _two_workers(url, principal.user_id, per_worker=750, limit=1000)
+        results = await _two_workers(url, principal.user_id, per_worker=750, limit=1000, key=key)
         assert sum(r["allowed"] for r in results) == 1000
         assert sum(r["refused"] for r in results) == 500
         assert all(r["allowed"] > 0 for r in results)  # both processes won some
@@ -508,12 +517,19 @@ async def test_1500_concurrent_charges_from_two_processes_allow_exactly_1000_on_
         drop_postgres_database(postgres_server, name)
 
 
-async def test_concurrent_charges_from_two_processes_are_exact_on_sqlite(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["charge", "admit"])
+async def test_concurrent_charges_from_two_processes_are_exact_on_sqlite(
+    tmp_path: Path, path: str
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
-    ctx = await open_context(CloudSettings(database_url=url), FakeClock(MID_JANUARY))
+    settings = CloudSettings(database_url=url, api_key_pepper=SecretStr("p"))
+    ctx = await open_context(settings, FakeClock(MID_JANUARY))
     try:
         principal = await _principal(ctx)
-        results = await _two_workers(url, principal.user_id, per_worker=150, limit=200)
+        key = None
+        if path == "admit":
+            key = (await keys.create_key(ctx, user_id=principal.user_id, name="w")).full_key
+        results = await _two_workers(url, principal.user_id, per_worker=150, limit=200, key=key)
         assert sum(r["allowed"] for r in results) == 200
         assert sum(r["refused"] for r in results) == 100
         assert await _counters(ctx, principal.user_id) == {"2026-01": 200}

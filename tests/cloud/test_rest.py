@@ -14,13 +14,18 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from sqlalchemy import func, select, update
 
 from tests.cloud.conftest import Cloud
 from tests.cloud.data_support import Tenant, data_requests, new_tenant, record_upstream
 from tests.conftest import CREDENTIALS, ORIGIN, tokens_for
+from wellpipe.cloud.db.tables import ApiKey, UpstreamWindow, UsageCounter
 from wellpipe.cloud.services import health
+from wellpipe.cloud.services.accounts import set_plan
 from wellpipe.cloud.services.audit import list_events
 from wellpipe.cloud.services.cache import answer_cache
+from wellpipe.cloud.services.keys import recall
+from wellpipe.cloud.services.limits import burst_bucket
 from wellpipe.cloud.tokens import connection_status, delete_connection, read_access_token
 from wellpipe.core.models import DataKind, DayRange
 from wellpipe.mcp.tools import ToolContext, _read_recent
@@ -431,3 +436,84 @@ async def test_a_disconnect_on_this_worker_takes_effect_on_the_next_call(
     await disconnect(cloud.ctx, user_id=tenant.user_id, provider="whoop")
     after = await cloud.client.get("/api/v1/profile", headers=tenant.auth)
     assert_problem(after, 409, "provider-not-connected", "connect WHOOP")
+
+
+# ------------------------------------------------------------------ the recalled-key path
+async def _counters(cloud: Cloud, user_id: str) -> tuple[int, int]:
+    """(monthly count, burst windows) straight from the database."""
+    async with cloud.ctx.db.sessions() as session:
+        month = await session.scalar(
+            select(func.coalesce(func.sum(UsageCounter.count), 0)).where(
+                UsageCounter.user_id == user_id
+            )
+        )
+        burst = await session.scalar(
+            select(func.coalesce(func.sum(UpstreamWindow.count), 0)).where(
+                UpstreamWindow.provider == burst_bucket(user_id)
+            )
+        )
+    return int(month or 0), int(burst or 0)
+
+
+async def test_a_recalled_key_is_confirmed_where_it_is_counted(
+    cloud: Cloud, tenant: Tenant
+) -> None:
+    first = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert first.status_code == 200, first.text
+    assert recall(cloud.ctx, tenant.key) is not None  # later requests take the one-step path
+    second = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert second.status_code == 200, second.text
+    assert second.headers["x-ratelimit-remaining"] == str(
+        int(first.headers["x-ratelimit-remaining"]) - 1
+    )
+    assert await _counters(cloud, tenant.user_id) == (2, 2)
+    accessed = [
+        e for e in await list_events(cloud.ctx, tenant.user_id) if e.event == "data.accessed"
+    ]
+    assert len(accessed) == 2
+
+    await _revoke_elsewhere(cloud, tenant)  # this worker still recalls the key
+    assert recall(cloud.ctx, tenant.key) is not None
+    refused = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert_problem(refused, 401, "unauthorized", "revoked")
+    assert "x-ratelimit-remaining" not in refused.headers
+    assert await _counters(cloud, tenant.user_id) == (2, 2)  # nothing counted, not even burst
+
+
+async def _revoke_elsewhere(cloud: Cloud, tenant: Tenant) -> None:
+    """Revoke the tenant's key as another worker would: in the database only."""
+    async with cloud.ctx.db.transaction() as session:
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.user_id == tenant.user_id)
+            .values(revoked_at=cloud.clock.now())
+        )
+
+
+async def test_a_recalled_key_follows_plan_changes_on_the_next_request(
+    cloud: Cloud, tenant: Tenant
+) -> None:
+    free = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert free.headers["x-ratelimit-limit"] == "1000"
+    await set_plan(cloud.ctx, user_id=tenant.user_id, plan="PRO")
+    pro = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert pro.headers["x-ratelimit-limit"] == "60"  # PRO: the headers describe the burst
+    assert pro.headers["ratelimit-policy"].startswith('"burst"')
+    await set_plan(cloud.ctx, user_id=tenant.user_id, plan="FREE")
+    again = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert again.headers["x-ratelimit-limit"] == "1000"
+    assert again.headers["x-ratelimit-remaining"] == "997"
+    assert await _counters(cloud, tenant.user_id) == (3, 3)
+
+
+async def test_a_revoked_recalled_key_learns_nothing_about_the_account(cloud: Cloud) -> None:
+    tenant = await new_tenant(cloud, connect=False)
+    told = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert_problem(told, 409, "provider-not-connected")
+    assert recall(cloud.ctx, tenant.key) is not None
+
+    await _revoke_elsewhere(cloud, tenant)
+    refused = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert_problem(refused, 401, "unauthorized", "revoked")
+    assert "WHOOP" not in refused.text
+    assert await _counters(cloud, tenant.user_id) == (0, 0)
