@@ -35,8 +35,9 @@ class CloudSettings(BaseSettings):
         home: Folder for the default database and generated keys (``WELLPIPE_HOME``).
         database_url: SQLAlchemy URL; default SQLite in ``home``. PostgreSQL:
             ``postgresql+psycopg://user:pass@host/db``.
-        database_pool_size: PostgreSQL connections each worker keeps open (as many again
-            may open under load): every request in flight may hold one while it waits.
+        database_pool_size: The most PostgreSQL connections a worker opens for the
+            service's statements, and again for metering (a quarter of it for audit rows):
+            every request in flight may hold one while it waits.
         encryption_keys: Key ring for provider tokens, ``kid:base64key`` entries
             separated by commas; the first is used to encrypt.
         api_key_pepper: Server secret keying the API-key verification cache.

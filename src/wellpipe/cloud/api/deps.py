@@ -44,8 +44,10 @@ __all__ = [
     "bearer_scheme",
     "connected",
     "context",
+    "invalid_key_problem",
     "key_in_url",
     "metered",
+    "presented_key",
     "problem_for",
     "refundable",
     "require_caller",
@@ -88,8 +90,13 @@ def key_in_url(request: Request) -> bool:
     return False
 
 
-def _presented_key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
-    """The API key the request carries; a 401 problem when it carries none (or one in the URL)."""
+def presented_key(request: Request, bearer: str | None) -> str:
+    """The API key the request carries; a 401 problem when it carries none (or one in the URL).
+
+    Args:
+        request: The request.
+        bearer: The ``Authorization: Bearer`` value, if any; else ``X-API-Key`` is read.
+    """
     if key_in_url(request):
         raise Problem(
             401,
@@ -99,9 +106,7 @@ def _presented_key(request: Request, credentials: HTTPAuthorizationCredentials |
             "in the dashboard.",
             headers=_CHALLENGE,
         )
-    presented = credentials.credentials if credentials is not None else None
-    if not presented:
-        presented = request.headers.get("x-api-key")
+    presented = bearer or request.headers.get("x-api-key")
     if not presented or not presented.strip():
         raise Problem(
             401,
@@ -113,7 +118,8 @@ def _presented_key(request: Request, credentials: HTTPAuthorizationCredentials |
     return presented.strip()
 
 
-def _invalid_key() -> Problem:
+def invalid_key_problem() -> Problem:
+    """The 401 problem for a key that is not (or no longer) valid."""
     return Problem(
         401,
         "unauthorized",
@@ -123,10 +129,14 @@ def _invalid_key() -> Problem:
     )
 
 
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    return credentials.credentials if credentials is not None else None
+
+
 async def _authenticated(request: Request, presented: str) -> Principal:
     principal = await authenticate(context(request), presented)
     if principal is None:
-        raise _invalid_key()
+        raise invalid_key_problem()
     request.state.principal = principal
     return principal
 
@@ -136,7 +146,7 @@ async def require_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     """The caller, from their API key; a 401 problem when there is no valid key."""
-    return await _authenticated(request, _presented_key(request, credentials))
+    return await _authenticated(request, presented_key(request, _bearer(credentials)))
 
 
 @dataclass
@@ -190,7 +200,7 @@ async def require_caller(
     when invalid); a recalled one is confirmed by `metered`, in the statement that counts
     the request, before anything is read for it.
     """
-    presented = _presented_key(request, credentials)
+    presented = presented_key(request, _bearer(credentials))
     claim = recall(context(request), presented)
     if claim is not None:
         return Caller(presented=presented, claim=claim, principal=None)
@@ -272,6 +282,7 @@ async def metered(
             Wellpipe error from the block.
     """
     ctx = context(request)
+    request_id = getattr(request.state, "request_id", None)
     principal, counted = await _charged(request, caller, endpoint)
     if not counted.allowed:
         kind = "quota-exceeded" if counted.reason == "quota" else "rate-limited"
@@ -286,10 +297,7 @@ async def metered(
                 await refund(ctx, principal, endpoint, at=counted.at)
                 headers = _given_back(headers)
             except Exception:
-                logger.exception(
-                    "Could not refund a failed request (request %s)",
-                    getattr(request.state, "request_id", None),
-                )
+                logger.exception("Could not refund a failed request (request %s)", request_id)
         if isinstance(error, WellpipeError):
             raise problem_for(error, headers) from None
         if isinstance(error, Problem):

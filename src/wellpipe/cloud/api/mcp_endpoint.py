@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from wellpipe.cloud.api.deps import PROVIDER, key_in_url, refundable
+from wellpipe.cloud.api.deps import PROVIDER, invalid_key_problem, presented_key, refundable
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.health import (
@@ -193,37 +193,15 @@ class _Gate:
             _caller.reset(token)
 
     async def _authenticate(self, request: Request) -> Principal | Problem:
-        challenge = {"WWW-Authenticate": 'Bearer realm="wellpipe"'}
-        if key_in_url(request):
-            return Problem(
-                401,
-                "unauthorized",
-                "API keys are never accepted in the URL: send yours as `Authorization: Bearer "
-                "wp_live_…`, and since a URL gets logged, revoke that key and create a new "
-                "one in the dashboard.",
-                headers=challenge,
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        try:
+            presented = presented_key(
+                request, bearer if scheme.lower() == "bearer" and bearer.strip() else None
             )
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            presented = request.headers.get("x-api-key", "")
-        if not presented.strip():
-            return Problem(
-                401,
-                "unauthorized",
-                "Send your Wellpipe API key as `Authorization: Bearer wp_live_…`; "
-                "create one in the dashboard.",
-                headers=challenge,
-            )
-        principal = await authenticate(self._ctx, presented.strip())
-        if principal is None:
-            return Problem(
-                401,
-                "unauthorized",
-                "This API key is not valid (mistyped, revoked or deleted); "
-                "create a new key in the dashboard.",
-                headers=challenge,
-            )
-        return principal
+        except Problem as problem:
+            return problem
+        principal = await authenticate(self._ctx, presented)
+        return invalid_key_problem() if principal is None else principal
 
 
 class _Lifespan:

@@ -23,15 +23,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+__all__ = ["Database", "DriverStatement"]
+
 T = TypeVar("T")
 
 _ASYNC = "-c synchronous_commit=off"
-"""Metering connections: a commit does not wait for the WAL flush (see `run_metering`)."""
+"""Metering connections: a commit does not wait for the WAL flush (see `run_compiled`)."""
 
 
 @dataclass(frozen=True)
 class DriverStatement:
-    """A SQLAlchemy Core statement compiled once, for `Database.run_metering` to run as is.
+    """A SQLAlchemy Core statement compiled once, for `Database.run_compiled` to run as is.
 
     Attributes:
         sql: The statement in the driver's parameter style (casts included).
@@ -61,9 +63,6 @@ class DriverStatement:
         if missing:
             raise ValueError(f"missing statement parameters: {sorted(missing)}")
         return {**self.constants, **params}
-
-
-__all__ = ["Database", "DriverStatement"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

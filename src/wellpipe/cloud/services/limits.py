@@ -258,25 +258,7 @@ class _Statements:
 
     def __init__(self, ctx: CloudContext) -> None:
         insert = ctx.db.insert
-        self.burst = (
-            insert(UpstreamWindow)
-            .values(
-                provider=bindparam("p_bucket", type_=String),
-                window_s=BURST_WINDOW_S,
-                window_start=bindparam("p_window", type_=BigInteger),
-                count=1,
-            )
-            .on_conflict_do_update(
-                index_elements=[
-                    UpstreamWindow.provider,
-                    UpstreamWindow.window_s,
-                    UpstreamWindow.window_start,
-                ],
-                set_={"count": UpstreamWindow.count + 1},
-                where=UpstreamWindow.count < bindparam("p_burst_limit", type_=Integer),
-            )
-            .returning(UpstreamWindow.count)
-        )
+        self.burst = self._burst(insert, None)
         self.old_windows = delete(UpstreamWindow).where(
             UpstreamWindow.provider == bindparam("p_bucket", type_=String),
             UpstreamWindow.window_s == BURST_WINDOW_S,
@@ -330,29 +312,7 @@ class _Statements:
         fails, and nothing from the month for a full minute.
         """
         key = self.claim.cte("claim")
-        bucket = (
-            insert(UpstreamWindow)
-            .from_select(
-                ["provider", "window_s", "window_start", "count"],
-                select(
-                    bindparam("p_bucket", type_=String),
-                    literal(BURST_WINDOW_S, Integer),
-                    bindparam("p_window", type_=BigInteger),
-                    literal(1, Integer),
-                ).select_from(key),
-            )
-            .on_conflict_do_update(
-                index_elements=[
-                    UpstreamWindow.provider,
-                    UpstreamWindow.window_s,
-                    UpstreamWindow.window_start,
-                ],
-                set_={"count": UpstreamWindow.count + 1},
-                where=UpstreamWindow.count < bindparam("p_burst_limit", type_=Integer),
-            )
-            .returning(UpstreamWindow.count)
-            .cte("burst")
-        )
+        bucket = self._burst(insert, key).cte("burst")
         month = self._month(insert, capped, bucket).cte("month")
         daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
         before = self.month_count.scalar_subquery()
@@ -365,6 +325,31 @@ class _Statements:
             )
             .select_from(key.outerjoin(bucket, true()).outerjoin(month, true()))
             .add_cte(daily)
+        )
+
+    @staticmethod
+    def _burst(insert: Any, after: Any) -> Any:
+        """This minute's counter, plus one unless full (one row for each row of ``after``)."""
+        row = (
+            bindparam("p_bucket", type_=String),
+            literal(BURST_WINDOW_S, Integer),
+            bindparam("p_window", type_=BigInteger),
+            literal(1, Integer),
+        )
+        rows = select(*row) if after is None else select(*row).select_from(after)
+        return (
+            insert(UpstreamWindow)
+            .from_select(["provider", "window_s", "window_start", "count"], rows)
+            .on_conflict_do_update(
+                index_elements=[
+                    UpstreamWindow.provider,
+                    UpstreamWindow.window_s,
+                    UpstreamWindow.window_start,
+                ],
+                set_={"count": UpstreamWindow.count + 1},
+                where=UpstreamWindow.count < bindparam("p_burst_limit", type_=Integer),
+            )
+            .returning(UpstreamWindow.count)
         )
 
     @staticmethod
