@@ -11,6 +11,7 @@ import os
 import secrets
 from base64 import urlsafe_b64encode
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,24 @@ def whoop_app_credentials(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     return "cloud-client", "cloud-secret"
 
 
+@asynccontextmanager
+async def running(
+    settings: CloudSettings, clock: FakeClock, sandbox: WhoopSandbox, base_url: str = PUBLIC_URL
+) -> AsyncIterator[Cloud]:
+    """The app on ``settings``, with WHOOP = the in-process sandbox at ``ORIGIN``."""
+    app = create_app(
+        settings,
+        clock=clock,
+        provider_transport=sandbox.transport(),
+        provider_base_urls={"whoop": ORIGIN},
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base_url) as client,
+    ):
+        yield Cloud(app=app, ctx=app.state.ctx, client=client, sandbox=sandbox, clock=clock)
+
+
 @pytest.fixture
 async def cloud(
     cloud_settings: CloudSettings,
@@ -154,14 +173,5 @@ async def cloud(
     whoop_app_credentials: tuple[str, str],
 ) -> AsyncIterator[Cloud]:
     """The app on a fresh database, with WHOOP = the in-process sandbox at ``ORIGIN``."""
-    app = create_app(
-        cloud_settings,
-        clock=clock,
-        provider_transport=sandbox.transport(),
-        provider_base_urls={"whoop": ORIGIN},
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=PUBLIC_URL) as client,
-    ):
-        yield Cloud(app=app, ctx=app.state.ctx, client=client, sandbox=sandbox, clock=clock)
+    async with running(cloud_settings, clock, sandbox) as started:
+        yield started

@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 
 import httpx2
 import pytest
 from pydantic import SecretStr
 
-from tests.cloud.conftest import PUBLIC_URL, Cloud
+from tests.cloud.conftest import PUBLIC_URL, Cloud, running
 from tests.cloud.fake_idp import CLIENT_ID, CLIENT_SECRET, DISCOVERY_URL, FakeIdP
-from tests.conftest import ORIGIN
 from tests.fakes import FakeClock
-from wellpipe.cloud.app import create_app
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services import accounts, keys, limits
 from wellpipe.cloud.services.google import GOOGLE_TRANSPORT_EXTRA
@@ -546,24 +543,6 @@ async def test_static_assets_are_ours_and_nothing_else_is_served(cloud: Cloud) -
 
 
 # ---------------------------------------------------------------------- Sign in with Google
-@asynccontextmanager
-async def running(
-    settings: CloudSettings, clock: FakeClock, sandbox: WhoopSandbox, base_url: str = PUBLIC_URL
-) -> AsyncIterator[Cloud]:
-    """The service on ``settings`` (the `cloud` fixture's wiring, other settings)."""
-    app = create_app(
-        settings,
-        clock=clock,
-        provider_transport=sandbox.transport(),
-        provider_base_urls={"whoop": ORIGIN},
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=base_url) as client,
-    ):
-        yield Cloud(app=app, ctx=app.state.ctx, client=client, sandbox=sandbox, clock=clock)
-
-
 @pytest.fixture
 async def google_cloud(
     cloud_settings: CloudSettings,
