@@ -20,7 +20,7 @@ from tests.contract.spec import (
     validator,
 )
 from tests.fakes import FakeClock
-from wellpipe.core import DataKind, TimeWindow
+from wellpipe.core import TIMED_KINDS, TimeWindow
 from wellpipe.net import build_http_client
 from wellpipe.providers.whoop import WhoopProvider, WhoopSettings, open_whoop
 from wellpipe.providers.whoop.client import WhoopClient
@@ -152,7 +152,7 @@ async def test_the_client_sends_only_what_the_spec_defines(
     client = whoop.client
     member = sandbox.member()
     window = TimeWindow(start=NOW - timedelta(days=365), end=NOW)
-    await whoop.read(set(DataKind) - {DataKind.PROFILE, DataKind.BODY_MEASUREMENT}, window)
+    await whoop.read(TIMED_KINDS, window)
     [_ async for _ in client.cycles()]  # no window at all
     cid = member.cycles[3].body["id"]
     await client.get_cycle(cid)

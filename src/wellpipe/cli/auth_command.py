@@ -435,7 +435,7 @@ class _WhoopConnector:
         except ProviderError as error:
             err.print(f"[yellow]Note:[/] the tokens are saved, but {error}", highlight=False)
             return "an account (its profile could not be read just now)"
-        return f"{profile.first_name} {profile.last_name} (member {profile.source_id})"
+        return f"{profile.display_name} (member {profile.source_id})"
 
 
 def _require_offline(tokens: TokenSet, *, provider: str, display_name: str) -> None:

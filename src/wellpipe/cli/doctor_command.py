@@ -364,7 +364,7 @@ def check_whoop_call(ctx: DoctorContext) -> CheckResult:
             "run `wellpipe -vv doctor` and report the output (it holds no tokens)",
         )
     LocalState(ctx.paths).record_success("whoop", clock.now())
-    return _ok(check, f"WHOOP answered: signed in as {profile.first_name}")
+    return _ok(check, f"WHOOP answered: signed in as {profile.display_name}")
 
 
 def _next_step(sentence: str) -> str:

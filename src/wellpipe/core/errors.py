@@ -9,7 +9,8 @@ The tree::
     WellpipeError
     ├── ConfigError                  settings are missing or wrong
     ├── AuthError                    the provider does not accept our credentials
-    │   └── ReauthorizationRequired  the grant is gone: the user must connect again
+    │   ├── ReauthorizationRequired  the grant is gone: the user must connect again
+    │   └── ScopeNotGranted          the user did not grant a permission this read needs
     ├── ProviderError                the provider could not give us the data
     │   ├── ProviderUnavailable      timeouts, network errors, 5xx (transient)
     │   ├── ProviderRateLimited      429 or our own outbound budget (transient)
@@ -33,6 +34,7 @@ __all__ = [
     "ProviderResponseError",
     "ProviderUnavailable",
     "ReauthorizationRequired",
+    "ScopeNotGranted",
     "UnknownProviderError",
     "UnsupportedDataKind",
     "WellpipeError",
@@ -82,6 +84,33 @@ class ReauthorizationRequired(AuthError):
         display = _display_name(provider)
         super().__init__(
             f"{display} access needs to be renewed ({reason}): {self.action}.", provider=provider
+        )
+
+
+class ScopeNotGranted(AuthError):
+    """The user did not grant (or has since withdrawn) a permission a read needs.
+
+    Providers such as Oura let people untick permissions on the consent screen;
+    the grant still works for everything else.
+
+    Attributes:
+        scope: The provider's name for the missing permission (``"heartrate"``).
+        needed_for: What it is needed for, in a few words (``"heart rate data"``).
+        action: The next step (connect again and leave the permission ticked).
+    """
+
+    def __init__(
+        self, *, provider: str, scope: str, needed_for: str, action: str | None = None
+    ) -> None:
+        self.scope = scope
+        self.needed_for = needed_for
+        self.action = action or (
+            f"run `wellpipe auth {provider}` and leave the `{scope}` permission ticked"
+        )
+        super().__init__(
+            f"{_display_name(provider)} did not give Wellpipe the `{scope}` permission, "
+            f"which {needed_for} needs: {self.action}.",
+            provider=provider,
         )
 
 
@@ -193,7 +222,7 @@ class UnknownProviderError(WellpipeError, LookupError):
         self.installed = installed
 
 
-_DISPLAY_NAMES = {"whoop": "WHOOP", "oura": "Oura", "fitbit": "Fitbit"}
+_DISPLAY_NAMES = {"whoop": "WHOOP", "oura": "Oura", "fitbit": "Fitbit (Google Health)"}
 
 
 def _display_name(provider: str) -> str:

@@ -37,6 +37,13 @@ class ProviderInfo:
         token_auth_method: How the client authenticates at the token endpoint.
         rate_limits: The provider's published limits for one developer app.
         developer_portal: Where a user creates their developer app.
+        pkce: Whether authorization requests carry a PKCE (S256) challenge.
+        authorize_params: Extra query parameters of the authorization URL
+            (Google: ``access_type=offline``, ``prompt=consent``).
+        rotating_refresh_tokens: Whether each refresh spends the refresh token
+            and returns a new one (WHOOP, Oura) or keeps it valid (Google).
+        kind_scopes: For each kind, the scopes a read of it needs (any one of
+            them is enough); kinds not listed need no particular scope.
     """
 
     name: str
@@ -46,6 +53,14 @@ class ProviderInfo:
     token_auth_method: Literal["client_secret_post", "client_secret_basic"]
     rate_limits: tuple[RateLimit, ...] = field(default=())
     developer_portal: str = ""
+    pkce: bool = False
+    authorize_params: tuple[tuple[str, str], ...] = ()
+    rotating_refresh_tokens: bool = True
+    kind_scopes: tuple[tuple[DataKind, tuple[str, ...]], ...] = ()
+
+    def scopes_for(self, kind: DataKind) -> tuple[str, ...]:
+        """The scopes a read of ``kind`` needs (any one is enough); empty when none."""
+        return next((scopes for k, scopes in self.kind_scopes if k is kind), ())
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

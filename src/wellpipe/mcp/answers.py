@@ -51,9 +51,9 @@ class ProfileAnswer(_Out):
     """Who the data belongs to."""
 
     provider: str
-    first_name: str
-    last_name: str
-    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
     height_m: float | None = None
     weight_kg: float | None = None
     max_heart_rate_bpm: int | None = None

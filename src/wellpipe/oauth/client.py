@@ -8,6 +8,8 @@ only a provider saying ``invalid_grant`` ever counts as a dead grant.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -23,7 +25,14 @@ from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.core.tokens import TokenSet
 from wellpipe.net import RetryPolicy, parse_reply, send
 
-__all__ = ["ClientCredentials", "InvalidGrant", "OAuthClient", "OAuthEndpoints"]
+__all__ = [
+    "ClientCredentials",
+    "InvalidGrant",
+    "OAuthClient",
+    "OAuthEndpoints",
+    "PkcePair",
+    "new_pkce",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,26 @@ class ClientCredentials:
     client_id: str
     client_secret: str = field(repr=False)
     redirect_uri: str
+
+
+@dataclass(frozen=True)
+class PkcePair:
+    """A PKCE (RFC 7636) verifier and its S256 challenge. The verifier stays secret."""
+
+    verifier: str = field(repr=False)
+    challenge: str
+
+
+def new_pkce() -> PkcePair:
+    """A fresh verifier (64 URL-safe characters, 384 bits) and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    return PkcePair(verifier=verifier, challenge=pkce_challenge(verifier))
+
+
+def pkce_challenge(verifier: str) -> str:
+    """``BASE64URL(SHA256(verifier))`` without padding (the S256 method)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class InvalidGrant(AuthError):
@@ -97,27 +126,49 @@ class OAuthClient:
         """A fresh, unguessable ``state`` (256 bits; 43 URL-safe characters)."""
         return secrets.token_urlsafe(32)
 
-    def authorization_url(self, state: str, *, scopes: tuple[str, ...] | None = None) -> str:
+    def authorization_url(
+        self,
+        state: str,
+        *,
+        scopes: tuple[str, ...] | None = None,
+        code_challenge: str | None = None,
+    ) -> str:
         """The URL to send the user's browser to.
 
+        Args:
+            state: The CSRF token the callback must bring back.
+            scopes: Scopes to request (default: the provider's).
+            code_challenge: The PKCE S256 challenge; required when the provider
+                uses PKCE (`ProviderInfo.pkce`).
+
         Raises:
-            ValueError: ``state`` is shorter than 8 characters (providers reject it).
+            ValueError: ``state`` is shorter than 8 characters (providers reject it),
+                or a PKCE provider got no challenge.
         """
         if len(state) < 8:
             raise ValueError("state must be at least 8 characters long")
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.credentials.client_id,
-                "redirect_uri": self.credentials.redirect_uri,
-                "scope": " ".join(scopes if scopes is not None else self.info.scopes),
-                "state": state,
-            }
-        )
-        return f"{self.endpoints.authorize_url}?{query}"
+        if self.info.pkce and code_challenge is None:
+            raise ValueError(f"{self.info.display_name} needs a PKCE code challenge")
+        params = {
+            "response_type": "code",
+            "client_id": self.credentials.client_id,
+            "redirect_uri": self.credentials.redirect_uri,
+            "scope": " ".join(scopes if scopes is not None else self.info.scopes),
+            "state": state,
+            **dict(self.info.authorize_params),
+        }
+        if code_challenge is not None:
+            params["code_challenge"] = code_challenge
+            params["code_challenge_method"] = "S256"
+        return f"{self.endpoints.authorize_url}?{urlencode(params)}"
 
-    async def exchange_code(self, code: str) -> TokenSet:
+    async def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenSet:
         """Trade an authorization code for tokens.
+
+        Args:
+            code: The code the callback received.
+            code_verifier: The PKCE verifier whose challenge went out with the
+                authorization URL (PKCE providers only).
 
         Raises:
             InvalidGrant: the code expired, was used already, or the redirect URI differs.
@@ -129,6 +180,8 @@ class OAuthClient:
             "code": code,
             "redirect_uri": self.credentials.redirect_uri,
         }
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
         return await self._token_request(form, idempotent=False)
 
     async def refresh(self, refresh_token: str) -> TokenSet:

@@ -76,14 +76,20 @@ def test_a_scored_night(history: History) -> None:
                 "no_data_duration_min": 0.0,
                 "sleep_cycle_count": 5,
                 "disturbance_count": 17,
+                "latency_min": None,
                 "sleep_need_min": 495.64096666666666,
                 "sleep_performance_pct": 99.0,
+                "sleep_score_pct": None,
                 "sleep_consistency_pct": 67.0,
                 "sleep_efficiency_pct": 92.47923346574781,
                 "respiratory_rate_per_min": 14.35546875,
+                "avg_heart_rate_bpm": None,
+                "lowest_heart_rate_bpm": None,
+                "avg_hrv_rmssd_ms": None,
             },
             "kind": "sleep",
             "nap": False,
+            "stages": [],
         }
     )
 
@@ -118,14 +124,20 @@ def test_a_nap_without_performance_or_consistency(history: History) -> None:
                 "no_data_duration_min": 0.0,
                 "sleep_cycle_count": 1,
                 "disturbance_count": 7,
+                "latency_min": None,
                 "sleep_need_min": 440.1308,
                 "sleep_performance_pct": None,
+                "sleep_score_pct": None,
                 "sleep_consistency_pct": None,
                 "sleep_efficiency_pct": 85.3921596950358,
                 "respiratory_rate_per_min": None,
+                "avg_heart_rate_bpm": None,
+                "lowest_heart_rate_bpm": None,
+                "avg_hrv_rmssd_ms": None,
             },
             "kind": "sleep",
             "nap": True,
+            "stages": [],
         }
     )
 
@@ -145,6 +157,7 @@ def test_an_unscorable_sleep_has_no_score(history: History) -> None:
             "score": None,
             "kind": "sleep",
             "nap": True,
+            "stages": [],
         }
     )
 
@@ -285,6 +298,9 @@ def test_a_workout_past_midnight_stays_on_the_day_it_started(history: History) -
                 "distance_m": None,
                 "altitude_gain_m": None,
                 "altitude_change_m": None,
+                "steps": None,
+                "active_zone_min": None,
+                "intensity": None,
                 "heart_rate_zones": {
                     "zone_0_min": 3.4995333333333334,
                     "zone_1_min": 13.205566666666666,
@@ -322,6 +338,9 @@ def test_a_gps_workout_with_distance_and_altitude(history: History) -> None:
                 "distance_m": 5157.5,
                 "altitude_gain_m": 21.1328125,
                 "altitude_change_m": 6.31982421875,
+                "steps": None,
+                "active_zone_min": None,
+                "intensity": None,
                 "heart_rate_zones": {
                     "zone_0_min": 1.9045333333333334,
                     "zone_1_min": 6.549666666666667,
@@ -386,14 +405,20 @@ def test_travel_moves_the_local_day_with_the_offset(history: History) -> None:
                 "no_data_duration_min": 0.0,
                 "sleep_cycle_count": 6,
                 "disturbance_count": 11,
+                "latency_min": None,
                 "sleep_need_min": 483.3652333333333,
                 "sleep_performance_pct": 100.0,
+                "sleep_score_pct": None,
                 "sleep_consistency_pct": 63.0,
                 "sleep_efficiency_pct": 93.28436719485647,
                 "respiratory_rate_per_min": 15.33984375,
+                "avg_heart_rate_bpm": None,
+                "lowest_heart_rate_bpm": None,
+                "avg_hrv_rmssd_ms": None,
             },
             "kind": "sleep",
             "nap": False,
+            "stages": [],
         }
     )
 
@@ -430,14 +455,20 @@ def test_a_half_hour_offset_and_a_z_offset(history: History) -> None:
                 "no_data_duration_min": 0.0,
                 "sleep_cycle_count": 5,
                 "disturbance_count": 14,
+                "latency_min": None,
                 "sleep_need_min": 513.3069333333333,
                 "sleep_performance_pct": 82.0,
+                "sleep_score_pct": None,
                 "sleep_consistency_pct": 92.0,
                 "sleep_efficiency_pct": 93.76886737673215,
                 "respiratory_rate_per_min": 14.9150390625,
+                "avg_heart_rate_bpm": None,
+                "lowest_heart_rate_bpm": None,
+                "avg_hrv_rmssd_ms": None,
             },
             "kind": "sleep",
             "nap": False,
+            "stages": [],
         }
     )
 
@@ -452,6 +483,8 @@ def test_profile_and_body_measurement(history: History) -> None:
             "email": "alex.rivera@example.com",
             "first_name": "Alex",
             "last_name": "Rivera",
+            "age": None,
+            "biological_sex": None,
         }
     )
     assert dump(

@@ -12,6 +12,7 @@ from wellpipe.core import (
     ScoreState,
     TimeWindow,
     UnknownProviderError,
+    UnsupportedDataKind,
     read_days,
 )
 from wellpipe.providers import available_providers, get_provider_info
@@ -86,9 +87,10 @@ async def test_read_fetches_only_what_is_asked(whoop: WhoopProvider, sandbox: Wh
     assert {r.path for r in sandbox.requests} == {"/developer/v2/activity/workout"}
 
 
-async def test_read_refuses_kinds_that_are_not_timed(whoop: WhoopProvider) -> None:
-    with pytest.raises(ValueError, match="timed records"):
-        await whoop.read({DataKind.PROFILE}, TimeWindow(start=NOW - timedelta(days=1), end=NOW))
+@pytest.mark.parametrize("kind", [DataKind.PROFILE, DataKind.READINESS, DataKind.ACTIVITY])
+async def test_read_refuses_kinds_whoop_does_not_list(whoop: WhoopProvider, kind: DataKind) -> None:
+    with pytest.raises(UnsupportedDataKind, match=f"WHOOP does not provide {kind.value} data"):
+        await whoop.read({kind}, TimeWindow(start=NOW - timedelta(days=1), end=NOW))
 
 
 def _empty_page(body: Any) -> Any:
@@ -123,7 +125,11 @@ async def test_a_recovery_whose_sleep_is_gone_is_placed_by_its_cycle(
 def test_whoop_is_registered_through_its_entry_point() -> None:
     assert "whoop" in available_providers()
     assert get_provider_info("whoop") is INFO
-    assert INFO.kinds == frozenset(DataKind)
+    assert INFO.kinds == frozenset(DataKind) - {
+        DataKind.READINESS,
+        DataKind.ACTIVITY,
+        DataKind.VITALS,
+    }
     assert INFO.token_auth_method == "client_secret_post"
 
 

@@ -24,8 +24,16 @@ class DataKind(StrEnum):
 
     SLEEP = "sleep"
     RECOVERY = "recovery"
+    """WHOOP's recovery: a 0-100 score measured over the night's sleep."""
     WORKOUT = "workout"
     CYCLE = "cycle"
+    """WHOOP's physiological cycle (day strain)."""
+    READINESS = "readiness"
+    """Oura's readiness: a 0-100 score with named contributors. Not WHOOP's recovery."""
+    ACTIVITY = "activity"
+    """One local day's movement: steps, distance, energy, active minutes."""
+    VITALS = "vitals"
+    """One local day's vital signs: resting heart rate, HRV, SpO2, breathing, temperature."""
     PROFILE = "profile"
     BODY_MEASUREMENT = "body_measurement"
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from wellpipe.core.models.common import DataKind, Record
 from wellpipe.core.models.cycle import Cycle
+from wellpipe.core.models.daily import DailyActivity, DailyVitals, Readiness
 from wellpipe.core.models.recovery import Recovery
 from wellpipe.core.models.sleep import Sleep
 from wellpipe.core.models.workout import Workout
@@ -14,7 +15,13 @@ __all__ = ["RecordSet"]
 
 
 class RecordSet(BaseModel):
-    """Records of the kinds that were asked for, each tuple newest first as providers list them."""
+    """Records of the kinds that were asked for, each tuple newest first as providers list them.
+
+    Attributes:
+        notes: Sentences about kinds that could not be read while the rest
+            could (a scope the user did not grant, say), each ending with what
+            to do. Shown beside the data, never instead of it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -22,6 +29,10 @@ class RecordSet(BaseModel):
     recoveries: tuple[Recovery, ...] = ()
     workouts: tuple[Workout, ...] = ()
     cycles: tuple[Cycle, ...] = ()
+    readiness: tuple[Readiness, ...] = ()
+    activities: tuple[DailyActivity, ...] = ()
+    vitals: tuple[DailyVitals, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def of_kind(self, kind: DataKind) -> tuple[Record, ...]:
         """The records of one kind."""
@@ -30,9 +41,20 @@ class RecordSet(BaseModel):
             DataKind.RECOVERY: self.recoveries,
             DataKind.WORKOUT: self.workouts,
             DataKind.CYCLE: self.cycles,
+            DataKind.READINESS: self.readiness,
+            DataKind.ACTIVITY: self.activities,
+            DataKind.VITALS: self.vitals,
         }
         return by_kind.get(kind, ())
 
     def all(self) -> list[Record]:
         """Every record, of every kind."""
-        return [*self.sleeps, *self.recoveries, *self.workouts, *self.cycles]
+        return [
+            *self.sleeps,
+            *self.recoveries,
+            *self.workouts,
+            *self.cycles,
+            *self.readiness,
+            *self.activities,
+            *self.vitals,
+        ]

@@ -25,18 +25,23 @@ class HeartRateZones(BaseModel):
 
 
 class WorkoutScore(BaseModel):
-    """A workout's measurements. Optional fields are ``None`` when the provider lacks them."""
+    """A workout's measurements. A field the provider lacks is ``None``, never zero."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    strain: float | None = Field(default=None, ge=0, le=21)
-    energy_kcal: float = Field(ge=0)
-    avg_heart_rate_bpm: int = Field(ge=0)
-    max_heart_rate_bpm: int = Field(ge=0)
+    strain: float | None = Field(default=None, ge=0, le=21, description="WHOOP's 0-21 scale")
+    energy_kcal: float | None = Field(default=None, ge=0)
+    avg_heart_rate_bpm: int | None = Field(default=None, ge=0)
+    max_heart_rate_bpm: int | None = Field(default=None, ge=0)
     heart_rate_recorded_pct: float | None = Field(default=None, ge=0, le=100)
     distance_m: float | None = Field(default=None, ge=0)
     altitude_gain_m: float | None = None
     altitude_change_m: float | None = None
+    steps: int | None = Field(default=None, ge=0)
+    active_zone_min: float | None = Field(
+        default=None, ge=0, description="Fitbit active zone minutes (cardio and peak count double)"
+    )
+    intensity: str | None = Field(default=None, description="the provider's label: easy, hard")
     heart_rate_zones: HeartRateZones | None = None
 
 

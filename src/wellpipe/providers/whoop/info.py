@@ -24,9 +24,26 @@ SCOPES = (*READ_SCOPES, "offline")
 INFO = ProviderInfo(
     name="whoop",
     display_name="WHOOP",
-    kinds=frozenset(DataKind),
+    kinds=frozenset(
+        {
+            DataKind.SLEEP,
+            DataKind.RECOVERY,
+            DataKind.WORKOUT,
+            DataKind.CYCLE,
+            DataKind.PROFILE,
+            DataKind.BODY_MEASUREMENT,
+        }
+    ),
     scopes=SCOPES,
     token_auth_method="client_secret_post",
     rate_limits=(RateLimit(100, 60), RateLimit(10_000, 86_400)),
     developer_portal=DEVELOPER_DASHBOARD,
+    kind_scopes=(
+        (DataKind.SLEEP, ("read:sleep",)),
+        (DataKind.RECOVERY, ("read:recovery",)),
+        (DataKind.WORKOUT, ("read:workout",)),
+        (DataKind.CYCLE, ("read:cycles",)),
+        (DataKind.PROFILE, ("read:profile",)),
+        (DataKind.BODY_MEASUREMENT, ("read:body_measurement",)),
+    ),
 )

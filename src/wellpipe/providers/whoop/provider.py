@@ -66,7 +66,11 @@ class WhoopProvider:
         """
         wanted = set(kinds)
         if not wanted <= _TIMED:
-            raise ValueError(f"read() returns timed records; not {sorted(wanted - _TIMED)}")
+            raise UnsupportedDataKind(
+                provider=INFO.name,
+                kind=", ".join(sorted(wanted - _TIMED)),
+                supported=sorted(_TIMED),
+            )
         needs_sleeps = bool(wanted & {DataKind.SLEEP, DataKind.RECOVERY, DataKind.CYCLE})
         start, end = window.start, window.end
         sleeps: list[wire.Sleep] = []
