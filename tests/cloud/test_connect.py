@@ -23,7 +23,7 @@ from wellpipe.cloud.services.connect import (
 )
 from wellpipe.cloud.services.sessions import SessionInfo, open_session, resolve_session
 from wellpipe.cloud.tokens import connection_status, read_access_token
-from wellpipe.sandbox.whoop.faults import Fault
+from wellpipe.sandbox.faults import Fault
 
 TOKEN_PATH = "/oauth/oauth2/token"
 REVOKE_PATH = "/developer/v2/user/access"

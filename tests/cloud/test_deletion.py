@@ -31,7 +31,7 @@ from wellpipe.cloud.services.deletion import delete_account, retry_pending_revoc
 from wellpipe.cloud.services.keys import authenticate, create_key
 from wellpipe.cloud.services.sessions import open_session, resolve_session
 from wellpipe.cloud.tokens import connection_status, read_access_token
-from wellpipe.sandbox.whoop.faults import Fault
+from wellpipe.sandbox.faults import Fault
 
 PASSWORD = "correct horse battery staple"
 REVOKE_PATH = "/developer/v2/user/access"

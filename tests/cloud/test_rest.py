@@ -30,7 +30,7 @@ from wellpipe.cloud.tokens import connection_status, delete_connection, read_acc
 from wellpipe.core.models import DataKind, DayRange
 from wellpipe.mcp.tools import ToolContext, _read_recent
 from wellpipe.providers.whoop import WhoopSettings, open_whoop
-from wellpipe.sandbox.whoop.faults import Fault
+from wellpipe.sandbox.faults import Fault
 
 PROBLEM = "application/problem+json"
 

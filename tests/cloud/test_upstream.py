@@ -31,8 +31,8 @@ from wellpipe.cloud.tokens import save_connection
 from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.provider_info import RateLimit
 from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox.faults import Fault
 from wellpipe.sandbox.whoop import History
-from wellpipe.sandbox.whoop.faults import Fault
 
 MINUTE = RateLimit(20, 60)
 

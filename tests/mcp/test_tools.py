@@ -28,7 +28,7 @@ from wellpipe.mcp.server import build_server, list_tools
 from wellpipe.mcp.tools import TOOLS
 from wellpipe.providers.whoop import INFO
 from wellpipe.sandbox import WhoopSandbox
-from wellpipe.sandbox.whoop.faults import Fault
+from wellpipe.sandbox.faults import Fault
 
 Connector = Callable[[], AbstractAsyncContextManager[HealthProvider]]
 

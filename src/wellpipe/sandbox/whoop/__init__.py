@@ -1,7 +1,7 @@
 """The WHOOP sandbox: history generator, OAuth server, rate limits, faults and the ASGI app."""
 
+from wellpipe.sandbox.faults import BodyFault, Fault
 from wellpipe.sandbox.whoop.app import LoggedRequest, WhoopSandbox
-from wellpipe.sandbox.whoop.faults import BodyFault, Fault
 from wellpipe.sandbox.whoop.history import DEFAULT_MEMBERS, History, MemberSpec, generate_history
 
 __all__ = [

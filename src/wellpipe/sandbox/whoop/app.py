@@ -30,7 +30,8 @@ from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 from wellpipe.core.tokens import TokenSet
-from wellpipe.sandbox.whoop.faults import Fault, FaultInjector, FaultMiddleware
+from wellpipe.sandbox.faults import Fault, FaultInjector, FaultMiddleware
+from wellpipe.sandbox.limits import AppRateLimiter
 from wellpipe.sandbox.whoop.history import (
     History,
     MemberHistory,
@@ -38,7 +39,6 @@ from wellpipe.sandbox.whoop.history import (
     StoredRecord,
     generate_history,
 )
-from wellpipe.sandbox.whoop.limits import AppRateLimiter
 from wellpipe.sandbox.whoop.oauth import ALLOWED_SCOPES, AccessGrant, AuthorizationServer
 
 __all__ = ["LoggedRequest", "WhoopSandbox"]

@@ -1,4 +1,4 @@
-"""WHOOP's per-app rate limits (100 a minute, 10,000 a day), with its ``X-RateLimit-*`` headers.
+"""Per-app rate limits over fixed windows, with WHOOP-style ``X-RateLimit-*`` headers.
 
 Windows are fixed and aligned to the epoch. The headers follow the IETF
 RateLimit draft as WHOOP uses it: ``X-RateLimit-Limit`` starts with the limit

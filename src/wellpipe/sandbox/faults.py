@@ -19,8 +19,18 @@ CONTROL_PREFIX = "/_sandbox"
 BodyFault = Literal["truncated", "not_json", "empty", "drop_required_field", "wrong_type"]
 """How to spoil a good response body."""
 
-# Required fields, in the order we look for one to drop (records first, then user objects).
-_DROPPABLE = ("start", "score_state", "user_id", "email", "height_meter", "access_token")
+# Required fields, by provider, in the order we look for one to drop (records first, then users).
+_DROPPABLE = (
+    "start",
+    "score_state",
+    "user_id",
+    "email",
+    "height_meter",
+    "access_token",
+    "day",
+    "dataPoints",
+    "data",
+)
 _RETYPABLE = ("user_id", "cycle_id", "max_heart_rate")
 
 
