@@ -32,15 +32,15 @@ Exit codes (beside 0 and click's 2 for usage errors):
       run ``wellpipe init``
 ====  ==============================================================
 
-Tokens and codes are never printed or logged. Adding a provider is one
-entry in `PROVIDERS` plus its `Connector` factory.
+Tokens and codes are never printed or logged. Every installed provider gets
+a subcommand; what differs between providers (scopes, PKCE, extra authorize
+parameters, callback path) is data in its `ProviderInfo` and connector.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import importlib
 import shlex
 import time
 import webbrowser
@@ -59,11 +59,11 @@ from wellpipe.core.errors import AuthError, WellpipeError
 if TYPE_CHECKING:
     from wellpipe.cli.home import LocalPaths
     from wellpipe.cli.local_config import LocalConfig
+    from wellpipe.core.provider_info import ProviderInfo
     from wellpipe.core.tokens import TokenSet
 
 __all__ = [
     "AUTH_EXIT_CODES",
-    "PROVIDERS",
     "AccessDenied",
     "AuthHooks",
     "CallbackRejected",
@@ -71,6 +71,8 @@ __all__ = [
     "MissingOfflineScope",
     "auth",
     "code_from_callback",
+    "connector_for",
+    "scopes_from_callback",
 ]
 
 STATE_LIFETIME_S = 600.0
@@ -132,21 +134,18 @@ class Connector(Protocol):
         """The consent page URL for ``state`` (with every scope Wellpipe needs)."""
         ...
 
-    async def connect(self, code: str) -> str:
+    async def connect(self, code: str, *, callback_scopes: frozenset[str] = frozenset()) -> str:
         """Exchange ``code``, store the tokens, and describe the account (``Alex Rivera ...``).
+
+        Args:
+            code: The authorization code.
+            callback_scopes: The scopes the redirect said were granted (Oura sends
+                them there), used when the token response names none.
 
         Raises:
             MissingOfflineScope: no refresh token was granted; nothing was stored.
         """
         ...
-
-
-PROVIDERS: dict[str, tuple[str, str]] = {
-    # name -> (display name, "module:factory"); the factory takes (LocalConfig, LocalPaths)
-    # and returns a Connector. It is imported only when the command runs.
-    "whoop": ("WHOOP", "wellpipe.cli.auth_command:whoop_connector"),
-}
-"""The providers ``wellpipe auth`` can connect, one subcommand each."""
 
 
 @dataclass
@@ -211,6 +210,11 @@ def code_from_callback(
             provider=provider,
         )
     return code
+
+
+def scopes_from_callback(params: Mapping[str, str]) -> frozenset[str]:
+    """The granted scopes a redirect names in ``scope`` (space or comma separated), if any."""
+    return frozenset(params.get("scope", "").replace(",", " ").split())
 
 
 def _params_from_pasted(pasted: str, redirect_uri: str, *, provider: str) -> dict[str, str]:
@@ -292,7 +296,7 @@ async def _browser_flow(
             "the address instead",
         )
     code = code_from_callback(params, state=state, provider=name, display_name=display)
-    return await connector.connect(code)
+    return await connector.connect(code, callback_scopes=scopes_from_callback(params))
 
 
 def _paste_flow(connector: Connector, *, state: str, url: str) -> str:
@@ -319,7 +323,9 @@ def _paste_flow(connector: Connector, *, state: str, url: str) -> str:
             provider=name,
         )
     code = code_from_callback(params, state=state, provider=name, display_name=display)
-    return anyio.run(connector.connect, code)
+    return anyio.run(
+        functools.partial(connector.connect, code, callback_scopes=scopes_from_callback(params))
+    )
 
 
 def _paths_for(home: Path | None) -> LocalPaths:
@@ -328,7 +334,7 @@ def _paths_for(home: Path | None) -> LocalPaths:
     return LocalPaths(home=home.expanduser()) if home is not None else LocalPaths.from_environ()
 
 
-def _run(name: str, factory: str, *, home: Path | None, no_browser: bool, timeout_s: float) -> None:
+def _run(name: str, *, home: Path | None, no_browser: bool, timeout_s: float) -> None:
     import anyio
 
     from wellpipe.cli.callback import loopback_redirect
@@ -338,17 +344,13 @@ def _run(name: str, factory: str, *, home: Path | None, no_browser: bool, timeou
 
     paths = _paths_for(home)
     config = LocalConfig.load(paths)
-    module_name, attribute = factory.split(":")
-    build: Callable[[LocalConfig, LocalPaths], Connector] = getattr(
-        importlib.import_module(module_name), attribute
-    )
-    connector = build(config, paths)
+    connector = connector_for(name, config, paths)
     try:
         loopback = loopback_redirect(connector.redirect_uri)
     except ValueError as reason:
         raise ConfigError(
             f"The redirect URI {connector.redirect_uri} cannot be used: {reason}; "
-            "fix it with `wellpipe init --redirect-uri`."
+            f"fix it with `wellpipe init --provider {name} --redirect-uri`."
         ) from None
     state = OAuthClient.new_state()
     url = connector.authorization_url(state)
@@ -377,90 +379,155 @@ def _run(name: str, factory: str, *, home: Path | None, no_browser: bool, timeou
     out.print(f"  wellpipe serve{where}", highlight=False, markup=False, soft_wrap=True)
 
 
-# ---------------------------------------------------------------------- WHOOP
-class _WhoopConnector:
-    """WHOOP's sign-in: client from the ``.env``, tokens stored there, profile shown."""
+# ---------------------------------------------------------------------- any provider
+class _LocalConnector:
+    """One provider's sign-in: client from the ``.env``, tokens stored there, profile shown."""
 
-    name = "whoop"
-    display_name = "WHOOP"
-
-    def __init__(self, config: LocalConfig, paths: LocalPaths) -> None:
-        from wellpipe.cli.connection import CREDENTIALS_HINT
+    def __init__(self, name: str, config: LocalConfig, paths: LocalPaths) -> None:
+        from wellpipe.cli.connection import credentials_hint
         from wellpipe.core.clock import SystemClock
         from wellpipe.net import build_http_client
-        from wellpipe.providers.whoop import whoop_oauth_client
+        from wellpipe.providers.connector import get_connector
 
+        connector = get_connector(name)
+        self.info = connector.info
+        self.name = name
+        self.display_name = self.info.display_name
         self._paths = paths
         self._clock = SystemClock()
-        credentials = config.whoop_credentials()
+        credentials = config.credentials(name)
         self.redirect_uri = credentials.redirect_uri
-        settings = config.whoop_settings()
+        location = config.location(name)
         # Opened (and closed) only in `connect`; creating it does no I/O.
-        self._http = build_http_client(base_url=settings.origin)
-        self._oauth = whoop_oauth_client(
-            settings=settings,
+        self._http = build_http_client(base_url=location.origin)
+        self._oauth = connector.oauth_client(
+            settings=location,
             credentials=credentials,
             http=self._http,
             clock=self._clock,
-            credentials_hint=CREDENTIALS_HINT,
+            credentials_hint=credentials_hint(name, self.display_name),
         )
+        self._verifier: str | None = None
 
     def authorization_url(self, state: str) -> str:
-        from wellpipe.providers.whoop import SCOPES
+        from wellpipe.oauth import new_pkce
 
-        return self._oauth.authorization_url(state, scopes=SCOPES)
+        challenge = None
+        if self.info.pkce:
+            pkce = new_pkce()
+            self._verifier, challenge = pkce.verifier, pkce.challenge
+        return self._oauth.authorization_url(
+            state, scopes=self.info.scopes, code_challenge=challenge
+        )
 
-    async def connect(self, code: str) -> str:
-        from wellpipe.cli.connection import open_local_whoop
+    async def connect(self, code: str, *, callback_scopes: frozenset[str] = frozenset()) -> str:
+        from dataclasses import replace
+
+        from wellpipe.cli.connection import open_local
         from wellpipe.cli.env_tokens import store_tokens
         from wellpipe.core.errors import ProviderError
-        from wellpipe.providers.whoop import READ_SCOPES
 
         async with self._http:
-            tokens = await self._oauth.exchange_code(code)
-        _require_offline(tokens, provider=self.name, display_name=self.display_name)
+            tokens = await self._oauth.exchange_code(code, code_verifier=self._verifier)
+        if not tokens.scopes and callback_scopes:
+            tokens = replace(tokens, scopes=callback_scopes)
+        _require_offline(tokens, info=self.info)
         store_tokens(self._paths, tokens, provider=self.name)
-        missing = [scope for scope in READ_SCOPES if tokens.scopes and scope not in tokens.scopes]
-        if missing:
-            err.print(
-                f"[yellow]Note:[/] WHOOP did not grant {', '.join(missing)}; questions about "
-                "that data will say so. Run `wellpipe auth whoop` again to grant it.",
-                highlight=False,
-            )
-        if "read:profile" in missing:
+        profile_readable = _report_scopes(self.info, tokens.scopes)
+        from wellpipe.cli.provider_notes import notes_for
+
+        for note in notes_for(self.info).connect:
+            err.print(f"[yellow]Note:[/] {note}", highlight=False)
+        if not profile_readable:
             return "an account whose profile Wellpipe may not read"
         try:
-            async with open_local_whoop(self._paths, clock=self._clock) as whoop:
-                profile = await whoop.profile()
+            async with open_local(self.name, self._paths, clock=self._clock) as provider:
+                profile = await provider.profile()
         except ProviderError as error:
             err.print(f"[yellow]Note:[/] the tokens are saved, but {error}", highlight=False)
             return "an account (its profile could not be read just now)"
         return f"{profile.display_name} (member {profile.source_id})"
 
 
-def _require_offline(tokens: TokenSet, *, provider: str, display_name: str) -> None:
-    if tokens.refresh_token and (not tokens.scopes or "offline" in tokens.scopes):
+def _report_scopes(info: ProviderInfo, granted: frozenset[str]) -> bool:
+    """Say which scopes were granted and what is missing; whether the profile is readable."""
+    from wellpipe.cli.provider_notes import KIND_WORDS, lacking_kinds
+    from wellpipe.core.models import DataKind
+
+    name, display = info.name, info.display_name
+    if not granted:
+        err.print(
+            f"{display} did not say which scopes it granted; Wellpipe assumes the requested "
+            "ones, and a question about data it may not read will say so.",
+            highlight=False,
+        )
+        return True
+    err.print(f"Granted scopes: {' '.join(sorted(granted))}", highlight=False, soft_wrap=True)
+    missing = [scope for scope in info.scopes if scope not in granted]
+    if missing:
+        lacking = lacking_kinds(info, granted)
+        consequence = (
+            f"questions about {', '.join(KIND_WORDS.get(k, k.value) for k in lacking)} will get "
+            f"no {display} data (the tools say so)"
+            if lacking
+            else "the rest of your data is readable"
+        )
+        err.print(
+            f"[yellow]Note:[/] {display} did not grant {', '.join(missing)}, so {consequence}. "
+            f"To fix it, run `wellpipe auth {name}` again and leave every permission allowed "
+            "on the consent page.",
+            highlight=False,
+        )
+    return DataKind.PROFILE not in lacking_kinds(info, granted)
+
+
+def _require_offline(tokens: TokenSet, *, info: ProviderInfo) -> None:
+    offline_requested = "offline" in info.scopes
+    if tokens.refresh_token and (
+        not offline_requested or not tokens.scopes or "offline" in tokens.scopes
+    ):
         return
     raise MissingOfflineScope(
-        f"{display_name} did not grant offline access (the `offline` scope), so it sent no "
-        "refresh token and the connection would stop working within the hour; nothing was "
-        f"saved: run `wellpipe auth {provider}` again and leave offline access allowed on the "
+        f"{info.display_name} did not grant offline access"
+        f"{' (the `offline` scope)' if offline_requested else ''}, so it sent no refresh "
+        "token and the connection would stop working within the hour; nothing was saved: "
+        f"run `wellpipe auth {info.name}` again and leave offline access allowed on the "
         "consent page (if your developer app lists an `offline` scope, tick it).",
-        provider=provider,
+        provider=info.name,
     )
 
 
-def whoop_connector(config: LocalConfig, paths: LocalPaths) -> Connector:
-    """The `Connector` for WHOOP.
+def connector_for(name: str, config: LocalConfig, paths: LocalPaths) -> Connector:
+    """The `Connector` for an installed provider.
 
     Raises:
-        ConfigError: the WHOOP app is not set up (``wellpipe init``) or its base URL is wrong.
+        UnknownProviderError: no such provider is installed.
+        ConfigError: the provider's app is not set up (``wellpipe init``) or its base URL is wrong.
     """
-    return _WhoopConnector(config, paths)
+    return _LocalConnector(name, config, paths)
 
 
 # ---------------------------------------------------------------------- click
-@click.group(short_help="Connect your account at a provider.")
+class _ProviderGroup(click.Group):
+    """One subcommand per installed provider, built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from wellpipe.providers import available_providers
+
+        return available_providers()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from wellpipe.core.errors import UnknownProviderError
+        from wellpipe.providers import get_provider_info
+
+        try:
+            info = get_provider_info(cmd_name)
+        except UnknownProviderError:
+            return None
+        return _provider_command(info.name, info.display_name)
+
+
+@click.group(cls=_ProviderGroup, short_help="Connect your account at a provider.")
 def auth() -> None:
     """Connect your account at a provider (opens the browser to sign in).
 
@@ -470,7 +537,7 @@ def auth() -> None:
     """
 
 
-def _provider_command(name: str, display_name: str, factory: str) -> click.Command:
+def _provider_command(name: str, display_name: str) -> click.Command:
     @click.command(name=name, short_help=f"Connect your {display_name} account.")
     @click.option(
         "--no-browser",
@@ -493,7 +560,7 @@ def _provider_command(name: str, display_name: str, factory: str) -> click.Comma
     )
     @_reports_auth_errors
     def command(no_browser: bool, timeout_s: float, home: Path | None) -> None:
-        _run(name, factory, home=home, no_browser=no_browser, timeout_s=timeout_s)
+        _run(name, home=home, no_browser=no_browser, timeout_s=timeout_s)
 
     command.help = (
         f"Sign in to {display_name} in the browser and save the tokens in Wellpipe's .env.\n\n"
@@ -501,7 +568,3 @@ def _provider_command(name: str, display_name: str, factory: str) -> click.Comma
         "for the answer."
     )
     return command
-
-
-for _name, (_display, _factory) in PROVIDERS.items():
-    auth.add_command(_provider_command(_name, _display, _factory))

@@ -218,6 +218,12 @@ class EnvTokenProvider:
         return self._stored().get(self.keys.grant_error)
 
     @property
+    def has_tokens(self) -> bool:
+        """Whether an access or refresh token is stored (read without awaiting)."""
+        stored = self._stored()
+        return bool(stored.get(self.keys.access) or stored.get(self.keys.refresh))
+
+    @property
     def from_environment(self) -> bool:
         """Whether the tokens in effect come from the process environment, not the file."""
         values = self._file_values()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -11,12 +13,58 @@ from wellpipe.cli.env_file import EnvFile
 from wellpipe.cli.home import LocalPaths
 from wellpipe.core.errors import ConfigError
 from wellpipe.oauth import ClientCredentials
-from wellpipe.providers.whoop import WhoopSettings
 
-__all__ = ["DEFAULT_REDIRECT_URI", "TOKEN_KEY_SUFFIXES", "LocalConfig"]
+if TYPE_CHECKING:
+    from wellpipe.providers.connector import ProviderLocation
+    from wellpipe.providers.whoop import WhoopSettings
 
-DEFAULT_REDIRECT_URI = "http://127.0.0.1:8976/callback/whoop"
+__all__ = [
+    "DEFAULT_REDIRECT_URI",
+    "TOKEN_KEY_SUFFIXES",
+    "AppKeys",
+    "LocalConfig",
+    "default_redirect_uri",
+]
+
+CALLBACK_ORIGIN = "http://127.0.0.1:8976"
+"""Where ``wellpipe auth <name>`` listens by default; the path is ``/callback/<name>``."""
+
+
+def default_redirect_uri(provider: str) -> str:
+    """The loopback callback ``wellpipe auth <provider>`` listens on unless configured otherwise."""
+    return f"{CALLBACK_ORIGIN}/callback/{provider}"
+
+
+DEFAULT_REDIRECT_URI = default_redirect_uri("whoop")
 """The loopback callback ``wellpipe auth whoop`` listens on, unless ``WHOOP_REDIRECT_URI`` says."""
+
+
+@dataclass(frozen=True)
+class AppKeys:
+    """The configuration keys of one provider's developer app (``OURA_CLIENT_ID``, ...)."""
+
+    provider: str
+
+    @property
+    def client_id(self) -> str:
+        """The client id."""
+        return f"{self.provider.upper()}_CLIENT_ID"
+
+    @property
+    def client_secret(self) -> str:
+        """The client secret."""
+        return f"{self.provider.upper()}_CLIENT_SECRET"
+
+    @property
+    def redirect_uri(self) -> str:
+        """The redirect URI registered in the app."""
+        return f"{self.provider.upper()}_REDIRECT_URI"
+
+    @property
+    def base_url(self) -> str:
+        """Where the provider lives instead of its real origin (a sandbox)."""
+        return f"WELLPIPE_{self.provider.upper()}_BASE_URL"
+
 
 TOKEN_KEY_SUFFIXES = (
     "_ACCESS_TOKEN",
@@ -27,7 +75,7 @@ TOKEN_KEY_SUFFIXES = (
 )
 """Keys ending like this are token state: the file wins over the environment for them (R-1.18)."""
 
-BASE_URL_KEY = "WELLPIPE_WHOOP_BASE_URL"
+BASE_URL_KEY = AppKeys("whoop").base_url
 
 
 def is_token_key(key: str) -> bool:
@@ -79,38 +127,74 @@ class LocalConfig:
             return ".env" if self._file.get(key, "").strip() == value else "environment"
         return "environment" if self._environ.get(key, "").strip() == value else ".env"
 
-    def whoop_credentials(self) -> ClientCredentials:
-        """The WHOOP developer app: client id, secret and redirect URI.
+    def credentials(self, provider: str) -> ClientCredentials:
+        """A provider's developer app: client id, secret and redirect URI.
 
         Raises:
             ConfigError: the client id or secret is missing.
         """
-        missing = [key for key in ("WHOOP_CLIENT_ID", "WHOOP_CLIENT_SECRET") if not self.get(key)]
+        keys = AppKeys(provider)
+        missing = [key for key in (keys.client_id, keys.client_secret) if not self.get(key)]
         if missing:
             raise ConfigError(
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
-                f"(looked in {self.paths.env_file} and the environment); "
-                "run `wellpipe init` to set up your WHOOP developer app."
+                f"(looked in {self.paths.env_file} and the environment); run `wellpipe init` "
+                f"to set up your {_display_name(provider)} developer app "
+                f"(`wellpipe init --provider {provider}` asks about it alone)."
             )
         return ClientCredentials(
-            client_id=self.get("WHOOP_CLIENT_ID") or "",
-            client_secret=self.get("WHOOP_CLIENT_SECRET") or "",
-            redirect_uri=self.get("WHOOP_REDIRECT_URI") or DEFAULT_REDIRECT_URI,
+            client_id=self.get(keys.client_id) or "",
+            client_secret=self.get(keys.client_secret) or "",
+            redirect_uri=self.get(keys.redirect_uri) or default_redirect_uri(provider),
         )
 
+    def is_configured(self, provider: str) -> bool:
+        """Whether the provider's client id and secret are both set."""
+        keys = AppKeys(provider)
+        return bool(self.get(keys.client_id) and self.get(keys.client_secret))
+
+    def location(self, provider: str) -> ProviderLocation:
+        """Where a provider lives: ``WELLPIPE_<NAME>_BASE_URL`` (environment, then ``.env``).
+
+        Raises:
+            ConfigError: the base URL is not an origin.
+            UnknownProviderError: no such provider is installed.
+        """
+        from wellpipe.providers.connector import get_connector
+
+        key = AppKeys(provider).base_url
+        origin = self.get(key)
+        connector = get_connector(provider)
+        try:
+            return connector.location(origin)
+        except (ValidationError, ValueError):
+            raise ConfigError(
+                f"{key}={origin!r} is not an origin such as http://127.0.0.1:8765; "
+                f"fix it in {self.paths.env_file} or the environment, or remove it."
+            ) from None
+
+    def whoop_credentials(self) -> ClientCredentials:
+        """`credentials` for WHOOP."""
+        return self.credentials("whoop")
+
     def whoop_settings(self) -> WhoopSettings:
-        """Where WHOOP lives: ``WELLPIPE_WHOOP_BASE_URL`` (environment, then ``.env``) or WHOOP.
+        """`location` for WHOOP.
 
         Raises:
             ConfigError: the base URL is not an origin.
         """
-        origin = self.get(BASE_URL_KEY)
-        if origin is None:
-            return WhoopSettings()
-        try:
-            return WhoopSettings.for_origin(origin)
-        except ValidationError:
-            raise ConfigError(
-                f"{BASE_URL_KEY}={origin!r} is not an origin such as http://127.0.0.1:8765; "
-                f"fix it in {self.paths.env_file} or the environment, or remove it."
-            ) from None
+        from wellpipe.providers.whoop import WhoopSettings
+
+        settings = self.location("whoop")
+        assert isinstance(settings, WhoopSettings)
+        return settings
+
+
+def _display_name(provider: str) -> str:
+    from wellpipe.core.errors import UnknownProviderError
+    from wellpipe.providers import get_provider_info
+
+    try:
+        return get_provider_info(provider).display_name
+    except UnknownProviderError:
+        return provider
