@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -139,8 +140,8 @@ def test_the_stage_timeline_covers_the_night_in_five_minute_slots() -> None:
     stages = night.stages
     assert stages[0].start == night.start
     assert stages[-1].end == night.start + timedelta(minutes=5 * len(fx.PHASES_NIGHT))
-    assert all(a.end == b.start for a, b in zip(stages, stages[1:], strict=False))
-    assert all(a.stage != b.stage for a, b in zip(stages, stages[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(stages))
+    assert all(a.stage != b.stage for a, b in itertools.pairwise(stages))
     minutes = {
         stage: sum(s.duration_min for s in stages if s.stage is stage) for stage in SleepStage
     }
