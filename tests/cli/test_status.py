@@ -81,9 +81,9 @@ def test_nothing_set_up_yet(paths: LocalPaths) -> None:
     report = json.loads(status("--json").stdout)
     assert report["home"] == str(paths.home)
     assert report["env_file_exists"] is False
-    assert report["whoop"]["configured"] is False
-    assert "wellpipe init" in report["whoop"]["problem"]
-    assert report["whoop"]["access_token"] is False
+    assert report["providers"]["whoop"]["configured"] is False
+    assert "wellpipe init" in report["providers"]["whoop"]["problem"]
+    assert report["providers"]["whoop"]["access_token"] is False
     assert report["claude"]["exists"] is False
     assert report["claude"]["entries"] == []
     table = status().stdout
@@ -94,7 +94,7 @@ def test_nothing_set_up_yet(paths: LocalPaths) -> None:
 def test_a_connected_account_with_an_expired_access_token(paths: LocalPaths) -> None:
     connect(paths, expires_at=datetime.now(UTC) - timedelta(hours=2, minutes=1))
     LocalState(paths).record_success("whoop", datetime.now(UTC) - timedelta(minutes=5))
-    whoop = json.loads(status("--json").stdout)["whoop"]
+    whoop = json.loads(status("--json").stdout)["providers"]["whoop"]
     assert whoop["configured"] is True
     assert whoop["access_token"] is whoop["refresh_token"] is True
     assert whoop["tokens_from"] == ".env"
@@ -114,7 +114,7 @@ def test_a_connected_account_with_an_expired_access_token(paths: LocalPaths) -> 
 
 def test_a_dead_grant_is_shown_with_the_next_step(paths: LocalPaths) -> None:
     connect(paths, expires_at=datetime.now(UTC), WHOOP_GRANT_ERROR="refresh token revoked")
-    whoop = json.loads(status("--json").stdout)["whoop"]
+    whoop = json.loads(status("--json").stdout)["providers"]["whoop"]
     assert whoop["grant_error"] == "refresh token revoked"
     assert "run `wellpipe auth whoop`" in whoop["expiry"]  # it cannot refresh any more
     assert "dead (refresh token revoked)" in status().stdout

@@ -60,9 +60,8 @@ claude_config_option = click.option(
 """``--claude-config`` for the commands that read Claude Desktop's config (status, doctor)."""
 
 _SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY")
-_STALE_TOKEN_STATE = frozenset(
-    {"WHOOP_TOKEN_EXPIRES_AT", "WHOOP_TOKEN_SCOPES", "WHOOP_GRANT_ERROR"}
-)
+_STALE_TOKEN_STATE = ("_TOKEN_EXPIRES_AT", "_TOKEN_SCOPES", "_GRANT_ERROR", "_GRANTED_AT")
+"""Suffixes of any provider's token state (``OURA_TOKEN_SCOPES``...): stale outside the .env."""
 
 
 def claude_config_dir(
@@ -169,7 +168,7 @@ def server_entry(
 def is_secret_key(key: str) -> bool:
     """Whether an ``env`` key carries a token, a secret or token state that goes stale."""
     upper = key.upper()
-    return upper in _STALE_TOKEN_STATE or any(marker in upper for marker in _SECRET_MARKERS)
+    return upper.endswith(_STALE_TOKEN_STATE) or any(marker in upper for marker in _SECRET_MARKERS)
 
 
 def secret_keys_in(config: Mapping[str, Any]) -> dict[str, list[str]]:

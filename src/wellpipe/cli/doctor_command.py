@@ -30,15 +30,19 @@ if TYPE_CHECKING:
     from wellpipe.cli.home import LocalPaths
     from wellpipe.cli.local_config import LocalConfig
     from wellpipe.core.ports import Clock
+    from wellpipe.core.provider_info import ProviderInfo
     from wellpipe.core.tokens import TokenSet
 
 __all__ = [
     "CHECKS",
     "EXIT_PROBLEMS",
+    "PROVIDER_CHECKS",
     "CheckResult",
     "DoctorContext",
     "Outcome",
+    "checks_for",
     "doctor",
+    "provider_checks",
     "run_checks",
 ]
 
@@ -97,7 +101,9 @@ class DoctorContext:
         environ: The process environment.
         offline: Skip the checks that need the network.
         clock: Time source for token checks and the live call.
-        transport: An `httpx2` transport instead of the network (tests).
+        transport: An `httpx2` transport instead of the network (tests), for
+            every provider without one in ``transports``.
+        transports: Per provider name, an `httpx2` transport (tests).
         failed: Names of the checks that failed so far.
     """
 
@@ -107,7 +113,10 @@ class DoctorContext:
     offline: bool = False
     clock: Clock | None = None
     transport: httpx2.AsyncBaseTransport | None = None
+    transports: Mapping[str, httpx2.AsyncBaseTransport] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
+    _stores: dict[str, EnvTokenProvider] = field(default_factory=dict, repr=False)
+    _tokens: dict[str, TokenSet | None] = field(default_factory=dict, repr=False)
 
     @cached_property
     def config(self) -> LocalConfig:
@@ -116,22 +125,54 @@ class DoctorContext:
 
         return LocalConfig.load(self.paths, self.environ)
 
-    @cached_property
+    def store(self, provider: str) -> EnvTokenProvider:
+        """The ``.env`` token store of ``provider``."""
+        if provider not in self._stores:
+            from wellpipe.cli.env_tokens import EnvTokenProvider
+            from wellpipe.core.clock import SystemClock
+
+            self._stores[provider] = EnvTokenProvider(
+                self.paths,
+                provider=provider,
+                clock=self.clock or SystemClock(),
+                environ=self.environ,
+            )
+        return self._stores[provider]
+
+    def tokens_of(self, provider: str) -> TokenSet | None:
+        """The stored tokens of ``provider``, if any."""
+        if provider not in self._tokens:
+            import anyio
+
+            self._tokens[provider] = anyio.run(self.store(provider).current)
+        return self._tokens[provider]
+
+    def transport_for(self, provider: str) -> httpx2.AsyncBaseTransport | None:
+        """The transport to reach ``provider`` with (``None``: the network)."""
+        return self.transports.get(provider, self.transport)
+
+    @property
     def token_store(self) -> EnvTokenProvider:
-        """The ``.env`` token store."""
-        from wellpipe.cli.env_tokens import EnvTokenProvider
-        from wellpipe.core.clock import SystemClock
+        """WHOOP's ``.env`` token store."""
+        return self.store("whoop")
 
-        return EnvTokenProvider(
-            self.paths, provider="whoop", clock=self.clock or SystemClock(), environ=self.environ
-        )
+    @property
+    def tokens(self) -> TokenSet | None:
+        """WHOOP's stored tokens, if any."""
+        return self.tokens_of("whoop")
 
     @cached_property
-    def tokens(self) -> TokenSet | None:
-        """The stored tokens, if any."""
-        import anyio
+    def in_play(self) -> list[str]:
+        """The installed providers that are set up or connected (all of them if none is)."""
+        from wellpipe.providers import available_providers
 
-        return anyio.run(self.token_store.current)
+        installed = available_providers()
+        chosen = [
+            name
+            for name in installed
+            if self.config.is_configured(name) or self.tokens_of(name) is not None
+        ]
+        return chosen or installed
 
 
 def _ok(check: str, detail: str) -> CheckResult:
@@ -190,168 +231,235 @@ def check_env_file(ctx: DoctorContext) -> CheckResult:
     if os.name == "posix" and mode & 0o077:
         return _fail(
             ".env file",
-            f"{env_file.path} has mode {mode:04o}: other users can read your WHOOP tokens",
+            f"{env_file.path} has mode {mode:04o}: other users can read your tokens",
             f"chmod 600 {_quote(env_file.path)}",
         )
     return _ok(".env file", f"{env_file.path} (mode {mode:04o})")
 
 
-def check_app_credentials(ctx: DoctorContext) -> CheckResult:
-    """The WHOOP developer app (client id and secret) is configured."""
+def _info(provider: str) -> ProviderInfo:
+    from wellpipe.providers import get_provider_info
+
+    return get_provider_info(provider)
+
+
+def check_app_credentials(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
+    """The provider's developer app (client id and secret) is configured."""
+    from wellpipe.cli.local_config import AppKeys
     from wellpipe.core.errors import ConfigError
 
+    check = f"{_info(provider).display_name} app"
     try:
-        ctx.config.whoop_credentials()
+        ctx.config.credentials(provider)
     except ConfigError as error:
-        return _fail("WHOOP app", str(error), "run `wellpipe init`")
-    source = ctx.config.source_of("WHOOP_CLIENT_ID")
-    return _ok("WHOOP app", f"client id and secret set (from {source})")
+        return _fail(check, str(error), "run `wellpipe init`")
+    source = ctx.config.source_of(AppKeys(provider).client_id)
+    return _ok(check, f"client id and secret set (from {source})")
 
 
-def check_redirect_uri(ctx: DoctorContext) -> CheckResult:
+def check_redirect_uri(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
     """The redirect URI is an ``http`` loopback URL with a port, as ``wellpipe auth`` listens on."""
     from urllib.parse import urlsplit
 
-    from wellpipe.cli.local_config import DEFAULT_REDIRECT_URI
+    from wellpipe.cli.local_config import AppKeys, default_redirect_uri
 
-    uri = ctx.config.get("WHOOP_REDIRECT_URI") or DEFAULT_REDIRECT_URI
+    info = _info(provider)
+    check = f"{info.display_name} redirect URI"
+    key = AppKeys(provider).redirect_uri
+    default = default_redirect_uri(provider)
+    uri = ctx.config.get(key) or default
     fix = (
-        f"set WHOOP_REDIRECT_URI in {ctx.paths.env_file} to a loopback URL such as "
-        f"{DEFAULT_REDIRECT_URI} (the same one as in your WHOOP developer app), "
+        f"set {key} in {ctx.paths.env_file} to a loopback URL such as "
+        f"{default} (the same one as in your {info.display_name} developer app), "
         "or run `wellpipe init` again"
     )
     try:
         parts = urlsplit(uri)
         port = parts.port
     except ValueError:
-        return _fail("Redirect URI", f"{uri!r} is not a URL", fix)
+        return _fail(check, f"{uri!r} is not a URL", fix)
     host = (parts.hostname or "").lower()
     if parts.scheme != "http" or host not in LOOPBACK_HOSTS:
-        return _fail("Redirect URI", f"{uri} is not an http://127.0.0.1 (loopback) address", fix)
+        return _fail(check, f"{uri} is not an http://127.0.0.1 (loopback) address", fix)
     if port is None or parts.query or parts.fragment:
-        return _fail("Redirect URI", f"{uri} needs a port and no query or fragment", fix)
-    return _ok("Redirect URI", uri)
+        return _fail(check, f"{uri} needs a port and no query or fragment", fix)
+    return _ok(check, uri)
 
 
-def check_base_url(ctx: DoctorContext) -> CheckResult:
-    """``WELLPIPE_WHOOP_BASE_URL``, if set, is an origin."""
+def check_base_url(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
+    """``WELLPIPE_<NAME>_BASE_URL``, if set, is an origin."""
+    from wellpipe.cli.local_config import AppKeys
     from wellpipe.core.errors import ConfigError
 
+    check = f"{_info(provider).display_name} API"
+    key = AppKeys(provider).base_url
     try:
-        settings = ctx.config.whoop_settings()
+        location = ctx.config.location(provider)
     except ConfigError as error:
-        return _fail("WHOOP API", str(error), "fix or remove WELLPIPE_WHOOP_BASE_URL")
-    custom = ctx.config.get("WELLPIPE_WHOOP_BASE_URL") is not None
-    return _ok("WHOOP API", settings.origin + (" (WELLPIPE_WHOOP_BASE_URL)" if custom else ""))
+        return _fail(check, str(error), f"fix or remove {key}")
+    custom = ctx.config.get(key) is not None
+    return _ok(check, location.origin + (f" ({key})" if custom else ""))
 
 
-def check_tokens(ctx: DoctorContext) -> CheckResult:
-    """A WHOOP account is connected: tokens are stored, including a refresh token."""
-    tokens = ctx.tokens
+def check_tokens(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
+    """An account is connected: tokens are stored, including a refresh token."""
+    display = _info(provider).display_name
+    check = f"{display} tokens"
+    auth = f"run `wellpipe auth {provider}`"
+    tokens = ctx.tokens_of(provider)
+    store = ctx.store(provider)
     if tokens is None:
-        return _fail(
-            "WHOOP tokens", "no WHOOP account is connected yet", "run `wellpipe auth whoop`"
-        )
-    where = "the environment" if ctx.token_store.from_environment else str(ctx.paths.env_file)
+        return _fail(check, f"no {display} account is connected yet", auth)
+    where = "the environment" if store.from_environment else str(ctx.paths.env_file)
     if not tokens.refresh_token:
         return _warn(
-            "WHOOP tokens",
+            check,
             f"an access token but no refresh token in {where}: the connection ends "
             "when the access token expires",
-            "run `wellpipe auth whoop` (and keep `offline` access ticked)",
+            f"{auth} (and keep offline access allowed)",
         )
-    if ctx.token_store.from_environment:
+    if store.from_environment:
         return _warn(
-            "WHOOP tokens",
-            "tokens come from environment variables, which go stale when WHOOP rotates them",
-            "run `wellpipe auth whoop` so they live in the .env, and unset the variables",
+            check,
+            f"tokens come from environment variables, which go stale when {display} rotates them",
+            f"{auth} so they live in the .env, and unset the variables",
         )
-    return _ok("WHOOP tokens", f"access and refresh token in {where}")
+    return _ok(check, f"access and refresh token in {where}")
 
 
-def check_grant(ctx: DoctorContext) -> CheckResult:
+def _expired_refresh_token(ctx: DoctorContext, provider: str) -> tuple[str, str] | None:
+    """(explanation, fix) when the grant may have died of old age (Google's Testing mode)."""
+    from datetime import timedelta
+
+    from wellpipe.cli.provider_notes import notes_for
+    from wellpipe.core.clock import SystemClock
+
+    notes = notes_for(_info(provider))
+    granted_at = ctx.store(provider).granted_at
+    if notes.refresh_token_days is None or granted_at is None:
+        return None
+    age = (ctx.clock or SystemClock()).now() - granted_at
+    if age < timedelta(days=notes.refresh_token_days - 1):
+        return None
+    return (
+        f"the grant is {age.days} days old, and refresh tokens can expire after "
+        f"{notes.refresh_token_days} days (an OAuth client still in 'Testing')",
+        notes.refresh_token_hint or f"run `wellpipe auth {provider}` to connect again",
+    )
+
+
+def check_grant(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
     """The grant was not marked dead by a refused refresh."""
-    reason = ctx.token_store.reauthorization_reason
+    display = _info(provider).display_name
+    check = f"{display} grant"
+    reason = ctx.store(provider).reauthorization_reason
     if reason:
+        aged = _expired_refresh_token(ctx, provider)
+        if aged is not None:
+            return _fail(
+                check, f"{display} refused the stored grant ({reason}); {aged[0]}", aged[1]
+            )
         return _fail(
-            "WHOOP grant",
-            f"WHOOP refused the stored grant ({reason})",
-            "run `wellpipe auth whoop` to connect again",
+            check,
+            f"{display} refused the stored grant ({reason})",
+            f"run `wellpipe auth {provider}` to connect again",
         )
-    if ctx.tokens is None:
-        return _skip("WHOOP grant", "no tokens")
-    return _ok("WHOOP grant", "not revoked as far as we know")
+    if ctx.tokens_of(provider) is None:
+        return _skip(check, "no tokens")
+    return _ok(check, "not revoked as far as we know")
 
 
-def check_offline_scope(ctx: DoctorContext) -> CheckResult:
-    """``offline`` (refresh tokens) and the read scopes were granted."""
-    from wellpipe.providers.whoop import READ_SCOPES
+def check_offline_scope(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
+    """Offline access (refresh tokens) and the read scopes were granted."""
+    from wellpipe.cli.provider_notes import KIND_WORDS, lacking_kinds
 
-    tokens = ctx.tokens
+    info = _info(provider)
+    check = f"{info.display_name} scopes"
+    auth = f"run `wellpipe auth {provider}`"
+    tokens = ctx.tokens_of(provider)
     if tokens is None:
-        return _skip("Scopes", "no tokens")
+        return _skip(check, "no tokens")
     if not tokens.scopes:
-        return _warn(
-            "Scopes",
-            "the granted scopes were not recorded",
-            "run `wellpipe auth whoop` to record them",
-        )
-    if "offline" not in tokens.scopes:
+        return _warn(check, "the granted scopes were not recorded", f"{auth} to record them")
+    if "offline" in info.scopes and "offline" not in tokens.scopes:
         return _fail(
-            "Scopes",
+            check,
             "`offline` was not granted, so the connection cannot renew itself",
-            "run `wellpipe auth whoop` and allow offline access",
+            f"{auth} and allow offline access",
         )
-    missing = [scope for scope in READ_SCOPES if scope not in tokens.scopes]
+    missing = [scope for scope in info.scopes if scope not in tokens.scopes]
     if missing:
+        lacking = lacking_kinds(info, tokens.scopes)
+        what = ", ".join(KIND_WORDS.get(k, k.value) for k in lacking) or "that data"
         return _warn(
-            "Scopes",
-            f"not granted: {' '.join(missing)} (that data will be unavailable)",
-            "run `wellpipe auth whoop` and allow every permission",
+            check,
+            f"not granted: {' '.join(missing)} ({what} will be unavailable)",
+            f"{auth} and allow every permission",
         )
-    return _ok("Scopes", "offline and every read scope granted")
+    return _ok(check, "every scope Wellpipe asks for was granted")
 
 
-_NETWORK_NEEDS = frozenset(
-    {"WHOOP app", "Redirect URI", "WHOOP API", "WHOOP tokens", "WHOOP grant"}
-)
+def _network_needs(display: str) -> frozenset[str]:
+    return frozenset(
+        {f"{display} app", f"{display} redirect URI", f"{display} API", f"{display} tokens"}
+        | {f"{display} grant"}
+    )
 
 
-def check_whoop_call(ctx: DoctorContext) -> CheckResult:
+def check_call(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
     """A real call: read the profile (refreshing the access token first if needed)."""
-    check = "WHOOP call"
+    from wellpipe.cli.local_config import AppKeys
+
+    display = _info(provider).display_name
+    check = f"{display} call"
     if ctx.offline:
         return _skip(check, "--offline")
-    blocked = sorted(_NETWORK_NEEDS & ctx.failed)
+    blocked = sorted(_network_needs(display) & ctx.failed)
     if blocked:
         return _skip(check, f"fix {', '.join(blocked)} first")
     import anyio
 
-    from wellpipe.cli.connection import open_local_whoop
+    from wellpipe.cli.connection import open_local
     from wellpipe.cli.state import LocalState
     from wellpipe.core.clock import SystemClock
-    from wellpipe.core.errors import ProviderUnavailable, ReauthorizationRequired, WellpipeError
+    from wellpipe.core.errors import (
+        ProviderUnavailable,
+        ReauthorizationRequired,
+        ScopeNotGranted,
+        WellpipeError,
+    )
     from wellpipe.core.models import Profile
 
     clock = ctx.clock or SystemClock()
 
     async def read_profile() -> Profile:
-        async with open_local_whoop(
-            ctx.paths, clock=clock, environ=ctx.environ, transport=ctx.transport
-        ) as whoop:
-            return await whoop.profile()
+        async with open_local(
+            provider,
+            ctx.paths,
+            clock=clock,
+            environ=ctx.environ,
+            transport=ctx.transport_for(provider),
+        ) as opened:
+            return await opened.profile()
 
     try:
         profile = anyio.run(read_profile)
+    except ScopeNotGranted as error:
+        LocalState(ctx.paths).record_success(provider, clock.now())
+        return _warn(check, f"{display} answered, but {error}", error.action)
     except ReauthorizationRequired as error:
+        aged = _expired_refresh_token(ctx, provider)
+        if aged is not None:
+            return _fail(check, f"{error} ({aged[0]})", aged[1])
         return _fail(check, str(error), error.action)
     except ProviderUnavailable as error:
-        where = ctx.config.get("WELLPIPE_WHOOP_BASE_URL")
+        key = AppKeys(provider).base_url
+        where = ctx.config.get(key)
         return _fail(
             check,
             str(error),
             "check your internet connection"
-            + (f" and WELLPIPE_WHOOP_BASE_URL ({where})" if where else "")
+            + (f" and {key} ({where})" if where else "")
             + ", then run `wellpipe doctor` again",
         )
     except WellpipeError as error:
@@ -363,8 +471,13 @@ def check_whoop_call(ctx: DoctorContext) -> CheckResult:
             f"unexpected {type(error).__name__}",
             "run `wellpipe -vv doctor` and report the output (it holds no tokens)",
         )
-    LocalState(ctx.paths).record_success("whoop", clock.now())
-    return _ok(check, f"WHOOP answered: signed in as {profile.display_name}")
+    LocalState(ctx.paths).record_success(provider, clock.now())
+    return _ok(check, f"{display} answered: signed in as {profile.display_name}")
+
+
+def check_whoop_call(ctx: DoctorContext) -> CheckResult:
+    """`check_call` for WHOOP."""
+    return check_call(ctx, "whoop")
 
 
 def _next_step(sentence: str) -> str:
@@ -425,7 +538,7 @@ def check_claude_entry(ctx: DoctorContext) -> CheckResult:
     if "--demo" in args:
         return _warn(
             check,
-            f"the entry {names[0]!r} serves the sandbox (--demo), not your WHOOP data",
+            f"the entry {names[0]!r} serves the sandboxes (--demo), not your own data",
             "run `wellpipe claude install` (without --demo)",
         )
     extra = f"; also {', '.join(names[1:])}: Claude starts each" if len(names) > 1 else ""
@@ -452,35 +565,75 @@ def check_no_tokens_in_claude(ctx: DoctorContext) -> CheckResult:
     listing = "; ".join(f"{name!r}: {', '.join(keys)}" for name, keys in found.items())
     return _fail(
         check,
-        f"{listing}. Tokens there go stale after WHOOP's first rotation, and the .env wins anyway",
+        f"{listing}. Tokens there go stale after the first rotation, and the .env wins anyway",
         f"run `wellpipe claude install` (it removes them from the Wellpipe entry); "
         f"remove any others from {ctx.claude_config} by hand",
     )
 
 
-CHECKS: tuple[Callable[[DoctorContext], CheckResult], ...] = (
-    check_python,
-    check_home,
-    check_env_file,
+Check = Callable[[DoctorContext], CheckResult]
+ProviderCheck = Callable[[DoctorContext, str], CheckResult]
+
+GENERAL_CHECKS: tuple[Check, ...] = (check_python, check_home, check_env_file)
+"""The checks before any provider's."""
+
+PROVIDER_CHECKS: tuple[ProviderCheck, ...] = (
     check_app_credentials,
     check_redirect_uri,
     check_base_url,
     check_tokens,
     check_grant,
     check_offline_scope,
-    check_whoop_call,
-    check_claude_entry,
-    check_no_tokens_in_claude,
+    check_call,
 )
-"""Every check, in the order a setup goes."""
+"""The checks of one provider, in the order its setup goes."""
+
+CLAUDE_CHECKS: tuple[Check, ...] = (check_claude_entry, check_no_tokens_in_claude)
+"""The checks after every provider's."""
 
 
-def run_checks(
-    ctx: DoctorContext, checks: tuple[Callable[[DoctorContext], CheckResult], ...] = CHECKS
-) -> list[CheckResult]:
-    """Run ``checks`` in order; each sees which of the earlier ones failed."""
+def _bound(check: ProviderCheck, provider: str) -> Check:
+    def run(ctx: DoctorContext) -> CheckResult:
+        return check(ctx, provider)
+
+    run.__name__ = f"{getattr(check, '__name__', 'check')}[{provider}]"
+    return run
+
+
+def provider_checks(provider: str) -> tuple[Check, ...]:
+    """`PROVIDER_CHECKS` for one provider."""
+    return tuple(_bound(check, provider) for check in PROVIDER_CHECKS)
+
+
+def _not_set_up(provider: str) -> Check:
+    def run(_: DoctorContext) -> CheckResult:
+        return _skip(
+            _info(provider).display_name,
+            f"not set up (optional): `wellpipe init --provider {provider}` adds it",
+        )
+
+    return run
+
+
+def checks_for(ctx: DoctorContext) -> tuple[Check, ...]:
+    """Every check for this machine: each set-up (or connected) provider gets its own."""
+    from wellpipe.providers import available_providers
+
+    chosen = ctx.in_play
+    per_provider: list[Check] = []
+    for name in available_providers():
+        per_provider += provider_checks(name) if name in chosen else [_not_set_up(name)]
+    return (*GENERAL_CHECKS, *per_provider, *CLAUDE_CHECKS)
+
+
+CHECKS: tuple[Check, ...] = (*GENERAL_CHECKS, *provider_checks("whoop"), *CLAUDE_CHECKS)
+"""The checks of a WHOOP-only setup, in the order a setup goes (see `checks_for`)."""
+
+
+def run_checks(ctx: DoctorContext, checks: tuple[Check, ...] | None = None) -> list[CheckResult]:
+    """Run ``checks`` (default: `checks_for`) in order; each sees which earlier ones failed."""
     results = []
-    for check in checks:
+    for check in checks_for(ctx) if checks is None else checks:
         result = check(ctx)
         if result.failed:
             ctx.failed.add(result.check)
@@ -495,14 +648,14 @@ def _quote(path: Path) -> str:
 
 
 @click.command(short_help="Check each step of the setup.")
-@click.option("--offline", is_flag=True, help="Skip the checks that call WHOOP.")
+@click.option("--offline", is_flag=True, help="Skip the checks that call the providers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @claude_config_option
 @reports_errors
 def doctor(offline: bool, as_json: bool, claude_config: Path | None) -> None:
     """Check each step of the setup in order, and say how to fix what fails.
 
-    Makes one real WHOOP call (the profile), unless --offline. Exits with 0
+    Makes one real call per connected provider (the profile), unless --offline. Exits with 0
     when nothing failed (warnings are fine) and 1 otherwise.
     """
     from wellpipe.cli.claude_config import claude_config_path

@@ -33,7 +33,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import anyio.to_thread
@@ -96,6 +96,11 @@ class TokenKeys:
         return f"{self.prefix}_GRANT_ERROR"
 
     @property
+    def granted_at(self) -> str:
+        """When ``wellpipe auth`` stored this grant, ISO-8601 with offset (refreshes keep it)."""
+        return f"{self.prefix}_GRANTED_AT"
+
+    @property
     def token_keys(self) -> tuple[str, str, str, str]:
         """The keys that together describe the stored tokens."""
         return (self.access, self.refresh, self.expires_at, self.scopes)
@@ -131,7 +136,13 @@ def _file_lock(paths: LocalPaths) -> filelock.BaseFileLock:
     )
 
 
-def store_tokens(paths: LocalPaths, tokens: TokenSet, *, provider: str = "whoop") -> None:
+def store_tokens(
+    paths: LocalPaths,
+    tokens: TokenSet,
+    *,
+    provider: str = "whoop",
+    granted_at: datetime | None = None,
+) -> None:
     """Store a freshly authorized token set (``wellpipe auth``), replacing any previous one.
 
     Takes the same file lock as refreshes, writes every token key in one atomic
@@ -142,11 +153,16 @@ def store_tokens(paths: LocalPaths, tokens: TokenSet, *, provider: str = "whoop"
         paths: The CLI's files.
         tokens: What the token endpoint returned.
         provider: The provider's name (the key prefix).
+        granted_at: When the grant was made (now by default); `wellpipe doctor`
+            uses its age for refresh tokens that expire (Google's Testing mode).
     """
     paths.ensure_home()
     keys = TokenKeys.for_provider(provider)
+    when = granted_at or datetime.now(UTC)
     with _file_lock(paths).acquire(timeout=60.0):
-        EnvFile(paths.env_file).update(_token_changes(keys, tokens))
+        EnvFile(paths.env_file).update(
+            {**_token_changes(keys, tokens), keys.granted_at: when.isoformat()}
+        )
 
 
 class EnvTokenProvider:
@@ -222,6 +238,12 @@ class EnvTokenProvider:
         """Whether an access or refresh token is stored (read without awaiting)."""
         stored = self._stored()
         return bool(stored.get(self.keys.access) or stored.get(self.keys.refresh))
+
+    @property
+    def granted_at(self) -> datetime | None:
+        """When ``wellpipe auth`` stored the grant (``None`` if unknown)."""
+        value = self._file_values().get(self.keys.granted_at)
+        return _parse_expiry(value, key=self.keys.granted_at)
 
     @property
     def from_environment(self) -> bool:

@@ -1,4 +1,4 @@
-"""``wellpipe status``: paths, the WHOOP connection and token expiry, without any network call.
+"""``wellpipe status``: paths, each provider's connection and token expiry, with no network call.
 
 No token value is ever shown, not even in part: only whether one is there.
 """
@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import click
 
 from wellpipe.cli.claude_config import claude_config_option
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClaudeStatus",
+    "ProviderStatus",
     "Status",
     "WhoopStatus",
     "collect_status",
@@ -45,7 +47,9 @@ def relative_time(delta: timedelta) -> str:
     return f"{hours // 24} days"
 
 
-def describe_expiry(expires_at: datetime | None, now: datetime, *, refreshable: bool) -> str:
+def describe_expiry(
+    expires_at: datetime | None, now: datetime, *, refreshable: bool, provider: str = "whoop"
+) -> str:
     """When the access token expires, in words, and what that means for the user."""
     if expires_at is None:
         return "expiry unknown" + ("; it refreshes automatically" if refreshable else "")
@@ -55,7 +59,7 @@ def describe_expiry(expires_at: datetime | None, now: datetime, *, refreshable: 
     text = f"expired {relative_time(left)} ago"
     if refreshable:
         return text + "; that's fine, it refreshes automatically on the next call"
-    return text + "; without a refresh token, run `wellpipe auth whoop` to connect again"
+    return text + f"; without a refresh token, run `wellpipe auth {provider}` to connect again"
 
 
 def local_time(instant: datetime) -> str:
@@ -77,9 +81,11 @@ class ClaudeStatus:
 
 
 @dataclass(frozen=True)
-class WhoopStatus:
-    """The WHOOP connection as stored locally (nothing is asked of WHOOP)."""
+class ProviderStatus:
+    """One provider's connection as stored locally (nothing is asked of the provider)."""
 
+    name: str
+    display_name: str
     configured: bool
     problem: str | None
     base_url: str | None
@@ -94,6 +100,18 @@ class WhoopStatus:
     expiry: str | None
     last_success: str | None
     last_success_ago: str | None
+    granted_at: str | None = None
+    missing_scopes: list[str] = field(default_factory=list)
+    lacking: list[str] = field(default_factory=list)
+
+    @property
+    def connected(self) -> bool:
+        """Whether tokens are stored."""
+        return self.access_token or self.refresh_token
+
+
+WhoopStatus = ProviderStatus
+"""The old name of `ProviderStatus` (WHOOP was the only provider)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +125,12 @@ class Status:
     env_file_mode: str | None
     state_file: str
     claude: ClaudeStatus
-    whoop: WhoopStatus
+    providers: dict[str, ProviderStatus]
+
+    @property
+    def whoop(self) -> ProviderStatus:
+        """WHOOP's section."""
+        return self.providers["whoop"]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -140,53 +163,65 @@ def _claude_status(path: Path) -> ClaudeStatus:
     )
 
 
-def _whoop_status(paths: LocalPaths, environ: Mapping[str, str], now: datetime) -> WhoopStatus:
-    import anyio
-
+def _provider_status(
+    name: str, paths: LocalPaths, environ: Mapping[str, str], now: datetime
+) -> ProviderStatus:
     from wellpipe.cli.env_tokens import EnvTokenProvider
-    from wellpipe.cli.local_config import LocalConfig
+    from wellpipe.cli.local_config import AppKeys, LocalConfig
+    from wellpipe.cli.provider_notes import KIND_WORDS, lacking_kinds
     from wellpipe.cli.state import LocalState
     from wellpipe.core.clock import SystemClock
     from wellpipe.core.errors import ConfigError
+    from wellpipe.providers import get_provider_info
 
+    info = get_provider_info(name)
     config = LocalConfig.load(paths, environ)
     problem = None
     try:
-        config.whoop_credentials()
+        config.credentials(name)
     except ConfigError as error:
         problem = str(error)
     base_url = None
     try:
-        settings = config.whoop_settings()
-        base_url = settings.origin if config.get("WELLPIPE_WHOOP_BASE_URL") else None
+        location = config.location(name)
+        base_url = location.origin if config.get(AppKeys(name).base_url) else None
     except ConfigError as error:
         problem = problem or str(error)
-    store = EnvTokenProvider(paths, provider="whoop", clock=SystemClock(), environ=environ)
+    store = EnvTokenProvider(paths, provider=name, clock=SystemClock(), environ=environ)
     tokens = anyio.run(store.current)
     has_access = bool(tokens and tokens.access_token)
     has_refresh = bool(tokens and tokens.refresh_token)
     grant_error = store.reauthorization_reason
     expires_at = tokens.expires_at if tokens else None
-    last = LocalState(paths).last_success("whoop")
-    return WhoopStatus(
+    granted = tokens.scopes if tokens else frozenset()
+    last = LocalState(paths).last_success(name)
+    granted_at = store.granted_at
+    return ProviderStatus(
+        name=name,
+        display_name=info.display_name,
         configured=problem is None,
         problem=problem,
         base_url=base_url,
         access_token=has_access,
         refresh_token=has_refresh,
         tokens_from=("environment" if store.from_environment else ".env") if tokens else None,
-        scopes=sorted(tokens.scopes) if tokens else [],
-        offline_granted=bool(tokens and "offline" in tokens.scopes),
+        scopes=sorted(granted),
+        offline_granted=has_refresh and ("offline" not in info.scopes or "offline" in granted),
         grant_error=grant_error,
         expires_at=expires_at.isoformat() if expires_at else None,
         expires_in_seconds=(expires_at - now).total_seconds() if expires_at else None,
         expiry=(
-            describe_expiry(expires_at, now, refreshable=has_refresh and not grant_error)
+            describe_expiry(
+                expires_at, now, refreshable=has_refresh and not grant_error, provider=name
+            )
             if tokens
             else None
         ),
         last_success=last.isoformat() if last else None,
         last_success_ago=f"{relative_time(now - last)} ago" if last else None,
+        granted_at=granted_at.isoformat() if granted_at else None,
+        missing_scopes=[s for s in info.scopes if granted and s not in granted],
+        lacking=[KIND_WORDS.get(k, k.value) for k in lacking_kinds(info, granted)],
     )
 
 
@@ -208,9 +243,10 @@ def collect_status(
     import os
 
     from wellpipe.cli.env_file import EnvFile
+    from wellpipe.core.clock import SystemClock
+    from wellpipe.providers import available_providers
 
     env = os.environ if environ is None else environ
-    from wellpipe.core.clock import SystemClock
 
     now = now or SystemClock().now()
     env_file = EnvFile(paths.env_file)
@@ -223,12 +259,53 @@ def collect_status(
         env_file_mode=f"{mode:04o}" if mode is not None else None,
         state_file=str(paths.state_file),
         claude=_claude_status(claude_config),
-        whoop=_whoop_status(paths, env, now),
+        providers={name: _provider_status(name, paths, env, now) for name in available_providers()},
     )
 
 
 def _yes(flag: bool) -> str:
     return "[green]yes[/]" if flag else "[red]no[/]"
+
+
+def _provider_rows(table: Any, p: ProviderStatus, section: Any) -> None:
+    section(p.display_name)
+    auth = f"`wellpipe auth {p.name}`"
+    if not p.connected and not p.configured and not p.last_success:
+        table.add_row("App configured", p.problem or _yes(False))
+        table.add_row("", f"Not connected: run {auth} after `wellpipe init` set up the app.")
+        return
+    table.add_row("App configured", _yes(p.configured) if not p.problem else p.problem)
+    if p.base_url:
+        table.add_row("API", p.base_url)
+    table.add_row("Access token", _yes(p.access_token))
+    table.add_row("Refresh token", _yes(p.refresh_token))
+    if p.tokens_from == "environment":
+        table.add_row("", "[yellow]tokens come from the environment, not the .env[/]")
+    if p.connected:
+        table.add_row("Scopes", " ".join(p.scopes) or "(not recorded)")
+        if p.missing_scopes:
+            lacking = f" ({', '.join(p.lacking)} unavailable)" if p.lacking else ""
+            table.add_row(
+                "Not granted",
+                f"[yellow]{' '.join(p.missing_scopes)}[/]{lacking}: run {auth} and allow them",
+            )
+        table.add_row("offline granted", _yes(p.offline_granted))
+    if p.granted_at:
+        table.add_row("Connected since", local_time(datetime.fromisoformat(p.granted_at)))
+    if p.grant_error:
+        table.add_row("Grant", f"[red]dead ({p.grant_error})[/]: run {auth} to reconnect")
+    if p.expiry:
+        when = local_time(datetime.fromisoformat(p.expires_at)) if p.expires_at else ""
+        table.add_row("Access expiry", f"{when} ({p.expiry})" if when else p.expiry)
+    if p.connected or p.last_success:
+        last = (
+            f"{local_time(datetime.fromisoformat(p.last_success))} ({p.last_success_ago})"
+            if p.last_success
+            else "never"
+        )
+        table.add_row("Last successful call", last)
+    if not p.connected:
+        table.add_row("", f"Not connected: run {auth}.")
 
 
 def render_status(report: Status) -> None:
@@ -250,34 +327,8 @@ def render_status(report: Status) -> None:
     table.add_row(".env", report.env_file + env_note)
     table.add_row("State", report.state_file)
 
-    whoop = report.whoop
-    section("WHOOP")
-    table.add_row("App configured", _yes(whoop.configured) if not whoop.problem else whoop.problem)
-    if whoop.base_url:
-        table.add_row("API", whoop.base_url)
-    table.add_row("Access token", _yes(whoop.access_token))
-    table.add_row("Refresh token", _yes(whoop.refresh_token))
-    if whoop.tokens_from == "environment":
-        table.add_row("", "[yellow]tokens come from the environment, not the .env[/]")
-    if whoop.access_token or whoop.refresh_token:
-        table.add_row("Scopes", " ".join(whoop.scopes) or "(not recorded)")
-        table.add_row("offline granted", _yes(whoop.offline_granted))
-    if whoop.grant_error:
-        table.add_row(
-            "Grant", f"[red]dead ({whoop.grant_error})[/]: run `wellpipe auth whoop` to reconnect"
-        )
-    if whoop.expiry:
-        when = local_time(datetime.fromisoformat(whoop.expires_at)) if whoop.expires_at else ""
-        table.add_row("Access expiry", f"{when} ({whoop.expiry})" if when else whoop.expiry)
-    if whoop.access_token or whoop.refresh_token or whoop.last_success:
-        last = (
-            f"{local_time(datetime.fromisoformat(whoop.last_success))} ({whoop.last_success_ago})"
-            if whoop.last_success
-            else "never"
-        )
-        table.add_row("Last successful call", last)
-    if not (whoop.access_token or whoop.refresh_token):
-        table.add_row("", "Not connected: run `wellpipe auth whoop`.")
+    for provider in report.providers.values():
+        _provider_rows(table, provider, section)
 
     claude = report.claude
     section("Claude Desktop")
@@ -288,7 +339,7 @@ def render_status(report: Status) -> None:
         table.add_row("Installed as", ", ".join(claude.entries))
         table.add_row("Runs", claude.command or "")
         if claude.demo:
-            table.add_row("", "[yellow]serves the sandbox (--demo), not your WHOOP data[/]")
+            table.add_row("", "[yellow]serves the sandboxes (--demo), not your own data[/]")
     else:
         table.add_row("Installed", "[red]no[/]: run `wellpipe claude install`")
     for name, keys in claude.entries_with_tokens.items():
@@ -303,7 +354,7 @@ def render_status(report: Status) -> None:
 @claude_config_option
 @reports_errors
 def status(as_json: bool, claude_config: Path | None) -> None:
-    """Show where Wellpipe keeps its files, the WHOOP connection and Claude Desktop's entry.
+    """Show where Wellpipe keeps its files, each provider's connection and Claude Desktop's entry.
 
     Reads local files only; nothing is sent anywhere. Token values are never shown.
     """
