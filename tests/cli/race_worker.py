@@ -29,7 +29,7 @@ from wellpipe.cli.home import LocalPaths
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import HealthProvider
 from wellpipe.core.provider_info import RateLimit
-from wellpipe.mcp.server import build_server
+from wellpipe.mcp.server import build_server, single_provider
 from wellpipe.net import Throttle
 
 
@@ -61,7 +61,7 @@ async def main(calls: int) -> None:
         async def connect() -> AsyncIterator[HealthProvider]:
             yield provider
 
-        server = build_server(connect=connect, clock=clock)
+        server = build_server(connect=single_provider(connect), clock=clock)
         async with Client(server) as client:
             await _serve_rounds(client, calls)
 

@@ -37,7 +37,7 @@ from wellpipe.cli.local_server import HTTP_TOKEN_ENV, _bind, _server, http_app
 from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.errors import ConfigError
 from wellpipe.core.ports import HealthProvider
-from wellpipe.mcp.server import WellpipeServer, build_server
+from wellpipe.mcp.server import WellpipeServer, build_server, single_provider
 from wellpipe.mcp.static import load
 from wellpipe.mcp.tools import TOOLS
 from wellpipe.sandbox import WhoopSandbox
@@ -89,7 +89,7 @@ def sandbox_server(sandbox: WhoopSandbox, clock: FakeClock) -> WellpipeServer:
     def open_provider() -> AbstractAsyncContextManager[HealthProvider]:
         return connect(sandbox, clock)
 
-    return build_server(connect=open_provider, clock=clock)
+    return build_server(connect=single_provider(open_provider), clock=clock)
 
 
 @pytest.fixture

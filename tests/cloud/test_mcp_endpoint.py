@@ -32,7 +32,7 @@ from wellpipe.cloud.services.audit import list_events
 from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.tokens import read_access_token
-from wellpipe.mcp.server import WellpipeServer, build_server
+from wellpipe.mcp.server import WellpipeServer, build_server, single_provider
 from wellpipe.mcp.tools import TOOLS
 from wellpipe.providers.whoop import WhoopSettings, open_whoop
 
@@ -86,7 +86,7 @@ async def local_server(cloud: Cloud, member: int) -> AsyncIterator[Client]:
             transport=cloud.sandbox.transport(),
         )
 
-    async with Client(build_server(connect=connect, clock=cloud.clock)) as client:
+    async with Client(build_server(connect=single_provider(connect), clock=cloud.clock)) as client:
         yield client
 
 

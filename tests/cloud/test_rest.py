@@ -28,7 +28,7 @@ from wellpipe.cloud.services.keys import recall
 from wellpipe.cloud.services.limits import burst_bucket
 from wellpipe.cloud.tokens import connection_status, delete_connection, read_access_token
 from wellpipe.core.models import DataKind, DayRange
-from wellpipe.mcp.tools import ToolContext, _read_recent
+from wellpipe.core.reading import read_recent
 from wellpipe.providers.whoop import WhoopSettings, open_whoop
 from wellpipe.sandbox.faults import Fault
 
@@ -67,7 +67,7 @@ async def direct_read(cloud: Cloud, member: int, kinds: set[DataKind], days: int
         clock=cloud.clock,
         transport=cloud.sandbox.transport(),
     ) as provider:
-        return await _read_recent(ToolContext(provider=provider, clock=cloud.clock), kinds, days)
+        return await read_recent(provider, kinds, days, now=cloud.clock.now())
 
 
 # ------------------------------------------------------------------ happy paths

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -188,7 +188,7 @@ def assert_jsonrpc(message: Message) -> None:
 
 
 # ------------------------------------------------------- the SDK as oracle
-def _unusable() -> AbstractAsyncContextManager[HealthProvider]:
+def _unusable(_provider: str | None) -> AbstractAsyncContextManager[Sequence[HealthProvider]]:
     raise AssertionError("the handshake never reads data")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,24 +24,28 @@ from wellpipe.core import (
     Workout,
 )
 from wellpipe.core.models import Profile
-from wellpipe.mcp.server import build_server, list_tools
+from wellpipe.mcp.server import (
+    Connect,
+    ProviderNotConnected,
+    build_server,
+    list_tools,
+    single_provider,
+)
 from wellpipe.mcp.tools import TOOLS
 from wellpipe.providers.whoop import INFO
 from wellpipe.sandbox import WhoopSandbox
 from wellpipe.sandbox.faults import Fault
 
-Connector = Callable[[], AbstractAsyncContextManager[HealthProvider]]
-
 
 def sandbox_connector(
     sandbox: WhoopSandbox, clock: FakeClock, tokens: MemoryTokenProvider | None = None
-) -> Connector:
+) -> Connect:
     @asynccontextmanager
     async def open_provider() -> AsyncIterator[HealthProvider]:
         async with connect(sandbox, clock, tokens=tokens) as provider:
             yield provider
 
-    return open_provider
+    return single_provider(open_provider)
 
 
 @pytest.fixture
@@ -298,7 +302,7 @@ async def test_a_whoop_outage_is_a_tool_error_and_keeps_the_tokens(
 
 
 async def test_an_unexpected_crash_is_a_generic_sentence_not_a_trace(clock: FakeClock) -> None:
-    def broken() -> AbstractAsyncContextManager[HealthProvider]:
+    def broken(_provider: str | None) -> AbstractAsyncContextManager[Sequence[HealthProvider]]:
         raise KeyError("internal detail")
 
     result = await call(build_server(connect=broken, clock=clock), "get-profile", {})
@@ -354,7 +358,7 @@ async def test_provider_text_stays_a_capped_clean_data_cell(clock: FakeClock, sp
     async def hostile() -> AsyncIterator[HealthProvider]:
         yield _HostileProvider(sport)
 
-    server = build_server(connect=hostile, clock=clock)
+    server = build_server(connect=single_provider(hostile), clock=clock)
     async with Client(server) as client:
         before = [t.model_dump(mode="json") for t in (await client.list_tools()).tools]
         result = await client.call_tool("get-recent-workouts", {"days": 3})
@@ -365,3 +369,24 @@ async def test_provider_text_stays_a_capped_clean_data_cell(clock: FakeClock, sp
     assert len(cell) <= 60
     assert not any(ch in cell for ch in "<>\x00\x1b\u202e\u200b")
     assert "\n" not in cell
+
+
+async def test_a_provider_that_is_not_connected_is_refused_without_reading(
+    sandbox: WhoopSandbox, clock: FakeClock
+) -> None:
+    opened: list[bool] = []
+
+    @asynccontextmanager
+    async def whoop_only() -> AsyncIterator[HealthProvider]:
+        opened.append(True)
+        async with connect(sandbox, clock) as provider:
+            yield provider
+
+    refusing = single_provider(whoop_only, name="whoop")
+    with pytest.raises(ProviderNotConnected, match="connect") as refused:
+        async with refusing("oura"):
+            pass
+    assert opened == []
+    assert "WHOOP" in str(refused.value)
+    async with refusing("whoop") as providers:
+        assert [p.info.name for p in providers] == ["whoop"]

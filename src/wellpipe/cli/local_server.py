@@ -20,7 +20,7 @@ from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import ConfigError
 from wellpipe.core.ports import Clock, HealthProvider
-from wellpipe.mcp.server import WellpipeServer, build_server
+from wellpipe.mcp.server import WellpipeServer, build_server, single_provider
 
 __all__ = ["HTTP_TOKEN_ENV", "BearerGate", "ServerPlan", "SharedProvider", "run_http", "run_stdio"]
 
@@ -121,7 +121,7 @@ async def _server(plan: ServerPlan) -> AsyncIterator[WellpipeServer]:
     local_tz = datetime.now().astimezone().tzinfo
     try:
         yield build_server(
-            connect=shared.connect,
+            connect=single_provider(shared.connect, name="whoop"),
             clock=clock,
             on_success=on_success,
             **({"default_tz": local_tz} if local_tz is not None else {}),

@@ -8,8 +8,8 @@ into a tool error (``isError``) that says what to do, never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from wellpipe import __version__
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import WellpipeError
+from wellpipe.core.errors import UnknownProviderError, WellpipeError
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.mcp.arguments import explain
 from wellpipe.mcp.tools import (
@@ -32,15 +32,83 @@ from wellpipe.mcp.tools import (
     tool_by_name,
 )
 
-__all__ = ["Connect", "WellpipeServer", "build_server", "list_tools"]
+__all__ = [
+    "Connect",
+    "ProviderNotConnected",
+    "WellpipeServer",
+    "build_server",
+    "list_tools",
+    "single_provider",
+]
 
 logger = logging.getLogger(__name__)
 
-Connect = Callable[[], AbstractAsyncContextManager[HealthProvider]]
-"""Opens the caller's provider for one tool call (a cached one is fine)."""
+Connect = Callable[[str | None], AbstractAsyncContextManager[Sequence[HealthProvider]]]
+"""Opens the caller's providers for one tool call (cached ones are fine).
+
+``None`` means every connected provider, sorted by name (at least one: with none,
+raise the error that says how to connect one); a name means just that provider
+(`ProviderNotConnected` when it is not connected).
+"""
+
+
+def _display(name: str) -> str:
+    from wellpipe.providers import get_provider_info
+
+    try:
+        return get_provider_info(name).display_name
+    except UnknownProviderError:
+        return name
+
+
+class ProviderNotConnected(WellpipeError):
+    """A tool asked for a provider the caller has not connected.
+
+    Attributes:
+        name: The provider asked for.
+        connected: The names of the providers that are connected.
+    """
+
+    def __init__(self, name: str, *, connected: Sequence[str], action: str | None = None) -> None:
+        self.name = name
+        self.connected = tuple(connected)
+        listed = ", ".join(_display(n) for n in self.connected) or "none"
+        todo = action or f"run `wellpipe auth {name}` to connect it"
+        super().__init__(
+            f"{_display(name)} is not connected (connected: {listed}); {todo}, "
+            "or leave out provider to read every connected one."
+        )
+
+
+def single_provider(
+    opener: Callable[[], AbstractAsyncContextManager[HealthProvider]],
+    *,
+    name: str | None = None,
+    action: str | None = None,
+) -> Connect:
+    """A `Connect` for a caller with exactly one provider, opened by ``opener``.
+
+    ``name`` (when known before opening) refuses another provider without opening
+    anything; otherwise the opened provider's own name is compared.
+    """
+
+    @asynccontextmanager
+    async def connect(wanted: str | None) -> AsyncIterator[Sequence[HealthProvider]]:
+        if wanted is not None and name is not None and wanted != name:
+            raise ProviderNotConnected(wanted, connected=[name], action=action)
+        async with opener() as provider:
+            if wanted is not None and wanted != provider.info.name:
+                raise ProviderNotConnected(wanted, connected=[provider.info.name], action=action)
+            yield (provider,)
+
+    return connect
+
 
 _READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+_NONE_CONNECTED = (
+    "No provider is connected to Wellpipe yet; connect one first (`wellpipe auth <provider>`)."
 )
 _UNEXPECTED = (
     "Wellpipe hit an unexpected error while answering; try again, and if it keeps "
@@ -112,13 +180,16 @@ class WellpipeServer(MCPServer[Any]):
             names = ", ".join(tool.name for tool in TOOLS)
             return _error(f"There is no tool called {name!r}; the tools are: {names}.")
         try:
-            spec.arguments.model_validate(arguments)
+            validated = spec.arguments.model_validate(arguments)
         except ValidationError as invalid:
             return _error(explain(invalid, spec.arguments))
+        wanted = getattr(validated, "provider", None)
         try:
-            async with self._connect() as provider:
+            async with self._connect(wanted) as providers:
+                if not providers:
+                    raise WellpipeError(_NONE_CONNECTED)
                 tool_context = ToolContext(
-                    provider=provider, clock=self._clock, default_tz=self._default_tz
+                    providers=tuple(providers), clock=self._clock, default_tz=self._default_tz
                 )
                 answer = await spec(tool_context, arguments)
         except WellpipeError as failure:

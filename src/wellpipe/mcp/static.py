@@ -9,6 +9,7 @@ real SDK server (``python -m wellpipe.mcp.static``); a test fails when it is sta
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ async def generate() -> dict[str, Any]:
     from wellpipe.core.ports import HealthProvider
     from wellpipe.mcp.server import build_server
 
-    def unusable() -> AbstractAsyncContextManager[HealthProvider]:
+    def unusable(_provider: str | None) -> AbstractAsyncContextManager[Sequence[HealthProvider]]:
         raise RuntimeError("static answers never read data")
 
     server = build_server(connect=unusable)

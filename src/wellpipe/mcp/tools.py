@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
 from wellpipe.core.errors import WellpipeError
-from wellpipe.core.models import DataKind, DayRange, Record, RecordSet, summarize_days
+from wellpipe.core.models import DataKind, DayRange, RecordSet, summarize_days
 from wellpipe.core.ports import Clock, HealthProvider
-from wellpipe.core.reading import TIMED_KINDS
+from wellpipe.core.reading import TIMED_KINDS, read_recent
 from wellpipe.mcp.answers import (
     Answer,
     ProfileAnswer,
@@ -47,12 +47,18 @@ ArgsT = TypeVar("ArgsT", bound=StrictArgs)
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What a tool call works with: the connected provider, the time, the user's home zone."""
+    """What a tool call works with: the providers it reads, the time, the user's home zone."""
 
-    provider: HealthProvider
+    providers: Sequence[HealthProvider]
+    """The providers this call reads (every connected one, or the one asked for), by name."""
     clock: Clock
     default_tz: tzinfo = UTC
     """The user's time zone when no record says otherwise."""
+
+    @property
+    def provider(self) -> HealthProvider:
+        """The first provider (single-provider tools)."""
+        return self.providers[0]
 
 
 @dataclass(frozen=True)
@@ -96,23 +102,13 @@ _KIND = {
 }
 
 
-def _latest_tz(records: Sequence[Record], default: tzinfo) -> tzinfo:
-    """The zone of the most recent record: where the user is now, as far as the data knows."""
-    starts = [start for r in records if isinstance(start := getattr(r, "start", None), datetime)]
-    latest = max(starts, default=None)
-    return latest.tzinfo if latest is not None and latest.tzinfo is not None else default
-
-
 async def _read_recent(
     context: ToolContext, kinds: Collection[DataKind], days: int
 ) -> tuple[DayRange, RecordSet]:
     """The last ``days`` local days (today included) and every record of ``kinds`` on them."""
-    utc_today = context.clock.now().astimezone(UTC).date()
-    # Local "today" is within a day of UTC's; read wide enough for any zone, then cut.
-    wide = DayRange(first=utc_today - timedelta(days=days), last=utc_today + timedelta(days=1))
-    records = await context.provider.read(kinds, wide.query_window())
-    tz = _latest_tz(records.all(), context.default_tz)
-    return DayRange.last_days(days, now=context.clock.now(), tz=tz), records
+    return await read_recent(
+        context.provider, kinds, days, now=context.clock.now(), default_tz=context.default_tz
+    )
 
 
 async def _read_range(

@@ -46,7 +46,7 @@ from wellpipe.cloud.services.keys import Principal, authenticate
 from wellpipe.cloud.services.limits import Charge, charge, refund
 from wellpipe.core.errors import WellpipeError
 from wellpipe.core.ports import HealthProvider
-from wellpipe.mcp.server import WellpipeServer
+from wellpipe.mcp.server import WellpipeServer, single_provider
 
 __all__ = ["MCP_PATHS", "QuotaExceeded", "build_mcp", "mount_mcp", "transport_security"]
 
@@ -151,7 +151,12 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
                 request_id=caller.request_id,
             )
 
-    return _CloudServer(connect=connect, clock=ctx.clock)
+    return _CloudServer(
+        connect=single_provider(
+            connect, name=PROVIDER, action="connect it in the Wellpipe dashboard"
+        ),
+        clock=ctx.clock,
+    )
 
 
 class _Gate:

@@ -53,9 +53,8 @@ from wellpipe.core.models import (
     Workout,
     summarize_days,
 )
-from wellpipe.core.reading import TIMED_KINDS
+from wellpipe.core.reading import TIMED_KINDS, read_recent
 from wellpipe.mcp.arguments import MAX_DAYS
-from wellpipe.mcp.tools import ToolContext, _read_recent
 
 __all__ = ["router"]
 
@@ -233,12 +232,12 @@ async def get_health(
             answer = await _profile(provider)
             await _accessed(request, caller, provider, endpoint, "profile", None, 1)
             return answer
-        tool = ToolContext(provider=provider, clock=ctx.clock)
+        now = ctx.clock.now()
         if type is HealthType.SUMMARY:
-            period, records = await _read_recent(tool, _summary_kinds(provider), days)
+            period, records = await read_recent(provider, _summary_kinds(provider), days, now=now)
             answer = _summary(provider, period, records)
         else:
-            period, records = await _read_recent(tool, {_KINDS[type]}, days)
+            period, records = await read_recent(provider, {_KINDS[type]}, days, now=now)
             answer = _listing(_KINDS[type], provider, period, records)
         await _accessed(request, caller, provider, endpoint, type.value, period, _count(answer))
         return answer
