@@ -134,7 +134,7 @@ def create_app(
         db=Database(settings.effective_database_url, pool_size=settings.database_pool_size),
         clock=clock or SystemClock(),
         provider_transport=provider_transport,
-        provider_base_urls=dict(provider_base_urls or {}),
+        provider_base_urls={**settings.sandbox_origins, **(provider_base_urls or {})},
     )
 
     @asynccontextmanager

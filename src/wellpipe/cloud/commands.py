@@ -101,24 +101,66 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _start_sandbox(host: str) -> str:
-    """Serve the WHOOP sandbox on a free loopback port in a daemon thread; return its origin."""
+def _sandbox_app(provider: str) -> object | None:
+    """The built-in sandbox of ``provider`` (``wellpipe.sandbox.<name>``'s ``<Name>Sandbox``).
+
+    ``None`` when this installation has no sandbox for it.
+    """
+    from wellpipe.cloud.settings import SANDBOX_CLIENT
+
+    try:
+        module = importlib.import_module(f"wellpipe.sandbox.{provider}")
+    except ImportError:
+        return None
+    factory = getattr(module, f"{provider.capitalize()}Sandbox", None)
+    if factory is None:
+        return None
+    app: object = factory(client_id=SANDBOX_CLIENT[0], client_secret=SANDBOX_CLIENT[1])
+    return app
+
+
+def _start_sandbox(provider: str, app: object, host: str) -> str:
+    """Serve one sandbox on a free loopback port in a daemon thread; return its origin."""
     import uvicorn
 
-    from wellpipe.cloud.settings import SANDBOX_CLIENT
-    from wellpipe.sandbox import WhoopSandbox
     from wellpipe.sandbox.server import listening_socket
 
-    app = WhoopSandbox(client_id=SANDBOX_CLIENT[0], client_secret=SANDBOX_CLIENT[1])
     sock = listening_socket(host, 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="whoop-sandbox", daemon=True
+        target=server.run, kwargs={"sockets": [sock]}, name=f"{provider}-sandbox", daemon=True
     )
     thread.start()
     return f"http://{host}:{port}"
+
+
+def _providers_line(settings: CloudSettings) -> list[str]:
+    """Start the sandbox of every provider without a developer app; one line per provider."""
+    import json
+
+    from wellpipe.providers import available_providers, get_provider_info
+
+    lines: list[str] = []
+    origins: dict[str, str] = {}
+    for name in available_providers():
+        display = get_provider_info(name).display_name
+        variables = f"WELLPIPE_{name.upper()}_CLIENT_ID and _SECRET"
+        if not settings.uses_sandbox(name):
+            lines.append(f"  {display:<10} {display} API (developer app from {variables})")
+            continue
+        app = _sandbox_app(name)
+        if app is None:
+            lines.append(f"  {display:<10} not set up (set {variables})")
+            continue
+        origins[name] = _start_sandbox(name, app, "127.0.0.1")
+        lines.append(
+            f"  {display:<10} built-in sandbox at {origins[name]} (synthetic data; "
+            f"set {variables} for real {display})"
+        )
+    os.environ["WELLPIPE_SANDBOX_ORIGINS"] = json.dumps(origins)
+    return lines
 
 
 @cloud.command()
@@ -163,16 +205,7 @@ def serve(host: str, port: int, workers: int) -> None:
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
         os.environ["WELLPIPE_PUBLIC_URL"] = f"http://{shown}:{port}"
     public = os.environ["WELLPIPE_PUBLIC_URL"]
-    if settings.use_sandbox:
-        origin = _start_sandbox("127.0.0.1")
-        os.environ["WELLPIPE_SANDBOX"] = "1"
-        os.environ["WELLPIPE_WHOOP_BASE_URL"] = origin
-        whoop = (
-            f"built-in sandbox at {origin} (synthetic data; "
-            "set WELLPIPE_WHOOP_CLIENT_ID and _SECRET for real WHOOP)"
-        )
-    else:
-        whoop = "WHOOP API (developer app from WELLPIPE_WHOOP_CLIENT_ID)"
+    providers = _providers_line(settings)
     _say(
         "\n".join(
             [
@@ -182,7 +215,7 @@ def serve(host: str, port: int, workers: int) -> None:
                 f"  MCP        {public}/api/mcp",
                 f"  API docs   {public}/api/docs",
                 f"  Database   {_safe_url(settings.effective_database_url)}",
-                f"  WHOOP      {whoop}",
+                *providers,
                 "Press Ctrl-C to stop.",
             ]
         )

@@ -1,8 +1,9 @@
 """Cloud settings (``WELLPIPE_*`` environment variables), and first-start secrets.
 
 Every value has an embedded default, so ``wellpipe cloud serve`` runs from a fresh
-clone: a SQLite database and generated keys in the Wellpipe home, and the built-in
-WHOOP sandbox when no WHOOP developer app is configured. Production sets its own.
+clone: a SQLite database and generated keys in the Wellpipe home, and each provider's
+built-in sandbox when no developer app is configured for it
+(``WELLPIPE_<PROVIDER>_CLIENT_ID``/``_SECRET``). Production sets its own.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SECRETS_FILE = "cloud-secrets.env"
 SANDBOX_CLIENT = ("wellpipe-cloud-sandbox", "sandbox-secret")
-"""The developer app the cloud uses against the built-in WHOOP sandbox."""
+"""The developer app the cloud uses against a provider's built-in sandbox."""
 
 
 class CloudSettings(BaseSettings):
@@ -52,8 +53,12 @@ class CloudSettings(BaseSettings):
         burst_per_minute: Counted requests per minute per user, every plan.
         cache_ttl_s: How long a provider answer may be reused (0 turns the cache off).
         session_ttl_s: How long a dashboard session lasts.
-        sandbox: Serve the built-in WHOOP sandbox instead of WHOOP (default: when no
-            ``WELLPIPE_WHOOP_CLIENT_ID`` is set).
+        sandbox: Serve every provider's built-in sandbox instead of the provider
+            (``True``), none (``False``), or, by default, each provider that has no
+            ``WELLPIPE_<PROVIDER>_CLIENT_ID`` and ``_CLIENT_SECRET``.
+        sandbox_origins: Where each sandboxed provider is served (provider name to
+            origin, JSON in ``WELLPIPE_SANDBOX_ORIGINS``); `wellpipe cloud serve`
+            fills it when it starts the sandboxes.
         revocation_retry_s: How often each worker retries provider revokes that failed
             during an account deletion (0 turns it off).
     """
@@ -76,6 +81,7 @@ class CloudSettings(BaseSettings):
     cache_ttl_s: float = Field(default=120.0, ge=0)
     session_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     sandbox: bool | None = None
+    sandbox_origins: dict[str, str] = Field(default_factory=dict)
     revocation_retry_s: float = Field(default=300.0, ge=0)
 
     @field_validator("public_url")
@@ -112,16 +118,19 @@ class CloudSettings(BaseSettings):
 
     def credentials_for(self, provider: str) -> tuple[str, str] | None:
         """The developer app to use for ``provider``: configured, or the sandbox's own."""
-        if provider == "whoop" and self.use_sandbox:
+        if self.uses_sandbox(provider):
             return SANDBOX_CLIENT
         return self.provider_credentials(provider)
 
-    @property
-    def use_sandbox(self) -> bool:
-        """Whether WHOOP is the built-in sandbox."""
+    def uses_sandbox(self, provider: str) -> bool:
+        """Whether ``provider`` is served by its built-in sandbox.
+
+        ``WELLPIPE_SANDBOX`` decides for every provider when set; otherwise a provider
+        without a configured developer app is sandboxed.
+        """
         if self.sandbox is not None:
             return self.sandbox
-        return self.provider_credentials("whoop") is None
+        return self.provider_credentials(provider) is None
 
 
 class GeneratedSecrets:

@@ -3,7 +3,8 @@
 * ``users``: accounts (argon2id password hash, or a Google subject), plan.
 * ``sessions``: dashboard sessions, by SHA-256 of the cookie value, with a CSRF token.
 * ``oauth_states``: pending authorization requests (provider connect, Google sign-in):
-  single-use, bound to the browser session, expiring.
+  single-use, bound to the browser session, expiring; a provider's PKCE verifier
+  is stored encrypted.
 * ``connections``: one account at one provider; tokens AES-256-GCM encrypted, a
   version counter for compare-and-swap writes.
 * ``api_keys``: bcrypt hash of the secret, found by key id.
@@ -124,6 +125,8 @@ class OAuthState(Base):
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     code_verifier: Mapped[str | None] = mapped_column(String(128))
     nonce: Mapped[str | None] = mapped_column(String(64))
+    sealed_verifier: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """A provider connect's PKCE verifier, encrypted (`TokenCipher`, bound to the state)."""
     created_at: Mapped[datetime] = mapped_column(Instant)
     expires_at: Mapped[datetime] = mapped_column(Instant)
 

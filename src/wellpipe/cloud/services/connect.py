@@ -6,13 +6,17 @@ names a provider. The flow:
 1. `begin_connect`: a 256-bit ``state`` whose SHA-256 is stored in ``oauth_states``
    with purpose ``connect:<provider>``, the user, the digest of their session cookie
    and a 10-minute expiry; the browser goes to the provider's authorize URL, whose
-   redirect URI is ``{public_url}/callback/{provider}`` (configuration only).
+   redirect URI is ``{public_url}/callback/{provider}`` (configuration only). When the
+   provider uses PKCE (``ProviderInfo.pkce``) the S256 challenge goes with it, and the
+   verifier is stored with the state, encrypted and bound to it (never logged).
 2. `complete_connect`: the state row is deleted on first use, whatever happens next.
    A missing, unknown, reused or expired state, one from another browser session or
    another provider's flow (mix-up) is refused before any token request. Then the code
    is exchanged, the grant must include what keeps the connection alive (a refresh
    token, i.e. the provider's refresh scope such as WHOOP's ``offline``), the provider
-   profile gives the account id, and the tokens are stored encrypted.
+   profile gives the account id, and the tokens are stored encrypted with the scopes
+   granted (from the token response, else the callback's ``scope``). Scopes the user
+   unticked are named with the data that will be missing (`missing_access`).
 3. `disconnect`: revoke at the provider (best effort), delete the tokens.
 """
 
@@ -24,7 +28,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -32,6 +36,7 @@ from sqlalchemy import delete
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.tables import OAuthState
+from wellpipe.cloud.security.crypto import Binding
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.health import forget_connection
 from wellpipe.cloud.services.sessions import SessionInfo
@@ -48,10 +53,12 @@ from wellpipe.core.errors import (
     UnknownProviderError,
     WellpipeError,
 )
+from wellpipe.core.models import DataKind
 from wellpipe.core.ports import TokenProvider
+from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.core.tokens import MemoryTokenProvider, TokenSet
 from wellpipe.net import build_http_client
-from wellpipe.oauth import ClientCredentials, InvalidGrant, OAuthClient
+from wellpipe.oauth import ClientCredentials, InvalidGrant, OAuthClient, new_pkce
 from wellpipe.providers import available_providers
 from wellpipe.providers.connector import (
     ConnectedProvider,
@@ -68,6 +75,7 @@ __all__ = [
     "begin_connect",
     "complete_connect",
     "disconnect",
+    "missing_access",
     "open_with_tokens",
     "redirect_uri",
     "revoke_grant",
@@ -199,24 +207,61 @@ async def begin_connect(
     """
     connector = _connector(provider)
     state = OAuthClient.new_state()
+    digest = _digest(state)
     now = ctx.clock.now()
+    sealed: bytes | None = None
     async with _oauth(ctx, connector) as oauth:
-        url = oauth.authorization_url(state)
+        if connector.info.pkce:
+            pkce = new_pkce()
+            url = oauth.authorization_url(state, code_challenge=pkce.challenge)
+            binding = _verifier_binding(session.user_id, provider, digest)
+            sealed = ctx.cipher.encrypt(pkce.verifier, binding)
+        else:
+            url = oauth.authorization_url(state)
     async with ctx.db.transaction() as db:
         await db.execute(delete(OAuthState).where(OAuthState.expires_at <= now))
         db.add(
             OAuthState(
-                state_digest=_digest(state),
+                state_digest=digest,
                 purpose=f"connect:{provider}",
                 browser_binding=session.id_digest,
                 user_id=session.user_id,
                 code_verifier=None,
                 nonce=None,
+                sealed_verifier=sealed,
                 created_at=now,
                 expires_at=now + STATE_TTL,
             )
         )
     return url
+
+
+def _verifier_binding(user_id: str, provider: str, state_digest: str) -> Binding:
+    """Where a sealed PKCE verifier belongs: this user's connect flow with this state."""
+    return Binding(
+        user_id=user_id, provider=provider, connection_id=state_digest, field="code_verifier"
+    )
+
+
+def missing_access(info: ProviderInfo, granted: frozenset[str] | set[str]) -> list[str]:
+    """Phrases naming each requested scope the user did not grant, with the data it costs.
+
+    Empty when everything was granted, or when the provider did not say what it granted.
+    """
+    if not granted:
+        return []
+    phrases = []
+    for scope in info.scopes:
+        if scope in granted:
+            continue
+        kinds = [
+            kind.value
+            for kind in DataKind
+            if scope in info.scopes_for(kind)
+            and not any(other in granted for other in info.scopes_for(kind))
+        ]
+        phrases.append(f"{scope} (no {', '.join(kinds)} data)" if kinds else scope)
+    return phrases
 
 
 async def complete_connect(
@@ -259,12 +304,13 @@ async def complete_connect(
                     OAuthState.browser_binding,
                     OAuthState.user_id,
                     OAuthState.expires_at,
+                    OAuthState.sealed_verifier,
                 )
             )
         ).first()
     if row is None:
         return refused("This connection link is unknown or was already used")
-    purpose, binding, user_id, expires_at = row
+    purpose, binding, user_id, expires_at, sealed = row
     if expires_at <= ctx.clock.now():
         return refused("This connection link expired (links last 10 minutes)")
     if (
@@ -293,9 +339,19 @@ async def complete_connect(
     code = params.get("code") or ""
     if not code:
         return refused(f"{display} sent no authorization code")
+    verifier: str | None = None
+    if connector.info.pkce:
+        try:
+            where = _verifier_binding(user_id or "", provider, _digest(state))
+            verifier = None if sealed is None else ctx.cipher.decrypt(sealed, where)
+        except WellpipeError:
+            verifier = None
+        if verifier is None:
+            logger.warning("The PKCE verifier of a %s connect could not be read", provider)
+            return refused("This connection link cannot be completed")
     try:
         async with _oauth(ctx, connector) as oauth:
-            tokens = await oauth.exchange_code(code)
+            tokens = await oauth.exchange_code(code, code_verifier=verifier)
     except InvalidGrant:
         return refused(f"{display} refused the authorization code (expired or already used)")
     except ConfigError:
@@ -323,6 +379,9 @@ async def complete_connect(
             "stay connected and saved nothing; connect again and leave offline access allowed.",
             provider,
         )
+    if not tokens.scopes and params.get("scope"):
+        # Some providers say what was granted only in the redirect (Oura).
+        tokens = replace(tokens, scopes=frozenset(params["scope"].split()))
     tokens, provider_user_id = await _profile_id(ctx, provider, tokens)
     await save_connection(
         ctx,
@@ -340,12 +399,12 @@ async def complete_connect(
             detail={"provider": provider, "scopes": sorted(tokens.scopes)},
             request_id=request_id,
         )
-    not_granted = [s for s in connector.info.scopes if tokens.scopes and s not in tokens.scopes]
+    not_granted = missing_access(connector.info, tokens.scopes)
     sentence = f"{display} is connected."
     if not_granted:
         sentence = (
-            f"{display} is connected, but it did not grant {', '.join(not_granted)}; questions "
-            f"needing those will fail until you connect again and allow them."
+            f"{display} is connected, but it did not grant {', '.join(not_granted)}; "
+            f"Wellpipe cannot read that data until you connect {display} again and allow it."
         )
     return ConnectOutcome(True, sentence, provider)
 

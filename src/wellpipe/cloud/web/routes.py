@@ -210,6 +210,7 @@ class ProviderCard:
     connected_at: datetime | None
     provider_user_id: str | None
     scopes: tuple[str, ...]
+    missing: tuple[str, ...] = ()  # requested scopes not granted, with the data they cost
 
     @property
     def initials(self) -> str:
@@ -256,15 +257,18 @@ async def _provider_cards(web: Web, user_id: str) -> list[ProviderCard]:
     cards = []
     for name in available_providers():
         info = connections.get(name)
+        provider = get_provider_info(name)
+        granted = frozenset(() if info is None else info.scopes)
         cards.append(
             ProviderCard(
                 name=name,
-                display_name=get_provider_info(name).display_name,
+                display_name=provider.display_name,
                 status=None if info is None else info.status,
                 status_reason=None if info is None else info.status_reason,
                 connected_at=None if info is None else info.connected_at,
                 provider_user_id=None if info is None else info.provider_user_id,
-                scopes=() if info is None else tuple(sorted(info.scopes)),
+                scopes=tuple(sorted(granted)),
+                missing=tuple(connect.missing_access(provider, granted)),
             )
         )
     return cards
