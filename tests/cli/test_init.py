@@ -11,6 +11,7 @@ from wellpipe.cli import main
 from wellpipe.cli.env_file import EnvFile
 from wellpipe.cli.init_command import mask_secret
 from wellpipe.cli.local_config import DEFAULT_REDIRECT_URI
+from wellpipe.providers import available_providers
 
 SECRET = "a-client-secret-0123456789abcdef"
 TOKENS = {
@@ -19,6 +20,10 @@ TOKENS = {
     "WHOOP_TOKEN_EXPIRES_AT": "2026-11-21T16:30:00+00:00",
     "WHOOP_TOKEN_SCOPES": "offline read:sleep",
 }
+
+
+PICK = "\n" if len(available_providers()) > 1 else ""
+"""Enter at "which providers?" (asked when several are installed): WHOOP, the default."""
 
 
 @pytest.fixture
@@ -42,7 +47,7 @@ def stored(home: Path) -> dict[str, str]:
 
 
 def test_interactive_setup_writes_the_env_with_mode_0600(home: Path) -> None:
-    result = run(home, stdin=f"\nmy-client-id\n{SECRET}\n")
+    result = run(home, stdin=f"{PICK}\nmy-client-id\n{SECRET}\n")
 
     assert result.exit_code == 0, result.output
     assert stored(home) == {
@@ -65,14 +70,16 @@ def test_interactive_setup_writes_the_env_with_mode_0600(home: Path) -> None:
 
 def test_the_redirect_uri_shown_for_registration_is_the_one_saved(home: Path) -> None:
     custom = "http://127.0.0.1:9123/callback/whoop"
-    result = run(home, stdin=f"{custom}\nid\n{SECRET}\n")
+    result = run(home, stdin=f"{PICK}{custom}\nid\n{SECRET}\n")
     assert result.exit_code == 0, result.output
     assert stored(home)["WHOOP_REDIRECT_URI"] == custom
     assert f"register this redirect URI exactly (character for character): {custom}" in said(result)
 
 
 def test_a_refused_redirect_uri_says_why_and_asks_again(home: Path) -> None:
-    result = run(home, stdin=f"http://example.com:80/cb\nhttp://127.0.0.1:8976\n\nid\n{SECRET}\n")
+    result = run(
+        home, stdin=f"{PICK}http://example.com:80/cb\nhttp://127.0.0.1:8976\n\nid\n{SECRET}\n"
+    )
     assert result.exit_code == 0, result.output
     text = said(result)
     assert "plain http:// is only safe to this computer itself" in text
@@ -81,7 +88,7 @@ def test_a_refused_redirect_uri_says_why_and_asks_again(home: Path) -> None:
 
 
 def test_empty_or_spaced_values_are_asked_again(home: Path) -> None:
-    result = run(home, stdin=f"\n\nmy id\nmy-id\n{SECRET}\n")
+    result = run(home, stdin=f"{PICK}\n\nmy id\nmy-id\n{SECRET}\n")
     assert result.exit_code == 0, result.output
     assert "cannot contain spaces" in said(result)
     assert stored(home)["WHOOP_CLIENT_ID"] == "my-id"
@@ -160,7 +167,7 @@ def test_rerunning_keeps_tokens_and_shows_current_values_masked(home: Path) -> N
     )
     (home / ".env").write_text("# my notes\n" + (home / ".env").read_text())
 
-    result = run(home, stdin="\n\n\n")  # Enter keeps every value
+    result = run(home, stdin=f"{PICK}\n\n\n")  # Enter keeps every value
 
     assert result.exit_code == 0, result.output
     after = stored(home)

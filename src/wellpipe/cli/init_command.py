@@ -1,39 +1,43 @@
-"""``wellpipe init``: the setup wizard for your own WHOOP developer app.
+"""``wellpipe init``: the setup wizard for your own developer apps (WHOOP, Oura, Fitbit...).
 
-It explains where to create the app, which redirect URI to register and which
-scopes to tick, then asks for the client id, the client secret (hidden) and the
-redirect URI, and writes ``WHOOP_CLIENT_ID``, ``WHOOP_CLIENT_SECRET`` and
-``WHOOP_REDIRECT_URI`` into the ``.env`` in Wellpipe's home folder (mode 0600;
-every other line, tokens included, is kept).
+It asks which providers to set up, then for each explains where to create the
+developer app, which redirect URI to register and which scopes to allow, and
+asks for the client id, the client secret (hidden) and the redirect URI. It
+writes ``<NAME>_CLIENT_ID``, ``<NAME>_CLIENT_SECRET`` and ``<NAME>_REDIRECT_URI``
+into the ``.env`` in Wellpipe's home folder (mode 0600; every other line,
+tokens included, is kept).
 
 Every question has a flag, so scripts can run it without a terminal::
 
-    printf '%s' "$SECRET" | wellpipe init --yes --client-id ID --client-secret-stdin
+    printf '%s' "$SECRET" | wellpipe init --yes --provider oura --client-id ID --client-secret-stdin
 
 Run again, it shows the current values (the secret masked) as defaults.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from click.core import ParameterSource
 
 from wellpipe.cli.console import err, out, reports_errors
 
-__all__ = ["init", "mask_secret"]
+if TYPE_CHECKING:
+    from wellpipe.cli.home import LocalPaths
+    from wellpipe.core.provider_info import ProviderInfo
+
+__all__ = ["DEFAULT_PROVIDER", "init", "mask_secret"]
 
 T = TypeVar("T")
 
-_CLIENT_ID = "WHOOP_CLIENT_ID"
-_CLIENT_SECRET = "WHOOP_CLIENT_SECRET"
-_REDIRECT_URI = "WHOOP_REDIRECT_URI"
-_BASE_URL = "WELLPIPE_WHOOP_BASE_URL"
+DEFAULT_PROVIDER = "whoop"
+"""What ``wellpipe init`` sets up when nothing says otherwise (the first provider Wellpipe had)."""
 
 
 def mask_secret(secret: str) -> str:
@@ -74,49 +78,126 @@ def _redirect_uri(value: str) -> str:
         ) from None
 
 
-def _base_url(value: str) -> str | None:
+def _base_url(provider: str, value: str) -> str | None:
     """``None`` removes the setting (empty value or ``default``)."""
     from pydantic import ValidationError
 
-    from wellpipe.providers.whoop import WhoopSettings
+    from wellpipe.providers.connector import get_connector
 
     value = value.strip()
     if value in ("", "default"):
         return None
     try:
-        return WhoopSettings.for_origin(value).origin
-    except ValidationError:
+        return get_connector(provider).location(value).origin
+    except (ValidationError, ValueError):
         raise click.BadParameter(
             f"{value!r} is not an origin such as http://127.0.0.1:8765 (a `wellpipe sandbox`)"
         ) from None
 
 
-def _explain_app(dashboard: str) -> None:
-    err.print("[bold]Wellpipe setup[/]: connect your own WHOOP developer app.", highlight=False)
-    err.print("WHOOP lets each person read their own data through a free developer app. You need:")
-    err.print(f"  1. Open {dashboard} and create an app (any name).", highlight=False)
-    err.print("  2. Register the redirect URI shown below.")
-    err.print("  3. Tick the scopes listed below, save, and copy the Client ID and Secret.")
+def _explain_app(info: ProviderInfo) -> None:
+    from wellpipe.cli.provider_notes import notes_for
 
-
-def _explain_registration(redirect_uri: str, read_scopes: tuple[str, ...]) -> None:
-    err.print("In your WHOOP app, register this redirect URI exactly (character for character):")
-    err.print(f"  [bold]{redirect_uri}[/]", highlight=False, soft_wrap=True)
-    err.print("and tick these scopes:")
-    err.print(f"  {', '.join(read_scopes)}", highlight=False, soft_wrap=True)
     err.print(
-        "Wellpipe also asks for `offline` when you sign in, so it stays connected after the "
-        "first hour; if your app lists an `offline` scope, tick it too.",
+        f"[bold]{info.display_name}[/]: {info.display_name} lets each person read their own "
+        "data through a developer app they create. You need:",
         highlight=False,
     )
+    portal = info.developer_portal or f"{info.display_name}'s developer site"
+    err.print(f"  1. Open {portal} and create an app (any name).", highlight=False)
+    err.print("  2. Register the redirect URI shown below.")
+    err.print("  3. Allow the scopes listed below, save, and copy the Client ID and Secret.")
+    for note in notes_for(info).setup:
+        err.print(f"  [yellow]Note:[/] {note}", highlight=False)
 
 
-@click.command(short_help="Set up Wellpipe: your WHOOP developer app.")
-@click.option("--client-id", envvar=_CLIENT_ID, help="Your WHOOP app's Client ID.")
+def _explain_registration(info: ProviderInfo, redirect_uri: str) -> None:
+    err.print(
+        f"In your {info.display_name} app, register this redirect URI exactly "
+        "(character for character):",
+        highlight=False,
+    )
+    err.print(f"  [bold]{redirect_uri}[/]", highlight=False, soft_wrap=True)
+    err.print("and allow these scopes (tick them where the app lists scopes):")
+    err.print(f"  {', '.join(info.scopes)}", highlight=False, soft_wrap=True)
+    if "offline" in info.scopes:
+        err.print(
+            "Wellpipe asks for `offline` when you sign in, so it stays connected after the "
+            "first hour; if your app lists an `offline` scope, tick it too.",
+            highlight=False,
+        )
+
+
+@dataclass
+class _Given:
+    """What the flags said for the one provider they apply to."""
+
+    client_id: str | None
+    client_secret: str | None
+    redirect_uri: str | None
+    base_url: str | None
+
+
+def _pick_providers(
+    requested: tuple[str, ...], installed: list[str], configured: list[str], *, ask: bool
+) -> list[str]:
+    from wellpipe.providers import get_provider_info
+
+    unknown = [name for name in requested if name not in installed]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not installed "
+            f"(installed: {', '.join(installed)})",
+            param_hint="'--provider'",
+        )
+    if requested:
+        return list(dict.fromkeys(requested))
+    default = configured or [DEFAULT_PROVIDER if DEFAULT_PROVIDER in installed else installed[0]]
+    if not ask or len(installed) == 1:
+        return default
+    infos = [get_provider_info(name) for name in installed]
+    err.print("[bold]Wellpipe setup[/]: which providers do you want to connect?")
+    for number, info in enumerate(infos, start=1):
+        where = f" (developer app at {info.developer_portal})" if info.developer_portal else ""
+        err.print(f"  {number}. {info.name}: {info.display_name}{where}", highlight=False)
+
+    def parse(text: str) -> list[str]:
+        chosen = []
+        for part in text.replace(",", " ").split():
+            token = part.strip().lower()
+            if token.isdigit() and 1 <= int(token) <= len(installed):
+                chosen.append(installed[int(token) - 1])
+            elif token in installed:
+                chosen.append(token)
+            else:
+                raise click.BadParameter(
+                    f"{part!r} is not one of {', '.join(installed)} (or 1-{len(installed)})"
+                )
+        if not chosen:
+            raise click.BadParameter("choose at least one provider")
+        return list(dict.fromkeys(chosen))
+
+    answer: list[str] = click.prompt(
+        "Providers (numbers or names, separated by commas)",
+        default=", ".join(default),
+        value_proc=parse,
+        err=True,
+    )
+    return answer
+
+
+@click.command(short_help="Set up Wellpipe: your developer app at each provider.")
+@click.option(
+    "--provider",
+    "-p",
+    "providers",
+    multiple=True,
+    help="Set up this provider (repeatable; default: ask, or WHOOP with --yes).",
+)
+@click.option("--client-id", help="The app's Client ID (with one --provider).")
 @click.option(
     "--client-secret",
-    envvar=_CLIENT_SECRET,
-    help="Your WHOOP app's Client Secret (prefer --client-secret-stdin or $WHOOP_CLIENT_SECRET "
+    help="The app's Client Secret (prefer --client-secret-stdin or $<NAME>_CLIENT_SECRET "
     "to keep it out of your shell history).",
 )
 @click.option(
@@ -126,12 +207,12 @@ def _explain_registration(redirect_uri: str, read_scopes: tuple[str, ...]) -> No
 )
 @click.option(
     "--redirect-uri",
-    help="Where WHOOP sends the browser back: http://127.0.0.1:PORT/path (Wellpipe listens "
-    "there) or https://...  [default: http://127.0.0.1:8976/callback/whoop]",
+    help="Where the provider sends the browser back: http://127.0.0.1:PORT/path (Wellpipe "
+    "listens there) or https://...  [default: http://127.0.0.1:8976/callback/<name>]",
 )
 @click.option(
     "--base-url",
-    help="Talk to this WHOOP origin instead of WHOOP, e.g. a `wellpipe sandbox` at "
+    help="Talk to this origin instead of the provider, e.g. a `wellpipe sandbox` at "
     "http://127.0.0.1:8765 ('default' removes it).",
 )
 @click.option(
@@ -149,6 +230,7 @@ def _explain_registration(redirect_uri: str, read_scopes: tuple[str, ...]) -> No
 )
 @reports_errors
 def init(
+    providers: tuple[str, ...],
     client_id: str | None,
     client_secret: str | None,
     client_secret_stdin: bool,
@@ -157,23 +239,18 @@ def init(
     home: Path | None,
     non_interactive: bool,
 ) -> None:
-    """Set up Wellpipe with your WHOOP developer app (client id, secret, redirect URI).
+    """Set up Wellpipe with your developer apps (client id, secret, redirect URI).
 
-    Asks for what the flags do not give, then writes them to the .env in Wellpipe's
-    folder (mode 0600), keeping everything else in it, such as tokens.
+    Asks which providers to set up and what the flags do not give, then writes it
+    to the .env in Wellpipe's folder (mode 0600), keeping everything else in it,
+    such as tokens.
     """
-    from wellpipe.cli.env_file import EnvFile
     from wellpipe.cli.home import LocalPaths
-    from wellpipe.cli.local_config import DEFAULT_REDIRECT_URI
-    from wellpipe.providers.whoop import READ_SCOPES
-    from wellpipe.providers.whoop.settings import DEVELOPER_DASHBOARD
+    from wellpipe.cli.local_config import LocalConfig
+    from wellpipe.providers import available_providers
 
     if client_secret_stdin:
-        if (
-            client_secret is not None
-            and click.get_current_context().get_parameter_source("client_secret")
-            == ParameterSource.COMMANDLINE
-        ):
+        if client_secret is not None:
             raise click.UsageError("pass --client-secret or --client-secret-stdin, not both")
         client_secret = sys.stdin.readline().strip()
         if not client_secret:
@@ -189,38 +266,88 @@ def init(
     if redirect_uri is not None:
         uri = redirect_uri
         redirect_uri = _flag("--redirect-uri", lambda: _redirect_uri(uri))
-    new_base_url = None if base_url is None else _flag("--base-url", lambda: _base_url(base_url))
 
     paths = LocalPaths(home=home.expanduser()) if home is not None else LocalPaths.from_environ()
+    installed = available_providers()
+    config = LocalConfig.load(paths, {})
+    configured = [name for name in installed if config.is_configured(name)]
+    flags_given = any(v is not None for v in (client_id, client_secret, redirect_uri, base_url))
+    chosen = _pick_providers(
+        providers, installed, configured, ask=not non_interactive and not flags_given
+    )
+    if flags_given and len(chosen) > 1:
+        raise click.UsageError(
+            "--client-id, --client-secret, --redirect-uri and --base-url apply to one "
+            "provider: pass a single --provider"
+        )
+    new_base_url = (
+        None if base_url is None else _flag("--base-url", lambda: _base_url(chosen[0], base_url))
+    )
+    given = _Given(client_id, client_secret, redirect_uri, new_base_url)
+    for name in chosen:
+        _setup_provider(
+            name,
+            paths,
+            given=given,
+            base_url_given=base_url is not None,
+            non_interactive=non_interactive,
+        )
+    err.print(f"Saved to {paths.env_file} (readable only by you).", highlight=False)
+    where = "" if home is None else f" --home {shlex.quote(str(home))}"
+    err.print(f"Next, connect your account{'s' if len(chosen) > 1 else ''} (opens the browser):")
+    for name in chosen:
+        out.print(f"  wellpipe auth {name}{where}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _setup_provider(
+    name: str,
+    paths: LocalPaths,
+    *,
+    given: _Given,
+    base_url_given: bool,
+    non_interactive: bool,
+) -> None:
+    from wellpipe.cli.env_file import EnvFile
+    from wellpipe.cli.local_config import AppKeys, default_redirect_uri
+    from wellpipe.providers import get_provider_info
+
+    info = get_provider_info(name)
+    keys = AppKeys(name)
     env_file = EnvFile(paths.env_file)
     current = env_file.read()
-    current_id = current.get(_CLIENT_ID, "").strip() or None
-    current_secret = current.get(_CLIENT_SECRET, "").strip() or None
-    current_redirect = current.get(_REDIRECT_URI, "").strip() or None
+    current_id = current.get(keys.client_id, "").strip() or None
+    current_secret = current.get(keys.client_secret, "").strip() or None
+    current_redirect = current.get(keys.redirect_uri, "").strip() or None
+    client_id = given.client_id or os.environ.get(keys.client_id, "").strip() or None
+    client_secret = given.client_secret or os.environ.get(keys.client_secret, "").strip() or None
+    redirect_uri = given.redirect_uri
 
-    _explain_app(DEVELOPER_DASHBOARD)
+    _explain_app(info)
     if current_id or current_secret:
         err.print(
-            f"Current settings in {paths.env_file}: client id {current_id or '(none)'}, "
+            f"Current settings: client id {current_id or '(none)'}, "
             f"secret {mask_secret(current_secret) if current_secret else '(none)'}. "
             "Press Enter to keep a value.",
             highlight=False,
         )
 
     if redirect_uri is None:
-        default_redirect = current_redirect or DEFAULT_REDIRECT_URI
+        default_redirect = current_redirect or default_redirect_uri(name)
         try:
             default_redirect = _redirect_uri(default_redirect)
         except click.BadParameter:
-            default_redirect = DEFAULT_REDIRECT_URI
+            default_redirect = default_redirect_uri(name)
         if non_interactive:
             redirect_uri = default_redirect
         else:
             redirect_uri = click.prompt(
-                "Redirect URI", default=default_redirect, value_proc=_redirect_uri, err=True
+                f"{info.display_name} redirect URI",
+                default=default_redirect,
+                value_proc=_redirect_uri,
+                err=True,
             )
     assert redirect_uri is not None
-    _explain_registration(redirect_uri, READ_SCOPES)
+    _explain_registration(info, redirect_uri)
     if redirect_uri.lower().startswith("http://localhost"):
         err.print(
             "[yellow]Note:[/] 127.0.0.1 is more reliable than localhost (which may resolve to "
@@ -229,8 +356,8 @@ def init(
         )
     elif redirect_uri.lower().startswith("https://"):
         err.print(
-            "[yellow]Note:[/] with an https:// redirect URI, `wellpipe auth whoop` asks you to "
-            "paste the address the browser lands on.",
+            f"[yellow]Note:[/] with an https:// redirect URI, `wellpipe auth {name}` asks you "
+            "to paste the address the browser lands on.",
             highlight=False,
         )
 
@@ -241,7 +368,7 @@ def init(
             client_id = current_id
         else:
             client_id = click.prompt(
-                "Client ID",
+                f"{info.display_name} Client ID",
                 default=current_id,
                 value_proc=lambda value: _single_token("client id", value),
                 err=True,
@@ -250,14 +377,14 @@ def init(
         if non_interactive:
             if current_secret is None:
                 raise click.UsageError(
-                    "--client-secret, --client-secret-stdin or $WHOOP_CLIENT_SECRET is "
+                    f"--client-secret, --client-secret-stdin or ${keys.client_secret} is "
                     "required with --yes (nothing saved yet)"
                 )
             client_secret = current_secret
         else:
             hint = f" (Enter keeps {mask_secret(current_secret)})" if current_secret else ""
             client_secret = click.prompt(
-                f"Client secret, input hidden{hint}",
+                f"{info.display_name} Client secret, input hidden{hint}",
                 default=current_secret,
                 show_default=False,
                 hide_input=True,
@@ -268,28 +395,28 @@ def init(
     assert client_secret is not None
 
     changes: dict[str, str | None] = {
-        _CLIENT_ID: client_id,
-        _CLIENT_SECRET: client_secret,
-        _REDIRECT_URI: redirect_uri,
+        keys.client_id: client_id,
+        keys.client_secret: client_secret,
+        keys.redirect_uri: redirect_uri,
     }
-    if base_url is not None:
-        changes[_BASE_URL] = new_base_url
+    if base_url_given:
+        changes[keys.base_url] = given.base_url
     paths.ensure_home()
     env_file.update(changes)
 
-    err.print(f"Saved to {paths.env_file} (readable only by you).", highlight=False)
-    if current_id is not None and current_id != client_id and current.get("WHOOP_REFRESH_TOKEN"):
+    refresh_key = f"{name.upper()}_REFRESH_TOKEN"
+    if current_id is not None and current_id != client_id and current.get(refresh_key):
         err.print(
-            "[yellow]Note:[/] the client id changed, and the saved WHOOP tokens belong to the "
-            "previous app: connect again with the command below.",
+            f"[yellow]Note:[/] the client id changed, and the saved {info.display_name} tokens "
+            "belong to the previous app: connect again with the command below.",
             highlight=False,
         )
-    if new_base_url is not None:
-        err.print(f"Wellpipe will talk to {new_base_url} instead of WHOOP.", highlight=False)
+    if given.base_url is not None and base_url_given:
+        err.print(
+            f"Wellpipe will talk to {given.base_url} instead of {info.display_name}.",
+            highlight=False,
+        )
     _warn_environment_overrides(changes)
-    where = "" if home is None else f" --home {shlex.quote(str(home))}"
-    err.print("Next, connect your WHOOP account (opens the browser):")
-    out.print(f"  wellpipe auth whoop{where}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _warn_environment_overrides(changes: dict[str, str | None]) -> None:
