@@ -90,6 +90,29 @@ def test_no_whoop_url_is_written_down_outside_the_whoop_settings() -> None:
     assert offenders == []
 
 
+GOOGLE_HEALTH_URLS = (
+    "https://health.googleapis.com",
+    "https://health.mtls.googleapis.com",
+    "https://oauth2.googleapis.com",
+    "https://accounts.google.com/o/oauth2",
+    "https://console.cloud.google.com",
+)
+"""Where Google Health, its OAuth server and its developer console live. Scope names
+(``https://www.googleapis.com/auth/googlehealth.*``) are identifiers the sandbox must also
+know, and the cloud's own Google sign-in (``accounts.google.com/.well-known``) is not a
+provider URL."""
+
+
+def test_no_google_health_url_is_written_down_outside_the_fitbit_settings() -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if any(host in path.read_text() for host in GOOGLE_HEALTH_URLS)
+        and path != SRC / "providers" / "fitbit" / "settings.py"
+    ]
+    assert offenders == []
+
+
 def _imports_of_file(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
