@@ -1,0 +1,397 @@
+"""The sandbox's Google authorization server (accounts.google.com + oauth2.googleapis.com).
+
+* ``GET /o/oauth2/v2/auth`` needs ``response_type=code``, ``client_id``,
+  ``redirect_uri``, ``scope`` and ``state``, and (this sandbox is stricter than
+  Google, which only recommends it) PKCE: ``code_challenge`` with
+  ``code_challenge_method=S256``. Parameter errors are an HTML error page, as
+  Google shows them; a declined consent redirects with ``error=access_denied``.
+  Consent is scripted (`OAuthControls`): the member may untick scopes, and the
+  redirect then carries the ``scope`` actually granted.
+* ``POST /token``: ``authorization_code`` (``code_verifier`` checked against the
+  challenge) and ``refresh_token``. Client authentication by form fields or HTTP
+  Basic. A refresh token is issued only with ``access_type=offline``, and only
+  on first consent or with ``prompt=consent``. Refresh tokens do NOT rotate: a
+  refresh returns a new access token and no refresh token, and the old one keeps
+  working. In the "Testing" publishing status refresh tokens die after 7 days.
+* ``POST /revoke`` with ``token`` (access or refresh) kills the whole grant.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import html
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from wellpipe.core.ports import Clock
+from wellpipe.sandbox.fitbit.types import ALL_READ_SCOPES, SCOPE_PREFIX
+
+__all__ = [
+    "ALLOWED_SCOPES",
+    "TESTING_REFRESH_TTL",
+    "AccessGrant",
+    "AuthorizationServer",
+    "OAuthControls",
+    "PublishingStatus",
+    "TokenRequestOutcome",
+]
+
+PublishingStatus = Literal["production", "testing"]
+TESTING_REFRESH_TTL = timedelta(days=7)
+"""Refresh-token lifetime for an app whose consent screen is still in "Testing"."""
+
+_HEALTH_SCOPES = {
+    f"{SCOPE_PREFIX}{name}.{mode}"
+    for name in (
+        "activity_and_fitness",
+        "health_metrics_and_measurements",
+        "sleep",
+        "nutrition",
+        "profile",
+        "settings",
+        "location",
+    )
+    for mode in ("readonly", "writeonly")
+} | {
+    f"{SCOPE_PREFIX}ecg.readonly",
+    f"{SCOPE_PREFIX}irn.readonly",
+    f"{SCOPE_PREFIX}logged_symptoms.writeonly",
+    f"{SCOPE_PREFIX}mindfulness.writeonly",
+    f"{SCOPE_PREFIX}reproductive_health.writeonly",
+}
+ALLOWED_SCOPES = frozenset(
+    _HEALTH_SCOPES
+    | {
+        "openid",
+        "email",
+        "profile",
+        "https://www.googleapis.com/auth/userinfo.email",
+        "https://www.googleapis.com/auth/userinfo.profile",
+        "https://www.googleapis.com/auth/cloud-platform",
+    }
+)
+
+
+@dataclass
+class OAuthControls:
+    """Knobs tests and demos turn to script the consent screen."""
+
+    approve_as: str | None = None
+    """Member (``healthUserId``) who signs in (default: the first member)."""
+    deny_next: int = 0
+    """How many upcoming authorizations the member declines (``error=access_denied``)."""
+    drop_scopes: frozenset[str] = frozenset()
+    """Scopes the member unticks on the consent screen."""
+
+
+@dataclass
+class AccessGrant:
+    """One member's consent to one client: every token descends from it."""
+
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: frozenset[str]
+    revoked: bool = False
+
+
+@dataclass
+class _AccessToken:
+    grant: AccessGrant
+    expires_at: datetime
+
+
+@dataclass
+class _RefreshToken:
+    grant: AccessGrant
+    expires_at: datetime | None
+
+
+@dataclass
+class _Code:
+    grant: AccessGrant
+    redirect_uri: str
+    challenge: str
+    offline: bool
+    expires_at: datetime
+    used: bool = False
+    issued: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TokenRequestOutcome:
+    """What the token or revoke endpoint answers: a status and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class AuthorizationServer:
+    """Issues, refreshes, resolves and revokes the sandbox's Google tokens."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        members: list[str],
+        token_ttl_s: int = 3600,
+        code_ttl_s: int = 600,
+        client: tuple[str, str] | None = None,
+        publishing_status: PublishingStatus = "production",
+    ) -> None:
+        """Create the server.
+
+        Args:
+            clock: Time source for expiries.
+            members: ``healthUserId``s that can sign in (the first is the default).
+            token_ttl_s: Access-token lifetime (Google: 3600).
+            code_ttl_s: Authorization-code lifetime.
+            client: A pinned ``(client_id, client_secret)``; without one any
+                non-empty pair is accepted.
+            publishing_status: ``"testing"`` makes refresh tokens expire after 7 days.
+        """
+        self._clock = clock
+        self._members = members
+        self._ttl = timedelta(seconds=token_ttl_s)
+        self._code_ttl = timedelta(seconds=code_ttl_s)
+        self._client = client
+        self.publishing_status: PublishingStatus = publishing_status
+        self.controls = OAuthControls()
+        self._codes: dict[str, _Code] = {}
+        self._access: dict[str, _AccessToken] = {}
+        self._refresh: dict[str, _RefreshToken] = {}
+        self._consented: set[tuple[str, str]] = set()
+        self.token_requests = 0
+        """Token-endpoint calls so far, whatever their outcome."""
+        self.refreshes = 0
+        """Successful refresh grants so far."""
+
+    # ------------------------------------------------------------------ authorize
+    def authorize(self, params: dict[str, str]) -> tuple[int, str | None, str]:
+        """Handle ``GET /o/oauth2/v2/auth``: ``(status, redirect location, html page)``."""
+        client_id = params.get("client_id", "")
+        redirect_uri = params.get("redirect_uri", "")
+        if not client_id or (self._client is not None and client_id != self._client[0]):
+            return 401, None, _page("invalid_client", "The OAuth client was not found.")
+        for name in ("redirect_uri", "response_type", "scope", "state"):
+            if not params.get(name):
+                return 400, None, _page("invalid_request", f"Missing required parameter: {name}")
+        if not _absolute(redirect_uri):
+            return 400, None, _page("invalid_request", "Invalid parameter value for redirect_uri")
+        if params["response_type"] != "code":
+            return (
+                400,
+                None,
+                _page("unsupported_response_type", "Only response_type=code is supported."),
+            )
+        challenge = params.get("code_challenge", "")
+        if not challenge or params.get("code_challenge_method") != "S256":
+            return (
+                400,
+                None,
+                _page(
+                    "invalid_request",
+                    "This sandbox requires PKCE: code_challenge with code_challenge_method=S256.",
+                ),
+            )
+        if not 43 <= len(challenge) <= 128:
+            return 400, None, _page("invalid_request", "Invalid code_challenge.")
+        requested = params["scope"].split()
+        unknown = [s for s in requested if s not in ALLOWED_SCOPES]
+        if unknown:
+            return (
+                400,
+                None,
+                _page("invalid_scope", f"Some requested scopes were invalid: {unknown}"),
+            )
+        state = params["state"]
+        if self.controls.deny_next > 0:
+            self.controls.deny_next -= 1
+            return 302, _with_query(redirect_uri, {"error": "access_denied", "state": state}), ""
+        user_id = self.controls.approve_as or self._members[0]
+        granted = frozenset(requested) - self.controls.drop_scopes
+        first_consent = (client_id, user_id) not in self._consented
+        self._consented.add((client_id, user_id))
+        offline = params.get("access_type") == "offline" and (
+            first_consent or "consent" in params.get("prompt", "").split()
+        )
+        code = "4/0" + secrets.token_urlsafe(40)
+        self._codes[code] = _Code(
+            AccessGrant(secrets.token_hex(8), client_id, user_id, granted),
+            redirect_uri,
+            challenge,
+            offline,
+            self._clock.now() + self._code_ttl,
+        )
+        query = {"state": state, "code": code, "scope": " ".join(sorted(granted))}
+        return 302, _with_query(redirect_uri, query), ""
+
+    # ------------------------------------------------------------------ token
+    def token(self, form: dict[str, str], authorization: str | None) -> TokenRequestOutcome:
+        """Handle ``POST /token``."""
+        self.token_requests += 1
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        basic = _basic(authorization)
+        if basic is not None:
+            client_id, secret = basic
+        if not client_id or not secret:
+            return _error(401, "invalid_client", "The OAuth client was not found.")
+        if self._client is not None and (client_id, secret) != self._client:
+            return _error(401, "invalid_client", "Unauthorized")
+        grant_type = form.get("grant_type", "")
+        if grant_type == "authorization_code":
+            return self._code_grant(form, client_id)
+        if grant_type == "refresh_token":
+            return self._refresh_grant(form, client_id)
+        return _error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+
+    def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
+        code = self._codes.get(form.get("code", ""))
+        if code is None or code.grant.client_id != client_id:
+            return _error(400, "invalid_grant", "Malformed auth code.")
+        if code.used:  # a replayed code revokes what it produced
+            for token in code.issued:
+                self._forget(token)
+            code.grant.revoked = True
+            return _error(400, "invalid_grant", "Bad Request")
+        if code.expires_at <= self._clock.now():
+            return _error(400, "invalid_grant", "Bad Request")
+        if form.get("redirect_uri") != code.redirect_uri:
+            return _error(400, "redirect_uri_mismatch", "Bad Request")
+        verifier = form.get("code_verifier", "")
+        if not verifier:
+            return _error(400, "invalid_grant", "Missing code verifier.")
+        if _s256(verifier) != code.challenge:
+            return _error(400, "invalid_grant", "Invalid code verifier.")
+        code.used = True
+        body = self._issue(code.grant, refresh=code.offline)
+        code.issued += [body["access_token"], body.get("refresh_token", "")]
+        return TokenRequestOutcome(200, body)
+
+    def _refresh_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
+        presented = self._refresh.get(form.get("refresh_token", ""))
+        expired_or_revoked = _error(400, "invalid_grant", "Token has been expired or revoked.")
+        if presented is None or presented.grant.revoked:
+            return expired_or_revoked
+        if presented.grant.client_id != client_id:
+            return _error(400, "unauthorized_client", "Unauthorized")
+        if presented.expires_at is not None and presented.expires_at <= self._clock.now():
+            return expired_or_revoked
+        grant = presented.grant
+        requested = frozenset(form.get("scope", "").split())
+        if not requested <= grant.scopes:
+            return _error(400, "invalid_scope", "The requested scope exceeds the original grant.")
+        self.refreshes += 1
+        return TokenRequestOutcome(200, self._issue(grant, refresh=False, scopes=requested))
+
+    def _issue(
+        self, grant: AccessGrant, *, refresh: bool, scopes: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        access = "ya29.a0" + secrets.token_urlsafe(64)
+        self._access[access] = _AccessToken(grant, self._clock.now() + self._ttl)
+        body: dict[str, Any] = {
+            "access_token": access,
+            "expires_in": int(self._ttl.total_seconds()),
+            "scope": " ".join(sorted(scopes or grant.scopes)),
+            "token_type": "Bearer",
+        }
+        if refresh:
+            token = "1//0" + secrets.token_urlsafe(48)
+            expires = None
+            if self.publishing_status == "testing":
+                expires = self._clock.now() + TESTING_REFRESH_TTL
+                body["refresh_token_expires_in"] = int(TESTING_REFRESH_TTL.total_seconds())
+            self._refresh[token] = _RefreshToken(grant, expires)
+            body["refresh_token"] = token
+        return body
+
+    def issue_tokens(
+        self,
+        user_id: str,
+        *,
+        client_id: str = "sandbox-client",
+        scopes: frozenset[str] = ALL_READ_SCOPES,
+        refresh: bool = True,
+    ) -> dict[str, Any]:
+        """Mint a token response directly, skipping the browser (tests, demos, curl)."""
+        grant = AccessGrant(secrets.token_hex(8), client_id, user_id, frozenset(scopes))
+        return self._issue(grant, refresh=refresh)
+
+    # ------------------------------------------------------------------ revoke
+    def revoke(self, token: str) -> TokenRequestOutcome:
+        """Handle ``POST /revoke``: the token's whole grant dies."""
+        record = self._access.get(token) or self._refresh.get(token)
+        if record is None or record.grant.revoked:
+            return _error(400, "invalid_token", "Token expired or revoked")
+        if isinstance(record, _AccessToken) and record.expires_at <= self._clock.now():
+            return _error(400, "invalid_token", "Token expired or revoked")
+        self.revoke_grant(record.grant)
+        return TokenRequestOutcome(200, {})
+
+    def revoke_grant(self, grant: AccessGrant) -> None:
+        """Kill a grant and every token it produced."""
+        grant.revoked = True
+
+    def _forget(self, token: str) -> None:
+        self._access.pop(token, None)
+        self._refresh.pop(token, None)
+
+    # ------------------------------------------------------------------ resource side
+    def resolve(self, bearer: str) -> tuple[AccessGrant | None, str]:
+        """The live grant behind an access token, or ``None`` and why not."""
+        record = self._access.get(bearer)
+        if record is None or record.grant.revoked:
+            return None, "invalid"
+        if record.expires_at <= self._clock.now():
+            return None, "expired"
+        return record.grant, ""
+
+    def expire_access_tokens(self) -> None:
+        """Make every live access token expired now (to exercise refresh)."""
+        now = self._clock.now()
+        for record in self._access.values():
+            record.expires_at = min(record.expires_at, now)
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _basic(authorization: str | None) -> tuple[str, str] | None:
+    if not authorization or authorization[:6].lower() != "basic ":
+        return None
+    try:
+        raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, _, secret = raw.partition(":")
+    return client_id, secret
+
+
+def _error(status: int, code: str, description: str) -> TokenRequestOutcome:
+    return TokenRequestOutcome(status, {"error": code, "error_description": description})
+
+
+def _absolute(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme not in {"http", "https"})
+
+
+def _with_query(uri: str, extra: dict[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(extra.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _page(code: str, description: str) -> str:
+    return (
+        "<!doctype html><html><head><title>Error 400 (OAuth2 Error)</title></head><body>"
+        f"<h1>Access blocked: authorization error</h1><p>Error: {html.escape(code)}</p>"
+        f"<p>{html.escape(description)}</p></body></html>"
+    )
