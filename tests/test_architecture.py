@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,19 @@ def test_no_google_health_url_is_written_down_outside_the_fitbit_settings() -> N
         for path in SRC.rglob("*.py")
         if any(host in path.read_text() for host in GOOGLE_HEALTH_URLS)
         and path != SRC / "providers" / "fitbit" / "settings.py"
+    ]
+    assert offenders == []
+
+
+OURA_URL = re.compile(r"https?://[\w.-]*ouraring\.com")
+"""Oura's API, consent screen and developer portal (``api.``/``cloud.ouraring.com``)."""
+
+
+def test_no_oura_url_is_written_down_outside_the_oura_settings() -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if OURA_URL.search(path.read_text()) and path != SRC / "providers" / "oura" / "settings.py"
     ]
     assert offenders == []
 

@@ -1,4 +1,4 @@
-"""Oura's OAuth setup: consent screen on cloud.ouraring.com, token endpoint on the API host.
+"""Oura's OAuth setup: consent screen on Oura's cloud site, token endpoint on the API host.
 
 The client secret travels in the form body (Oura accepts it there or as HTTP
 Basic). Refresh tokens are single-use: each refresh spends the old one, which
