@@ -404,7 +404,8 @@ async def test_serve_demo_over_http_prints_the_banner_and_serves_mcp(spawn: Any)
         url = served.url
         port = int(url.split(":")[2].split("/")[0])
         assert port != 0
-        assert "built-in WHOOP sandbox" in served.banner
+        assert "the built-in " in served.banner
+        assert "WHOOP" in served.banner.split("the built-in ", 1)[1].split("(synthetic")[0]
         assert "Token:" not in served.banner
         assert "Authorization" not in served.banner
         assert (
@@ -428,7 +429,7 @@ async def test_serve_real_data_over_http_needs_its_token_and_asks_for_init(spawn
     env = {HTTP_TOKEN_ENV: TOKEN}
     async with spawn("serve", "--transport", "http", "--port", "0", env=env) as served:
         url = served.url
-        assert "your WHOOP account" in served.banner
+        assert "your accounts (none connected yet" in served.banner
         assert f"Token: {TOKEN}" in served.banner
         assert f'--header "Authorization: Bearer {TOKEN}"' in served.banner
         entry = served.claude_entry()["mcpServers"]["wellpipe"]

@@ -1,4 +1,4 @@
-"""The local MCP server: what it reads (your WHOOP or the demo sandbox) and how it runs."""
+"""The local MCP server: what it reads (your connected providers, or the demo sandboxes) and how."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -20,112 +20,181 @@ from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import ConfigError
 from wellpipe.core.ports import Clock, HealthProvider
-from wellpipe.mcp.server import WellpipeServer, build_server, single_provider
+from wellpipe.mcp.server import ProviderNotConnected, WellpipeServer, build_server
 
-__all__ = ["HTTP_TOKEN_ENV", "BearerGate", "ServerPlan", "SharedProvider", "run_http", "run_stdio"]
+__all__ = [
+    "HTTP_TOKEN_ENV",
+    "BearerGate",
+    "NoProviderConnected",
+    "ServerPlan",
+    "SharedProviders",
+    "demo_origin",
+    "demo_providers",
+    "run_http",
+    "run_stdio",
+]
 
 HTTP_TOKEN_ENV = "WELLPIPE_HTTP_TOKEN"
 """Fixes the local HTTP server's bearer token (otherwise a fresh one per launch)."""
 
-DEMO_ORIGIN = "http://sandbox.whoop.invalid"
-"""Where the demo's in-process sandbox pretends to live (never resolved: no network)."""
-
 DEMO_CLIENT_ID = "wellpipe-demo"
 
+Opener = Callable[[str], AbstractAsyncContextManager[HealthProvider]]
 
-class SharedProvider:
-    """One provider connection for the server's life, opened on first use.
 
-    A failure to open (not set up yet, no account connected) is not cached: the
-    next call tries again, so ``wellpipe auth whoop`` works without a restart.
+def demo_origin(provider: str) -> str:
+    """Where the demo's in-process sandbox of ``provider`` pretends to live (never resolved)."""
+    return f"http://sandbox.{provider}.invalid"
+
+
+class NoProviderConnected(ConfigError):
+    """No provider is connected in the local ``.env`` (says how to connect each)."""
+
+    def __init__(self, installed: Sequence[str], configured: Sequence[str]) -> None:
+        commands = [f"`wellpipe auth {name}`" for name in (configured or installed)]
+        listed = ", ".join(commands[:-1]) + (" or " if len(commands) > 1 else "") + commands[-1]
+        if configured:
+            todo = f"connect an account with {listed}"
+        else:
+            todo = f"run `wellpipe init` to set up a developer app, then connect it with {listed}"
+        super().__init__(f"No provider is connected to Wellpipe yet: {todo}.")
+
+
+class SharedProviders:
+    """The server's provider connections, each opened on first use and kept for its life.
+
+    ``connected()`` is asked at every call, so ``wellpipe auth oura`` while the
+    server runs adds Oura without a restart; a failure to open is not cached.
+
+    Args:
+        opener: Opens one provider by name.
+        connected: The names of the providers to serve now, sorted.
+        not_connected: The error to raise when ``connected()`` is empty.
+        on_success: Called with a provider's name after a call that used it succeeded.
     """
 
-    def __init__(self, opener: Callable[[], AbstractAsyncContextManager[HealthProvider]]) -> None:
+    def __init__(
+        self,
+        opener: Opener,
+        connected: Callable[[], list[str]],
+        not_connected: Callable[[], Exception],
+        on_success: Callable[[str], None] | None = None,
+    ) -> None:
         self._opener = opener
+        self._connected = connected
+        self._not_connected = not_connected
+        self._on_success = on_success
         self._stack = AsyncExitStack()
-        self._provider: HealthProvider | None = None
+        self._opened: dict[str, HealthProvider] = {}
         self._lock = anyio.Lock()
 
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[HealthProvider]:
-        """The shared provider."""
+    async def _open(self, name: str) -> HealthProvider:
         async with self._lock:
-            if self._provider is None:
-                self._provider = await self._stack.enter_async_context(self._opener())
-        yield self._provider
+            if name not in self._opened:
+                self._opened[name] = await self._stack.enter_async_context(self._opener(name))
+            return self._opened[name]
+
+    @asynccontextmanager
+    async def connect(self, wanted: str | None = None) -> AsyncIterator[Sequence[HealthProvider]]:
+        """Every connected provider (``None``), or just ``wanted``."""
+        names = self._connected()
+        if wanted is not None:
+            if wanted not in names:
+                raise ProviderNotConnected(wanted, connected=names)
+            names = [wanted]
+        elif not names:
+            raise self._not_connected()
+        providers = [await self._open(name) for name in names]
+        yield providers
+        if self._on_success is not None:
+            for name in names:
+                self._on_success(name)
 
     async def aclose(self) -> None:
-        """Close the connection (its HTTP client)."""
+        """Close every connection (their HTTP clients)."""
         await self._stack.aclose()
 
 
-def _local_opener(
-    paths: LocalPaths, clock: Clock
-) -> Callable[[], AbstractAsyncContextManager[HealthProvider]]:
-    from wellpipe.cli.connection import open_local_whoop
+def _local_providers(paths: LocalPaths, clock: Clock) -> SharedProviders:
+    from wellpipe.cli.connection import connected_providers, open_local
+    from wellpipe.cli.local_config import LocalConfig
+    from wellpipe.cli.state import LocalState
+    from wellpipe.providers import available_providers
 
-    def opener() -> AbstractAsyncContextManager[HealthProvider]:
-        return open_local_whoop(paths, clock=clock)
+    state = LocalState(paths)
 
-    return opener
+    def connected() -> list[str]:
+        config = LocalConfig.load(paths)
+        return [name for name in connected_providers(paths) if config.is_configured(name)]
+
+    def not_connected() -> Exception:
+        config = LocalConfig.load(paths)
+        installed = available_providers()
+        return NoProviderConnected(
+            installed, [name for name in installed if config.is_configured(name)]
+        )
+
+    def opener(name: str) -> AbstractAsyncContextManager[HealthProvider]:
+        return open_local(name, paths, clock=clock)
+
+    return SharedProviders(
+        opener, connected, not_connected, lambda name: state.record_success(name, clock.now())
+    )
 
 
-def _demo_opener(
-    seed: int, clock: Clock
-) -> Callable[[], AbstractAsyncContextManager[HealthProvider]]:
+def demo_providers() -> list[str]:
+    """The installed providers that have a sandbox, sorted (what the demo serves)."""
+    from wellpipe.providers import available_providers
+    from wellpipe.sandbox import load_sandbox
+
+    return [name for name in available_providers() if load_sandbox(name) is not None]
+
+
+def _demo_providers(seed: int, clock: Clock) -> SharedProviders:
+    names = demo_providers()
+
     @asynccontextmanager
-    async def opener() -> AsyncIterator[HealthProvider]:
+    async def opener(name: str) -> AsyncIterator[HealthProvider]:
         from wellpipe.core.tokens import MemoryTokenProvider
         from wellpipe.oauth import ClientCredentials
-        from wellpipe.providers.whoop import WhoopSettings, open_whoop
-        from wellpipe.sandbox import WhoopSandbox
+        from wellpipe.providers.connector import get_connector
+        from wellpipe.sandbox import load_sandbox
 
-        sandbox = WhoopSandbox(seed=seed, clock=clock)
+        sandbox_class = load_sandbox(name)
+        assert sandbox_class is not None
+        sandbox: Any = sandbox_class(seed=seed, clock=clock)  # type: ignore[call-arg]
+        connector = get_connector(name)
         credentials = ClientCredentials(
             client_id=DEMO_CLIENT_ID,
             client_secret="wellpipe-demo-secret",
-            redirect_uri="http://127.0.0.1:8976/callback/whoop",
+            redirect_uri=f"http://127.0.0.1:8976/callback/{name}",
         )
         tokens = MemoryTokenProvider(
             sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
         )
-        async with open_whoop(
+        async with connector.open_account(
             credentials=credentials,
             tokens=tokens,
-            settings=WhoopSettings.for_origin(DEMO_ORIGIN),
+            location=connector.location(demo_origin(name)),
             clock=clock,
             transport=sandbox.transport(),
         ) as provider:
             yield provider
 
-    return opener
+    def not_connected() -> Exception:
+        return ConfigError("No provider with a sandbox is installed, so the demo has no data.")
+
+    return SharedProviders(opener, lambda: list(names), not_connected)
 
 
 @asynccontextmanager
 async def _server(plan: ServerPlan) -> AsyncIterator[WellpipeServer]:
     clock = SystemClock()
     paths = LocalPaths.from_environ()
-    on_success: Callable[[], None] | None = None
-    if plan.demo:
-        opener = _demo_opener(plan.seed, clock)
-    else:
-        from wellpipe.cli.state import LocalState
-
-        state = LocalState(paths)
-        opener = _local_opener(paths, clock)
-
-        def on_success() -> None:
-            state.record_success("whoop", clock.now())
-
-    shared = SharedProvider(opener)
+    shared = _demo_providers(plan.seed, clock) if plan.demo else _local_providers(paths, clock)
     local_tz = datetime.now().astimezone().tzinfo
     try:
-        yield build_server(
-            connect=single_provider(shared.connect, name="whoop"),
-            clock=clock,
-            on_success=on_success,
-            **({"default_tz": local_tz} if local_tz is not None else {}),
-        )
+        yield build_server(connect=shared.connect, clock=clock, default_tz=local_tz or UTC)
     finally:
         with anyio.CancelScope(shield=True):
             await shared.aclose()
@@ -212,13 +281,30 @@ def http_app(server: WellpipeServer, *, port: int, token: str | None) -> Any:
     return app if token is None else BearerGate(app, token)
 
 
+def _listing(names: Sequence[str]) -> str:
+    from wellpipe.providers import get_provider_info
+
+    shown = [get_provider_info(name).display_name for name in names] or ["(no)"]
+    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
+
+
+def _accounts() -> str:
+    from wellpipe.cli.connection import connected_providers
+
+    names = connected_providers(LocalPaths.from_environ())
+    if not names:
+        return "your accounts (none connected yet: run `wellpipe init`, then `wellpipe auth`)"
+    return f"your {_listing(names)} account{'s' if len(names) > 1 else ''}"
+
+
 def _banner(plan: ServerPlan, url: str, token: str | None) -> str:
     from wellpipe.cli.claude_config import server_entry, wellpipe_command
 
     what = (
-        "the built-in WHOOP sandbox (synthetic data, no account needed)"
+        f"the built-in {_listing(demo_providers())} "
+        f"sandbox{'es' if len(demo_providers()) > 1 else ''} (synthetic data, no account needed)"
         if plan.demo
-        else "your WHOOP account"
+        else _accounts()
     )
     header = "" if token is None else f' --header "Authorization: Bearer {token}"'
     name = "wellpipe-demo" if plan.demo else "wellpipe"
