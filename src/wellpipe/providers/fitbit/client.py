@@ -166,7 +166,7 @@ def scope_for(data_type: str) -> str:
     return ACTIVITY_SCOPE
 
 
-def _error_status(content: bytes) -> wire.Status | None:
+def _error_status(content: bytes) -> wire.ErrorStatus | None:
     try:
         return wire.ErrorEnvelope.model_validate(json.loads(content)).error
     except (ValueError, ValidationError):

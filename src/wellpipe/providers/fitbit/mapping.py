@@ -105,7 +105,7 @@ def _minutes(value: int | None) -> float | None:
 def _stage_minutes(summary: wire.SleepSummary) -> dict[str, int]:
     totals: dict[str, int] = {}
     for stage in summary.stagesSummary:
-        if stage.minutes is not None:
+        if stage.type is not None and stage.minutes is not None:
             totals[stage.type] = totals.get(stage.type, 0) + stage.minutes
     return totals
 

@@ -49,6 +49,7 @@ __all__ = [
     "Duration",
     "ErrorEnvelope",
     "ErrorInfo",
+    "ErrorStatus",
     "Exercise",
     "ExerciseMetadata",
     "HeartRate",
@@ -74,7 +75,6 @@ __all__ = [
     "SleepStage",
     "SleepSummary",
     "StageSummary",
-    "Status",
     "Steps",
     "StepsRollupValue",
     "TimeInHeartRateZones",
@@ -131,9 +131,9 @@ class _Wire(BaseModel):
 class Date(_Wire):
     """``Date``: a calendar date (Google allows zeros for partial dates; Wellpipe needs whole)."""
 
-    year: Int32
-    month: Int32
-    day: Int32
+    year: Int32 = 0
+    month: Int32 = 0
+    day: Int32 = 0
 
     def as_date(self) -> date:
         """The date as a `datetime.date`.
@@ -243,7 +243,7 @@ class SleepStage(_Wire):
 class StageSummary(_Wire):
     """``StageSummary``: minutes and segment count of one stage type."""
 
-    type: str
+    type: str | None = None
     minutes: Int64 | None = None
     count: Int64 | None = None
 
@@ -545,7 +545,7 @@ class ActiveZoneMinutesRollupValue(_Wire):
 class ActiveMinutesRollupByActivityLevel(_Wire):
     """``ActiveMinutesRollupByActivityLevel``."""
 
-    activityLevel: str
+    activityLevel: str | None = None
     """``LIGHT``, ``MODERATE`` or ``VIGOROUS``."""
     activeMinutesSum: Int64 | None = None
 
@@ -661,8 +661,8 @@ class ErrorInfo(BaseModel):
     metadata: dict[str, str] = {}
 
 
-class Status(BaseModel):
-    """``Status``: the error itself. Read leniently: an error body must never hide the error."""
+class ErrorStatus(BaseModel):
+    """``Status`` as REST sends it (with ``status``), read leniently: never hide the error."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -678,8 +678,8 @@ class Status(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
-    """``{"error": Status}``."""
+    """``{"error": ErrorStatus}``."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    error: Status
+    error: ErrorStatus
