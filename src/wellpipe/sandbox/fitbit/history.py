@@ -379,6 +379,12 @@ _EXERCISES: tuple[tuple[str, str, int, int, int, bool, bool], ...] = (
     ("HIKING", "Hiking", 3, 90, 220, True, True),
 )
 _EXERCISE_WEIGHTS = [e[2] for e in _EXERCISES]
+_NIGHTLY = (
+    "daily-heart-rate-variability",
+    "daily-oxygen-saturation",
+    "daily-respiratory-rate",
+    "daily-sleep-temperature-derivations",
+)
 _STAGE_TYPES = ("AWAKE", "LIGHT", "DEEP", "REM")
 _CLASSIC_TYPES = ("AWAKE", "RESTLESS", "ASLEEP")
 
@@ -585,7 +591,6 @@ class _Builder:
             )
             weekend = day.weekday() >= 5
             minutes = round(min(570.0, max(270.0, rng.gauss(445 + (30 if weekend else 0), 40))))
-        end = onset + timedelta(minutes=minutes)
         classic = rng.random() < 0.06
         stages = self.classic_stages(minutes) if classic else self.stage_cycle(minutes)
         status = (
@@ -593,7 +598,7 @@ class _Builder:
             if classic
             else "SUCCEEDED"
         )
-        point = self.add_sleep(zone, onset, end, stages, classic, status, main=True)
+        point = self.add_sleep(zone, onset, stages, classic, status, main=True)
         if point is not None:
             self.last_main_sleep = point
             start = point.start
@@ -632,29 +637,30 @@ class _Builder:
         self,
         zone: ZoneInfo,
         onset: datetime,
-        end: datetime,
         stages: list[tuple[str, int]],
         classic: bool,
         status: str,
         *,
         main: bool,
     ) -> Point | None:
+        """A session of ``stages`` (minutes of physical time) from the civil ``onset``."""
         rng = self.rng
         sleep_id = self.new_id()
-        created = end + timedelta(minutes=rng.randrange(3, 25), seconds=rng.randrange(60))
+        start_utc, _ = self.to_utc(zone, onset)
+        total = sum(length for _, length in stages)
+        end_utc = start_utc + timedelta(minutes=total)
+        created = end_utc + timedelta(minutes=rng.randrange(3, 25), seconds=rng.randrange(60))
+        stamp = rfc3339(created)
         segments: list[Json] = []
-        stamp = rfc3339(self.to_utc(zone, created)[0])
-        cursor = onset
+        cursor = start_utc
         for stage, length in stages:
             seg_end = cursor + timedelta(minutes=length)
-            seg_start_utc, seg_start_off = self.to_utc(zone, cursor)
-            seg_end_utc, seg_end_off = self.to_utc(zone, seg_end)
             segments.append(
                 {
-                    "startTime": rfc3339(seg_start_utc),
-                    "startUtcOffset": duration(seg_start_off),
-                    "endTime": rfc3339(seg_end_utc),
-                    "endUtcOffset": duration(seg_end_off),
+                    "startTime": rfc3339(cursor),
+                    "startUtcOffset": duration(offset_seconds(cursor.astimezone(zone).utcoffset())),
+                    "endTime": rfc3339(seg_end),
+                    "endUtcOffset": duration(offset_seconds(seg_end.astimezone(zone).utcoffset())),
                     "type": stage,
                     "createTime": stamp,
                     "updateTime": stamp,
@@ -674,11 +680,24 @@ class _Builder:
                 }
             ),
             "createTime": stamp,
-            "updateTime": rfc3339(
-                self.to_utc(zone, created + timedelta(minutes=rng.randrange(1, 30)))[0]
-            ),
+            "updateTime": rfc3339(created + timedelta(minutes=rng.randrange(1, 30))),
         }
-        return self.add("sleep", zone, onset, end, "tracker", value, sleep_id)
+        if end_utc > self.now:
+            return None
+        start_local, end_local = start_utc.astimezone(zone), end_utc.astimezone(zone)
+        point = Point(
+            start_utc,
+            end_utc,
+            start_local.replace(tzinfo=None),
+            end_local.replace(tzinfo=None),
+            offset_seconds(start_local.utcoffset()),
+            offset_seconds(end_local.utcoffset()),
+            "tracker",
+            value,
+            sleep_id,
+        )
+        self.points.setdefault("sleep", []).append(point)
+        return point
 
     def add_nap(
         self, day: date, zone: ZoneInfo, exercises: list[tuple[datetime, datetime]]
@@ -692,7 +711,7 @@ class _Builder:
         if any(start < e_end and s < end for s, e_end in exercises):
             return
         point = self.add_sleep(
-            zone, start, end, self.classic_stages(minutes), True, "REJECTED_NAP", main=False
+            zone, start, self.classic_stages(minutes), True, "REJECTED_NAP", main=False
         )
         if point is not None and point.end is not None:
             self.member.blocks.append(_Block(point.start, point.end, "sleep", 0.0))
@@ -704,15 +723,20 @@ class _Builder:
             return
         end = point.civil_end
         assert end is not None
-        minutes = round((end - point.civil_start).total_seconds() / 60)
+        assert point.end is not None
+        minutes = round((point.end - point.start).total_seconds() / 60)
         self.rng = random.Random(f"wellpipe-fitbit-sandbox:{self.seed}:newest")
         stages = self.classic_stages(minutes)
         self.points["sleep"].remove(point)
         zone = self.zone_for(end.date())
-        replacement = self.add_sleep(zone, point.civil_start, end, stages, True, "", main=True)
+        replacement = self.add_sleep(zone, point.civil_start, stages, True, "", main=True)
         if replacement is not None:
             replacement.value["metadata"] = {"mainSleep": True}
             replacement.point_id = point.point_id
+        for kind in _NIGHTLY:  # computed once the night is processed: not yet
+            self.points[kind] = [
+                p for p in self.points.get(kind, []) if p.civil_start.date() != end.date()
+            ]
 
     # ----------------------------------------------------------------- exercise
     def add_exercises(
