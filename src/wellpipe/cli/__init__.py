@@ -19,14 +19,14 @@ __all__ = ["main"]
 # name -> (module, attribute, one-line help). The help is here so ``wellpipe --help``
 # lists every command without importing any of them.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("wellpipe.cli.init_command", "init", "Set up Wellpipe: your WHOOP developer app."),
+    "init": ("wellpipe.cli.init_command", "init", "Set up Wellpipe: your provider developer apps."),
     "auth": ("wellpipe.cli.auth_command", "auth", "Connect your account at a provider."),
     "serve": ("wellpipe.cli.serve_command", "serve", "Run the MCP server (stdio or HTTP)."),
-    "demo": ("wellpipe.cli.serve_command", "demo", "Try the MCP server on the built-in sandbox."),
+    "demo": ("wellpipe.cli.serve_command", "demo", "Try the MCP server on the built-in sandboxes."),
     "claude": ("wellpipe.cli.claude_command", "claude", "Add Wellpipe to Claude Desktop."),
     "status": ("wellpipe.cli.status_command", "status", "Show connections, tokens and paths."),
     "doctor": ("wellpipe.cli.doctor_command", "doctor", "Check each step of the setup."),
-    "sandbox": ("wellpipe.cli.sandbox_command", "sandbox", "Run a fake WHOOP API locally."),
+    "sandbox": ("wellpipe.cli.sandbox_command", "sandbox", "Run fake provider APIs locally."),
 }
 
 

@@ -1,17 +1,47 @@
-"""``wellpipe sandbox``: run the WHOOP sandbox as a real HTTP server."""
+"""``wellpipe sandbox``: run the providers' sandboxes as real HTTP servers."""
 
 from __future__ import annotations
 
 import click
 
-from wellpipe.cli.console import err
+from wellpipe.cli.console import err, reports_errors
 
 __all__ = ["sandbox"]
 
 
-@click.command(short_help="Run a fake WHOOP API (data, OAuth, rate limits) locally.")
+def _available() -> list[str]:
+    from wellpipe.sandbox import DEFAULT_PORTS, SANDBOXES, load_sandbox
+
+    order = sorted(SANDBOXES, key=lambda name: (DEFAULT_PORTS.get(name, 1 << 16), name))
+    return [name for name in order if load_sandbox(name) is not None]
+
+
+def _display(name: str) -> str:
+    from wellpipe.core.errors import UnknownProviderError
+    from wellpipe.providers import get_provider_info
+
+    try:
+        return get_provider_info(name).display_name
+    except UnknownProviderError:
+        return name
+
+
+@click.command(short_help="Run fake provider APIs (data, OAuth, rate limits) locally.")
+@click.option(
+    "--provider",
+    "-p",
+    "providers",
+    multiple=True,
+    help="Serve only this provider's sandbox (repeatable; default: every one).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port of the first sandbox; the others take the next ones "
+    "[default: 8765 WHOOP, 8766 Oura, 8767 Fitbit].",
+)
 @click.option("--seed", default=42, show_default=True, help="Seed of the synthetic history.")
 @click.option(
     "--days",
@@ -32,9 +62,11 @@ __all__ = ["sandbox"]
     type=click.IntRange(1),
     help="Access-token seconds.",
 )
+@reports_errors
 def sandbox(
+    providers: tuple[str, ...],
     host: str,
-    port: int,
+    port: int | None,
     seed: int,
     days: int,
     members: int,
@@ -42,34 +74,60 @@ def sandbox(
     client_secret: str | None,
     token_ttl: int,
 ) -> None:
-    """Run a faithful fake of the WHOOP API v2 (data, OAuth, rate limits) on HOST:PORT.
+    """Run faithful fakes of the provider APIs (data, OAuth, rate limits) on HOST.
 
-    Point Wellpipe at it with WELLPIPE_WHOOP_BASE_URL=http://HOST:PORT.
+    Point Wellpipe at one with WELLPIPE_<NAME>_BASE_URL=http://HOST:PORT (the
+    command prints the lines to paste).
     """
     if (client_id is None) != (client_secret is None):
         raise click.UsageError("pass --client-id and --client-secret together, or neither")
-    from wellpipe.sandbox import WhoopSandbox  # loaded only when this command runs
-    from wellpipe.sandbox.server import serve_forever
+    from wellpipe.sandbox import DEFAULT_PORTS, load_sandbox
+    from wellpipe.sandbox.server import serve_many_forever
 
-    app = WhoopSandbox(
-        seed=seed,
-        days=days,
-        members=members,
-        client_id=client_id,
-        client_secret=client_secret,
-        token_ttl_s=token_ttl,
-    )
-    origin = f"http://{host}:{port}"
-    token = app.issue_tokens()["access_token"]
-    err.print(
-        f"[bold]WHOOP sandbox[/] · {days} days of history for {members} member(s) · seed {seed}"
-    )
-    err.print("Point Wellpipe at it:")
-    err.print(f"  export WELLPIPE_WHOOP_BASE_URL={origin}", highlight=False, soft_wrap=True)
-    err.print("Try it (a token for the first member):")
-    err.print(
-        f'  curl -H "Authorization: Bearer {token}" {origin}/developer/v2/activity/sleep?limit=1',
-        highlight=False,
-        soft_wrap=True,
-    )
-    serve_forever(app, host=host, port=port)
+    available = _available()
+    unknown = [name for name in providers if name not in available]
+    if unknown:
+        raise click.BadParameter(
+            f"no sandbox for {', '.join(unknown)} (available: {', '.join(available)})",
+            param_hint="'--provider'",
+        )
+    chosen = list(dict.fromkeys(providers)) or available
+    apps = []
+    for index, name in enumerate(chosen):
+        sandbox_class = load_sandbox(name)
+        assert sandbox_class is not None
+        app = sandbox_class(  # type: ignore[call-arg]
+            seed=seed,
+            days=days,
+            members=members,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_ttl_s=token_ttl,
+        )
+        wanted = DEFAULT_PORTS.get(name, 0) if port is None else (port + index if port else 0)
+        apps.append((name, app, wanted))
+
+    def ready(ports: list[int]) -> None:
+        err.print(
+            f"[bold]Sandboxes[/] · {days} days of history for {members} member(s) · seed {seed}"
+        )
+        for (name, _, _), bound in zip(apps, ports, strict=True):
+            err.print(f"  {_display(name)}: http://{host}:{bound}", highlight=False)
+        err.print("Point Wellpipe at them (paste into your shell, or put them in Wellpipe's .env):")
+        for (name, _, _), bound in zip(apps, ports, strict=True):
+            err.print(
+                f"  export WELLPIPE_{name.upper()}_BASE_URL=http://{host}:{bound}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        err.print("Ctrl-C stops them.")
+
+    try:
+        serve_many_forever([(app, wanted) for _, app, wanted in apps], host=host, ready=ready)
+    except OSError as error:
+        from wellpipe.core.errors import ConfigError
+
+        raise ConfigError(
+            f"A sandbox port on {host} is not available ({error.strerror}); choose others "
+            "with --port N (the first of consecutive ports; 0 picks free ones)."
+        ) from None

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["listening_socket", "serve_forever", "serve_in_background"]
+__all__ = [
+    "PortRouter",
+    "listening_socket",
+    "serve_forever",
+    "serve_in_background",
+    "serve_many_forever",
+]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -66,3 +72,54 @@ async def serve_in_background(
 def serve_forever(app: ASGIApp, *, host: str, port: int, log_level: str = "info") -> None:
     """Serve ``app`` until interrupted (Ctrl-C)."""
     uvicorn.Server(_config(app, host=host, port=port, log_level=log_level)).run()
+
+
+class PortRouter:
+    """One ASGI app that hands each request to the app serving the port it arrived on."""
+
+    def __init__(self, apps: Mapping[int, ASGIApp]) -> None:
+        self._apps = dict(apps)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch on ``scope["server"]``'s port."""
+        server = scope.get("server")
+        app = self._apps.get(server[1]) if server else None
+        if app is None:  # pragma: no cover - uvicorn always says which socket it was
+            await send({"type": "http.response.start", "status": 421, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+
+def serve_many_forever(
+    apps: Sequence[tuple[ASGIApp, int]],
+    *,
+    host: str,
+    log_level: str = "info",
+    ready: Callable[[list[int]], None] | None = None,
+) -> None:
+    """Serve each ``(app, port)`` on ``host`` in one server until interrupted (Ctrl-C).
+
+    Every socket is bound before ``ready`` is called with the bound ports (port 0
+    picks a free one), so what it prints is already reachable.
+
+    Raises:
+        OSError: a port is not available (no socket stays open).
+    """
+    sockets: list[socket.socket] = []
+    try:
+        for _, port in apps:
+            sockets.append(listening_socket(host, port))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    ports = [sock.getsockname()[1] for sock in sockets]
+    router = PortRouter({port: app for port, (app, _) in zip(ports, apps, strict=True)})
+    if ready is not None:
+        ready(ports)
+    try:
+        uvicorn.Server(_config(router, host=host, log_level=log_level)).run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
