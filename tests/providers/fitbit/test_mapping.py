@@ -227,6 +227,14 @@ def test_a_night_still_being_processed_is_pending_without_a_score() -> None:
     assert sleep.day == date(2026, 11, 21)
 
 
+def test_metadata_without_processed_true_is_still_processing() -> None:
+    body = gh.sleep_point("fresh2", NIGHT)
+    body["sleep"]["metadata"] = {"mainSleep": True}  # proto3 JSON leaves out processed: false
+    assert mapping.sleep_to_core(point(body)).score_state is ScoreState.PENDING
+    del body["sleep"]["metadata"]
+    assert mapping.sleep_to_core(point(body)).score_state is ScoreState.SCORED
+
+
 def test_efficiency_is_never_invented() -> None:
     sleep = mapping.sleep_to_core(point(gh.sleep_point("a1b2c3d4", NIGHT)))
     assert sleep.score is not None

@@ -126,8 +126,9 @@ def _timeline(stages: Sequence[wire.SleepStage]) -> tuple[StageSegment, ...]:
 def sleep_to_core(point: wire.DataPoint | wire.ReconciledDataPoint) -> Sleep:
     """A Google Health ``sleep`` point (a night or a nap).
 
-    ``processed: false`` means Google is still computing the stages: the sleep
-    is `ScoreState.PENDING`, without a score or a timeline. Classic sleeps
+    ``processed: false`` (or left out, as proto3 JSON leaves out a false bool)
+    means Google is still computing the stages: the sleep is
+    `ScoreState.PENDING`, without a score or a timeline. Classic sleeps
     (``type: CLASSIC``) have asleep/restless/awake only, so their light, deep
     and REM minutes stay absent.
 
@@ -152,7 +153,8 @@ def sleep_to_core(point: wire.DataPoint | wire.ReconciledDataPoint) -> Sleep:
     if metadata.manuallyEdited:
         extras["manually_edited"] = True
 
-    pending = metadata.processed is False
+    # Proto3 JSON leaves out a false bool: metadata without ``processed: true`` is still processing.
+    pending = sleep.metadata is not None and not metadata.processed
     score = None
     if (
         not pending
@@ -362,7 +364,7 @@ def vitals_to_core(
             when = weight.sampleTime.physicalTime
             if day not in weighed_at or when >= weighed_at[day]:
                 weighed_at[day] = when
-                at(day)["weight_kg"] = weight.weightGrams / 1000
+                at(day)["weight_kg"] = round(weight.weightGrams / 1000, 4)
     return [
         DailyVitals.model_validate(
             {
@@ -396,6 +398,6 @@ def body_measurement_to_core(
     """The latest weigh-in and height (grams and millimetres on the wire)."""
     return BodyMeasurement(
         provider=PROVIDER,
-        weight_kg=weight.weightGrams / 1000 if weight is not None else None,
+        weight_kg=round(weight.weightGrams / 1000, 4) if weight is not None else None,
         height_m=height.heightMillimeters / 1000 if height is not None else None,
     )

@@ -147,7 +147,7 @@ class FitbitProvider:
         failed = {k for k, n in reads.attempted.items() if len(reads.refused.get(k, ())) == n}
         if refusals and failed == wanted:
             raise refusals[0]
-        notes = tuple(dict.fromkeys(str(error) for error in refusals))
+        notes = tuple(str(error) for error in _by_scope(refusals))
         got = reads.points
         return RecordSet(
             sleeps=_mapped(got.get(DataKind.SLEEP, []), mapping.sleep_to_core, "sleep"),
@@ -262,6 +262,26 @@ async def _gather(kind: DataKind, job: Callable[[], Awaitable[list[Any]]], reads
         reads.refused.setdefault(kind, []).append(refused)
         return
     reads.points.setdefault(kind, []).extend(found)
+
+
+def _by_scope(refusals: list[ScopeNotGranted]) -> list[ScopeNotGranted]:
+    """One refusal per missing scope, naming everything it cost."""
+    grouped: dict[str, list[ScopeNotGranted]] = {}
+    for refusal in refusals:
+        grouped.setdefault(refusal.scope, []).append(refusal)
+    return [
+        ScopeNotGranted(
+            provider=INFO.name,
+            scope=scope,
+            needed_for=_join(list(dict.fromkeys(r.needed_for for r in same))),
+            action=same[0].action,
+        )
+        for scope, same in grouped.items()
+    ]
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 async def _latest(points: AsyncIterator[wire.DataPoint]) -> wire.DataPoint | None:
