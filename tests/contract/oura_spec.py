@@ -30,7 +30,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 formats = FormatChecker()
 
 
-@formats.checks("date-time")
+@formats.checks("date-time", raises=ValueError)
 def _date_time(value: object) -> bool:
     if not isinstance(value, str) or not _RFC3339.match(value):
         return False
@@ -38,7 +38,7 @@ def _date_time(value: object) -> bool:
     return True
 
 
-@formats.checks("date")
+@formats.checks("date", raises=ValueError)
 def _date(value: object) -> bool:
     if not isinstance(value, str) or not _DATE.match(value):
         return False
