@@ -56,7 +56,7 @@ def test_the_spec_checker_refuses_what_oura_would_not_send() -> None:
     assert not check.is_valid({**good, "timestamp": "2026-11-20T00:00:00"})  # no offset
     assert not check.is_valid({**good, "score": "80"})
     assert not check.is_valid({k: v for k, v in good.items() if k != "id"})
-    row = {"bpm": 60, "source": "awake", "timestamp": "2026-11-20T00:00:00+00:00"}
+    row: dict[str, Any] = {"bpm": 60, "source": "awake", "timestamp": "2026-11-20T00:00:00+00:00"}
     assert validator("PublicHeartRateRow").is_valid({**row, "timestamp_unix": 1})
     assert not validator("PublicHeartRateRow").is_valid(
         {**row, "timestamp": "2026-11-20T00:00:00-07:00", "timestamp_unix": 1}
