@@ -195,6 +195,8 @@ async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud) -> None:
         (name, {**args, "user_id": bob.user_id, "member_id": theirs["member"]})
         for name, args in calls[:7]
     ]
+    lacking = ("get-recent-readiness", "get-recent-activity", "get-recent-vitals")  # not WHOOP's
+    calls += [(name, {"days": 30}) for name in lacking]
     assert {name for name, _ in calls} == {tool.name for tool in TOOLS}
 
     async def as_user(
@@ -218,6 +220,9 @@ async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud) -> None:
                 if name == "get-record" and tenant is alice:
                     assert result.is_error, (name, args)
                     assert "has no" in text
+                elif name in lacking:
+                    assert result.is_error, (name, text)
+                    assert "does not provide" in text
                 elif name != "get-record":
                     assert not result.is_error, text
                     if name in {"get-recent-sleep", "get-profile"}:

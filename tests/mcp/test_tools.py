@@ -95,13 +95,15 @@ def test_the_tool_list_is_static_and_deterministic() -> None:
 
 
 def test_the_model_facing_tool_list_is_small() -> None:
-    # The issue's budget is 900 o200k tokens for names, descriptions and input schemas;
-    # bench/mcp_server.py counts tokens. As a tokenizer-free guard: ~4 characters a token.
+    # Issue 3's budget was 900 o200k tokens for names, descriptions and input schemas of 8
+    # tools (714 used); issue 5 adds three tools (readiness, activity, vitals) and a provider
+    # argument to all 11, for 956 (bench/mcp_server.py counts them). As a tokenizer-free
+    # guard: ~4 characters a token, at most 1,000 tokens.
     shown = "".join(
         t.name + (t.description or "") + json.dumps(t.input_schema, separators=(",", ":"))
         for t in list_tools()
     )
-    assert len(shown) < 3200
+    assert len(shown) < 3800
 
 
 # ------------------------------------------------------------------ answers

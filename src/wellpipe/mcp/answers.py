@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -15,6 +16,7 @@ __all__ = [
     "Answer",
     "ProfileAnswer",
     "RecordAnswer",
+    "SourceProfile",
     "TableAnswer",
     "profile_answer",
     "record_answer",
@@ -27,11 +29,19 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+TableKind = Literal[
+    "sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals", "summary"
+]
+
+
 class TableAnswer(_Out):
     """Rows of one kind (or day summaries) over a range of local days, oldest first."""
 
-    provider: str
-    kind: Literal["sleep", "recovery", "workout", "cycle", "summary"]
+    provider: str = Field(
+        description="the provider read; several are comma-separated and each row's "
+        "source column names its provider"
+    )
+    kind: TableKind
     first_day: date
     last_day: date
     utc_offset: str | None = Field(
@@ -39,6 +49,11 @@ class TableAnswer(_Out):
     )
     columns: list[str]
     rows: list[list[Cell]]
+    notes: list[str] | None = Field(
+        default=None,
+        description="data left out (a provider that failed, a permission not granted) "
+        "and what to do about it",
+    )
 
 
 class RecordAnswer(_Out):
@@ -47,8 +62,8 @@ class RecordAnswer(_Out):
     record: dict[str, JsonValue]
 
 
-class ProfileAnswer(_Out):
-    """Who the data belongs to."""
+class SourceProfile(_Out):
+    """Who the data belongs to, as one provider knows them."""
 
     provider: str
     first_name: str | None = None
@@ -57,6 +72,14 @@ class ProfileAnswer(_Out):
     height_m: float | None = None
     weight_kg: float | None = None
     max_heart_rate_bpm: int | None = None
+
+
+class ProfileAnswer(SourceProfile):
+    """Who the data belongs to; with several providers, each one's view in ``sources``."""
+
+    provider: str = Field(description="the provider read; several are comma-separated")
+    sources: list[SourceProfile] | None = None
+    notes: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,33 +104,53 @@ _NOUNS = {
     "recovery": "recoveries",
     "workout": "workouts",
     "cycle": "cycles (day strain)",
+    "readiness": "readiness",
+    "activity": "daily activity",
+    "vitals": "daily vitals",
     "summary": "daily summary",
 }
 
 
+def _note_lines(notes: Sequence[str]) -> list[str]:
+    return [f"Note: {note}" for note in notes]
+
+
 def table_answer(
-    *, provider: str, display_name: str, kind: str, first: date, last: date, table: Table
+    *,
+    providers: Sequence[str],
+    display_names: Sequence[str],
+    kind: str,
+    first: date,
+    last: date,
+    table: Table,
+    notes: Sequence[str] = (),
 ) -> Answer:
-    """A table as structured content and as ``|``-separated text under a one-line heading."""
+    """A table as structured content and as ``|``-separated text under a one-line heading.
+
+    ``providers`` (names) and ``display_names`` are the providers that answered;
+    ``notes`` (what was left out and why) follow the table, one line each.
+    """
     structured = TableAnswer.model_validate(
         {
-            "provider": provider,
+            "provider": ",".join(providers),
             "kind": kind,
             "first_day": first,
             "last_day": last,
             "utc_offset": table.utc_offset,
             "columns": list(table.columns),
             "rows": table.rows,
+            "notes": list(notes) or None,
         }
     )
     days = (last - first).days + 1
     where = f"local times UTC{table.utc_offset}" if table.utc_offset else "local times"
-    heading = f"{display_name} {_NOUNS[kind]}, {first} to {last} ({days} days, {where})"
+    who = " + ".join(display_names)
+    heading = f"{who} {_NOUNS[kind]}, {first} to {last} ({days} days, {where})"
     if not table.rows:
-        return Answer(structured, f"{heading}: nothing recorded.")
+        return Answer(structured, "\n".join([f"{heading}: nothing recorded.", *_note_lines(notes)]))
     lines = [heading + ":", "|".join(table.columns)]
     lines += ["|".join(render_cell(cell) for cell in row) for row in table.rows]
-    return Answer(structured, "\n".join(lines))
+    return Answer(structured, "\n".join([*lines, *_note_lines(notes)]))
 
 
 def record_answer(record: dict[str, JsonValue]) -> Answer:
@@ -118,7 +161,20 @@ def record_answer(record: dict[str, JsonValue]) -> Answer:
     )
 
 
-def profile_answer(profile: ProfileAnswer) -> Answer:
-    """The profile as ``key: value`` lines."""
+def _profile_lines(profile: SourceProfile) -> list[str]:
     fields = profile.model_dump(exclude_none=True)
-    return Answer(profile, "\n".join(f"{key}: {value}" for key, value in fields.items()))
+    return [f"{key}: {value}" for key, value in fields.items()]
+
+
+def profile_answer(profiles: Sequence[SourceProfile], notes: Sequence[str] = ()) -> Answer:
+    """One provider's profile as ``key: value`` lines; several, one block each."""
+    if len(profiles) == 1 and not notes:
+        one = ProfileAnswer.model_validate(profiles[0].model_dump())
+        return Answer(one, "\n".join(_profile_lines(one)))
+    answer = ProfileAnswer(
+        provider=",".join(p.provider for p in profiles),
+        sources=list(profiles),
+        notes=list(notes) or None,
+    )
+    blocks = ["\n".join(_profile_lines(p)) for p in profiles]
+    return Answer(answer, "\n\n".join([*blocks, *_note_lines(notes)]))

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 __all__ = [
     "MAX_DAYS",
     "DaysArgs",
     "NoArgs",
+    "ProviderArgs",
     "RangeArgs",
     "RecordArgs",
     "StrictArgs",
@@ -20,7 +28,16 @@ __all__ = [
 MAX_DAYS = 90
 """The longest period one call may cover (a quarter: enough for trends, small enough to answer)."""
 
-RecordKind = Literal["sleep", "recovery", "workout", "cycle"]
+RecordKind = Literal["sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals"]
+
+ProviderName = Annotated[
+    str | None,
+    Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,31}$"),
+    # A plain string (the server instructions explain it once, for every tool): which
+    # providers are connected is the user's business, not the static tool list's.
+    WithJsonSchema({"type": "string"}),
+]
+"""One provider's name (``whoop``, ``oura``, ``fitbit``); ``None`` reads every connected one."""
 
 
 class StrictArgs(BaseModel):
@@ -33,10 +50,17 @@ class NoArgs(StrictArgs):
     """No arguments."""
 
 
+class ProviderArgs(StrictArgs):
+    """Only a provider."""
+
+    provider: ProviderName = None
+
+
 class DaysArgs(StrictArgs):
     """How many local days back from today."""
 
     days: int = Field(default=7, ge=1, le=MAX_DAYS, description="local days back, today included")
+    provider: ProviderName = None
 
 
 class RecordArgs(StrictArgs):
@@ -44,14 +68,18 @@ class RecordArgs(StrictArgs):
 
     kind: RecordKind
     id: str = Field(min_length=1, max_length=64, description="the id column of a listing")
+    provider: ProviderName = None
 
 
 class RangeArgs(StrictArgs):
     """An explicit range of local days."""
 
-    kind: Literal["sleep", "recovery", "workout", "cycle", "summary"]
+    kind: Literal[
+        "sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals", "summary"
+    ]
     start: date = Field(description="first local day, YYYY-MM-DD")
     end: date = Field(description="last local day, included")
+    provider: ProviderName = None
 
     @model_validator(mode="after")
     def _ordered_and_bounded(self) -> Self:
@@ -95,6 +123,8 @@ def _problem(field: str, kind: str, ctx: dict[str, Any], message: str) -> str:
         "date_from_datetime_inexact",
     }:
         return f"{field} must be a date like 2026-11-21"
+    if field == "provider" and kind == "string_pattern_mismatch":
+        return "provider must be a provider's name such as whoop, oura or fitbit"
     if kind == "literal_error":
         return f"{field} must be one of {ctx.get('expected', 'the listed values')}"
     if kind == "value_error":

@@ -15,9 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from wellpipe.core.models import Cycle, DaySummary, Record, Recovery, Sleep, Workout
+from wellpipe.core.models import (
+    Cycle,
+    DailyActivity,
+    DailyVitals,
+    DaySummary,
+    Readiness,
+    Record,
+    Recovery,
+    Sleep,
+    Workout,
+)
 
-__all__ = ["Cell", "Table", "clean_text", "summary_table", "table_for"]
+__all__ = ["KINDS", "Cell", "Table", "clean_text", "summary_table", "table_for"]
 
 Cell = str | int | float | bool | None
 
@@ -81,6 +91,10 @@ SLEEP_COLUMNS = (
     "sleep_need_min",
     "respiratory_rate_per_min",
     "disturbance_count",
+    "sleep_score_pct",
+    "latency_min",
+    "avg_hrv_rmssd_ms",
+    "lowest_heart_rate_bpm",
     "id",
 )
 
@@ -88,7 +102,7 @@ SLEEP_COLUMNS = (
 def _sleep_row(sleep: Sleep) -> list[Cell]:
     s = sleep.score
     metrics: list[Cell] = (
-        [None] * 12
+        [None] * 16
         if s is None
         else [
             _round(s.asleep_duration_min),
@@ -103,6 +117,10 @@ def _sleep_row(sleep: Sleep) -> list[Cell]:
             _round(s.sleep_need_min),
             _round(s.respiratory_rate_per_min, 1),
             s.disturbance_count,
+            _round(s.sleep_score_pct),
+            _round(s.latency_min),
+            _round(s.avg_hrv_rmssd_ms, 1),
+            _round(s.lowest_heart_rate_bpm),
         ]
     )
     return [
@@ -232,12 +250,118 @@ def _cycle_row(cycle: Cycle) -> list[Cell]:
     return [*head, cycle.score_state.value, *metrics, cycle.source_id]
 
 
-_KINDS: dict[str, tuple[tuple[str, ...], Callable[..., list[Cell]]]] = {
+CONTRIBUTORS = (
+    "activity_balance",
+    "body_temperature",
+    "hrv_balance",
+    "previous_day_activity",
+    "previous_night",
+    "recovery_index",
+    "resting_heart_rate",
+    "sleep_balance",
+    "sleep_regularity",
+)
+"""Oura's readiness contributors (each its own 1-100 score), as columns in this order."""
+
+READINESS_COLUMNS = (
+    "day",
+    "readiness_score_pct",
+    *CONTRIBUTORS,
+    "temperature_deviation_celsius",
+    "temperature_trend_deviation_celsius",
+    "id",
+)
+
+
+def _readiness_row(readiness: Readiness) -> list[Cell]:
+    return [
+        readiness.day.isoformat(),
+        _round(readiness.score_pct),
+        *(readiness.contributors.get(name) for name in CONTRIBUTORS),
+        _round(readiness.temperature_deviation_celsius, 2),
+        _round(readiness.temperature_trend_deviation_celsius, 2),
+        readiness.source_id,
+    ]
+
+
+ACTIVITY_COLUMNS = (
+    "day",
+    "steps",
+    "distance_m",
+    "active_energy_kcal",
+    "total_energy_kcal",
+    "active_zone_min",
+    "high_activity_min",
+    "medium_activity_min",
+    "low_activity_min",
+    "sedentary_min",
+    "activity_score_pct",
+    "id",
+)
+
+
+def _activity_row(activity: DailyActivity) -> list[Cell]:
+    return [
+        activity.day.isoformat(),
+        activity.steps,
+        _round(activity.distance_m),
+        _round(activity.active_energy_kcal),
+        _round(activity.total_energy_kcal),
+        _round(activity.active_zone_min),
+        _round(activity.high_activity_min),
+        _round(activity.medium_activity_min),
+        _round(activity.low_activity_min),
+        _round(activity.sedentary_min),
+        _round(activity.activity_score_pct),
+        activity.source_id,
+    ]
+
+
+VITALS_COLUMNS = (
+    "day",
+    "resting_heart_rate_bpm",
+    "hrv_rmssd_ms",
+    "spo2_pct",
+    "respiratory_rate_per_min",
+    "skin_temp_celsius",
+    "skin_temp_deviation_celsius",
+    "vo2_max_ml_kg_min",
+    "weight_kg",
+    "breathing_disturbance_index",
+    "stress_high_min",
+    "recovery_high_min",
+    "id",
+)
+
+
+def _vitals_row(vitals: DailyVitals) -> list[Cell]:
+    return [
+        vitals.day.isoformat(),
+        _round(vitals.resting_heart_rate_bpm),
+        _round(vitals.hrv_rmssd_ms, 1),
+        _round(vitals.spo2_pct, 1),
+        _round(vitals.respiratory_rate_per_min, 1),
+        _round(vitals.skin_temp_celsius, 2),
+        _round(vitals.skin_temp_deviation_celsius, 2),
+        _round(vitals.vo2_max_ml_kg_min, 1),
+        _round(vitals.weight_kg, 1),
+        _round(vitals.breathing_disturbance_index),
+        _round(vitals.stress_high_min),
+        _round(vitals.recovery_high_min),
+        vitals.source_id,
+    ]
+
+
+KINDS: dict[str, tuple[tuple[str, ...], Callable[..., list[Cell]]]] = {
     "sleep": (SLEEP_COLUMNS, _sleep_row),
     "recovery": (RECOVERY_COLUMNS, _recovery_row),
     "workout": (WORKOUT_COLUMNS, _workout_row),
     "cycle": (CYCLE_COLUMNS, _cycle_row),
+    "readiness": (READINESS_COLUMNS, _readiness_row),
+    "activity": (ACTIVITY_COLUMNS, _activity_row),
+    "vitals": (VITALS_COLUMNS, _vitals_row),
 }
+"""Every kind a table can show: its columns and how one record becomes a row."""
 
 
 def _starts(record: Record) -> datetime | None:
@@ -245,19 +369,45 @@ def _starts(record: Record) -> datetime | None:
     return start if isinstance(start, datetime) else None
 
 
-def table_for(kind: str, records: Sequence[Record]) -> Table:
-    """One row per record of ``kind``, oldest first."""
-    columns, row = _KINDS[kind]
-    ordered = sorted(records, key=lambda r: (r.day, _starts(r) or datetime.min))
-    return _with_offsets(columns, [row(r) for r in ordered], ordered)
+def _labelled(
+    columns: tuple[str, ...], rows: list[list[Cell]], sources: Sequence[str | None]
+) -> Table:
+    """Columns and rows with a ``source`` column (the provider's name) after ``day``."""
+    at = columns.index("day") + 1
+    labelled = [[*row[:at], source, *row[at:]] for row, source in zip(rows, sources, strict=True)]
+    return Table(columns=(*columns[:at], "source", *columns[at:]), rows=labelled, utc_offset=None)
+
+
+def table_for(
+    kind: str, records: Sequence[Record], *, order: Sequence[str] = (), sourced: bool = False
+) -> Table:
+    """One row per record of ``kind``, oldest first.
+
+    ``sourced`` adds a ``source`` column (the record's provider) after ``day``,
+    for tables that merge several providers; within a day and start time, rows
+    follow ``order`` (provider names).
+    """
+    columns, row = KINDS[kind]
+    rank = {name: index for index, name in enumerate(order)}
+    ordered = sorted(
+        records,
+        key=lambda r: (r.day, _starts(r) or datetime.min, rank.get(r.provider, len(rank))),
+    )
+    rows = [row(r) for r in ordered]
+    if sourced:
+        labelled = _labelled(columns, rows, [r.provider for r in ordered])
+        columns, rows = labelled.columns, labelled.rows
+    return _with_offsets(columns, rows, ordered)
 
 
 def _with_offsets(
     columns: tuple[str, ...], rows: list[list[Cell]], records: Sequence[Record]
 ) -> Table:
-    offsets = [_offset(start) for r in records if (start := _starts(r)) is not None]
-    if len(set(offsets)) <= 1:
-        return Table(columns=columns, rows=rows, utc_offset=offsets[0] if offsets else None)
+    starts = [_starts(r) for r in records]
+    offsets = [None if start is None else _offset(start) for start in starts]
+    known = {offset for offset in offsets if offset is not None}
+    if len(known) <= 1:
+        return Table(columns=columns, rows=rows, utc_offset=known.pop() if known else None)
     # Travel: say each row's offset rather than one that is wrong for some rows.
     at = columns.index("day") + 1
     widened = [[*row[:at], offset, *row[at:]] for row, offset in zip(rows, offsets, strict=True)]
@@ -273,12 +423,17 @@ SUMMARY_COLUMNS = (
     "sleep_performance_pct",
     "naps_min",
     "recovery_score_pct",
+    "readiness_score_pct",
     "hrv_rmssd_ms",
     "resting_heart_rate_bpm",
     "day_strain",
     "energy_kcal",
+    "steps",
     "workouts",
 )
+"""hrv_rmssd_ms and resting_heart_rate_bpm come from the recovery (WHOOP) when there is one,
+else from the day's vitals (Oura, Fitbit); energy_kcal from the cycle (WHOOP), else the day's
+total energy (activity)."""
 
 
 def _metric(record: Sleep | Recovery | Cycle | None, value: Callable[[Any], Cell]) -> Cell:
@@ -292,6 +447,7 @@ def _metric(record: Sleep | Recovery | Cycle | None, value: Callable[[Any], Cell
 
 def _summary_row(day: DaySummary) -> list[Cell]:
     sleep, recovery, cycle = day.sleep, day.recovery, day.cycle
+    vitals, activity = day.vitals, day.activity
     naps = sum(n.score.asleep_duration_min for n in day.naps if n.score is not None)
     workouts = "; ".join(
         f"{clean_text(w.sport)} {w.score.strain:.1f}"
@@ -299,27 +455,46 @@ def _summary_row(day: DaySummary) -> list[Cell]:
         else clean_text(w.sport)
         for w in day.workouts
     )
+    hrv: Cell = None if vitals is None else _round(vitals.hrv_rmssd_ms, 1)
+    rhr: Cell = None if vitals is None else _round(vitals.resting_heart_rate_bpm)
+    if recovery is not None:
+        hrv = _metric(recovery, lambda s: _round(s.hrv_rmssd_ms, 1))
+        rhr = _metric(recovery, lambda s: _round(s.resting_heart_rate_bpm))
+    energy: Cell = None if activity is None else _round(activity.total_energy_kcal)
+    if cycle is not None:
+        energy = _metric(cycle, lambda s: _round(s.energy_kcal))
     return [
         day.day.isoformat(),
         _metric(sleep, lambda s: _round(s.asleep_duration_min)),
         _metric(sleep, lambda s: _round(s.sleep_performance_pct)),
         _round(naps) if day.naps else None,
         _metric(recovery, lambda s: _round(s.recovery_score_pct)),
-        _metric(recovery, lambda s: _round(s.hrv_rmssd_ms, 1)),
-        _metric(recovery, lambda s: _round(s.resting_heart_rate_bpm)),
+        None if day.readiness is None else _round(day.readiness.score_pct),
+        hrv,
+        rhr,
         _metric(cycle, lambda s: _round(s.strain, 1)),
-        _metric(cycle, lambda s: _round(s.energy_kcal)),
+        energy,
+        None if activity is None else activity.steps,
         workouts or None,
     ]
 
 
-def summary_table(days: Sequence[DaySummary]) -> Table:
-    """One row per local day, oldest first; metrics of pending or unscorable records say so."""
+def summary_table(days: Sequence[DaySummary], *, sourced: bool = False) -> Table:
+    """One row per local day (per source, when ``sourced``), oldest first.
+
+    Metrics of pending or unscorable records say so. ``sourced`` adds a
+    ``source`` column after ``day``: each row is one provider's day (a day no
+    provider recorded anything keeps one row with an empty source).
+    """
     rows = [_summary_row(day) for day in days]
     anchors: list[Record] = [r for d in days for r in (d.sleep, d.cycle) if r is not None]
     offsets = {_offset(r.start) for r in anchors if isinstance(r, Sleep | Cycle)}
+    columns: tuple[str, ...] = SUMMARY_COLUMNS
+    if sourced:
+        labelled = _labelled(columns, rows, [day.provider for day in days])
+        columns, rows = labelled.columns, labelled.rows
     return Table(
-        columns=SUMMARY_COLUMNS,
+        columns=columns,
         rows=rows,
         utc_offset=offsets.pop() if len(offsets) == 1 else None,
     )

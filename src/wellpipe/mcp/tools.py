@@ -7,39 +7,60 @@ never contain provider data.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from wellpipe.core.errors import WellpipeError
-from wellpipe.core.models import DataKind, DayRange, RecordSet, summarize_days
+from wellpipe.core.errors import NotFound, UnsupportedDataKind, WellpipeError
+from wellpipe.core.models import (
+    DataKind,
+    DayRange,
+    Record,
+    RecordSet,
+    merge_timeline,
+    summarize_days,
+)
 from wellpipe.core.ports import Clock, HealthProvider
-from wellpipe.core.reading import TIMED_KINDS, read_recent
+from wellpipe.core.reading import (
+    READ_KINDS,
+    Gathered,
+    gather,
+    offering,
+    read_each,
+    read_recent_each,
+)
 from wellpipe.mcp.answers import (
     Answer,
     ProfileAnswer,
     RecordAnswer,
+    SourceProfile,
     TableAnswer,
     profile_answer,
     record_answer,
     table_answer,
 )
-from wellpipe.mcp.arguments import DaysArgs, NoArgs, RangeArgs, RecordArgs, StrictArgs
+from wellpipe.mcp.arguments import DaysArgs, ProviderArgs, RangeArgs, RecordArgs, StrictArgs
 from wellpipe.mcp.tables import summary_table, table_for
 
 __all__ = ["INSTRUCTIONS", "TOOLS", "ToolContext", "ToolSpec", "input_schema", "tool_by_name"]
 
 INSTRUCTIONS = (
-    "Wellpipe reads the user's own wearable data live from their provider (WHOOP). "
-    "Days are the user's local calendar days: a sleep and its recovery count on the day "
-    "the user woke up, a workout on the day it started, day strain on the waking day. "
-    "Times are local wall-clock times; units are in the column names (_min minutes, "
-    "_pct percent, _bpm beats per minute, _ms milliseconds). A row whose state is "
-    "pending (still being scored) or unscorable has no metrics: say so rather than "
-    "guessing. The id column feeds get-record."
+    "Wellpipe reads the user's own wearable data live from their providers (WHOOP, Oura, "
+    "Fitbit). Tools read every connected provider unless given provider (whoop, oura or "
+    "fitbit); merged rows carry a source column, ordered by day. Days are the user's "
+    "local calendar days, by each provider's rule: WHOOP counts a sleep, its recovery "
+    "and day strain on the waking day, "
+    "Oura uses its own day, Fitbit the date a sleep ended; workouts count on the day they "
+    "started. Times are local wall-clock times; units are in the column names (_min "
+    "minutes, _pct percent, _bpm beats per minute, _ms milliseconds). WHOOP recovery and "
+    "Oura readiness are different 0-100 scores: never compare one with the other. In the "
+    "summary, HRV and resting heart rate come from WHOOP recovery or Oura/Fitbit vitals. An "
+    "empty cell means the provider does not measure it; a pending or unscorable state has "
+    "no metrics: say so rather than guessing. Notes say what was left out. The id column "
+    "feeds get-record."
 )
 
 ArgsT = TypeVar("ArgsT", bound=StrictArgs)
@@ -54,11 +75,6 @@ class ToolContext:
     clock: Clock
     default_tz: tzinfo = UTC
     """The user's time zone when no record says otherwise."""
-
-    @property
-    def provider(self) -> HealthProvider:
-        """The first provider (single-provider tools)."""
-        return self.providers[0]
 
 
 @dataclass(frozen=True)
@@ -78,86 +94,100 @@ class ToolSpec(Generic[ArgsT]):
 
 
 def _strip_titles(node: Any) -> Any:
+    """The schema without generated titles or ``"default": null`` (omitting is the default)."""
     if isinstance(node, dict):
-        return {k: _strip_titles(v) for k, v in node.items() if k != "title"}
+        return {
+            k: _strip_titles(v)
+            for k, v in node.items()
+            if k != "title" and not (k == "default" and v is None)
+        }
     if isinstance(node, list):
         return [_strip_titles(v) for v in node]
     return node
 
 
 def input_schema(model: type[StrictArgs]) -> dict[str, Any]:
-    """The argument model as a compact JSON schema (no titles; unknown properties refused)."""
+    """The argument model as a compact JSON schema.
+
+    No titles, no model description (the tool's own says it), unknown
+    properties refused.
+    """
     schema: dict[str, Any] = _strip_titles(model.model_json_schema())
+    schema.pop("description", None)
     schema.setdefault("properties", {})
     schema["additionalProperties"] = False
     return schema
 
 
 # ------------------------------------------------------------------ reading
-_KIND = {
-    "sleep": DataKind.SLEEP,
-    "recovery": DataKind.RECOVERY,
-    "workout": DataKind.WORKOUT,
-    "cycle": DataKind.CYCLE,
-}
+_KIND = {kind.value: kind for kind in READ_KINDS}
+
+
+def _kinds(kind: str) -> frozenset[DataKind]:
+    """The kinds a table of ``kind`` reads (the summary: every kind a day joins)."""
+    return READ_KINDS if kind == "summary" else frozenset({_KIND[kind]})
 
 
 async def _read_recent(
-    context: ToolContext, kinds: Collection[DataKind], days: int
-) -> tuple[DayRange, RecordSet]:
-    """The last ``days`` local days (today included) and every record of ``kinds`` on them."""
-    return await read_recent(
-        context.provider, kinds, days, now=context.clock.now(), default_tz=context.default_tz
+    context: ToolContext, kind: str, days: int
+) -> tuple[DayRange, Gathered[RecordSet]]:
+    """The last ``days`` local days (today included) and every provider's records on them."""
+    return await read_recent_each(
+        context.providers,
+        _kinds(kind),
+        days,
+        now=context.clock.now(),
+        default_tz=context.default_tz,
     )
 
 
 async def _read_range(
-    context: ToolContext, kinds: Collection[DataKind], first: date, last: date
-) -> tuple[DayRange, RecordSet]:
+    context: ToolContext, kind: str, first: date, last: date
+) -> tuple[DayRange, Gathered[RecordSet]]:
     days = DayRange(first=first, last=last)
-    return days, await context.provider.read(kinds, days.query_window())
+    return days, await read_each(context.providers, _kinds(kind), days.query_window())
 
 
-def _kind_answer(context: ToolContext, kind: str, days: DayRange, records: RecordSet) -> Answer:
-    wanted = [r for r in records.of_kind(_KIND[kind]) if days.includes(r.day)]
-    info = context.provider.info
+def _answer(context: ToolContext, kind: str, days: DayRange, read: Gathered[RecordSet]) -> Answer:
+    """One table of ``kind`` (or the summary) from every provider that answered.
+
+    With one provider the table is that provider's alone; with several (asked,
+    whether or not each answered), rows carry a ``source`` column.
+    """
+    asked = offering(context.providers, _kinds(kind))
+    sourced = len(asked) > 1
+    order = [info.name for info, _ in read.answers]
+    if kind == "summary":
+        if sourced:
+            sources = [(info.name, records.all()) for info, records in read.answers]
+            table = summary_table(merge_timeline(sources, days), sourced=True)
+        else:
+            table = summary_table(summarize_days(read.answers[0][1].all(), days))
+    else:
+        wanted: list[Record] = [
+            r
+            for _, records in read.answers
+            for r in records.of_kind(_KIND[kind])
+            if days.includes(r.day)
+        ]
+        table = table_for(kind, wanted, order=order, sourced=sourced)
     return table_answer(
-        provider=info.name,
-        display_name=info.display_name,
+        providers=order,
+        display_names=[info.display_name for info, _ in read.answers],
         kind=kind,
         first=days.first,
         last=days.last,
-        table=table_for(kind, wanted),
+        table=table,
+        notes=read.notes,
     )
-
-
-def _summary_answer(context: ToolContext, days: DayRange, records: RecordSet) -> Answer:
-    info = context.provider.info
-    return table_answer(
-        provider=info.name,
-        display_name=info.display_name,
-        kind="summary",
-        first=days.first,
-        last=days.last,
-        table=summary_table(summarize_days(records.all(), days)),
-    )
-
-
-def _summary_kinds(context: ToolContext) -> frozenset[DataKind]:
-    return TIMED_KINDS & context.provider.info.kinds
 
 
 def _recent(kind: str) -> Callable[[ToolContext, DaysArgs], Awaitable[Answer]]:
     async def run(context: ToolContext, args: DaysArgs) -> Answer:
-        days, records = await _read_recent(context, {_KIND[kind]}, args.days)
-        return _kind_answer(context, kind, days, records)
+        days, read = await _read_recent(context, kind, args.days)
+        return _answer(context, kind, days, read)
 
     return run
-
-
-async def _daily_summary(context: ToolContext, args: DaysArgs) -> Answer:
-    days, records = await _read_recent(context, _summary_kinds(context), args.days)
-    return _summary_answer(context, days, records)
 
 
 async def _range(context: ToolContext, args: RangeArgs) -> Answer:
@@ -166,23 +196,34 @@ async def _range(context: ToolContext, args: RangeArgs) -> Answer:
         raise WellpipeError(
             f"start ({args.start}) is in the future; ask for days up to today ({today})."
         )
-    if args.kind == "summary":
-        days, records = await _read_range(context, _summary_kinds(context), args.start, args.end)
-        return _summary_answer(context, days, records)
-    days, records = await _read_range(context, {_KIND[args.kind]}, args.start, args.end)
-    return _kind_answer(context, args.kind, days, records)
+    days, read = await _read_range(context, args.kind, args.start, args.end)
+    return _answer(context, args.kind, days, read)
 
 
 async def _record(context: ToolContext, args: RecordArgs) -> Answer:
-    record = await context.provider.record(_KIND[args.kind], args.id.strip())
-    return record_answer(record.model_dump(mode="json", exclude_none=True))
+    """The record from the provider that has it (ids are each provider's own)."""
+    kind, source_id = _KIND[args.kind], args.id.strip()
+    candidates = offering(context.providers, {kind})
+    missing: WellpipeError | None = None
+    for provider in candidates:
+        try:
+            record = await provider.record(kind, source_id)
+        except (NotFound, UnsupportedDataKind) as error:
+            # Another provider's id: malformed or unknown here. Ask the next one.
+            if len(candidates) == 1:
+                raise
+            missing = missing or error
+            continue
+        return record_answer(record.model_dump(mode="json", exclude_none=True))
+    assert missing is not None
+    raise missing
 
 
-async def _profile(context: ToolContext, args: NoArgs) -> Answer:
-    profile = await context.provider.profile()
-    body = await context.provider.body_measurement()
-    return profile_answer(
-        ProfileAnswer(
+async def _profile(context: ToolContext, args: ProviderArgs) -> Answer:
+    async def one(provider: HealthProvider) -> SourceProfile:
+        profile = await provider.profile()
+        body = await provider.body_measurement()
+        return SourceProfile(
             provider=profile.provider,
             first_name=profile.first_name,
             last_name=profile.last_name,
@@ -191,7 +232,9 @@ async def _profile(context: ToolContext, args: NoArgs) -> Answer:
             weight_kg=body.weight_kg,
             max_heart_rate_bpm=body.max_heart_rate_bpm,
         )
-    )
+
+    read = await gather(context.providers, one)
+    return profile_answer([profile for _, profile in read.answers], read.notes)
 
 
 TOOLS: tuple[ToolSpec[Any], ...] = (
@@ -199,19 +242,19 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-daily-summary",
         title="Daily summary",
         description=(
-            "One row per local day joining sleep, recovery, day strain and workouts. "
+            "One row per local day: sleep, recovery or readiness, strain, steps, workouts. "
             "Start here for how days went, trends and comparisons."
         ),
         arguments=DaysArgs,
         output=TableAnswer,
-        run=_daily_summary,
+        run=_recent("summary"),
     ),
     ToolSpec(
         name="get-recent-sleep",
         title="Recent sleep",
         description=(
-            "Sleeps and naps: bed and wake times, stage durations, performance, "
-            "efficiency, consistency, need, respiratory rate."
+            "Sleeps and naps: times, stage durations, performance or score, efficiency, "
+            "latency, HRV. The stage timeline is in get-record."
         ),
         arguments=DaysArgs,
         output=TableAnswer,
@@ -221,12 +264,42 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-recent-recovery",
         title="Recent recovery",
         description=(
-            "Recovery score, HRV (RMSSD), resting heart rate, SpO2 and skin temperature, "
-            "measured over each night's sleep."
+            "WHOOP recovery score, HRV, resting heart rate, SpO2 and skin temperature "
+            "over each night's sleep."
         ),
         arguments=DaysArgs,
         output=TableAnswer,
         run=_recent("recovery"),
+    ),
+    ToolSpec(
+        name="get-recent-readiness",
+        title="Recent readiness",
+        description=(
+            "Oura readiness score, its contributors (1-100 each), temperature deviation. "
+            "Not WHOOP recovery."
+        ),
+        arguments=DaysArgs,
+        output=TableAnswer,
+        run=_recent("readiness"),
+    ),
+    ToolSpec(
+        name="get-recent-activity",
+        title="Recent activity",
+        description="Daily steps, distance, energy, active zone and activity minutes.",
+        arguments=DaysArgs,
+        output=TableAnswer,
+        run=_recent("activity"),
+    ),
+    ToolSpec(
+        name="get-recent-vitals",
+        title="Recent vitals",
+        description=(
+            "Daily resting heart rate, HRV, SpO2, respiratory rate, skin temperature, "
+            "VO2 max, weight."
+        ),
+        arguments=DaysArgs,
+        output=TableAnswer,
+        run=_recent("vitals"),
     ),
     ToolSpec(
         name="get-recent-workouts",
@@ -243,7 +316,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-recent-cycles",
         title="Recent day strain",
         description=(
-            "Day strain (0-21), energy and heart rate per physiological cycle "
+            "WHOOP day strain (0-21), energy and heart rate per cycle "
             "(sleep onset to next sleep onset)."
         ),
         arguments=DaysArgs,
@@ -273,7 +346,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-profile",
         title="Profile",
         description="Name, email, height, weight and maximum heart rate.",
-        arguments=NoArgs,
+        arguments=ProviderArgs,
         output=ProfileAnswer,
         run=_profile,
     ),
