@@ -81,7 +81,9 @@ def _check_point(point: dict[str, Any], data_type: DataType, *, reconciled: bool
         assert ("name" in point) == data_type.identifiable
 
 
-@pytest.mark.parametrize("data_type", [t for t in DATA_TYPES.values() if t.listable], ids=str)
+@pytest.mark.parametrize(
+    "data_type", [t for t in DATA_TYPES.values() if t.listable], ids=lambda t: t.kebab
+)
 @pytest.mark.parametrize("verb", ["list", "reconcile"])
 async def test_list_and_reconcile_bodies_validate(
     http: httpx2.AsyncClient, bearer: dict[str, str], data_type: DataType, verb: str
@@ -109,7 +111,9 @@ async def test_list_and_reconcile_bodies_validate(
 
 
 @pytest.mark.parametrize(
-    "data_type", [t for t in DATA_TYPES.values() if t.rollup or t.daily_rollup_only], ids=str
+    "data_type",
+    [t for t in DATA_TYPES.values() if t.rollup or t.daily_rollup_only],
+    ids=lambda t: t.kebab,
 )
 async def test_roll_up_bodies_validate(
     http: httpx2.AsyncClient, bearer: dict[str, str], data_type: DataType
