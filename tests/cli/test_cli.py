@@ -38,14 +38,18 @@ def test_version() -> None:
 def test_the_sandbox_command_serves_a_configured_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     served: dict[str, Any] = {}
 
-    def fake_serve(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
+    def fake_serve(apps: Any, *, host: str, ready: Any, log_level: str = "info") -> None:
+        [(app, port)] = apps
         served.update(app=app, host=host, port=port)
+        ready([port])
 
-    monkeypatch.setattr("wellpipe.sandbox.server.serve_forever", fake_serve)
+    monkeypatch.setattr("wellpipe.sandbox.server.serve_many_forever", fake_serve)
     result = CliRunner().invoke(
         main,
         [
             "sandbox",
+            "--provider",
+            "whoop",
             "--port",
             "9911",
             "--seed",
@@ -66,7 +70,7 @@ def test_the_sandbox_command_serves_a_configured_sandbox(monkeypatch: pytest.Mon
     assert served["app"].pinned_client
     assert served["app"].history.days == 200
     assert "export WELLPIPE_WHOOP_BASE_URL=http://127.0.0.1:9911" in result.stderr
-    assert 'curl -H "Authorization: Bearer ' in result.stderr
+    assert '-H "Authorization: Bearer ' in result.stderr
 
 
 def test_the_sandbox_command_wants_both_halves_of_a_client() -> None:

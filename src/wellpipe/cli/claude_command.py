@@ -14,7 +14,7 @@ __all__ = ["NEXT_STEP", "claude", "entry_home"]
 
 NEXT_STEP = "Quit Claude Desktop completely and reopen it"
 STALE_TOKENS_WHY = (
-    "tokens don't belong in Claude's config: WHOOP rotates the refresh token on first use, "
+    "tokens don't belong in Claude's config: providers rotate the refresh token on first use, "
     "so a copy there goes stale, and the one in Wellpipe's .env wins anyway"
 )
 
@@ -55,7 +55,7 @@ def claude() -> None:
 @claude.command(short_help="Add or update the Wellpipe entry in Claude Desktop's config.")
 @config_option
 @name_option
-@click.option("--demo", is_flag=True, help="Serve the built-in WHOOP sandbox (to try it out).")
+@click.option("--demo", is_flag=True, help="Serve the built-in provider sandboxes (to try it out).")
 @click.option("--dry-run", is_flag=True, help="Print the resulting JSON; change nothing.")
 @reports_errors
 def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> None:

@@ -120,6 +120,14 @@ def sandbox(
                 highlight=False,
                 soft_wrap=True,
             )
+        err.print("Try one with a token for its first member (the sandbox's own, not a real one):")
+        for name, app, _ in apps[:1]:
+            token = app.issue_tokens(client_id=client_id or "sandbox-client")["access_token"]
+            err.print(
+                f'  {_display(name)}: -H "Authorization: Bearer {token}"',
+                highlight=False,
+                soft_wrap=True,
+            )
         err.print("Ctrl-C stops them.")
 
     try:

@@ -79,7 +79,7 @@ _seed = click.option(
 @click.option(
     "--demo",
     is_flag=True,
-    help="Serve the built-in WHOOP sandbox (synthetic data, no account needed).",
+    help="Serve the built-in sandboxes of every provider (synthetic data, no account needed).",
 )
 @_seed
 def serve(transport: str | None, port: int, demo: bool, seed: int) -> None:
@@ -96,7 +96,7 @@ def serve(transport: str | None, port: int, demo: bool, seed: int) -> None:
 @_port
 @_seed
 def demo(transport: str | None, port: int, seed: int) -> None:
-    """The MCP server on the built-in WHOOP sandbox: no account, synthetic data.
+    """The MCP server on the built-in provider sandboxes: no account, synthetic data.
 
     Started from a terminal it serves HTTP on 127.0.0.1 and prints how to
     connect Claude Desktop or the MCP Inspector; started by an MCP client (stdin
