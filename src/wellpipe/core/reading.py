@@ -129,13 +129,17 @@ class Gathered(Generic[T]):
 
 
 async def gather(
-    providers: Sequence[HealthProvider], ask: Callable[[HealthProvider], Awaitable[T]]
+    providers: Sequence[HealthProvider],
+    ask: Callable[[HealthProvider], Awaitable[T]],
+    *,
+    prefer: type[WellpipeError] | None = None,
 ) -> Gathered[T]:
     """Ask every provider at once; keep the answers and the failures apart.
 
     Raises:
         WellpipeError: every provider failed (the first one's error, in the
-            providers' order), or there was no provider to ask.
+            providers' order; the first of type ``prefer`` when there is one),
+            or there was no provider to ask.
     """
     if not providers:
         raise WellpipeError("No provider offers this; connect one that does first.")
@@ -158,7 +162,8 @@ async def gather(
         else:
             answers.append((provider.info, outcome))  # type: ignore[arg-type]
     if not answers:
-        raise failures[0].error
+        preferred = [f for f in failures if prefer is not None and isinstance(f.error, prefer)]
+        raise (preferred or failures)[0].error
     return Gathered(answers=tuple(answers), failures=tuple(failures))
 
 

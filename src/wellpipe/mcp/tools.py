@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from wellpipe.core.errors import NotFound, UnsupportedDataKind, WellpipeError
+from wellpipe.core.errors import NotFound, WellpipeError
 from wellpipe.core.models import (
     DataKind,
     DayRange,
@@ -201,22 +201,20 @@ async def _range(context: ToolContext, args: RangeArgs) -> Answer:
 
 
 async def _record(context: ToolContext, args: RecordArgs) -> Answer:
-    """The record from the provider that has it (ids are each provider's own)."""
+    """The record from the provider that has it (ids are each provider's own).
+
+    Every provider offering the kind is asked at once; the first (by name) that
+    has the id answers. When none has it, a "no such record" sentence wins over
+    other failures (another provider's id is often malformed for the rest).
+    """
     kind, source_id = _KIND[args.kind], args.id.strip()
-    candidates = offering(context.providers, {kind})
-    missing: WellpipeError | None = None
-    for provider in candidates:
-        try:
-            record = await provider.record(kind, source_id)
-        except (NotFound, UnsupportedDataKind) as error:
-            # Another provider's id: malformed or unknown here. Ask the next one.
-            if len(candidates) == 1:
-                raise
-            missing = missing or error
-            continue
-        return record_answer(record.model_dump(mode="json", exclude_none=True))
-    assert missing is not None
-    raise missing
+
+    async def lookup(provider: HealthProvider) -> Record:
+        return await provider.record(kind, source_id)
+
+    found = await gather(offering(context.providers, {kind}), lookup, prefer=NotFound)
+    record = found.answers[0][1]
+    return record_answer(record.model_dump(mode="json", exclude_none=True))
 
 
 async def _profile(context: ToolContext, args: ProviderArgs) -> Answer:
