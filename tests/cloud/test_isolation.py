@@ -120,6 +120,10 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
         ),
         f"/api/v1/profile?{query}",
         f"/api/v1/usage?{query}",
+        *(  # kinds WHOOP lacks: empty lists with a note, and nothing of B's
+            f"/api/v1/{path}?start=2026-10-23&end=2026-11-21&{query}"
+            for path in ("readiness", "activity", "vitals")
+        ),
     ]
     for kind in KINDS:
         urls += [
@@ -133,6 +137,9 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
         "/api/v1/recovery",
         "/api/v1/workouts",
         "/api/v1/cycles",
+        "/api/v1/readiness",
+        "/api/v1/activity",
+        "/api/v1/vitals",
         "/api/v1/profile",
         "/api/v1/records/{kind}/{record_id}",
         "/api/v1/usage",
@@ -150,6 +157,9 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
             assert response.status_code == 404, url  # B's record, asked with A's key
         elif url.startswith("/api/v1/usage"):
             assert response.json()["month_count"] > 0  # A's own count
+        elif url.startswith(("/api/v1/readiness", "/api/v1/activity", "/api/v1/vitals")):
+            assert response.json()["records"] == [], url
+            assert response.json()["notes"], url
         else:
             assert mine["email"] in response.text or any(
                 record_id in response.text for ids in mine["ids"].values() for record_id in ids

@@ -178,7 +178,8 @@ async def test_connection_problems_are_tool_errors_with_the_next_step(cloud: Clo
         revoked = await client.call_tool("get-profile", {})
 
     assert missing.is_error
-    assert "connect WHOOP in the Wellpipe dashboard first" in text_of(missing)
+    assert "No provider is connected" in text_of(missing)
+    assert "WHOOP in the Wellpipe dashboard first" in text_of(missing)
     assert revoked.is_error
     assert "reconnect WHOOP in the dashboard" in text_of(revoked)
     assert await counted(cloud, unconnected) == 0

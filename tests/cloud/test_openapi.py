@@ -43,13 +43,25 @@ OPERATIONS = {
     "getRecovery",
     "getWorkouts",
     "getCycles",
+    "getReadiness",
+    "getActivity",
+    "getVitals",
     "getProfile",
     "getRecord",
     "getUsage",
 }
 
 
-RANGES = {"getDailySummary", "getSleep", "getRecovery", "getWorkouts", "getCycles"}
+RANGES = {
+    "getDailySummary",
+    "getSleep",
+    "getRecovery",
+    "getWorkouts",
+    "getCycles",
+    "getReadiness",
+    "getActivity",
+    "getVitals",
+}
 
 
 @dataclass
@@ -132,19 +144,31 @@ def _credentials_stay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def realistic(api: Api, operation: Any, operation_id: str) -> st.SearchStrategy[Any]:
-    """Valid requests that reach the data (random dates almost never form a valid range)."""
+    """Valid requests that reach the data (random dates almost never form a valid range).
+
+    ``provider`` is the connected one (a random name is rightly a 409 or 422).
+    """
     if operation_id in RANGES:
         ranges = st.tuples(st.dates(date(2025, 9, 1), NOW.date()), st.integers(0, 89))
         return ranges.flatmap(
             lambda r: operation.as_strategy(
-                query={"start": r[0].isoformat(), "end": (r[0] + timedelta(days=r[1])).isoformat()}
+                query={
+                    "start": r[0].isoformat(),
+                    "end": (r[0] + timedelta(days=r[1])).isoformat(),
+                    "provider": "whoop",
+                }
             )
         )
     if operation_id == "getRecord":
         return st.sampled_from(api.record_ids).flatmap(
-            lambda r: operation.as_strategy(path_parameters={"kind": r[0], "record_id": r[1]})
+            lambda r: operation.as_strategy(
+                path_parameters={"kind": r[0], "record_id": r[1]}, query={"provider": "whoop"}
+            )
         )
-    plain: st.SearchStrategy[Any] = operation.as_strategy()
+    if operation_id == "getUsage":
+        usage: st.SearchStrategy[Any] = operation.as_strategy()
+        return usage
+    plain: st.SearchStrategy[Any] = operation.as_strategy(query={"provider": "whoop"})
     return plain
 
 
@@ -215,7 +239,7 @@ def test_the_document_suits_a_gpt_action(api: Api) -> None:
                 problem = answer["content"]["application/problem+json"]["schema"]
                 assert problem == {"$ref": "#/components/schemas/ProblemBody"}, (path, status)
         if operation["operationId"] != "getUsage":
-            assert {"409", "422", "429", "502", "503"} <= set(responses), path
+            assert {"403", "409", "422", "429", "502", "503"} <= set(responses), path
         for parameter in operation.get("parameters", []):
             assert parameter.get("description"), (path, parameter["name"])
             assert parameter["name"] not in {"api_key", "key", "token"}

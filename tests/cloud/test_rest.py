@@ -169,10 +169,12 @@ async def test_range_endpoints_keep_to_the_days_asked_and_are_audited(
         "endpoint",
         "key_id",
         "kind",
+        "providers",
         "range",
         "records",
         "upstream_calls",
     }
+    assert recovery.detail["providers"] == "whoop"
     assert recovery.detail["key_id"] == tenant.key.split("_")[2]
     assert all(e.request_id for e in events)
 
@@ -305,7 +307,18 @@ async def test_without_a_connection_the_user_is_told_to_connect(cloud: Cloud) ->
     response = await cloud.client.get("/api/v1/health?type=sleep&days=3", headers=tenant.auth)
 
     assert_problem(
-        response, 409, "provider-not-connected", "connect WHOOP in the Wellpipe dashboard first"
+        response,
+        409,
+        "provider-not-connected",
+        "No provider is connected",
+        "WHOOP",
+        "in the Wellpipe dashboard first",
+    )
+    named = await cloud.client.get(
+        "/api/v1/health?type=sleep&days=3&provider=whoop", headers=tenant.auth
+    )
+    assert_problem(
+        named, 409, "provider-not-connected", "connect WHOOP in the Wellpipe dashboard first"
     )
     assert network.sent == []
     assert await month_count(cloud, tenant) == 0
@@ -423,7 +436,7 @@ async def test_a_disconnect_elsewhere_shows_within_seconds(cloud: Cloud, tenant:
     cloud.clock.advance(health.STATUS_TTL_S + 0.1)
     response = await cloud.client.get(url, headers=tenant.auth)
 
-    assert_problem(response, 409, "provider-not-connected", "connect WHOOP")
+    assert_problem(response, 409, "provider-not-connected", "connect ", "WHOOP")
 
 
 async def test_a_disconnect_on_this_worker_takes_effect_on_the_next_call(
@@ -435,7 +448,7 @@ async def test_a_disconnect_on_this_worker_takes_effect_on_the_next_call(
     assert first.status_code == 200  # the worker now remembers the connection as active
     await disconnect(cloud.ctx, user_id=tenant.user_id, provider="whoop")
     after = await cloud.client.get("/api/v1/profile", headers=tenant.auth)
-    assert_problem(after, 409, "provider-not-connected", "connect WHOOP")
+    assert_problem(after, 409, "provider-not-connected", "connect ", "WHOOP")
 
 
 # ------------------------------------------------------------------ the recalled-key path

@@ -21,7 +21,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wellpipe.cloud.api.problems import PROBLEM_BASE, Problem, ProblemBody
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.services.health import CloudProvider, ProviderNotConnected, open_provider
+from wellpipe.cloud.services.health import (
+    CloudProvider,
+    NoProviderConnected,
+    ProviderNotConnected,
+    open_providers,
+)
 from wellpipe.cloud.services.keys import KeyClaim, Principal, authenticate, recall
 from wellpipe.cloud.services.limits import Charge, admit, charge, refund
 from wellpipe.core.errors import (
@@ -32,18 +37,23 @@ from wellpipe.core.errors import (
     ProviderResponseError,
     ProviderUnavailable,
     ReauthorizationRequired,
+    ScopeNotGranted,
     UnsupportedDataKind,
     WellpipeError,
 )
+from wellpipe.providers import available_providers, get_provider_info
 
 __all__ = [
     "ERROR_RESPONSES",
     "Caller",
     "CurrentCaller",
     "CurrentPrincipal",
+    "Opened",
     "bearer_scheme",
+    "chosen_provider",
     "connected",
     "context",
+    "display_names",
     "invalid_key_problem",
     "key_in_url",
     "metered",
@@ -56,8 +66,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "whoop"
-"""The provider the data endpoints read (the only one the service offers today)."""
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -223,8 +231,10 @@ def problem_for(error: WellpipeError, headers: Mapping[str, str] | None = None) 
     """The problem details a Wellpipe error becomes (its message is the sentence)."""
     extra = dict(headers or {})
     sentence = str(error)
-    if isinstance(error, ProviderNotConnected):
+    if isinstance(error, ProviderNotConnected | NoProviderConnected):
         return Problem(409, "provider-not-connected", sentence, headers=extra)
+    if isinstance(error, ScopeNotGranted):
+        return Problem(403, "scope-not-granted", sentence, headers=extra)
     if isinstance(error, ReauthorizationRequired):
         return Problem(409, "reauthorization-required", sentence, headers=extra)
     if isinstance(error, ProviderRateLimited):
@@ -251,7 +261,9 @@ def refundable(error: BaseException) -> bool:
         return True
     if isinstance(error, ConfigError):
         return True
-    if isinstance(error, AuthError) and not isinstance(error, ReauthorizationRequired):
+    if isinstance(error, AuthError) and not isinstance(
+        error, ReauthorizationRequired | ScopeNotGranted
+    ):
         return True  # WHOOP refused the service's app credentials, not the user's grant
     return not isinstance(error, WellpipeError | Problem)  # a bug of ours
 
@@ -306,25 +318,72 @@ async def metered(
     response.headers.update(headers)
 
 
+def chosen_provider(provider: str | None) -> str | None:
+    """The ``provider`` query parameter, checked; a 422 problem for one this service lacks."""
+    if provider is None:
+        return None
+    offered = available_providers()
+    if provider not in offered:
+        names = ", ".join(offered) or "none"
+        raise Problem(
+            422,
+            "invalid-request",
+            f"provider: this service offers {names}; name one of them, or leave provider "
+            "out to read every connected one.",
+        )
+    return provider
+
+
+@dataclass
+class Opened:
+    """The caller's providers for one request.
+
+    Attributes:
+        providers: The named provider, or every usable connection sorted by name.
+        notes: Sentences about connections left out (they must be reconnected).
+        named: Whether the request named one provider.
+    """
+
+    providers: list[CloudProvider]
+    notes: list[str]
+    named: bool
+
+    @property
+    def merged(self) -> bool:
+        """Whether several providers answer together (one timeline labelled by source)."""
+        return len(self.providers) > 1
+
+
 @asynccontextmanager
 async def connected(
-    request: Request, response: Response, caller: Caller, endpoint: str
-) -> AsyncIterator[CloudProvider]:
-    """The caller's provider, with the request charged (see `metered`).
+    request: Request,
+    response: Response,
+    caller: Caller,
+    endpoint: str,
+    provider: str | None = None,
+) -> AsyncIterator[Opened]:
+    """The caller's providers, with the request charged (see `metered`).
 
-    The connection is checked first: a user who has not connected WHOOP, or whose grant
-    is known to be dead, is told so without being charged (once the key is confirmed:
-    a revoked key learns nothing about the account).
+    The connections are checked first: a user who has connected nothing (or not the
+    named provider), or whose grant is known to be dead, is told so without being
+    charged (once the key is confirmed: a revoked key learns nothing about the account).
     """
+    wanted = chosen_provider(provider)
     try:
         async with (
-            open_provider(context(request), user_id=caller.user_id, provider=PROVIDER) as found,
+            open_providers(context(request), user_id=caller.user_id, provider=wanted) as found,
             metered(request, response, caller, endpoint),
         ):
-            yield found
+            yield Opened(providers=found[0], notes=found[1], named=wanted is not None)
     except WellpipeError as error:
         await caller.confirm(request)
         raise problem_for(error) from None
+
+
+def display_names(names: list[str]) -> str:
+    """``"WHOOP and Oura"``: the display names of ``names``, for sentences."""
+    shown = [get_provider_info(name).display_name for name in names]
+    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
 
 
 def _given_back(headers: dict[str, str]) -> dict[str, str]:
@@ -352,19 +411,23 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
             "Problem type " + PROBLEM_BASE + "unauthorized."
         ),
     },
+    403: _problem_response(
+        "The provider's grant lacks a permission this read needs (`scope-not-granted`): "
+        "connect it again in the dashboard and leave that permission ticked."
+    ),
     409: _problem_response(
-        "WHOOP is not connected, or its access must be renewed: connect or reconnect it "
-        "in the dashboard."
+        "No provider (or not the one named) is connected, or its access must be renewed: "
+        "connect or reconnect it in the dashboard."
     ),
     422: _problem_response("A parameter is missing or invalid; the detail says which."),
     429: _problem_response(
         "The monthly quota (`quota-exceeded`) or the per-minute limit (`rate-limited`) is "
         "used up; `Retry-After` says when to come back."
     ),
-    502: _problem_response("WHOOP sent something Wellpipe cannot use; try again later."),
+    502: _problem_response("The provider sent something Wellpipe cannot use; try again later."),
     503: _problem_response(
-        "WHOOP is busy or not responding (`Retry-After` says when to try again), or the "
-        "service is not set up for it."
+        "The provider is busy or not responding (`Retry-After` says when to try again), or "
+        "the service is not set up for it."
     ),
 }
 """The error answers every data endpoint documents (problem details)."""

@@ -11,14 +11,16 @@ Every request is checked in this order:
 
 Only ``tools/call`` is counted, once its arguments are valid and the user's connection
 is usable; ``initialize`` and ``tools/list`` are free. Over quota, the tool answers an
-error naming the reset time. Upstream, only the user's stored WHOOP token is sent: the
-client's credential never leaves this module.
+error naming the reset time. A tool call without ``provider`` reads every provider the
+user connected (sorted by name; one needing reconnection is left out while another
+works); with one, just that provider. Upstream, only the user's stored provider tokens
+are sent: the client's credential never leaves this module.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,20 +35,20 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from wellpipe.cloud.api.deps import PROVIDER, invalid_key_problem, presented_key, refundable
+from wellpipe.cloud.api.deps import invalid_key_problem, presented_key, refundable
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.health import (
     CloudProvider,
     close_shared_http,
-    open_provider,
+    open_providers,
     record_access,
 )
 from wellpipe.cloud.services.keys import Principal, authenticate
 from wellpipe.cloud.services.limits import Charge, charge, refund
 from wellpipe.core.errors import WellpipeError
 from wellpipe.core.ports import HealthProvider
-from wellpipe.mcp.server import WellpipeServer, single_provider
+from wellpipe.mcp.server import WellpipeServer
 
 __all__ = ["MCP_PATHS", "QuotaExceeded", "build_mcp", "mount_mcp", "transport_security"]
 
@@ -107,11 +109,12 @@ class _CloudServer(WellpipeServer):
             _call.reset(token)
 
 
-def _audit_detail(call: _Call, provider: CloudProvider) -> dict[str, Any]:
+def _audit_detail(call: _Call, providers: Sequence[CloudProvider]) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "endpoint": f"mcp:{call.tool}",
-        "records": provider.records_read,
-        "upstream_calls": provider.upstream_calls,
+        "records": sum(provider.records_read for provider in providers),
+        "upstream_calls": sum(provider.upstream_calls for provider in providers),
+        "providers": ",".join(provider.info.name for provider in providers)[:64],
     }
     args = call.arguments
     kind = args.get("kind") or call.tool.removeprefix("get-").removeprefix("recent-")
@@ -127,19 +130,21 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
     """The MCP server whose tools read the calling user's connection."""
 
     @asynccontextmanager
-    async def connect() -> AsyncIterator[HealthProvider]:
+    async def connect(wanted: str | None) -> AsyncIterator[Sequence[HealthProvider]]:
+        """The caller's providers: the named one, or every usable connection by name."""
         caller = _caller.get()
         call = _call.get()
         if caller is None or call is None:  # only reachable through the authenticated route
             raise WellpipeError("This request is not authenticated; send your API key.")
         principal = caller.principal
         endpoint = f"mcp:{call.tool}"
-        async with open_provider(ctx, user_id=principal.user_id, provider=PROVIDER) as provider:
+        async with open_providers(ctx, user_id=principal.user_id, provider=wanted) as found:
+            providers, _notes = found
             counted = await charge(ctx, principal, endpoint, request_id=caller.request_id)
             if not counted.allowed:
                 raise QuotaExceeded(counted)
             try:
-                yield provider
+                yield tuple(providers)
             except Exception as error:
                 if refundable(error):
                     await refund(ctx, principal, endpoint, at=counted.at)
@@ -147,16 +152,11 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
             await record_access(
                 ctx,
                 user_id=principal.user_id,
-                detail={**_audit_detail(call, provider), "key_id": principal.key_id},
+                detail={**_audit_detail(call, providers), "key_id": principal.key_id},
                 request_id=caller.request_id,
             )
 
-    return _CloudServer(
-        connect=single_provider(
-            connect, name=PROVIDER, action="connect it in the Wellpipe dashboard"
-        ),
-        clock=ctx.clock,
-    )
+    return _CloudServer(connect=connect, clock=ctx.clock)
 
 
 class _Gate:

@@ -11,24 +11,30 @@ from pydantic import BaseModel, ConfigDict, Field
 from wellpipe.core.models import (
     BodyMeasurement,
     Cycle,
+    DailyActivity,
+    DailyVitals,
     DaySummary,
     Profile,
+    Readiness,
     Recovery,
     Sleep,
     Workout,
 )
 
 __all__ = [
+    "ActivityList",
     "CycleList",
     "HealthAnswer",
     "HealthType",
     "ProfileAnswer",
+    "ReadinessList",
     "RecordAnswer",
     "RecordKind",
     "RecoveryList",
     "SleepList",
     "SummaryList",
     "UsageAnswer",
+    "VitalsList",
     "WorkoutList",
 ]
 
@@ -41,6 +47,9 @@ class HealthType(StrEnum):
     RECOVERY = "recovery"
     WORKOUT = "workout"
     CYCLE = "cycle"
+    READINESS = "readiness"
+    ACTIVITY = "activity"
+    VITALS = "vitals"
     PROFILE = "profile"
 
 
@@ -51,6 +60,20 @@ class RecordKind(StrEnum):
     RECOVERY = "recovery"
     WORKOUT = "workout"
     CYCLE = "cycle"
+    READINESS = "readiness"
+    ACTIVITY = "activity"
+    VITALS = "vitals"
+
+
+_PROVIDER = (
+    "Where the data comes from: a provider name such as `whoop`, or `all` when several "
+    "connected providers answer together (each record and day then names its own)."
+)
+_SOURCES = "The providers that answered, by name."
+_NOTES = (
+    "Sentences about data that could not be read while the rest could (a permission "
+    "not granted, a provider that must be reconnected)."
+)
 
 
 class _Answer(BaseModel):
@@ -58,10 +81,12 @@ class _Answer(BaseModel):
 
 
 class _Listing(_Answer):
-    provider: str = Field(description="Where the data comes from, e.g. `whoop`.")
+    provider: str = Field(description=_PROVIDER)
+    sources: list[str] = Field(default_factory=list, description=_SOURCES)
     first_day: date = Field(description="First local day covered (YYYY-MM-DD).")
     last_day: date = Field(description="Last local day covered, included.")
     count: int = Field(ge=0, description="How many records are listed.")
+    notes: list[str] = Field(default_factory=list, description=_NOTES)
 
 
 class SleepList(_Listing):
@@ -92,36 +117,74 @@ class CycleList(_Listing):
     records: list[Cycle]
 
 
+class ReadinessList(_Listing):
+    """Daily readiness (Oura), one per local day, oldest first."""
+
+    type: Literal["readiness"] = "readiness"
+    records: list[Readiness]
+
+
+class ActivityList(_Listing):
+    """Daily activity (steps, distance, energy, active minutes), oldest first."""
+
+    type: Literal["activity"] = "activity"
+    records: list[DailyActivity]
+
+
+class VitalsList(_Listing):
+    """Daily vital signs (resting heart rate, HRV, SpO2, breathing, temperature), oldest first."""
+
+    type: Literal["vitals"] = "vitals"
+    records: list[DailyVitals]
+
+
 class SummaryList(_Answer):
     """One entry per local day (days without data included), oldest first."""
 
     type: Literal["summary"] = "summary"
-    provider: str = Field(description="Where the data comes from, e.g. `whoop`.")
+    provider: str = Field(description=_PROVIDER)
+    sources: list[str] = Field(default_factory=list, description=_SOURCES)
     first_day: date = Field(description="First local day covered (YYYY-MM-DD).")
     last_day: date = Field(description="Last local day covered, included.")
-    days: list[DaySummary]
+    days: list[DaySummary] = Field(
+        description="With several sources, one entry per day and source (`provider` "
+        "says which); a day with nothing from any source keeps one empty entry."
+    )
+    notes: list[str] = Field(default_factory=list, description=_NOTES)
 
 
 class ProfileAnswer(_Answer):
     """Who the data belongs to."""
 
     type: Literal["profile"] = "profile"
-    provider: str = Field(description="Where the data comes from, e.g. `whoop`.")
+    provider: str = Field(description="Where the profile comes from, e.g. `whoop`.")
     profile: Profile
     body_measurement: BodyMeasurement | None = Field(
         default=None, description="Height, weight and maximum heart rate, when recorded."
     )
+    notes: list[str] = Field(default_factory=list, description=_NOTES)
 
 
 class RecordAnswer(_Answer):
     """Every field of one record."""
 
     type: Literal["record"] = "record"
-    record: Annotated[Sleep | Recovery | Workout | Cycle, Field(discriminator="kind")]
+    record: Annotated[
+        Sleep | Recovery | Workout | Cycle | Readiness | DailyActivity | DailyVitals,
+        Field(discriminator="kind"),
+    ]
 
 
 HealthAnswer = Annotated[
-    SummaryList | SleepList | RecoveryList | WorkoutList | CycleList | ProfileAnswer,
+    SummaryList
+    | SleepList
+    | RecoveryList
+    | WorkoutList
+    | CycleList
+    | ReadinessList
+    | ActivityList
+    | VitalsList
+    | ProfileAnswer,
     Field(discriminator="type"),
 ]
 """What ``GET /api/v1/health`` answers, by ``type``."""

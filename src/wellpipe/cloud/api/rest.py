@@ -1,9 +1,11 @@
-"""The REST API (``/api/v1``): the caller's own WHOOP data, as the MCP tools read it.
+"""The REST API (``/api/v1``): the caller's own wearable data, as the MCP tools read it.
 
 Every data endpoint takes the API key as ``Authorization: Bearer wp_live_…``, counts one
 request against the caller's quota (headers ``X-RateLimit-*`` on every counted answer),
-reads live from WHOOP through the caller's stored connection (a short cache spares the
-shared WHOOP budget) and answers core records. Days are the user's local calendar days,
+reads live from the caller's connected providers through their stored connections (a
+short cache spares each provider's shared budget) and answers core records. ``provider``
+names one provider; without it every connected provider answers and lists and the daily
+summary merge into one timeline labelled by source. Days are the user's local calendar days,
 exactly as the MCP tools count them. Errors are problem details with one sentence saying
 what to do. ``GET /api/v1/usage`` is free.
 """
@@ -11,10 +13,12 @@ what to do. ``GET /api/v1/usage`` is free.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, date, timedelta
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from wellpipe.cloud.api.deps import (
@@ -22,38 +26,48 @@ from wellpipe.cloud.api.deps import (
     Caller,
     CurrentCaller,
     CurrentPrincipal,
+    Opened,
     connected,
     context,
+    display_names,
 )
 from wellpipe.cloud.api.models import (
+    ActivityList,
     CycleList,
     HealthAnswer,
     HealthType,
     ProfileAnswer,
+    ReadinessList,
     RecordAnswer,
     RecordKind,
     RecoveryList,
     SleepList,
     SummaryList,
     UsageAnswer,
+    VitalsList,
     WorkoutList,
 )
 from wellpipe.cloud.api.problems import Problem
 from wellpipe.cloud.services.health import CloudProvider, record_access
 from wellpipe.cloud.services.limits import usage_summary
-from wellpipe.core.errors import NotFound
+from wellpipe.core.errors import NotFound, WellpipeError
 from wellpipe.core.models import (
     Cycle,
+    DailyActivity,
+    DailyVitals,
     DataKind,
     DayRange,
+    DaySummary,
+    Readiness,
     Record,
     RecordSet,
     Recovery,
     Sleep,
     Workout,
+    merge_timeline,
     summarize_days,
 )
-from wellpipe.core.reading import TIMED_KINDS, read_recent
+from wellpipe.core.reading import READ_KINDS, latest_tz, recent_window
 from wellpipe.mcp.arguments import MAX_DAYS
 
 __all__ = ["router"]
@@ -69,7 +83,24 @@ _KINDS = {
     HealthType.RECOVERY: DataKind.RECOVERY,
     HealthType.WORKOUT: DataKind.WORKOUT,
     HealthType.CYCLE: DataKind.CYCLE,
+    HealthType.READINESS: DataKind.READINESS,
+    HealthType.ACTIVITY: DataKind.ACTIVITY,
+    HealthType.VITALS: DataKind.VITALS,
 }
+
+_LISTS: dict[DataKind, tuple[type[Any], type[Record]]] = {
+    DataKind.SLEEP: (SleepList, Sleep),
+    DataKind.RECOVERY: (RecoveryList, Recovery),
+    DataKind.WORKOUT: (WorkoutList, Workout),
+    DataKind.CYCLE: (CycleList, Cycle),
+    DataKind.READINESS: (ReadinessList, Readiness),
+    DataKind.ACTIVITY: (ActivityList, DailyActivity),
+    DataKind.VITALS: (VitalsList, DailyVitals),
+}
+
+AnyList = (
+    SleepList | RecoveryList | WorkoutList | CycleList | ReadinessList | ActivityList | VitalsList
+)
 
 EARLIEST = date(2010, 1, 1)
 """No wearable data is older; earlier dates are refused (and cannot overflow a time window)."""
@@ -86,6 +117,17 @@ Start = Annotated[date, Query(description="First local day, `YYYY-MM-DD`.")]
 End = Annotated[
     date,
     Query(description=f"Last local day, included, `YYYY-MM-DD` (at most {MAX_DAYS} days)."),
+]
+ProviderName = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z][a-z0-9_]{1,31}$",
+        description=(
+            "Read only this provider (e.g. `whoop`, `oura`, `fitbit`). Without it, every "
+            "connected provider answers and their data is merged into one timeline, each "
+            "record and day labelled with its `provider`."
+        ),
+    ),
 ]
 
 
@@ -123,53 +165,147 @@ def _today(request: Request) -> date:
 
 def _on_days(records: Sequence[Record], days: DayRange, kind: type[RecordT]) -> list[RecordT]:
     wanted = [r for r in records if isinstance(r, kind) and days.includes(r.day)]
-    return sorted(wanted, key=lambda r: (r.day, getattr(r, "start", None) or r.day))
+    return sorted(wanted, key=lambda r: (r.day, getattr(r, "start", None) or r.day, r.provider))
 
 
-def _listing(
-    kind: DataKind, provider: CloudProvider, days: DayRange, records: RecordSet
-) -> SleepList | RecoveryList | WorkoutList | CycleList:
-    name = provider.info.name
-    common: dict[str, Any] = {"provider": name, "first_day": days.first, "last_day": days.last}
-    if kind is DataKind.SLEEP:
-        sleeps = _on_days(records.sleeps, days, Sleep)
-        return SleepList(records=sleeps, count=len(sleeps), **common)
-    if kind is DataKind.RECOVERY:
-        recoveries = _on_days(records.recoveries, days, Recovery)
-        return RecoveryList(records=recoveries, count=len(recoveries), **common)
-    if kind is DataKind.WORKOUT:
-        workouts = _on_days(records.workouts, days, Workout)
-        return WorkoutList(records=workouts, count=len(workouts), **common)
-    cycles = _on_days(records.cycles, days, Cycle)
-    return CycleList(records=cycles, count=len(cycles), **common)
+@dataclass
+class _Read:
+    """What the request's providers answered: records per provider, and notes."""
+
+    opened: Opened
+    answered: list[tuple[CloudProvider, RecordSet]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[str]:
+        return [provider.info.name for provider, _ in self.answered]
+
+    @property
+    def label(self) -> str:
+        return self.sources[0] if len(self.answered) == 1 else "all"
+
+    def records(self) -> list[Record]:
+        return [record for _, found in self.answered for record in found.all()]
 
 
-def _summary(provider: CloudProvider, days: DayRange, records: RecordSet) -> SummaryList:
-    return SummaryList(
-        provider=provider.info.name,
+def _kinds_of(provider: CloudProvider, kinds: Collection[DataKind] | None) -> set[DataKind]:
+    """``kinds`` this provider offers (every kind it reads when ``None``)."""
+    offered = READ_KINDS & provider.info.kinds
+    return set(offered if kinds is None else offered & set(kinds))
+
+
+async def _read(opened: Opened, kinds: Collection[DataKind] | None, days: DayRange) -> _Read:
+    """Read ``kinds`` (``None``: all) on ``days`` from every provider, concurrently.
+
+    With several providers, one that fails is left out with a note as long as another
+    answered; a provider that offers none of the kinds answers nothing, with a note
+    saying so. A named provider's failure (or everyone's) is the answer.
+    """
+    result = _Read(opened=opened, notes=list(opened.notes))
+    window = days.query_window()
+    outcomes: list[RecordSet | Exception | None] = [None] * len(opened.providers)
+
+    async def one(index: int, provider: CloudProvider) -> None:
+        wanted = _kinds_of(provider, kinds)
+        if not wanted:
+            return
+        try:
+            outcomes[index] = await provider.read(wanted, window)
+        except Exception as error:  # raised below, outside the task group (no ExceptionGroup)
+            outcomes[index] = error
+
+    async with anyio.create_task_group() as group:
+        for index, provider in enumerate(opened.providers):
+            group.start_soon(one, index, provider)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception) and (
+            not opened.merged or not isinstance(outcome, WellpipeError)
+        ):
+            raise outcome
+    errors: list[Exception] = []
+    for provider, outcome in zip(opened.providers, outcomes, strict=True):
+        if isinstance(outcome, RecordSet):
+            result.answered.append((provider, outcome))
+            result.notes += outcome.notes
+        elif isinstance(outcome, WellpipeError):
+            errors.append(outcome)
+            result.notes.append(str(outcome))
+        elif kinds is not None:
+            what = ", ".join(sorted(DataKind(kind).value for kind in kinds))
+            result.notes.append(f"{provider.info.display_name} has no {what} data.")
+    if errors and not result.answered:
+        raise errors[0]
+    if not result.answered and not opened.merged and opened.providers:
+        result.answered.append((opened.providers[0], RecordSet()))
+    return result
+
+
+async def _read_recent(
+    opened: Opened, kinds: Collection[DataKind] | None, days: int, now: datetime
+) -> tuple[DayRange, _Read]:
+    """The last ``days`` local days (today where the newest record was taken)."""
+    read = await _read(opened, kinds, recent_window(days, now=now))
+    tz = latest_tz(read.records(), UTC)
+    return DayRange.last_days(days, now=now, tz=tz), read
+
+
+def _listing(kind: DataKind, read: _Read, days: DayRange) -> AnyList:
+    model, record_type = _LISTS[kind]
+    records = _on_days(read.records(), days, record_type)
+    answer: AnyList = model(
+        provider=read.label,
+        sources=read.sources,
         first_day=days.first,
         last_day=days.last,
-        days=summarize_days(records.all(), days),
+        records=records,
+        count=len(records),
+        notes=read.notes,
+    )
+    return answer
+
+
+def _summary(read: _Read, days: DayRange) -> SummaryList:
+    timeline: list[DaySummary]
+    if len(read.answered) == 1:
+        timeline = summarize_days(read.records(), days)
+    else:
+        timeline = merge_timeline(
+            [(provider.info.name, found.all()) for provider, found in read.answered], days
+        )
+    return SummaryList(
+        provider=read.label,
+        sources=read.sources,
+        first_day=days.first,
+        last_day=days.last,
+        days=timeline,
+        notes=read.notes,
     )
 
 
-def _summary_kinds(provider: CloudProvider) -> frozenset[DataKind]:
-    return TIMED_KINDS & provider.info.kinds
-
-
-async def _profile(provider: CloudProvider) -> ProfileAnswer:
+async def _profile(opened: Opened) -> tuple[CloudProvider, ProfileAnswer]:
+    provider = opened.providers[0]
+    notes = list(opened.notes)
+    others = [p.info.name for p in opened.providers[1:]]
+    if others:
+        notes.append(
+            f"This is the {provider.info.display_name} profile; {display_names(others)} "
+            "also answer: add provider=<name> for theirs."
+        )
     profile = await provider.profile()
     try:
         body = await provider.body_measurement()
     except NotFound:
         body = None
-    return ProfileAnswer(provider=provider.info.name, profile=profile, body_measurement=body)
+    answer = ProfileAnswer(
+        provider=provider.info.name, profile=profile, body_measurement=body, notes=notes
+    )
+    return provider, answer
 
 
 async def _accessed(
     request: Request,
     caller: Caller,
-    provider: CloudProvider,
+    providers: Sequence[CloudProvider],
     endpoint: str,
     kind: str,
     days: DayRange | None,
@@ -182,7 +318,8 @@ async def _accessed(
         "key_id": principal.key_id,
         "kind": kind,
         "records": records,
-        "upstream_calls": provider.upstream_calls,
+        "upstream_calls": sum(provider.upstream_calls for provider in providers),
+        "providers": ",".join(provider.info.name for provider in providers),
     }
     if days is not None:
         detail["range"] = f"{days.first}..{days.last}"
@@ -210,9 +347,10 @@ def _count(answer: Any) -> int:
     summary="Recent data of one type",
     description=(
         "The last `days` local days (today included) of one type of data: `summary` "
-        "(one entry per day joining sleep, recovery, day strain and workouts), `sleep`, "
-        "`recovery`, `workout`, `cycle` (day strain), or `profile` (name, email, height, "
-        "weight, maximum heart rate; `days` is ignored). Counts one request."
+        "(one entry per day joining sleep, recovery, day strain, workouts, readiness, "
+        "activity and vitals), `sleep`, `recovery`, `workout`, `cycle` (day strain), "
+        "`readiness`, `activity`, `vitals`, or `profile` (name, email, height, weight, "
+        "maximum heart rate; `days` is ignored). Counts one request."
     ),
     responses=ERROR_RESPONSES,
 )
@@ -222,24 +360,27 @@ async def get_health(
     caller: CurrentCaller,
     type: Annotated[HealthType, Query(description="What to read.")],
     days: Days = 7,
+    provider: ProviderName = None,
 ) -> Any:
     """``GET /api/v1/health?type=&days=``: the contract existing Wellpipe users know."""
     ctx = context(request)
     endpoint = "rest:health"
-    async with connected(request, response, caller, endpoint) as provider:
+    async with connected(request, response, caller, endpoint, provider) as opened:
         answer: Any
         if type is HealthType.PROFILE:
-            answer = await _profile(provider)
-            await _accessed(request, caller, provider, endpoint, "profile", None, 1)
+            source, answer = await _profile(opened)
+            await _accessed(request, caller, [source], endpoint, "profile", None, 1)
             return answer
         now = ctx.clock.now()
         if type is HealthType.SUMMARY:
-            period, records = await read_recent(provider, _summary_kinds(provider), days, now=now)
-            answer = _summary(provider, period, records)
+            period, read = await _read_recent(opened, None, days, now)
+            answer = _summary(read, period)
         else:
-            period, records = await read_recent(provider, {_KINDS[type]}, days, now=now)
-            answer = _listing(_KINDS[type], provider, period, records)
-        await _accessed(request, caller, provider, endpoint, type.value, period, _count(answer))
+            period, read = await _read_recent(opened, {_KINDS[type]}, days, now)
+            answer = _listing(_KINDS[type], read, period)
+        await _accessed(
+            request, caller, opened.providers, endpoint, type.value, period, _count(answer)
+        )
         return answer
 
 
@@ -251,18 +392,17 @@ async def _ranged(
     kind: DataKind | None,
     start: date,
     end: date,
+    provider: str | None,
 ) -> Any:
     days = _range(_today(request), start, end)
-    async with connected(request, response, caller, endpoint) as provider:
+    async with connected(request, response, caller, endpoint, provider) as opened:
         answer: Any
         if kind is None:
-            records = await provider.read(_summary_kinds(provider), days.query_window())
-            answer = _summary(provider, days, records)
+            answer = _summary(await _read(opened, None, days), days)
         else:
-            records = await provider.read({kind}, days.query_window())
-            answer = _listing(kind, provider, days, records)
+            answer = _listing(kind, await _read(opened, {kind}, days), days)
         label = "summary" if kind is None else kind.value
-        await _accessed(request, caller, provider, endpoint, label, days, _count(answer))
+        await _accessed(request, caller, opened.providers, endpoint, label, days, _count(answer))
         return answer
 
 
@@ -279,88 +419,116 @@ _RANGE_NOTE = (
     summary="Daily summary for a date range",
     description=(
         "One entry per local day joining the night's sleep, naps, recovery, day strain "
-        "(cycle) and workouts; days without data are included and empty." + _RANGE_NOTE
+        "(cycle), workouts, readiness, activity and vitals; days without data are included "
+        "and empty. With several providers, one entry per day and provider." + _RANGE_NOTE
     ),
     responses=ERROR_RESPONSES,
 )
 async def get_summary(
-    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
+    request: Request,
+    response: Response,
+    caller: CurrentCaller,
+    start: Start,
+    end: End,
+    provider: ProviderName = None,
 ) -> Any:
     """Daily summaries."""
-    return await _ranged(request, response, caller, "rest:summary", None, start, end)
+    return await _ranged(request, response, caller, "rest:summary", None, start, end, provider)
 
 
-@router.get(
-    "/sleep",
-    response_model=SleepList,
-    operation_id="getSleep",
-    summary="Sleeps and naps for a date range",
-    description=(
-        "Sleeps and naps with stage durations (minutes), performance, efficiency, "
-        "consistency, sleep need and respiratory rate; each on the local day the sleeper "
-        "woke up." + _RANGE_NOTE
-    ),
-    responses=ERROR_RESPONSES,
+def _ranged_endpoint(
+    path: str, kind: DataKind, model: type[Any], operation_id: str, summary: str, text: str
+) -> None:
+    """Register ``GET /api/v1/<path>``: records of one kind for a date range."""
+
+    async def endpoint(
+        request: Request,
+        response: Response,
+        caller: CurrentCaller,
+        start: Start,
+        end: End,
+        provider: ProviderName = None,
+    ) -> Any:
+        return await _ranged(request, response, caller, f"rest:{path}", kind, start, end, provider)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"get_{path}"
+    endpoint.__doc__ = summary
+    router.add_api_route(
+        f"/{path}",
+        endpoint,
+        methods=["GET"],
+        response_model=model,
+        operation_id=operation_id,
+        summary=summary,
+        description=text + _RANGE_NOTE,
+        responses=ERROR_RESPONSES,
+    )
+
+
+_ranged_endpoint(
+    "sleep",
+    DataKind.SLEEP,
+    SleepList,
+    "getSleep",
+    "Sleeps and naps for a date range",
+    "Sleeps and naps with stage durations (minutes), stage timelines where the provider "
+    "has them, performance or score, efficiency, latency and heart rate; each on the local "
+    "day the sleeper woke up.",
 )
-async def get_sleep(
-    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
-) -> Any:
-    """Sleeps."""
-    return await _ranged(request, response, caller, "rest:sleep", DataKind.SLEEP, start, end)
-
-
-@router.get(
-    "/recovery",
-    response_model=RecoveryList,
-    operation_id="getRecovery",
-    summary="Recoveries for a date range",
-    description=(
-        "Recovery score, HRV (RMSSD, ms), resting heart rate, SpO2 and skin temperature, "
-        "measured over each night's sleep." + _RANGE_NOTE
-    ),
-    responses=ERROR_RESPONSES,
+_ranged_endpoint(
+    "recovery",
+    DataKind.RECOVERY,
+    RecoveryList,
+    "getRecovery",
+    "Recoveries for a date range",
+    "Recovery score, HRV (RMSSD, ms), resting heart rate, SpO2 and skin temperature, "
+    "measured over each night's sleep (WHOOP).",
 )
-async def get_recovery(
-    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
-) -> Any:
-    """Recoveries."""
-    return await _ranged(request, response, caller, "rest:recovery", DataKind.RECOVERY, start, end)
-
-
-@router.get(
-    "/workouts",
-    response_model=WorkoutList,
-    operation_id="getWorkouts",
-    summary="Workouts for a date range",
-    description=(
-        "Workouts: sport, times, strain (0-21), energy, heart rate, distance and minutes "
-        "per heart-rate zone; each on the local day it started." + _RANGE_NOTE
-    ),
-    responses=ERROR_RESPONSES,
+_ranged_endpoint(
+    "workouts",
+    DataKind.WORKOUT,
+    WorkoutList,
+    "getWorkouts",
+    "Workouts for a date range",
+    "Workouts: sport, times, strain or intensity, energy, heart rate, distance, steps and "
+    "minutes per heart-rate zone; each on the local day it started.",
 )
-async def get_workouts(
-    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
-) -> Any:
-    """Workouts."""
-    return await _ranged(request, response, caller, "rest:workouts", DataKind.WORKOUT, start, end)
-
-
-@router.get(
-    "/cycles",
-    response_model=CycleList,
-    operation_id="getCycles",
-    summary="Day strain (cycles) for a date range",
-    description=(
-        "Physiological cycles (sleep onset to next sleep onset): day strain (0-21), energy "
-        "and heart rate; each on its waking day." + _RANGE_NOTE
-    ),
-    responses=ERROR_RESPONSES,
+_ranged_endpoint(
+    "cycles",
+    DataKind.CYCLE,
+    CycleList,
+    "getCycles",
+    "Day strain (cycles) for a date range",
+    "Physiological cycles (sleep onset to next sleep onset): day strain (0-21), energy "
+    "and heart rate; each on its waking day (WHOOP).",
 )
-async def get_cycles(
-    request: Request, response: Response, caller: CurrentCaller, start: Start, end: End
-) -> Any:
-    """Cycles."""
-    return await _ranged(request, response, caller, "rest:cycles", DataKind.CYCLE, start, end)
+_ranged_endpoint(
+    "readiness",
+    DataKind.READINESS,
+    ReadinessList,
+    "getReadiness",
+    "Daily readiness for a date range",
+    "Readiness score (0-100), its contributors and temperature deviation, one per local "
+    "day (Oura).",
+)
+_ranged_endpoint(
+    "activity",
+    DataKind.ACTIVITY,
+    ActivityList,
+    "getActivity",
+    "Daily activity for a date range",
+    "Steps, distance, active and total energy, active-zone minutes and minutes per "
+    "activity level, one per local day.",
+)
+_ranged_endpoint(
+    "vitals",
+    DataKind.VITALS,
+    VitalsList,
+    "getVitals",
+    "Daily vital signs for a date range",
+    "Resting heart rate, HRV, SpO2, breathing rate, skin temperature, VO2 max and weight, "
+    "one per local day (fields a provider lacks are absent).",
+)
 
 
 @router.get(
@@ -368,15 +536,20 @@ async def get_cycles(
     response_model=ProfileAnswer,
     operation_id="getProfile",
     summary="Profile and body measurement",
-    description="Name, email, height, weight and maximum heart rate. Counts one request.",
+    description=(
+        "Name, email, height, weight and maximum heart rate, from the named provider (or "
+        "the first connected one by name). Counts one request."
+    ),
     responses=ERROR_RESPONSES,
 )
-async def get_profile(request: Request, response: Response, caller: CurrentCaller) -> Any:
+async def get_profile(
+    request: Request, response: Response, caller: CurrentCaller, provider: ProviderName = None
+) -> Any:
     """The profile."""
     endpoint = "rest:profile"
-    async with connected(request, response, caller, endpoint) as provider:
-        answer = await _profile(provider)
-        await _accessed(request, caller, provider, endpoint, "profile", None, 1)
+    async with connected(request, response, caller, endpoint, provider) as opened:
+        source, answer = await _profile(opened)
+        await _accessed(request, caller, [source], endpoint, "profile", None, 1)
         return answer
 
 
@@ -386,13 +559,14 @@ async def get_profile(request: Request, response: Response, caller: CurrentCalle
     operation_id="getRecord",
     summary="One record by id",
     description=(
-        "Every field of one sleep, recovery, workout or cycle, by the `source_id` of a "
-        "listing (a recovery's id is its cycle's id). Counts one request."
+        "Every field of one record, by the `source_id` of a listing (a WHOOP recovery's "
+        "id is its cycle's id). Name the `provider` the record came from when several are "
+        "connected. Counts one request."
     ),
     responses={
         **ERROR_RESPONSES,
         404: {
-            "description": "WHOOP has no such record for you; check the id.",
+            "description": "The provider has no such record for you; check the id.",
             "content": {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}
             },
@@ -409,17 +583,26 @@ async def get_record(
         Path(
             min_length=1,
             max_length=64,
-            description="The record's `source_id` (a UUID for sleeps and workouts, a number "
-            "for cycles and recoveries).",
+            description="The record's `source_id`, as a listing gave it.",
         ),
     ],
+    provider: ProviderName = None,
 ) -> Any:
     """One record."""
     endpoint = "rest:record"
-    async with connected(request, response, caller, endpoint) as provider:
-        record = await provider.record(DataKind(kind.value), record_id.strip())
-        await _accessed(request, caller, provider, endpoint, kind.value, None, 1)
-        return RecordAnswer(record=record)  # type: ignore[arg-type]  # one of the four kinds
+    async with connected(request, response, caller, endpoint, provider) as opened:
+        if opened.merged:
+            names = ", ".join(p.info.name for p in opened.providers)
+            raise Problem(
+                422,
+                "invalid-request",
+                f"provider: several providers are connected ({names}); name the one this "
+                "record came from (its `provider` in the listing).",
+            )
+        source = opened.providers[0]
+        record = await source.record(DataKind(kind.value), record_id.strip())
+        await _accessed(request, caller, [source], endpoint, kind.value, None, 1)
+        return RecordAnswer(record=record)  # type: ignore[arg-type]  # one of the record kinds
 
 
 @router.get(

@@ -41,15 +41,18 @@ from wellpipe.core.errors import (
 from wellpipe.core.models import BodyMeasurement, DataKind, Profile, Record, RecordSet, TimeWindow
 from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.oauth import ClientCredentials
+from wellpipe.providers import available_providers
 from wellpipe.providers.connector import ConnectedProvider, ProviderConnector, get_connector
 
 __all__ = [
     "CloudProvider",
+    "NoProviderConnected",
     "ProviderNotConnected",
     "close_shared_http",
     "connector_for",
     "forget_connection",
     "open_provider",
+    "open_providers",
     "record_access",
 ]
 
@@ -79,6 +82,25 @@ class ProviderNotConnected(AuthError):
             f"connect {display_name} in the Wellpipe dashboard first.",
             provider=provider,
         )
+
+
+class NoProviderConnected(AuthError):
+    """The user has connected no provider at all (or none that this service offers)."""
+
+    def __init__(self, offered: list[str]) -> None:
+        shown = [get_connector(name).info.display_name for name in offered]
+        if len(shown) == 1:
+            sentence = (
+                f"{shown[0]} is not connected to your Wellpipe account: connect {shown[0]} "
+                "in the Wellpipe dashboard first."
+            )
+        else:
+            which = ", ".join(shown[:-1]) + (f" or {shown[-1]}" if shown else "a provider")
+            sentence = (
+                "No provider is connected to your Wellpipe account: connect "
+                f"{which} in the Wellpipe dashboard first."
+            )
+        super().__init__(sentence, provider=offered[0] if len(offered) == 1 else "")
 
 
 class _SharedTransport(httpx2.AsyncBaseTransport):
@@ -193,8 +215,8 @@ class CloudProvider:
     async def record(self, kind: DataKind, source_id: str) -> Record:
         """One record by id (see `HealthProvider.record`).
 
-        An id that cannot be one (not a UUID for sleeps and workouts, not a 64-bit number
-        for cycles and recoveries) is `NotFound` at once, without asking the provider.
+        An id that cannot be any provider's (see `_plausible_id`) is `NotFound` at once,
+        without asking the provider; the provider refuses the ones that are not its own.
         """
         if not _plausible_id(kind, source_id):
             raise NotFound(
@@ -216,14 +238,18 @@ class CloudProvider:
         )
 
 
-_NUMBER = re.compile(r"[0-9]{1,19}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ID = re.compile(r"[A-Za-z0-9_.:~-]{1,64}")
 
 
 def _plausible_id(kind: DataKind, source_id: str) -> bool:
-    if kind in (DataKind.SLEEP, DataKind.WORKOUT):
-        return _UUID.fullmatch(source_id) is not None
-    return _NUMBER.fullmatch(source_id) is not None and int(source_id) < 2**63
+    """Whether ``source_id`` could be any provider's id (its provider checks the rest).
+
+    Letters, digits and ``_.:~-`` only (nothing that changes a URL's path), and a
+    number must fit in 64 bits.
+    """
+    if _ID.fullmatch(source_id) is None:
+        return False
+    return not source_id.isdigit() or int(source_id) < 2**63
 
 
 async def _as_model(pending: Awaitable[Record]) -> BaseModel:
@@ -416,3 +442,50 @@ async def open_provider(
                 await budget.flush()
             except Exception:  # the request's own outcome matters more than sharing a pause
                 logger.exception("Could not share a %s pause with the other workers", display)
+
+
+@asynccontextmanager
+async def open_providers(
+    ctx: CloudContext, *, user_id: str, provider: str | None = None
+) -> AsyncIterator[tuple[list[CloudProvider], list[str]]]:
+    """The user's providers: the named one, or every usable connection, sorted by name.
+
+    Yields the opened providers and notes: a sentence for each connection left out
+    because it must be reconnected first (only when another one could be opened).
+
+    Raises:
+        NoProviderConnected: ``provider`` is ``None`` and nothing is connected.
+        ProviderNotConnected: the named provider is not connected.
+        ReauthorizationRequired: the named provider's grant, or every grant, is dead.
+    """
+    async with AsyncExitStack() as stack:
+        if provider is not None:
+            opened = await stack.enter_async_context(
+                open_provider(ctx, user_id=user_id, provider=provider)
+            )
+            yield [opened], []
+            return
+        offered = available_providers()
+        connections = sorted(
+            (info for info in await connection_status(ctx, user_id) if info.provider in offered),
+            key=lambda info: info.provider,
+        )
+        if not connections:
+            raise NoProviderConnected(offered)
+        providers: list[CloudProvider] = []
+        notes: list[str] = []
+        first_error: AuthError | None = None
+        for info in connections:
+            try:
+                opened = await stack.enter_async_context(
+                    open_provider(ctx, user_id=user_id, provider=info.provider)
+                )
+            except (ProviderNotConnected, ReauthorizationRequired) as error:
+                first_error = first_error or error
+                notes.append(str(error))
+                continue
+            providers.append(opened)
+        if not providers:
+            assert first_error is not None
+            raise first_error
+        yield providers, notes
