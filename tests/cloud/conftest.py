@@ -149,14 +149,23 @@ def whoop_app_credentials(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
 
 @asynccontextmanager
 async def running(
-    settings: CloudSettings, clock: FakeClock, sandbox: WhoopSandbox, base_url: str = PUBLIC_URL
+    settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    base_url: str = PUBLIC_URL,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    base_urls: dict[str, str] | None = None,
 ) -> AsyncIterator[Cloud]:
-    """The app on ``settings``, with WHOOP = the in-process sandbox at ``ORIGIN``."""
+    """The app on ``settings``, with WHOOP = the in-process sandbox at ``ORIGIN``.
+
+    ``transport`` and ``base_urls`` replace that wiring (several providers' sandboxes).
+    """
     app = create_app(
         settings,
         clock=clock,
-        provider_transport=sandbox.transport(),
-        provider_base_urls={"whoop": ORIGIN},
+        provider_transport=transport or sandbox.transport(),
+        provider_base_urls=base_urls or {"whoop": ORIGIN},
     )
     async with (
         app.router.lifespan_context(app),
