@@ -21,7 +21,9 @@ from wellpipe.core import (
     UnsupportedDataKind,
     read_days,
 )
-from wellpipe.providers.oura import OuraProvider
+from wellpipe.providers import available_providers, get_provider_info
+from wellpipe.providers.connector import get_connector
+from wellpipe.providers.oura import CONNECTOR, INFO, OuraProvider
 from wellpipe.providers.oura.info import SCOPES
 from wellpipe.providers.oura.provider import query_days
 from wellpipe.sandbox.oura import OuraSandbox
@@ -282,3 +284,22 @@ async def test_revoking_access_kills_the_grant_and_revoking_again_is_fine(
         await oura.profile()
     assert tokens.reauthorization_reason is not None
     await oura.revoke()  # the grant is already dead: nothing to do, no error
+
+
+def test_oura_is_registered_through_its_entry_point() -> None:
+    assert "oura" in available_providers()
+    assert get_provider_info("oura") is INFO
+    assert get_connector("oura") is CONNECTOR
+    assert INFO.scopes_for(DataKind.VITALS) == ("daily", "spo2Daily")
+    assert INFO.rotating_refresh_tokens
+    assert not INFO.pkce
+
+
+def test_the_connector_points_every_oura_url_at_a_sandbox_origin() -> None:
+    location = CONNECTOR.location("http://127.0.0.1:8765")
+    assert location.origin == "http://127.0.0.1:8765"
+    assert location.oauth_endpoints.authorize_url == "http://127.0.0.1:8765/oauth/authorize"
+    assert location.oauth_endpoints.token_url == "http://127.0.0.1:8765/oauth/token"
+    default = CONNECTOR.location(None)
+    assert default.oauth_endpoints.authorize_url == "https://cloud.ouraring.com/oauth/authorize"
+    assert default.oauth_endpoints.token_url == "https://api.ouraring.com/oauth/token"
