@@ -1,10 +1,8 @@
-"""What the CLI tells people about a provider's setup, beyond what `ProviderInfo` says.
+"""What the CLI tells people about a provider's setup, and which data a missing scope costs.
 
-Everything here is optional data: a provider without notes works the same, it
-just gets no extra sentences. A provider can carry its own notes as attributes
-of its `ProviderInfo` (``setup_notes``, ``connect_notes``, ``refresh_token_days``,
-``refresh_token_hint``); the table below covers the built-in providers until
-`ProviderInfo` has those fields.
+Everything here is optional data a provider carries in its `ProviderInfo`
+(``setup_notes``, ``connect_notes``, ``refresh_token_days``, ``refresh_token_hint``):
+a provider without notes works the same, it just gets no extra sentences.
 """
 
 from __future__ import annotations
@@ -35,47 +33,13 @@ class ProviderNotes:
     refresh_token_hint: str = ""
 
 
-_GOOGLE_TESTING = (
-    "Google gives OAuth clients whose publishing status is 'Testing' refresh tokens that "
-    "expire after 7 days: in the Google Cloud console, open 'Google Auth Platform' > "
-    "'Audience' and press 'Publish app' ('In production'; the client may stay unverified "
-    "for your own use), then connect again."
-)
-
-_BUILT_IN: dict[str, ProviderNotes] = {
-    "fitbit": ProviderNotes(
-        setup=(
-            "Create your own OAuth client in a Google Cloud project: enable the Google Health "
-            "API, choose 'Web application' (or 'Desktop app'), add the redirect URI below, and "
-            "add the googlehealth.*.readonly scopes below on the 'Data Access' page.",
-            _GOOGLE_TESTING,
-        ),
-        connect=(_GOOGLE_TESTING,),
-        refresh_token_days=7,
-        refresh_token_hint="publish your Google OAuth client 'In production' "
-        "(Google Auth Platform > Audience), then run `wellpipe auth fitbit` again",
-    ),
-    "oura": ProviderNotes(
-        setup=(
-            "Oura shows each scope as a box on its consent page: leave every box ticked, "
-            "or the data behind an unticked one stays unavailable.",
-        ),
-    ),
-}
-
-
 def notes_for(info: ProviderInfo) -> ProviderNotes:
-    """The notes of a provider: its own (attributes of its info), else the built-in ones."""
-    base = _BUILT_IN.get(info.name, ProviderNotes())
-    setup = getattr(info, "setup_notes", None)
-    connect = getattr(info, "connect_notes", None)
-    days = getattr(info, "refresh_token_days", None)
-    hint = getattr(info, "refresh_token_hint", None)
+    """The notes a provider carries in its `ProviderInfo`."""
     return ProviderNotes(
-        setup=tuple(setup) if setup else base.setup,
-        connect=tuple(connect) if connect else base.connect,
-        refresh_token_days=days if isinstance(days, int) else base.refresh_token_days,
-        refresh_token_hint=hint if isinstance(hint, str) and hint else base.refresh_token_hint,
+        setup=info.setup_notes,
+        connect=info.connect_notes,
+        refresh_token_days=info.refresh_token_days,
+        refresh_token_hint=info.refresh_token_hint,
     )
 
 

@@ -44,6 +44,12 @@ class ProviderInfo:
             and returns a new one (WHOOP, Oura) or keeps it valid (Google).
         kind_scopes: For each kind, the scopes a read of it needs (any one of
             them is enough); kinds not listed need no particular scope.
+        setup_notes: Sentences shown while setting up the developer app.
+        connect_notes: Sentences shown after an account is connected.
+        refresh_token_days: Refresh tokens may die after this many days in some
+            app configurations (Google's "Testing" clients: 7); ``None`` if no
+            such limit is known.
+        refresh_token_hint: What to do when that happens (a sentence fragment).
     """
 
     name: str
@@ -57,6 +63,10 @@ class ProviderInfo:
     authorize_params: tuple[tuple[str, str], ...] = ()
     rotating_refresh_tokens: bool = True
     kind_scopes: tuple[tuple[DataKind, tuple[str, ...]], ...] = ()
+    setup_notes: tuple[str, ...] = ()
+    connect_notes: tuple[str, ...] = ()
+    refresh_token_days: int | None = None
+    refresh_token_hint: str = ""
 
     def scopes_for(self, kind: DataKind) -> tuple[str, ...]:
         """The scopes a read of ``kind`` needs (any one is enough); empty when none."""

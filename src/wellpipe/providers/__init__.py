@@ -31,7 +31,7 @@ def _enabled(name: str) -> bool:
 
 def available_providers() -> list[str]:
     """Names of the installed (and enabled) providers, sorted."""
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if _enabled(ep.name))
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if _enabled(ep.name)})
 
 
 def get_provider_info(name: str) -> ProviderInfo:

@@ -34,6 +34,13 @@ SCOPES: Final = (SLEEP_SCOPE, HEALTH_METRICS_SCOPE, ACTIVITY_SCOPE, PROFILE_SCOP
 """What Wellpipe requests. Google has no ``offline`` scope: ``access_type=offline`` asks for
 the refresh token instead."""
 
+_GOOGLE_TESTING = (
+    "Google gives OAuth clients whose publishing status is 'Testing' refresh tokens that "
+    "expire after 7 days: in the Google Cloud console, open 'Google Auth Platform' > "
+    "'Audience' and press 'Publish app' ('In production'; the client may stay unverified "
+    "for your own use), then connect again."
+)
+
 PER_USER_LIMIT: Final = RateLimit(300, 60)
 """Google's limit for one user of one project: 300 requests a minute.
 
@@ -76,4 +83,14 @@ INFO = ProviderInfo(
         (DataKind.PROFILE, (PROFILE_SCOPE,)),
         (DataKind.BODY_MEASUREMENT, (HEALTH_METRICS_SCOPE,)),
     ),
+    setup_notes=(
+        "Create your own OAuth client in a Google Cloud project: enable the Google Health "
+        "API, choose 'Web application' (or 'Desktop app'), add the redirect URI below, and "
+        "add the googlehealth.*.readonly scopes below on the 'Data Access' page.",
+        _GOOGLE_TESTING,
+    ),
+    connect_notes=(_GOOGLE_TESTING,),
+    refresh_token_days=7,
+    refresh_token_hint="publish your Google OAuth client 'In production' "
+    "(Google Auth Platform > Audience), then run `wellpipe auth fitbit` again",
 )

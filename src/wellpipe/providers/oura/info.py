@@ -55,4 +55,8 @@ INFO = ProviderInfo(
         (DataKind.PROFILE, ("personal", "email")),
         (DataKind.BODY_MEASUREMENT, ("personal",)),
     ),
+    setup_notes=(
+        "Oura shows each scope as a box on its consent page: leave every box ticked, "
+        "or the data behind an unticked one stays unavailable.",
+    ),
 )
