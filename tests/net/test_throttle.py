@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tests.fakes import FakeClock
 from wellpipe.core import ProviderRateLimited, RateLimit
 from wellpipe.net import Throttle
-from wellpipe.net.throttle import parse_seconds
+from wellpipe.net.throttle import parse_seconds, reset_seconds
 
 START = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -76,6 +76,19 @@ async def test_the_providers_zero_remaining_pauses_until_its_reset() -> None:
     assert throttle.state.paused_for_s == pytest.approx(9)
     await throttle.acquire()
     assert clock.monotonic() == pytest.approx(9)
+
+
+async def test_a_reset_given_as_a_unix_time_pauses_until_then() -> None:
+    # Oura's X-RateLimit-Reset is an epoch second, WHOOP's a count of seconds.
+    clock = FakeClock(START)
+    throttle = Throttle((RateLimit(5_000, 300),), clock=clock, provider="oura")
+    reset_at = int(START.timestamp()) + 42
+    throttle.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset_at)})
+    assert throttle.state.server_reset_s == pytest.approx(42)
+    assert throttle.state.paused_for_s == pytest.approx(42)
+    assert reset_seconds("17", clock) == 17
+    assert reset_seconds(str(reset_at - 100), clock) == 0  # already past: no wait
+    assert reset_seconds("soon", clock) is None
 
 
 async def test_remaining_budget_does_not_pause() -> None:

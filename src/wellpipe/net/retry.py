@@ -26,7 +26,7 @@ import stamina
 
 from wellpipe.core.errors import ProviderRateLimited, ProviderResponseError, ProviderUnavailable
 from wellpipe.core.ports import Clock
-from wellpipe.net.throttle import RequestBudget, parse_seconds
+from wellpipe.net.throttle import RequestBudget, parse_seconds, reset_seconds
 
 __all__ = ["Reply", "RetryPolicy", "send"]
 
@@ -215,7 +215,10 @@ async def _read_capped(
 
 
 def _retry_after(headers: httpx2.Headers, clock: Clock) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta or HTTP date), else ``X-RateLimit-Reset``."""
+    """Seconds to wait from ``Retry-After`` (delta or HTTP date), else ``X-RateLimit-Reset``.
+
+    The reset is seconds from now (WHOOP) or a Unix time (Oura).
+    """
     value = headers.get("retry-after")
     if value is not None:
         seconds = parse_seconds(value)
@@ -230,4 +233,4 @@ def _retry_after(headers: httpx2.Headers, clock: Clock) -> float | None:
                 when = when.replace(tzinfo=UTC)
             delta = (when - clock.now().astimezone(UTC)).total_seconds()
             return max(0.0, delta) if math.isfinite(delta) else None
-    return parse_seconds(headers.get("x-ratelimit-reset"))
+    return reset_seconds(headers.get("x-ratelimit-reset"), clock)

@@ -134,7 +134,7 @@ class Throttle:
         """Read the provider's ``X-RateLimit-*`` headers; pause when it says none remain."""
         limit = headers.get("x-ratelimit-limit")
         remaining = parse_count(headers.get("x-ratelimit-remaining"))
-        reset = parse_seconds(headers.get("x-ratelimit-reset"))
+        reset = reset_seconds(headers.get("x-ratelimit-reset"), self._clock)
         if limit is None and remaining is None:
             return
         self._server_limit = limit
@@ -153,6 +153,18 @@ class Throttle:
             server_reset_s=self._server_reset_s,
             paused_for_s=max(0.0, self._paused_until - self._clock.monotonic()),
         )
+
+
+_EPOCH_SECONDS_FLOOR = 1_000_000_000.0
+"""An ``X-RateLimit-Reset`` above this (2001-09-09) is a Unix time, not a number of seconds."""
+
+
+def reset_seconds(value: str | None, clock: Clock) -> float | None:
+    """Seconds until an ``X-RateLimit-Reset`` comes: WHOOP sends seconds, Oura a Unix time."""
+    reset = parse_seconds(value)
+    if reset is not None and reset > _EPOCH_SECONDS_FLOOR:
+        return max(0.0, reset - clock.now().timestamp())
+    return reset
 
 
 def parse_count(value: str | None) -> int | None:

@@ -134,8 +134,8 @@ def test_whoop_is_registered_through_its_entry_point() -> None:
 
 
 def test_providers_can_be_limited_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WELLPIPE_PROVIDERS", "oura")
-    assert available_providers() == []
+    monkeypatch.setenv("WELLPIPE_PROVIDERS", "oura, garmin")
+    assert available_providers() == ["oura"]
     with pytest.raises(UnknownProviderError):
         get_provider_info("whoop")
 
@@ -143,4 +143,5 @@ def test_providers_can_be_limited_by_name(monkeypatch: pytest.MonkeyPatch) -> No
 def test_an_unknown_provider_lists_the_installed_ones() -> None:
     with pytest.raises(UnknownProviderError) as caught:
         get_provider_info("garmin")
-    assert caught.value.installed == ["whoop"]
+    assert caught.value.installed == ["fitbit", "oura", "whoop"]
+    assert "installed: fitbit, oura, whoop" in str(caught.value)
