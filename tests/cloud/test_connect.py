@@ -292,8 +292,10 @@ async def test_connecting_needs_a_known_and_configured_provider(
     cloud: Cloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     me = await signed_in(cloud, "me@example.com")
-    with pytest.raises(ConnectError, match="this server offers whoop"):
-        await begin_connect(cloud.ctx, session=me, provider="oura")
+    with pytest.raises(ConnectError, match="this server offers fitbit, oura, whoop"):
+        await begin_connect(cloud.ctx, session=me, provider="garmin")
+    with pytest.raises(ConnectError, match="WELLPIPE_OURA_CLIENT_ID"):
+        await begin_connect(cloud.ctx, session=me, provider="oura")  # no Oura app configured
     monkeypatch.delenv("WELLPIPE_WHOOP_CLIENT_ID")
     with pytest.raises(ConnectError, match="WELLPIPE_WHOOP_CLIENT_ID"):
         await begin_connect(cloud.ctx, session=me, provider="whoop")

@@ -331,3 +331,38 @@ async def test_mcp_reads_every_connected_provider_or_the_named_one(trio: Trio) -
     assert "source" not in only["columns"] or {
         row[only["columns"].index("source")] for row in only["rows"]
     } == {"fitbit"}
+
+
+# ------------------------------------------------------------------ settings
+def test_each_provider_without_a_developer_app_uses_its_sandbox(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from wellpipe.cloud.settings import SANDBOX_CLIENT
+
+    monkeypatch.setenv("WELLPIPE_OURA_CLIENT_ID", "real-oura")
+    monkeypatch.setenv("WELLPIPE_OURA_CLIENT_SECRET", "real-secret")
+    monkeypatch.delenv("WELLPIPE_FITBIT_CLIENT_ID", raising=False)
+    monkeypatch.delenv("WELLPIPE_WHOOP_CLIENT_ID", raising=False)
+    settings = CloudSettings(home=tmp_path)
+
+    assert not settings.uses_sandbox("oura")
+    assert settings.credentials_for("oura") == ("real-oura", "real-secret")
+    assert settings.uses_sandbox("fitbit")
+    assert settings.credentials_for("fitbit") == SANDBOX_CLIENT
+    assert settings.uses_sandbox("whoop")
+    forced = CloudSettings(home=tmp_path, sandbox=True)
+    assert forced.credentials_for("oura") == SANDBOX_CLIENT
+    off = CloudSettings(home=tmp_path, sandbox=False)
+    assert off.credentials_for("fitbit") is None
+
+
+def test_sandbox_origins_reach_the_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from wellpipe.cloud.app import create_app
+
+    monkeypatch.setenv("WELLPIPE_SANDBOX_ORIGINS", '{"oura": "http://127.0.0.1:9999"}')
+    settings = CloudSettings(home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    app = create_app(settings, provider_base_urls={"whoop": ORIGIN}, migrate=False)
+    assert app.state.ctx.provider_base_urls == {
+        "oura": "http://127.0.0.1:9999",
+        "whoop": ORIGIN,
+    }

@@ -118,7 +118,7 @@ async def read_profiles(
     async def one(user_id: str) -> None:
         nonlocal done
         try:
-            async with open_provider(ctx, user_id=user_id) as provider:
+            async with open_provider(ctx, user_id=user_id, provider="whoop") as provider:
                 await provider.profile()
             done += 1
         except ProviderRateLimited as busy:

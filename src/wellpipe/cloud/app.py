@@ -172,7 +172,8 @@ def create_app(
         version=__version__,
         summary="Your own wearable health data, for AI assistants.",
         description=(
-            "Read your connected WHOOP data. Authenticate every request with your Wellpipe "
+            "Read your connected WHOOP, Oura and Fitbit (Google Health) data, one provider "
+            "or all of them merged by day. Authenticate every request with your Wellpipe "
             "API key: `Authorization: Bearer wp_live_...` (create one in the dashboard). "
             "Errors are problem details with a sentence saying what to do."
         ),

@@ -59,7 +59,7 @@ def cloud() -> None:
 
     Settings come from WELLPIPE_* environment variables (see the README's production
     checklist). With none set, it runs on SQLite in the Wellpipe home, with generated
-    development keys and the built-in WHOOP sandbox.
+    development keys and the built-in sandbox of every provider without a developer app.
     """
 
 

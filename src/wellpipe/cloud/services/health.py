@@ -356,7 +356,7 @@ _ACCESS_KEY = "health.access_log"
 
 @asynccontextmanager
 async def open_provider(
-    ctx: CloudContext, *, user_id: str, provider: str = "whoop"
+    ctx: CloudContext, *, user_id: str, provider: str
 ) -> AsyncIterator[CloudProvider]:
     """A `HealthProvider` for one Wellpipe user's connected account.
 

@@ -77,7 +77,9 @@ async def static(name: str) -> Response:
 @router.get("/", response_class=HTMLResponse)
 async def landing(web: WebDep) -> Response:
     """What Wellpipe Cloud is, with the ways in."""
-    return web.render("landing.html")
+    shown = [get_provider_info(name).display_name for name in available_providers()]
+    names = ", ".join(shown[:-1]) + (" or " if len(shown) > 1 else "") + "".join(shown[-1:])
+    return web.render("landing.html", provider_names=names or "your wearable")
 
 
 @router.get("/signup", response_class=HTMLResponse)
