@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -167,14 +168,9 @@ class _Block:
 
 
 @dataclass
-class MemberHistory:
-    """Everything one member has. Collections are newest first (interval start descending)."""
+class _MemberData:
+    """What generation produces for one member."""
 
-    spec: MemberSpec
-    seed: int
-    now: datetime
-    first_day: date
-    sources: dict[str, Json]
     points: dict[str, list[Point]] = field(default_factory=dict)
     reconciled: dict[str, list[Point]] = field(default_factory=dict)
     by_id: dict[str, dict[str, Point]] = field(default_factory=dict)
@@ -183,9 +179,81 @@ class MemberHistory:
     zone_changes: list[tuple[datetime, str]] = field(default_factory=list)
     daily_rhr: dict[date, int] = field(default_factory=dict)
 
+
+class MemberHistory:
+    """Everything one member has. Collections are newest first (interval start descending).
+
+    The data is generated on first use (of ``points``, ``heart_rate_minutes``, ...), once,
+    even when several threads ask at the same moment; the identity, profile and settings
+    need none of it. A member's history depends only on its spec, the seed, ``now`` and
+    ``days``, never on which member was generated first.
+    """
+
+    def __init__(self, spec: MemberSpec, seed: int, now: datetime, days: int) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.now = now.astimezone(UTC)
+        self.days = days
+        self.first_day = self.now.astimezone(ZoneInfo(spec.home_zone)).date() - timedelta(days=days)
+        self.sources = _sources(spec)
+        self._data: _MemberData | None = None
+        self._lock = threading.Lock()
+
     def __repr__(self) -> str:
-        counts = {kind: len(points) for kind, points in self.points.items()}
+        if self._data is None:
+            return f"MemberHistory(health_user_id={self.spec.health_user_id}, not generated yet)"
+        counts = {kind: len(points) for kind, points in self._data.points.items()}
         return f"MemberHistory(health_user_id={self.spec.health_user_id}, {counts=})"
+
+    # ------------------------------------------------------------------ generated data
+    @property
+    def generated(self) -> bool:
+        """Whether the history has been generated yet."""
+        return self._data is not None
+
+    def _generated(self) -> _MemberData:
+        data = self._data
+        if data is None:
+            with self._lock:
+                data = self._data
+                if data is None:
+                    data = self._data = _Builder(self).build()
+        return data
+
+    @property
+    def points(self) -> dict[str, list[Point]]:
+        """Every stored point by data type (kebab-case), newest first."""
+        return self._generated().points
+
+    @property
+    def reconciled(self) -> dict[str, list[Point]]:
+        """``points`` with overlapping sources merged (what ``reconcile`` serves)."""
+        return self._generated().reconciled
+
+    @property
+    def by_id(self) -> dict[str, dict[str, Point]]:
+        """Identifiable points by data type and point id."""
+        return self._generated().by_id
+
+    @property
+    def blocks(self) -> list[_Block]:
+        """Sleeps and exercises (heart-rate shapes), oldest first."""
+        return self._generated().blocks
+
+    @property
+    def unworn(self) -> list[tuple[datetime, datetime]]:
+        """Half-open UTC spans the tracker was off the wrist, oldest first."""
+        return self._generated().unworn
+
+    @property
+    def zone_changes(self) -> list[tuple[datetime, str]]:
+        """From which instant on the member was in which IANA zone, oldest first."""
+        return self._generated().zone_changes
+
+    @property
+    def daily_rhr(self) -> dict[date, int]:
+        """Resting heart rate by civil day."""
+        return self._generated().daily_rhr
 
     # ------------------------------------------------------------------ users.*
     @property
@@ -326,7 +394,7 @@ def _unit(seed: int, user: int, stamp: int) -> float:
 
 @dataclass
 class History:
-    """The whole synthetic world: members by ``healthUserId``."""
+    """The whole synthetic world: members by ``healthUserId`` (each generates on first use)."""
 
     now: datetime
     seed: int
@@ -402,64 +470,64 @@ def _fitness(vo2: float) -> str:
     return "EXCELLENT"
 
 
+def _sources(spec: MemberSpec) -> dict[str, Json]:
+    """The member's ``dataSource`` bodies by the short names points carry."""
+    tracker_device = {
+        "displayName": spec.tracker[0],
+        "manufacturer": "Google",
+        "formFactor": spec.tracker[1],
+    }
+    return {
+        "tracker": {
+            "platform": "FITBIT",
+            "recordingMethod": "PASSIVELY_MEASURED",
+            "device": tracker_device,
+        },
+        "tracker-active": {
+            "platform": "FITBIT",
+            "recordingMethod": "ACTIVELY_MEASURED",
+            "device": tracker_device,
+        },
+        "derived": {
+            "platform": "FITBIT",
+            "recordingMethod": "DERIVED",
+            "device": tracker_device,
+        },
+        "phone": {
+            "platform": "HEALTH_CONNECT",
+            "recordingMethod": "PASSIVELY_MEASURED",
+            "device": {
+                "displayName": spec.phone[0],
+                "manufacturer": spec.phone[1],
+                "formFactor": "PHONE",
+            },
+            "application": {"packageName": spec.phone[2]},
+        },
+        "scale": {
+            "platform": "FITBIT",
+            "recordingMethod": "ACTIVELY_MEASURED",
+            "device": {
+                "displayName": "Aria Air",
+                "manufacturer": "Fitbit",
+                "formFactor": "SCALE",
+            },
+        },
+        "manual": {"platform": "FITBIT", "recordingMethod": "MANUAL"},
+    }
+
+
 class _Builder:
-    def __init__(self, spec: MemberSpec, seed: int, now: datetime, days: int) -> None:
+    def __init__(self, member: MemberHistory) -> None:
+        spec = member.spec
         self.spec = spec
-        self.now = now
-        self.seed = seed
-        self.rng = random.Random(f"wellpipe-fitbit-sandbox:{seed}:{spec.health_user_id}")
+        self.now = member.now
+        self.seed = member.seed
+        self.rng = random.Random(f"wellpipe-fitbit-sandbox:{member.seed}:{spec.health_user_id}")
         self.home = ZoneInfo(spec.home_zone)
         self.travel = ZoneInfo(spec.travel_zone)
-        self.today = now.astimezone(self.home).date()
-        self.first_day = self.today - timedelta(days=days)
-        tracker_device = {
-            "displayName": spec.tracker[0],
-            "manufacturer": "Google",
-            "formFactor": spec.tracker[1],
-        }
-        self.member = MemberHistory(
-            spec=spec,
-            seed=seed,
-            now=now,
-            first_day=self.first_day,
-            sources={
-                "tracker": {
-                    "platform": "FITBIT",
-                    "recordingMethod": "PASSIVELY_MEASURED",
-                    "device": tracker_device,
-                },
-                "tracker-active": {
-                    "platform": "FITBIT",
-                    "recordingMethod": "ACTIVELY_MEASURED",
-                    "device": tracker_device,
-                },
-                "derived": {
-                    "platform": "FITBIT",
-                    "recordingMethod": "DERIVED",
-                    "device": tracker_device,
-                },
-                "phone": {
-                    "platform": "HEALTH_CONNECT",
-                    "recordingMethod": "PASSIVELY_MEASURED",
-                    "device": {
-                        "displayName": spec.phone[0],
-                        "manufacturer": spec.phone[1],
-                        "formFactor": "PHONE",
-                    },
-                    "application": {"packageName": spec.phone[2]},
-                },
-                "scale": {
-                    "platform": "FITBIT",
-                    "recordingMethod": "ACTIVELY_MEASURED",
-                    "device": {
-                        "displayName": "Aria Air",
-                        "manufacturer": "Fitbit",
-                        "formFactor": "SCALE",
-                    },
-                },
-                "manual": {"platform": "FITBIT", "recordingMethod": "MANUAL"},
-            },
-        )
+        self.today = member.now.astimezone(self.home).date()
+        self.first_day = member.first_day
+        self.data = _MemberData()
         self.points: dict[str, list[Point]] = {}
         self.next_id = 41_000_000_000 + self.rng.randrange(1_000_000_000)
         self.temp_history: list[float] = []
@@ -531,8 +599,8 @@ class _Builder:
         return point
 
     # ----------------------------------------------------------------- build
-    def build(self) -> MemberHistory:
-        member = self.member
+    def build(self) -> _MemberData:
+        member = self.data
         previous_zone: str | None = None
         day = self.first_day
         while day <= self.today:
@@ -570,7 +638,7 @@ class _Builder:
         self.add_nap(day, zone, exercises)
         charging = rng.randrange(9, 20)
         charge_start = datetime.combine(day, time(charging)).replace(tzinfo=zone)
-        self.member.unworn.append(
+        self.data.unworn.append(
             (charge_start.astimezone(UTC), (charge_start + timedelta(hours=1)).astimezone(UTC))
         )
         self.add_movement(day, zone, wake_civil, exercises, charging)
@@ -603,7 +671,7 @@ class _Builder:
             self.last_main_sleep = point
             start = point.start
             assert point.end is not None
-            self.member.blocks.append(_Block(start, point.end, "sleep", 0.0))
+            self.data.blocks.append(_Block(start, point.end, "sleep", 0.0))
         return point
 
     def stage_cycle(self, minutes: int) -> list[tuple[str, int]]:
@@ -714,7 +782,7 @@ class _Builder:
             zone, start, self.classic_stages(minutes), True, "REJECTED_NAP", main=False
         )
         if point is not None and point.end is not None:
-            self.member.blocks.append(_Block(point.start, point.end, "sleep", 0.0))
+            self.data.blocks.append(_Block(point.start, point.end, "sleep", 0.0))
 
     def mark_newest_night_unprocessed(self) -> None:
         """The last night's stages are still computing: classic, ``processed`` unset."""
@@ -828,7 +896,7 @@ class _Builder:
         point = self.add("exercise", zone, start, end, "tracker-active", value, self.new_id())
         if point is None or point.end is None:
             return False
-        self.member.blocks.append(_Block(point.start, point.end, "exercise", float(avg_hr)))
+        self.data.blocks.append(_Block(point.start, point.end, "exercise", float(avg_hr)))
         minute = start.replace(second=0) + timedelta(minutes=2)
         for zone_name, count, per in (
             ("FAT_BURN", fat, 1),
@@ -920,7 +988,7 @@ class _Builder:
         midnight = datetime.combine(day, time(0))
         hrv = spec.hrv_ms * rng.lognormvariate(0, 0.14)
         rhr = round(spec.rhr_bpm + 0.12 * (spec.hrv_ms - hrv) + rng.gauss(0, 1.0))
-        self.member.daily_rhr[day] = rhr
+        self.data.daily_rhr[day] = rhr
         when = "WITH_SLEEP" if sleep is not None else "ONLY_WITH_AWAKE_DATA"
 
         def daily(kind: str, value: Json) -> None:
@@ -1099,7 +1167,7 @@ def generate_history(
     days: int = 400,
     members: int | tuple[MemberSpec, ...] = 2,
 ) -> History:
-    """Build the synthetic history for ``days`` days up to ``now``.
+    """The synthetic history for ``days`` days up to ``now``; each member generates on first use.
 
     Args:
         now: The present moment; nothing after it exists yet.
@@ -1117,8 +1185,5 @@ def generate_history(
         specs = DEFAULT_MEMBERS[:members]
     else:
         specs = members
-    built: dict[str, MemberHistory] = {}
-    for spec in specs:
-        builder = _Builder(spec, seed, now.astimezone(UTC), days)
-        built[spec.health_user_id] = builder.build()
-    return History(now=now, seed=seed, days=days, members=built)
+    lazy = {spec.health_user_id: MemberHistory(spec, seed, now, days) for spec in specs}
+    return History(now=now, seed=seed, days=days, members=lazy)
