@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import httpx2
@@ -51,3 +52,9 @@ def test_threads_asking_at_once_share_one_generation() -> None:
         thread.join()
     assert len(seen) == 4
     assert all(points is seen[0] for points in seen)
+
+
+def test_the_garbage_collector_is_on_again_after_a_member_generates() -> None:
+    member = next(iter(generate_history(now=NOW, seed=6, days=120, members=1).members.values()))
+    assert member.points["steps"]
+    assert gc.isenabled()

@@ -26,9 +26,12 @@ week in another time zone, a night without SpO2, and the newest night unprocesse
 from __future__ import annotations
 
 import bisect
+import gc
+import operator
 import random
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -214,7 +217,7 @@ class MemberHistory:
     def _generated(self) -> _MemberData:
         data = self._data
         if data is None:
-            with self._lock:
+            with self._lock, _cyclic_gc_paused():
                 data = self._data
                 if data is None:
                     data = self._data = _Builder(self).build()
@@ -453,6 +456,8 @@ _NIGHTLY = (
     "daily-respiratory-rate",
     "daily-sleep-temperature-derivations",
 )
+_NEWEST_FIRST = operator.attrgetter("start", "source")
+"""Sort key of stored points (with ``reverse=True``): interval start, then source."""
 _STAGE_TYPES = ("AWAKE", "LIGHT", "DEEP", "REM")
 _CLASSIC_TYPES = ("AWAKE", "RESTLESS", "ASLEEP")
 
@@ -468,6 +473,25 @@ def _fitness(vo2: float) -> str:
         if vo2 < bound:
             return level
     return "EXCELLENT"
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a member generates.
+
+    Generation allocates some 45,000 points and their payloads, none of them garbage;
+    with the collector on, each full pass re-walks everything built so far, which cost
+    about a third of the generation time. Reference counting still frees as usual;
+    the collector resumes (if it was on) as soon as the member is built.
+    """
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _sources(spec: MemberSpec) -> dict[str, Json]:
@@ -534,6 +558,7 @@ class _Builder:
         self.vo2 = spec.vo2_max
         self.last_main_sleep: Point | None = None
         self.offsets: dict[tuple[str, date], tuple[datetime, datetime, int | None]] = {}
+        self.utc_memo: dict[tuple[ZoneInfo, datetime], tuple[datetime, int]] = {}
         self.exercise_load: list[tuple[datetime, datetime, int, float]] = []
 
     # ----------------------------------------------------------------- helpers
@@ -549,7 +574,17 @@ class _Builder:
         return str(self.next_id)
 
     def to_utc(self, zone: ZoneInfo, moment: datetime) -> tuple[datetime, int]:
-        """A wall-clock time in ``zone`` as a UTC instant and its offset (cached per day)."""
+        """A wall-clock time in ``zone`` as a UTC instant and its offset.
+
+        Memoised: an hour's points share their interval ends, so most calls repeat one.
+        """
+        key = (zone, moment)
+        known = self.utc_memo.get(key)
+        if known is None:
+            known = self.utc_memo[key] = self._to_utc(zone, moment)
+        return known
+
+    def _to_utc(self, zone: ZoneInfo, moment: datetime) -> tuple[datetime, int]:
         day = moment.date()
         cached = self.offsets.get((zone.key, day))
         if cached is None:
@@ -620,7 +655,7 @@ class _Builder:
         member.unworn.sort()
         member.blocks.sort(key=lambda b: b.start)
         for kind, points in self.points.items():
-            points.sort(key=lambda p: (p.start, p.source), reverse=True)
+            points.sort(key=_NEWEST_FIRST, reverse=True)
             member.points[kind] = points
             member.reconciled[kind] = _reconcile(points)
             ids = {p.point_id: p for p in points if p.point_id is not None}
@@ -721,20 +756,22 @@ class _Builder:
         stamp = rfc3339(created)
         segments: list[Json] = []
         cursor = start_utc
+        at, offset = _instant(cursor, zone)  # a segment ends where the next starts
         for stage, length in stages:
             seg_end = cursor + timedelta(minutes=length)
+            end_at, end_offset = _instant(seg_end, zone)
             segments.append(
                 {
-                    "startTime": rfc3339(cursor),
-                    "startUtcOffset": duration(offset_seconds(cursor.astimezone(zone).utcoffset())),
-                    "endTime": rfc3339(seg_end),
-                    "endUtcOffset": duration(offset_seconds(seg_end.astimezone(zone).utcoffset())),
+                    "startTime": at,
+                    "startUtcOffset": offset,
+                    "endTime": end_at,
+                    "endUtcOffset": end_offset,
                     "type": stage,
                     "createTime": stamp,
                     "updateTime": stamp,
                 }
             )
-            cursor = seg_end
+            cursor, at, offset = seg_end, end_at, end_offset
         value: Json = {
             "type": "CLASSIC" if classic else "STAGES",
             "stages": segments,
@@ -1079,6 +1116,11 @@ class _Builder:
             {"heightMillimeters": str(self.spec.height_mm)},
         )
         self.points["height"].sort(key=lambda p: p.start, reverse=True)
+
+
+def _instant(instant: datetime, zone: ZoneInfo) -> tuple[str, str]:
+    """An instant's RFC 3339 time and the UTC offset ``zone`` had then (a google-duration)."""
+    return rfc3339(instant), duration(offset_seconds(instant.astimezone(zone).utcoffset()))
 
 
 def _assemble(
