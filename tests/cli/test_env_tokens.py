@@ -94,12 +94,12 @@ async def test_a_hundred_concurrent_reads_on_an_expired_token_refresh_exactly_on
     async with local(paths, clock, network) as whoop:
 
         async def call() -> None:
-            names.append((await whoop.profile()).first_name)
+            names.append((await whoop.profile()).display_name)
 
         async with anyio.create_task_group() as group:
             for _ in range(100):
                 group.start_soon(call)
-    assert names == ["Alex"] * 100
+    assert names == ["Alex Rivera"] * 100
     assert sandbox.auth.token_requests == 1
     values = stored(paths)
     assert values["WHOOP_REFRESH_TOKEN"] != old.refresh_token

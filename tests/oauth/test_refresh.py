@@ -58,12 +58,12 @@ async def test_a_hundred_concurrent_calls_on_an_expired_token_refresh_exactly_on
     results: list[str] = []
 
     async def call() -> None:
-        results.append((await connected.profile()).first_name)
+        results.append((await connected.profile()).display_name)
 
     async with anyio.create_task_group() as group:
         for _ in range(100):
             group.start_soon(call)
-    assert results == ["Alex"] * 100
+    assert results == ["Alex Rivera"] * 100
     assert sandbox.auth.token_requests == 1
     assert [r.status for r in sandbox.requests if r.path == PROFILE] == [200] * 100
 
