@@ -30,7 +30,12 @@ from wellpipe.cloud.services.deletion import delete_account
 from wellpipe.cloud.services.keys import create_key
 from wellpipe.cloud.services.sessions import SessionInfo, open_session, resolve_session
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import connection_status, read_access_token, save_connection
+from wellpipe.cloud.tokens import (
+    DatabaseTokenProvider,
+    connection_status,
+    read_access_token,
+    save_connection,
+)
 from wellpipe.sandbox import WhoopSandbox
 from wellpipe.sandbox.fitbit import FitbitSandbox
 from wellpipe.sandbox.fitbit import History as GoogleHistory
@@ -331,6 +336,25 @@ async def test_mcp_reads_every_connected_provider_or_the_named_one(trio: Trio) -
     assert "source" not in only["columns"] or {
         row[only["columns"].index("source")] for row in only["rows"]
     } == {"fitbit"}
+
+
+async def test_mcp_answers_from_the_others_and_says_which_grant_to_renew(trio: Trio) -> None:
+    user_id = await add_user(trio.cloud.ctx)
+    await connect_all(trio, user_id)
+    dead = DatabaseTokenProvider(trio.cloud.ctx, user_id=user_id, provider="oura")
+    await dead.mark_reauthorization_required("the provider refused the refresh token")
+    created = await create_key(trio.cloud.ctx, user_id=user_id, name="tests")
+    auth = {"Authorization": f"Bearer {created.full_key}"}
+    async with mcp_client(trio.cloud, auth, "legacy") as client:
+        merged = await client.call_tool("get-recent-sleep", {"days": 7})
+
+    assert merged.is_error is False, merged.content
+    answer: dict[str, Any] = merged.structured_content
+    sources = {row[answer["columns"].index("source")] for row in answer["rows"]}
+    assert sources == {"fitbit", "whoop"}
+    assert any("Oura" in note and "reconnect Oura" in note for note in answer["notes"])
+    text = getattr(merged.content[0], "text", "")
+    assert "reconnect Oura" in text
 
 
 # ------------------------------------------------------------------ settings

@@ -34,6 +34,7 @@ from wellpipe.mcp.tools import (
 
 __all__ = [
     "Connect",
+    "OpenedProviders",
     "ProviderNotConnected",
     "WellpipeServer",
     "build_server",
@@ -48,8 +49,27 @@ Connect = Callable[[str | None], AbstractAsyncContextManager[Sequence[HealthProv
 
 ``None`` means every connected provider, sorted by name (at least one: with none,
 raise the error that says how to connect one); a name means just that provider
-(`ProviderNotConnected` when it is not connected).
+(`ProviderNotConnected` when it is not connected). Yield an `OpenedProviders` to
+say which connections were left out and why.
 """
+
+
+class OpenedProviders(tuple[HealthProvider, ...]):
+    """The providers a `Connect` opened, plus a sentence per connection it left out.
+
+    A connection whose grant is dead is left out while the others answer; its
+    note ("reconnect Oura in the dashboard") travels with every answer.
+    """
+
+    notes: tuple[str, ...]
+
+    def __new__(
+        cls, providers: Sequence[HealthProvider], notes: Sequence[str] = ()
+    ) -> OpenedProviders:
+        """The opened ``providers``, and a sentence for each connection left out."""
+        opened = super().__new__(cls, providers)
+        opened.notes = tuple(notes)
+        return opened
 
 
 def _display(name: str) -> str:
@@ -189,7 +209,10 @@ class WellpipeServer(MCPServer[Any]):
                 if not providers:
                     raise WellpipeError(_NONE_CONNECTED)
                 tool_context = ToolContext(
-                    providers=tuple(providers), clock=self._clock, default_tz=self._default_tz
+                    providers=tuple(providers),
+                    clock=self._clock,
+                    default_tz=self._default_tz,
+                    notes=tuple(getattr(providers, "notes", ())),
                 )
                 answer = await spec(tool_context, arguments)
         except WellpipeError as failure:

@@ -75,6 +75,8 @@ class ToolContext:
     clock: Clock
     default_tz: tzinfo = UTC
     """The user's time zone when no record says otherwise."""
+    notes: tuple[str, ...] = ()
+    """Sentences about connections left out of this call (a grant to renew), for every answer."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def _answer(context: ToolContext, kind: str, days: DayRange, read: Gathered[Reco
         first=days.first,
         last=days.last,
         table=table,
-        notes=read.notes,
+        notes=(*context.notes, *read.notes),
     )
 
 
@@ -232,7 +234,7 @@ async def _profile(context: ToolContext, args: ProviderArgs) -> Answer:
         )
 
     read = await gather(context.providers, one)
-    return profile_answer([profile for _, profile in read.answers], read.notes)
+    return profile_answer([profile for _, profile in read.answers], (*context.notes, *read.notes))
 
 
 TOOLS: tuple[ToolSpec[Any], ...] = (

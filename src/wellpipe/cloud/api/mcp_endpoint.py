@@ -48,7 +48,7 @@ from wellpipe.cloud.services.keys import Principal, authenticate
 from wellpipe.cloud.services.limits import Charge, charge, refund
 from wellpipe.core.errors import WellpipeError
 from wellpipe.core.ports import HealthProvider
-from wellpipe.mcp.server import WellpipeServer
+from wellpipe.mcp.server import OpenedProviders, WellpipeServer
 
 __all__ = ["MCP_PATHS", "QuotaExceeded", "build_mcp", "mount_mcp", "transport_security"]
 
@@ -139,12 +139,12 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
         principal = caller.principal
         endpoint = f"mcp:{call.tool}"
         async with open_providers(ctx, user_id=principal.user_id, provider=wanted) as found:
-            providers, _notes = found
+            providers, notes = found
             counted = await charge(ctx, principal, endpoint, request_id=caller.request_id)
             if not counted.allowed:
                 raise QuotaExceeded(counted)
             try:
-                yield tuple(providers)
+                yield OpenedProviders(providers, notes)
             except Exception as error:
                 if refundable(error):
                     await refund(ctx, principal, endpoint, at=counted.at)
