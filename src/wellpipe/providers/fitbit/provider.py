@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx2
-from pydantic import ValidationError
 
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import (
@@ -18,7 +17,6 @@ from wellpipe.core.errors import (
     ProviderResponseError,
     ScopeNotGranted,
     UnsupportedDataKind,
-    WellpipeError,
 )
 from wellpipe.core.models import (
     BodyMeasurement,
@@ -35,7 +33,6 @@ from wellpipe.net import (
     RetryPolicy,
     Throttle,
     build_http_client,
-    invalid_response,
 )
 from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
 from wellpipe.providers.fitbit import mapping
@@ -44,6 +41,7 @@ from wellpipe.providers.fitbit.client import GoogleHealthClient
 from wellpipe.providers.fitbit.info import INFO, PER_USER_LIMIT
 from wellpipe.providers.fitbit.oauth import fitbit_oauth_client
 from wellpipe.providers.fitbit.settings import FitbitSettings
+from wellpipe.providers.reading import Mapper, first_failure
 
 __all__ = ["FitbitProvider", "UserBudget", "civil_days", "open_fitbit"]
 
@@ -54,6 +52,7 @@ _WIDEST_EAST = timedelta(hours=14)
 
 T = TypeVar("T")
 CoreT = TypeVar("CoreT")
+_MAP = Mapper(INFO.name)
 
 
 def civil_days(window: TimeWindow) -> tuple[date, date]:
@@ -141,7 +140,7 @@ class FitbitProvider:
                     reads.attempted[kind] = reads.attempted.get(kind, 0) + 1
                     group.start_soon(_gather, kind, job, reads)
         except ExceptionGroup as failures:
-            raise _first_failure(failures) from None
+            raise first_failure(failures) from None
 
         refusals = [error for errors in reads.refused.values() for error in errors]
         failed = {k for k, n in reads.attempted.items() if len(reads.refused.get(k, ())) == n}
@@ -290,26 +289,9 @@ async def _latest(points: AsyncIterator[wire.DataPoint]) -> wire.DataPoint | Non
     return None
 
 
-def _first_failure(group: BaseExceptionGroup[Exception]) -> Exception:
-    """The error to show for concurrent reads that failed: a Wellpipe error if there is one."""
-    leaves: list[Exception] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif isinstance(exc, Exception):
-            leaves.append(exc)
-
-    walk(group)
-    return next((e for e in leaves if isinstance(e, WellpipeError)), leaves[0])
-
-
 def _map_one(item: T, convert: Callable[[T], CoreT], kind: str) -> CoreT:
     try:
-        return convert(item)
-    except ValidationError as exc:
-        raise invalid_response(exc, provider=INFO.name, endpoint=None, record=kind) from None
+        return _MAP.one(item, convert, kind)
     except ValueError as exc:
         raise ProviderResponseError(
             provider=INFO.name, endpoint=None, problem=f"a {kind} is unusable ({exc})"

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import anyio
 import httpx2
-from pydantic import BaseModel, ValidationError
 
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import (
@@ -19,7 +18,6 @@ from wellpipe.core.errors import (
     ReauthorizationRequired,
     ScopeNotGranted,
     UnsupportedDataKind,
-    WellpipeError,
 )
 from wellpipe.core.models import (
     BodyMeasurement,
@@ -36,7 +34,6 @@ from wellpipe.net import (
     RetryPolicy,
     Throttle,
     build_http_client,
-    invalid_response,
 )
 from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
 from wellpipe.providers.oura import mapping
@@ -44,6 +41,7 @@ from wellpipe.providers.oura.client import OuraClient
 from wellpipe.providers.oura.info import INFO
 from wellpipe.providers.oura.oauth import oura_oauth_client
 from wellpipe.providers.oura.settings import OuraSettings
+from wellpipe.providers.reading import Mapper, first_failure
 
 __all__ = ["OuraProvider", "open_oura", "query_days"]
 
@@ -73,8 +71,7 @@ _DOCUMENT_ID: Final = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 
 _ONE_DAY: Final = timedelta(days=1)
 
-CoreT = TypeVar("CoreT")
-WireT = TypeVar("WireT", bound=BaseModel)
+_MAP: Final = Mapper(INFO.name)
 
 
 def query_days(window: TimeWindow) -> tuple[date, date]:
@@ -173,7 +170,7 @@ class OuraProvider:
                 for name in sorted(names):
                     group.start_soon(drain, name)
         except ExceptionGroup as failures:
-            raise _first_failure(failures) from None
+            raise first_failure(failures) from None
         return routes
 
     def _assemble(self, wanted: set[DataKind], routes: _Routes) -> RecordSet:
@@ -197,22 +194,24 @@ class OuraProvider:
             raise first_refusal
         sleeps = routes.get("sleep")
         return RecordSet(
-            sleeps=_map(
+            sleeps=_MAP.call(
                 lambda: mapping.sleeps_to_core(sleeps, routes.get("daily_sleep")),
                 "sleep",
             )
             if DataKind.SLEEP in kept
             else (),
-            readiness=_mapped(routes.get("daily_readiness"), mapping.readiness_to_core, "readiness")
+            readiness=_MAP.each(
+                routes.get("daily_readiness"), mapping.readiness_to_core, "readiness"
+            )
             if DataKind.READINESS in kept
             else (),
-            activities=_mapped(routes.get("daily_activity"), mapping.activity_to_core, "activity")
+            activities=_MAP.each(routes.get("daily_activity"), mapping.activity_to_core, "activity")
             if DataKind.ACTIVITY in kept
             else (),
-            workouts=_mapped(routes.get("workout"), mapping.workout_to_core, "workout")
+            workouts=_MAP.each(routes.get("workout"), mapping.workout_to_core, "workout")
             if DataKind.WORKOUT in kept
             else (),
-            vitals=_map(
+            vitals=_MAP.call(
                 lambda: mapping.vitals_by_day(
                     spo2=routes.get("daily_spo2"),
                     stress=routes.get("daily_stress"),
@@ -243,13 +242,13 @@ class OuraProvider:
             raise NotFound(provider=INFO.name, endpoint=None, what=what)
         if kind is DataKind.READINESS:
             readiness = await self.client.get_daily_readiness(source_id)
-            return _map(lambda: mapping.readiness_to_core(readiness), "readiness")
+            return _MAP.call(lambda: mapping.readiness_to_core(readiness), "readiness")
         if kind is DataKind.ACTIVITY:
             activity = await self.client.get_daily_activity(source_id)
-            return _map(lambda: mapping.activity_to_core(activity), "activity")
+            return _MAP.call(lambda: mapping.activity_to_core(activity), "activity")
         if kind is DataKind.WORKOUT:
             workout = await self.client.get_workout(source_id)
-            return _map(lambda: mapping.workout_to_core(workout), "workout")
+            return _MAP.call(lambda: mapping.workout_to_core(workout), "workout")
         period = await self.client.get_sleep(source_id)
         if not mapping.is_sleep(period):
             raise NotFound(provider=INFO.name, endpoint=None, what=what)
@@ -258,7 +257,7 @@ class OuraProvider:
         for sleep in day_set.sleeps:
             if sleep.source_id == period.id:
                 return sleep
-        return _map(lambda: mapping.sleep_to_core(period), "sleep")
+        return _MAP.call(lambda: mapping.sleep_to_core(period), "sleep")
 
     async def _vitals_record(self, source_id: str, what: str) -> Record:
         day = mapping.vitals_day(source_id)
@@ -273,12 +272,12 @@ class OuraProvider:
     async def profile(self) -> Profile:
         """The member's profile (email, age, biological sex)."""
         info = await self.client.get_personal_info()
-        return _map(lambda: mapping.profile_to_core(info), "profile")
+        return _MAP.call(lambda: mapping.profile_to_core(info), "profile")
 
     async def body_measurement(self) -> BodyMeasurement:
         """The member's height and weight."""
         info = await self.client.get_personal_info()
-        return _map(lambda: mapping.body_measurement_to_core(info), "body measurement")
+        return _MAP.call(lambda: mapping.body_measurement_to_core(info), "body measurement")
 
     async def revoke(self) -> None:
         """Revoke this app's access at Oura. A grant that is already dead counts as revoked."""
@@ -295,35 +294,6 @@ def _day_window(day: date) -> TimeWindow:
     """A UTC window whose `query_days` covers ``day`` (records are then picked by day)."""
     midnight = datetime.combine(day, time(0), tzinfo=UTC)
     return TimeWindow.between(midnight, midnight + _ONE_DAY)
-
-
-def _first_failure(group: BaseExceptionGroup[Exception]) -> Exception:
-    """The error to show for concurrent reads that failed: a Wellpipe error if there is one."""
-    leaves: list[Exception] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif isinstance(exc, Exception):
-            leaves.append(exc)
-
-    walk(group)
-    return next((e for e in leaves if isinstance(e, WellpipeError)), leaves[0])
-
-
-def _map(convert: Callable[[], CoreT], kind: str) -> CoreT:
-    try:
-        return convert()
-    except ValidationError as exc:
-        raise invalid_response(exc, provider=INFO.name, endpoint=None, record=kind) from None
-
-
-def _mapped(items: list[WireT], convert: Callable[[WireT], CoreT], kind: str) -> tuple[CoreT, ...]:
-    try:
-        return tuple(convert(item) for item in items)
-    except ValidationError as exc:
-        raise invalid_response(exc, provider=INFO.name, endpoint=None, record=kind) from None
 
 
 @asynccontextmanager

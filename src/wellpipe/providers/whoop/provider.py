@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from typing import TypeVar
 from uuid import UUID
 
 import anyio
 import httpx2
-from pydantic import BaseModel, ValidationError
 
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import NotFound, UnsupportedDataKind, WellpipeError
+from wellpipe.core.errors import NotFound, UnsupportedDataKind
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -29,9 +27,9 @@ from wellpipe.net import (
     RetryPolicy,
     Throttle,
     build_http_client,
-    invalid_response,
 )
 from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
+from wellpipe.providers.reading import Mapper, drain, first_failure
 from wellpipe.providers.whoop import mapping
 from wellpipe.providers.whoop import schemas as wire
 from wellpipe.providers.whoop.client import WhoopClient
@@ -42,9 +40,7 @@ from wellpipe.providers.whoop.settings import WhoopSettings
 __all__ = ["WhoopProvider", "open_whoop"]
 
 _TIMED = frozenset({DataKind.SLEEP, DataKind.RECOVERY, DataKind.WORKOUT, DataKind.CYCLE})
-
-WireT = TypeVar("WireT", bound=BaseModel)
-CoreT = TypeVar("CoreT")
+_MAP = Mapper(INFO.name)
 
 
 class WhoopProvider:
@@ -81,31 +77,31 @@ class WhoopProvider:
         try:
             async with anyio.create_task_group() as group:
                 if needs_sleeps:
-                    group.start_soon(_drain, self.client.sleeps(start=start, end=end), sleeps)
+                    group.start_soon(drain, self.client.sleeps(start=start, end=end), sleeps)
                 if DataKind.CYCLE in wanted:
-                    group.start_soon(_drain, self.client.cycles(start=start, end=end), cycles)
+                    group.start_soon(drain, self.client.cycles(start=start, end=end), cycles)
                 if DataKind.RECOVERY in wanted:
                     group.start_soon(
-                        _drain, self.client.recoveries(start=start, end=end), recoveries
+                        drain, self.client.recoveries(start=start, end=end), recoveries
                     )
                 if DataKind.WORKOUT in wanted:
-                    group.start_soon(_drain, self.client.workouts(start=start, end=end), workouts)
+                    group.start_soon(drain, self.client.workouts(start=start, end=end), workouts)
         except ExceptionGroup as failures:
-            raise _first_failure(failures) from None
+            raise first_failure(failures) from None
 
         sleeps_by_id = {sleep.id: sleep for sleep in sleeps}
         main_sleeps = mapping.main_sleep_by_cycle(sleeps)
         return RecordSet(
-            sleeps=_mapped(sleeps, mapping.sleep_to_core, "sleep")
+            sleeps=_MAP.each(sleeps, mapping.sleep_to_core, "sleep")
             if DataKind.SLEEP in wanted
             else (),
-            cycles=_mapped(
+            cycles=_MAP.each(
                 cycles,
                 lambda c: mapping.cycle_to_core(c, main_sleep=main_sleeps.get(c.id)),
                 "cycle",
             ),
             recoveries=tuple([await self._recovery(r, sleeps_by_id) for r in recoveries]),
-            workouts=_mapped(workouts, mapping.workout_to_core, "workout"),
+            workouts=_MAP.each(workouts, mapping.workout_to_core, "workout"),
         )
 
     async def _recovery(self, recovery: wire.Recovery, sleeps: dict[UUID, wire.Sleep]) -> Recovery:
@@ -116,7 +112,7 @@ class WhoopProvider:
                 sleep = await self.client.get_sleep(recovery.sleep_id)
             except NotFound:
                 cycle = await self.client.get_cycle(recovery.cycle_id)
-        return _map_one(
+        return _MAP.one(
             recovery, lambda r: mapping.recovery_to_core(r, sleep=sleep, cycle=cycle), "recovery"
         )
 
@@ -138,14 +134,14 @@ class WhoopProvider:
         except ValueError:
             raise NotFound(provider=INFO.name, endpoint=None, what=what) from None
         if kind is DataKind.SLEEP:
-            return _map_one(await self.client.get_sleep(uuid), mapping.sleep_to_core, "sleep")
+            return _MAP.one(await self.client.get_sleep(uuid), mapping.sleep_to_core, "sleep")
         if kind is DataKind.WORKOUT:
             workout = await self.client.get_workout(uuid)
-            return _map_one(workout, mapping.workout_to_core, "workout")
+            return _MAP.one(workout, mapping.workout_to_core, "workout")
         if kind is DataKind.CYCLE:
             cycle = await self.client.get_cycle(cycle_id)
             sleep = await self._main_sleep_of(cycle_id)
-            return _map_one(cycle, lambda c: mapping.cycle_to_core(c, main_sleep=sleep), "cycle")
+            return _MAP.one(cycle, lambda c: mapping.cycle_to_core(c, main_sleep=sleep), "cycle")
         recovery = await self.client.get_recovery_for_cycle(cycle_id)
         return await self._recovery(recovery, {})
 
@@ -166,36 +162,6 @@ class WhoopProvider:
     async def revoke(self) -> None:
         """Revoke this app's access at WHOOP (the tokens die there)."""
         await self.client.revoke_access()
-
-
-async def _drain(source: AsyncIterator[WireT], into: list[WireT]) -> None:
-    into.extend([item async for item in source])
-
-
-def _first_failure(group: BaseExceptionGroup[Exception]) -> Exception:
-    """The error to show for concurrent reads that failed: a Wellpipe error if there is one."""
-    leaves: list[Exception] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif isinstance(exc, Exception):
-            leaves.append(exc)
-
-    walk(group)
-    return next((e for e in leaves if isinstance(e, WellpipeError)), leaves[0])
-
-
-def _map_one(item: WireT, convert: Callable[[WireT], CoreT], kind: str) -> CoreT:
-    try:
-        return convert(item)
-    except ValidationError as exc:
-        raise invalid_response(exc, provider="whoop", endpoint=None, record=kind) from None
-
-
-def _mapped(items: list[WireT], convert: Callable[[WireT], CoreT], kind: str) -> tuple[CoreT, ...]:
-    return tuple(_map_one(item, convert, kind) for item in items)
 
 
 @asynccontextmanager
