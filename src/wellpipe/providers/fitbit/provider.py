@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import anyio
 import httpx2
 
-from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import (
     NotFound,
     ProviderResponseError,
@@ -32,9 +31,8 @@ from wellpipe.net import (
     RequestBudget,
     RetryPolicy,
     Throttle,
-    build_http_client,
 )
-from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
+from wellpipe.oauth import ClientCredentials
 from wellpipe.providers.fitbit import mapping
 from wellpipe.providers.fitbit import schemas as wire
 from wellpipe.providers.fitbit.client import GoogleHealthClient
@@ -42,6 +40,7 @@ from wellpipe.providers.fitbit.info import INFO, PER_USER_LIMIT
 from wellpipe.providers.fitbit.oauth import fitbit_oauth_client
 from wellpipe.providers.fitbit.settings import FitbitSettings
 from wellpipe.providers.reading import Mapper, first_failure
+from wellpipe.providers.session import open_session
 
 __all__ = ["FitbitProvider", "UserBudget", "civil_days", "open_fitbit"]
 
@@ -365,23 +364,25 @@ async def open_fitbit(
         credentials_hint: What to tell a user whose client id/secret Google rejects.
     """
     settings = settings or FitbitSettings()
-    clock = clock or SystemClock()
-    async with build_http_client(base_url=settings.origin, transport=transport) as http:
-        oauth = fitbit_oauth_client(
-            settings=settings,
-            credentials=credentials,
-            http=http,
-            clock=clock,
-            credentials_hint=credentials_hint,
-        )
-        refresher = TokenRefresher(tokens=tokens, oauth=oauth, reconnect_action=reconnect_action)
-        app_budget = throttle or Throttle(INFO.rate_limits, clock=clock, provider=INFO.name)
-        user_budget = Throttle((PER_USER_LIMIT,), clock=clock, provider=INFO.name)
+
+    async with open_session(
+        INFO,
+        settings,
+        fitbit_oauth_client,
+        credentials=credentials,
+        credentials_hint=credentials_hint,
+        tokens=tokens,
+        clock=clock,
+        transport=transport,
+        throttle=throttle,
+        reconnect_action=reconnect_action,
+    ) as session:
+        user_budget = Throttle((PER_USER_LIMIT,), clock=session.clock, provider=INFO.name)
         client = GoogleHealthClient(
-            http,
-            auth=RefreshingAuth(refresher),
-            clock=clock,
-            throttle=UserBudget(app_budget, user_budget),
+            session.http,
+            auth=session.auth,
+            clock=session.clock,
+            throttle=UserBudget(session.throttle, user_budget),
             retry=retry,
             reconnect_action=reconnect_action,
             revoke_url=settings.revoke_url,

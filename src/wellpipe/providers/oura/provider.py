@@ -12,7 +12,6 @@ from typing import Any, Final
 import anyio
 import httpx2
 
-from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import (
     NotFound,
     ReauthorizationRequired,
@@ -32,16 +31,15 @@ from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.net import (
     RequestBudget,
     RetryPolicy,
-    Throttle,
-    build_http_client,
 )
-from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
+from wellpipe.oauth import ClientCredentials, TokenRefresher
 from wellpipe.providers.oura import mapping
 from wellpipe.providers.oura.client import OuraClient
 from wellpipe.providers.oura.info import INFO
 from wellpipe.providers.oura.oauth import oura_oauth_client
 from wellpipe.providers.oura.settings import OuraSettings
 from wellpipe.providers.reading import Mapper, first_failure
+from wellpipe.providers.session import open_session
 
 __all__ = ["OuraProvider", "open_oura", "query_days"]
 
@@ -325,22 +323,25 @@ async def open_oura(
         credentials_hint: What to tell a user whose client id/secret Oura rejects.
     """
     settings = settings or OuraSettings()
-    clock = clock or SystemClock()
-    async with build_http_client(base_url=settings.origin, transport=transport) as http:
-        oauth = oura_oauth_client(
-            settings=settings,
-            credentials=credentials,
-            http=http,
-            clock=clock,
-            credentials_hint=credentials_hint,
-        )
-        refresher = TokenRefresher(tokens=tokens, oauth=oauth, reconnect_action=reconnect_action)
+
+    async with open_session(
+        INFO,
+        settings,
+        oura_oauth_client,
+        credentials=credentials,
+        credentials_hint=credentials_hint,
+        tokens=tokens,
+        clock=clock,
+        transport=transport,
+        throttle=throttle,
+        reconnect_action=reconnect_action,
+    ) as session:
         client = OuraClient(
-            http,
-            auth=RefreshingAuth(refresher),
-            clock=clock,
-            throttle=throttle or Throttle(INFO.rate_limits, clock=clock, provider=INFO.name),
+            session.http,
+            auth=session.auth,
+            clock=session.clock,
+            throttle=session.throttle,
             retry=retry,
             reconnect_action=reconnect_action,
         )
-        yield OuraProvider(client, refresher=refresher)
+        yield OuraProvider(client, refresher=session.refresher)

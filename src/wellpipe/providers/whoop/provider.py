@@ -9,7 +9,6 @@ from uuid import UUID
 import anyio
 import httpx2
 
-from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import NotFound, UnsupportedDataKind
 from wellpipe.core.models import (
     BodyMeasurement,
@@ -25,11 +24,10 @@ from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.net import (
     RequestBudget,
     RetryPolicy,
-    Throttle,
-    build_http_client,
 )
-from wellpipe.oauth import ClientCredentials, RefreshingAuth, TokenRefresher
+from wellpipe.oauth import ClientCredentials
 from wellpipe.providers.reading import Mapper, drain, first_failure
+from wellpipe.providers.session import open_session
 from wellpipe.providers.whoop import mapping
 from wellpipe.providers.whoop import schemas as wire
 from wellpipe.providers.whoop.client import WhoopClient
@@ -193,21 +191,24 @@ async def open_whoop(
         credentials_hint: What to tell a user whose client id/secret WHOOP rejects.
     """
     settings = settings or WhoopSettings()
-    clock = clock or SystemClock()
-    async with build_http_client(base_url=settings.origin, transport=transport) as http:
-        oauth = whoop_oauth_client(
-            settings=settings,
-            credentials=credentials,
-            http=http,
-            clock=clock,
-            credentials_hint=credentials_hint,
-        )
-        refresher = TokenRefresher(tokens=tokens, oauth=oauth, reconnect_action=reconnect_action)
+
+    async with open_session(
+        INFO,
+        settings,
+        whoop_oauth_client,
+        credentials=credentials,
+        credentials_hint=credentials_hint,
+        tokens=tokens,
+        clock=clock,
+        transport=transport,
+        throttle=throttle,
+        reconnect_action=reconnect_action,
+    ) as session:
         client = WhoopClient(
-            http,
-            auth=RefreshingAuth(refresher),
-            clock=clock,
-            throttle=throttle or Throttle(INFO.rate_limits, clock=clock, provider=INFO.name),
+            session.http,
+            auth=session.auth,
+            clock=session.clock,
+            throttle=session.throttle,
             retry=retry,
             reconnect_action=reconnect_action,
         )
