@@ -17,25 +17,21 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
-from wellpipe.core.tokens import TokenSet
-from wellpipe.sandbox.faults import Fault, FaultInjector, FaultMiddleware
+from wellpipe.sandbox.base import LoggedRequest, SandboxApp, pinned_client
 from wellpipe.sandbox.fitbit.history import (
     WEARABLE_SOURCES,
     History,
@@ -107,25 +103,19 @@ _METHOD = "google.devicesandservices.health.v4.{}"
 
 
 @dataclass(frozen=True)
-class LoggedRequest:
-    """One request the sandbox served."""
-
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...]
-    status: int
-    client_id: str | None
-
-
-@dataclass(frozen=True)
 class _Call:
     request: Request
     member: MemberHistory
     grant: AccessGrant
 
 
-class FitbitSandbox:
+class FitbitSandbox(SandboxApp[str, MemberHistory]):
     """A Google Health API v4 you can run anywhere: seeded history, OAuth, rate limits, faults."""
+
+    default_scopes = ALL_READ_SCOPES
+    token_headers: ClassVar[dict[str, str]] = {
+        "Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"
+    }
 
     def __init__(
         self,
@@ -159,95 +149,24 @@ class FitbitSandbox:
             publishing_status: ``"testing"``: refresh tokens expire after 7 days.
             history: Serve this (read-only) history instead of generating one.
         """
-        if (client_id is None) != (client_secret is None):
-            raise ValueError("pin both client_id and client_secret, or neither")
+        client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
         self.history: History = history or generate_history(
             now=now or self.clock.now(), seed=seed, days=days, members=members
         )
         self.member_ids = list(self.history.members)
-        self.auth = AuthorizationServer(
+        self.auth: AuthorizationServer = AuthorizationServer(
             clock=self.clock,
             members=self.member_ids,
             token_ttl_s=token_ttl_s,
-            client=(client_id, client_secret) if client_id and client_secret else None,
+            client=client,
             publishing_status=publishing_status,
         )
         self.pinned_client = client_id is not None
         self.rate_limit = rate_limit
         self.retry_after = retry_after
         self.limiter = AppRateLimiter([rate_limit], clock=self.clock)
-        self.faults = FaultInjector()
-        self.requests: deque[LoggedRequest] = deque(maxlen=100_000)
-        self._app = FaultMiddleware(self._starlette(), injector=self.faults, clock=self.clock)
-
-    # ------------------------------------------------------------------ public helpers
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve ASGI."""
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        status = 0
-        client: list[str | None] = [None]
-        scope["wellpipe.client"] = client
-
-        async def logging_send(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self._app(scope, receive, logging_send)
-        finally:
-            query = tuple(
-                parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
-            )
-            self.requests.append(
-                LoggedRequest(scope["method"], scope["path"], query, status, client[0])
-            )
-
-    def transport(self) -> httpx2.ASGITransport:
-        """An `httpx2` transport that talks to this sandbox in process."""
-        return httpx2.ASGITransport(app=self)
-
-    def issue_tokens(
-        self,
-        user_id: str | None = None,
-        *,
-        client_id: str = "sandbox-client",
-        scopes: frozenset[str] = ALL_READ_SCOPES,
-    ) -> dict[str, Any]:
-        """A token response for a member, as if they had just consented (offline access)."""
-        return self.auth.issue_tokens(
-            user_id if user_id is not None else self.member_ids[0],
-            client_id=client_id,
-            scopes=scopes,
-        )
-
-    def issue_token_set(
-        self,
-        user_id: str | None = None,
-        *,
-        client_id: str = "sandbox-client",
-        scopes: frozenset[str] = ALL_READ_SCOPES,
-    ) -> TokenSet:
-        """`issue_tokens` as the `TokenSet` a client would store (expiry by the sandbox clock)."""
-        issued = self.issue_tokens(user_id, client_id=client_id, scopes=scopes)
-        return TokenSet(
-            access_token=issued["access_token"],
-            refresh_token=issued["refresh_token"],
-            expires_at=self.clock.now() + timedelta(seconds=issued["expires_in"]),
-            scopes=frozenset(issued["scope"].split()),
-        )
-
-    def member(self, user_id: str | None = None) -> MemberHistory:
-        """A member's history (the first member by default)."""
-        return self.history.members[user_id if user_id is not None else self.member_ids[0]]
-
-    def inject(self, fault: Fault) -> Fault:
-        """Queue a fault (see `Fault`)."""
-        return self.faults.add(fault)
+        self._mount(self._starlette())
 
     # ------------------------------------------------------------------ routing
     def _starlette(self) -> Starlette:
@@ -263,9 +182,7 @@ class FitbitSandbox:
 
         routes = [
             Route("/", self._landing, methods=["GET"]),
-            Route("/_sandbox", self._info, methods=["GET"]),
-            Route("/_sandbox/faults", self._faults, methods=["POST", "DELETE"]),
-            Route("/_sandbox/tokens", self._tokens, methods=["POST"]),
+            *self._control_routes(),
             Route("/o/oauth2/v2/auth", self._authorize, methods=["GET"]),
             Route("/token", self._token, methods=["POST"]),
             Route("/revoke", self._revoke, methods=["POST"]),
@@ -623,23 +540,6 @@ class FitbitSandbox:
             return RedirectResponse(location, status_code=302)
         return HTMLResponse(page, status_code=status)
 
-    async def _token(self, request: Request) -> Response:
-        if not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            return JSONResponse(
-                {"error": "invalid_request", "error_description": "Expected a form body."},
-                status_code=400,
-            )
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        request.scope["wellpipe.client"][0] = form.get("client_id") or None
-        outcome = self.auth.token(form, request.headers.get("authorization"))
-        return JSONResponse(
-            outcome.body,
-            status_code=outcome.status,
-            headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"},
-        )
-
     async def _revoke(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         token = form.get("token") or request.query_params.get("token", "")
@@ -647,18 +547,11 @@ class FitbitSandbox:
         return JSONResponse(outcome.body, status_code=outcome.status)
 
     # ------------------------------------------------------------------ sandbox-only
-    async def _info(self, request: Request) -> Response:
-        return JSONResponse(self._describe(str(request.base_url).rstrip("/")))
-
     def _describe(self, origin: str) -> Json:
         return {
             "sandbox": "wellpipe Fitbit (Google Health API) sandbox",
             "base_url": origin,
-            "history": {
-                "now": self.history.now.isoformat(),
-                "days": self.history.days,
-                "seed": self.history.seed,
-            },
+            "history": self._history_info(),
             "members": [
                 {
                     "health_user_id": m.spec.health_user_id,
@@ -677,41 +570,8 @@ class FitbitSandbox:
             "pinned_client": self.pinned_client,
         }
 
-    async def _faults(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            self.faults.clear()
-            return Response(status_code=204)
-        try:
-            spec = await request.json()
-            fault = Fault(
-                path_prefix=str(spec.get("path_prefix", "/")),
-                times=int(spec.get("times", 1)),
-                status=int(spec["status"]) if spec.get("status") is not None else None,
-                latency_s=float(spec.get("latency_s", 0)),
-                body=spec.get("body"),
-                headers={str(k): str(v) for k, v in dict(spec.get("headers", {})).items()},
-                methods=frozenset(str(m).upper() for m in spec.get("methods", [])),
-            )
-            if fault.body not in (
-                None,
-                "truncated",
-                "not_json",
-                "empty",
-                "drop_required_field",
-                "wrong_type",
-            ):
-                raise ValueError(f"unknown body fault {fault.body!r}")
-            self.faults.add(fault)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            return JSONResponse({"message": f"bad fault: {exc}"}, status_code=400)
-        return JSONResponse({"pending": len(self.faults.pending)}, status_code=201)
-
-    async def _tokens(self, request: Request) -> Response:
-        spec = await request.json() if await request.body() else {}
-        user_id = str(spec.get("user_id", self.member_ids[0]))
-        if user_id not in self.history.members:
-            return JSONResponse({"message": f"no member {user_id}"}, status_code=404)
-        return JSONResponse(self.issue_tokens(user_id))
+    def _control_user_id(self, raw: Any) -> str:
+        return str(raw)
 
     async def _landing(self, request: Request) -> Response:
         info = self._describe(str(request.base_url).rstrip("/"))
