@@ -127,3 +127,24 @@ async def test_a_record_is_found_at_whichever_provider_has_the_id(
         unknown = await client.call_tool("get-record", {"kind": "sleep", "id": "no-such-id"})
     assert unknown.is_error is True
     assert "check the id" in getattr(unknown.content[0], "text", "")
+
+
+async def test_the_merged_summary_says_what_each_provider_says_alone(
+    everything: Connect, clock: FakeClock
+) -> None:
+    """Merging adds a label and nothing else: each source's rows match its own summary."""
+    merged = await ask(everything, clock, "get-daily-summary", {"days": 14})
+    merged_rows = rows_of(merged)
+    for name in ("fitbit", "oura", "whoop"):
+        alone = rows_of(
+            await ask(everything, clock, "get-daily-summary", {"days": 14, "provider": name})
+        )
+        assert (alone[0]["day"], alone[-1]["day"]) == (merged["first_day"], merged["last_day"])
+        labelled = {row["day"]: row for row in merged_rows if row["source"] == name}
+        assert labelled, f"{name} has no row in the merged summary"
+        for row in alone:
+            if row["day"] not in labelled:  # a day this provider recorded nothing
+                assert all(v is None for k, v in row.items() if k != "day")
+                continue
+            mine = {k: v for k, v in labelled[row["day"]].items() if k != "source"}
+            assert mine == row
