@@ -35,6 +35,7 @@ from wellpipe.core.errors import (
 )
 from wellpipe.core.ports import Clock
 from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
+from wellpipe.providers.api import PageTokens
 from wellpipe.providers.fitbit import schemas as wire
 from wellpipe.providers.fitbit.info import (
     ACTIVITY_SCOPE,
@@ -374,8 +375,8 @@ class GoogleHealthClient:
                 "range": {"startTime": format_instant(piece), "endTime": format_instant(stop)},
                 "windowSize": wire.format_duration(window),
             }
-            seen: set[str] = set()
-            for _ in range(self._max_pages):
+            guard = self._page_tokens()
+            for _ in guard.pages():
                 reply = await self._request("POST", path, path, json_body=dict(body))
                 page = self._parse(
                     reply,
@@ -387,10 +388,10 @@ class GoogleHealthClient:
                 token = page.nextPageToken
                 if not token:
                     break
-                self._check_token(token, seen, reply.endpoint)
+                guard.check(token, reply.endpoint)
                 body["pageToken"] = token
             else:
-                raise self._endless(f"POST {path}")
+                raise guard.endless(f"POST {path}")
             piece = stop
         return points
 
@@ -475,9 +476,9 @@ class GoogleHealthClient:
         params: dict[str, str | int] = {"pageSize": size, **extra}
         if filter:
             params["filter"] = filter
-        seen: set[str] = set()
+        guard = self._page_tokens()
         what = _WHAT.get(data_type, data_type)
-        for _ in range(self._max_pages):
+        for _ in guard.pages():
             reply = await self._request("GET", path, path, params=params)
             page = self._parse(reply, page_model, what=what, data_type=data_type)
             for point in page.dataPoints:
@@ -485,27 +486,13 @@ class GoogleHealthClient:
             token = page.nextPageToken
             if not token:
                 return
-            self._check_token(token, seen, reply.endpoint)
+            guard.check(token, reply.endpoint)
             params = {**params, "pageToken": token}
-        raise self._endless(f"GET {path}")
+        raise guard.endless(f"GET {path}")
 
-    @staticmethod
-    def _check_token(token: str, seen: set[str], endpoint: str) -> None:
-        if token in seen:
-            raise ProviderResponseError(
-                provider=_PROVIDER,
-                endpoint=endpoint,
-                problem="the same nextPageToken came back twice",
-                field="nextPageToken",
-            )
-        seen.add(token)
-
-    def _endless(self, endpoint: str) -> ProviderResponseError:
-        return ProviderResponseError(
-            provider=_PROVIDER,
-            endpoint=endpoint,
-            problem=f"the results did not end after {self._max_pages} pages",
-            field="nextPageToken",
+    def _page_tokens(self) -> PageTokens:
+        return PageTokens(
+            provider=_PROVIDER, field="nextPageToken", max_pages=self._max_pages, noun="results"
         )
 
     async def _request(

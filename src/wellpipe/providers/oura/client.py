@@ -27,12 +27,12 @@ from pydantic import BaseModel
 from wellpipe.core.errors import (
     NotFound,
     ProviderResponseError,
-    ReauthorizationRequired,
     ScopeNotGranted,
     default_reconnect_action,
 )
 from wellpipe.core.ports import Clock
 from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
+from wellpipe.providers.api import PageTokens, raise_for_status
 from wellpipe.providers.oura import schemas as wire
 
 __all__ = ["ROUTE_SCOPES", "OuraClient", "format_instant", "scope_error"]
@@ -278,8 +278,8 @@ class OuraClient:
         params: dict[str, str],
     ) -> AsyncIterator[RecordT]:
         path = f"{_API}/{route}"
-        seen: set[str] = set()
-        for _ in range(self._max_pages):
+        guard = PageTokens(provider=_PROVIDER, field="next_token", max_pages=self._max_pages)
+        for _ in guard.pages():
             reply = await self._request(path, path, params, auth=True)
             page = self._parse(reply, page_model, route=route, what=f"{route} collection")
             for record in page.data:
@@ -287,21 +287,9 @@ class OuraClient:
             token = page.next_token
             if not token:
                 return
-            if token in seen:
-                raise ProviderResponseError(
-                    provider=_PROVIDER,
-                    endpoint=reply.endpoint,
-                    problem="the same next_token came back twice",
-                    field="next_token",
-                )
-            seen.add(token)
+            guard.check(token, reply.endpoint)
             params = {**params, "next_token": token}
-        raise ProviderResponseError(
-            provider=_PROVIDER,
-            endpoint=f"GET {path}",
-            problem=f"the collection did not end after {self._max_pages} pages",
-            field="next_token",
-        )
+        raise guard.endless(f"GET {path}")
 
     async def _document(self, route: str, document_id: str, model: type[ModelT]) -> ModelT:
         what = f"{route} document {document_id!r}"
@@ -337,19 +325,12 @@ class OuraClient:
         return parse_reply(model, reply, provider=_PROVIDER)
 
     def _raise_for_status(self, reply: Reply, route: str, what: str) -> None:
-        if reply.status_code == 401:
-            raise ReauthorizationRequired(
-                provider=_PROVIDER,
-                reason="Oura refused the access token even after refreshing it",
-                action=self._reconnect_action,
-            )
         if reply.status_code == 403:
             raise scope_error(route, self._reconnect_action)
-        if reply.status_code == 404:
-            raise NotFound(provider=_PROVIDER, endpoint=reply.endpoint, what=what)
-        raise ProviderResponseError(
+        raise_for_status(
+            reply,
             provider=_PROVIDER,
-            endpoint=reply.endpoint,
-            problem=f"Oura answered HTTP {reply.status_code}",
-            status=reply.status_code,
+            display_name="Oura",
+            what=what,
+            reconnect_action=self._reconnect_action,
         )

@@ -16,9 +16,9 @@ from uuid import UUID
 import httpx2
 from pydantic import BaseModel
 
-from wellpipe.core.errors import NotFound, ProviderResponseError, ReauthorizationRequired
 from wellpipe.core.ports import Clock
 from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
+from wellpipe.providers.api import PageTokens, raise_for_status
 from wellpipe.providers.whoop import schemas as wire
 
 __all__ = ["MAX_PAGE_SIZE", "WhoopClient", "format_instant"]
@@ -193,8 +193,8 @@ class WhoopClient:
             params["start"] = format_instant(start)
         if end is not None:
             params["end"] = format_instant(end)
-        seen: set[str] = set()
-        for _ in range(self._max_pages):
+        guard = PageTokens(provider=_PROVIDER, field="next_token", max_pages=self._max_pages)
+        for _ in guard.pages():
             reply = await self._request("GET", path, path, params)
             page = self._parse(reply, page_model, what=f"{path.rsplit('/', 1)[-1]} collection")
             for record in page.records:
@@ -202,21 +202,9 @@ class WhoopClient:
             token = page.next_token
             if not token:
                 return
-            if token in seen:
-                raise ProviderResponseError(
-                    provider=_PROVIDER,
-                    endpoint=reply.endpoint,
-                    problem="the same next_token came back twice",
-                    field="next_token",
-                )
-            seen.add(token)
+            guard.check(token, reply.endpoint)
             params["nextToken"] = token
-        raise ProviderResponseError(
-            provider=_PROVIDER,
-            endpoint=f"GET {_API}{path}",
-            problem=f"the collection did not end after {self._max_pages} pages",
-            field="next_token",
-        )
+        raise guard.endless(f"GET {_API}{path}")
 
     async def _one(self, path: str, template: str, model: type[ModelT], what: str) -> ModelT:
         reply = await self._request("GET", path, template, None)
@@ -249,17 +237,10 @@ class WhoopClient:
         return parse_reply(model, reply, provider=_PROVIDER)
 
     def _raise_for_status(self, reply: Reply, what: str) -> None:
-        if reply.status_code == 401:
-            raise ReauthorizationRequired(
-                provider=_PROVIDER,
-                reason="WHOOP refused the access token even after refreshing it",
-                action=self._reconnect_action,
-            )
-        if reply.status_code == 404:
-            raise NotFound(provider=_PROVIDER, endpoint=reply.endpoint, what=what)
-        raise ProviderResponseError(
+        raise_for_status(
+            reply,
             provider=_PROVIDER,
-            endpoint=reply.endpoint,
-            problem=f"WHOOP answered HTTP {reply.status_code}",
-            status=reply.status_code,
+            display_name="WHOOP",
+            what=what,
+            reconnect_action=self._reconnect_action,
         )
