@@ -19,16 +19,22 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import html
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wellpipe.core.ports import Clock
+from wellpipe.sandbox.authserver import (
+    TokenRequestOutcome,
+    basic_credentials,
+    expire_now,
+    is_absolute_uri,
+    oauth_error,
+    with_query,
+)
 from wellpipe.sandbox.fitbit.types import ALL_READ_SCOPES, SCOPE_PREFIX
 
 __all__ = [
@@ -123,14 +129,6 @@ class _Code:
     issued: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class TokenRequestOutcome:
-    """What the token or revoke endpoint answers: a status and a JSON body."""
-
-    status: int
-    body: dict[str, Any]
-
-
 class AuthorizationServer:
     """Issues, refreshes, resolves and revokes the sandbox's Google tokens."""
 
@@ -181,7 +179,7 @@ class AuthorizationServer:
         for name in ("redirect_uri", "response_type", "scope", "state"):
             if not params.get(name):
                 return 400, None, _page("invalid_request", f"Missing required parameter: {name}")
-        if not _absolute(redirect_uri):
+        if not is_absolute_uri(redirect_uri):
             return 400, None, _page("invalid_request", "Invalid parameter value for redirect_uri")
         if params["response_type"] != "code":
             return (
@@ -212,7 +210,7 @@ class AuthorizationServer:
         state = params["state"]
         if self.controls.deny_next > 0:
             self.controls.deny_next -= 1
-            return 302, _with_query(redirect_uri, {"error": "access_denied", "state": state}), ""
+            return 302, with_query(redirect_uri, {"error": "access_denied", "state": state}), ""
         user_id = self.controls.approve_as or self._members[0]
         granted = frozenset(requested) - self.controls.drop_scopes
         first_consent = (client_id, user_id) not in self._consented
@@ -229,45 +227,45 @@ class AuthorizationServer:
             self._clock.now() + self._code_ttl,
         )
         query = {"state": state, "code": code, "scope": " ".join(sorted(granted))}
-        return 302, _with_query(redirect_uri, query), ""
+        return 302, with_query(redirect_uri, query), ""
 
     # ------------------------------------------------------------------ token
     def token(self, form: dict[str, str], authorization: str | None) -> TokenRequestOutcome:
         """Handle ``POST /token``."""
         self.token_requests += 1
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-        basic = _basic(authorization)
+        basic = basic_credentials(authorization)
         if basic is not None:
             client_id, secret = basic
         if not client_id or not secret:
-            return _error(401, "invalid_client", "The OAuth client was not found.")
+            return oauth_error(401, "invalid_client", "The OAuth client was not found.")
         if self._client is not None and (client_id, secret) != self._client:
-            return _error(401, "invalid_client", "Unauthorized")
+            return oauth_error(401, "invalid_client", "Unauthorized")
         grant_type = form.get("grant_type", "")
         if grant_type == "authorization_code":
             return self._code_grant(form, client_id)
         if grant_type == "refresh_token":
             return self._refresh_grant(form, client_id)
-        return _error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+        return oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         code = self._codes.get(form.get("code", ""))
         if code is None or code.grant.client_id != client_id:
-            return _error(400, "invalid_grant", "Malformed auth code.")
+            return oauth_error(400, "invalid_grant", "Malformed auth code.")
         if code.used:  # a replayed code revokes what it produced
             for token in code.issued:
                 self._forget(token)
             code.grant.revoked = True
-            return _error(400, "invalid_grant", "Bad Request")
+            return oauth_error(400, "invalid_grant", "Bad Request")
         if code.expires_at <= self._clock.now():
-            return _error(400, "invalid_grant", "Bad Request")
+            return oauth_error(400, "invalid_grant", "Bad Request")
         if form.get("redirect_uri") != code.redirect_uri:
-            return _error(400, "redirect_uri_mismatch", "Bad Request")
+            return oauth_error(400, "redirect_uri_mismatch", "Bad Request")
         verifier = form.get("code_verifier", "")
         if not verifier:
-            return _error(400, "invalid_grant", "Missing code verifier.")
+            return oauth_error(400, "invalid_grant", "Missing code verifier.")
         if _s256(verifier) != code.challenge:
-            return _error(400, "invalid_grant", "Invalid code verifier.")
+            return oauth_error(400, "invalid_grant", "Invalid code verifier.")
         code.used = True
         body = self._issue(code.grant, refresh=code.offline)
         code.issued += [body["access_token"], body.get("refresh_token", "")]
@@ -275,17 +273,19 @@ class AuthorizationServer:
 
     def _refresh_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         presented = self._refresh.get(form.get("refresh_token", ""))
-        expired_or_revoked = _error(400, "invalid_grant", "Token has been expired or revoked.")
+        expired_or_revoked = oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         if presented is None or presented.grant.revoked:
             return expired_or_revoked
         if presented.grant.client_id != client_id:
-            return _error(400, "unauthorized_client", "Unauthorized")
+            return oauth_error(400, "unauthorized_client", "Unauthorized")
         if presented.expires_at is not None and presented.expires_at <= self._clock.now():
             return expired_or_revoked
         grant = presented.grant
         requested = frozenset(form.get("scope", "").split())
         if not requested <= grant.scopes:
-            return _error(400, "invalid_scope", "The requested scope exceeds the original grant.")
+            return oauth_error(
+                400, "invalid_scope", "The requested scope exceeds the original grant."
+            )
         self.refreshes += 1
         return TokenRequestOutcome(200, self._issue(grant, refresh=False, scopes=requested))
 
@@ -327,9 +327,9 @@ class AuthorizationServer:
         """Handle ``POST /revoke``: the token's whole grant dies."""
         record = self._access.get(token) or self._refresh.get(token)
         if record is None or record.grant.revoked:
-            return _error(400, "invalid_token", "Token expired or revoked")
+            return oauth_error(400, "invalid_token", "Token expired or revoked")
         if isinstance(record, _AccessToken) and record.expires_at <= self._clock.now():
-            return _error(400, "invalid_token", "Token expired or revoked")
+            return oauth_error(400, "invalid_token", "Token expired or revoked")
         self.revoke_grant(record.grant)
         return TokenRequestOutcome(200, {})
 
@@ -353,40 +353,12 @@ class AuthorizationServer:
 
     def expire_access_tokens(self) -> None:
         """Make every live access token expired now (to exercise refresh)."""
-        now = self._clock.now()
-        for record in self._access.values():
-            record.expires_at = min(record.expires_at, now)
+        expire_now(self._access.values(), self._clock.now())
 
 
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def _basic(authorization: str | None) -> tuple[str, str] | None:
-    if not authorization or authorization[:6].lower() != "basic ":
-        return None
-    try:
-        raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, _, secret = raw.partition(":")
-    return client_id, secret
-
-
-def _error(status: int, code: str, description: str) -> TokenRequestOutcome:
-    return TokenRequestOutcome(status, {"error": code, "error_description": description})
-
-
-def _absolute(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme not in {"http", "https"})
-
-
-def _with_query(uri: str, extra: dict[str, str]) -> str:
-    parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(extra.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _page(code: str, description: str) -> str:

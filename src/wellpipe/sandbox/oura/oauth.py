@@ -17,16 +17,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wellpipe.core.ports import Clock
+from wellpipe.sandbox.authserver import (
+    TokenRequestOutcome,
+    basic_credentials,
+    expire_now,
+    is_absolute_uri,
+    oauth_error,
+    with_query,
+)
 
 __all__ = [
     "ALL_SCOPES",
@@ -94,14 +99,6 @@ class _Code:
     issued: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class TokenRequestOutcome:
-    """What the token endpoint answers: a status and a JSON body."""
-
-    status: int
-    body: dict[str, Any]
-
-
 class AuthorizationServer:
     """Issues, rotates, resolves and revokes the sandbox's tokens."""
 
@@ -167,7 +164,7 @@ class AuthorizationServer:
         client_id = params.get("client_id", "")
         if not client_id or (self._client is not None and client_id != self._client[0]):
             return 400, {}, _page("invalid_client", "Unknown client_id.")
-        if not _absolute(params.get("redirect_uri", "")):
+        if not is_absolute_uri(params.get("redirect_uri", "")):
             return 400, {}, _page("invalid_request", "redirect_uri is missing or not a URL.")
         if params.get("response_type") != "code":
             return self._redirect_error(
@@ -190,7 +187,7 @@ class AuthorizationServer:
         query = {"code": code, "scope": " ".join(sorted(granted))}
         if "state" in params:
             query["state"] = params["state"]
-        return 302, {"location": _with_query(params["redirect_uri"], query)}, ""
+        return 302, {"location": with_query(params["redirect_uri"], query)}, ""
 
     def _redirect_error(
         self, params: dict[str, str], code: str, description: str
@@ -198,30 +195,30 @@ class AuthorizationServer:
         query = {"error": code, "error_description": description}
         if "state" in params:
             query["state"] = params["state"]
-        return 302, {"location": _with_query(params["redirect_uri"], query)}, ""
+        return 302, {"location": with_query(params["redirect_uri"], query)}, ""
 
     # ------------------------------------------------------------------ token
     def token(self, form: dict[str, str], authorization: str | None) -> TokenRequestOutcome:
         """``POST /oauth/token``."""
         self.token_requests += 1
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-        basic = _basic(authorization)
+        basic = basic_credentials(authorization)
         if basic is not None:
             client_id, secret = basic
         if not client_id or not secret:
-            return _error(401, "invalid_client", "Client authentication failed.")
+            return oauth_error(401, "invalid_client", "Client authentication failed.")
         if self._client is not None and (client_id, secret) != self._client:
-            return _error(401, "invalid_client", "Client authentication failed.")
+            return oauth_error(401, "invalid_client", "Client authentication failed.")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             return self._code_grant(form, client_id)
         if grant_type == "refresh_token":
             return self._refresh_grant(form, client_id)
-        return _error(400, "unsupported_grant_type", "Unsupported grant_type.")
+        return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type.")
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         code = self._codes.get(form.get("code", ""))
-        invalid = _error(400, "invalid_grant", "Invalid, expired or already used code.")
+        invalid = oauth_error(400, "invalid_grant", "Invalid, expired or already used code.")
         if code is None or code.grant.client_id != client_id:
             return invalid
         if code.used:  # a replayed code revokes what it produced
@@ -236,9 +233,9 @@ class AuthorizationServer:
     def _refresh_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         presented = self._refresh.get(form.get("refresh_token", ""))
         if presented is None or presented.grant.client_id != client_id:
-            return _error(400, "invalid_grant", "Invalid refresh token.")
+            return oauth_error(400, "invalid_grant", "Invalid refresh token.")
         if presented.used or presented.grant.revoked:
-            return _error(400, "invalid_grant", REUSED_REFRESH)
+            return oauth_error(400, "invalid_grant", REUSED_REFRESH)
         presented.used = True
         self.refreshes += 1
         return TokenRequestOutcome(200, self._issue(presented.grant))
@@ -285,9 +282,7 @@ class AuthorizationServer:
 
     def expire_access_tokens(self) -> None:
         """Make every live access token expired now (to exercise refresh)."""
-        now = self._clock.now()
-        for record in self._access.values():
-            record.expires_at = min(record.expires_at, now)
+        expire_now(self._access.values(), self._clock.now())
 
 
 def _requested(params: dict[str, str]) -> frozenset[str]:
@@ -295,32 +290,6 @@ def _requested(params: dict[str, str]) -> frozenset[str]:
     if raw is None or not raw.strip():
         return ALL_SCOPES  # Oura: no scope parameter means every scope
     return frozenset(raw.replace("+", " ").split())
-
-
-def _basic(header: str | None) -> tuple[str, str] | None:
-    if not header or header[:6].lower() != "basic ":
-        return None
-    try:
-        raw = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, _, secret = raw.partition(":")
-    return client_id, secret
-
-
-def _error(status: int, code: str, description: str) -> TokenRequestOutcome:
-    return TokenRequestOutcome(status, {"error": code, "error_description": description})
-
-
-def _absolute(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme not in {"http", "https"})
-
-
-def _with_query(uri: str, extra: dict[str, str]) -> str:
-    parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(extra.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 _SCOPE_LABELS = {

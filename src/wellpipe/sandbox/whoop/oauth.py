@@ -17,9 +17,14 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wellpipe.core.ports import Clock
+from wellpipe.sandbox.authserver import (
+    TokenRequestOutcome,
+    expire_now,
+    is_absolute_uri,
+    with_query,
+)
 
 __all__ = [
     "ALLOWED_SCOPES",
@@ -87,14 +92,6 @@ class _Code:
     issued_tokens: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class TokenRequestOutcome:
-    """What the token endpoint answers: a status and a JSON body."""
-
-    status: int
-    body: dict[str, Any]
-
-
 _STATE_TOO_SHORT = (
     "The state is missing or does not have enough characters and is therefore considered "
     "too weak. Request parameter 'state' must be at least be 8 characters long to ensure "
@@ -153,7 +150,7 @@ class AuthorizationServer:
                 {},
                 _page("invalid_client", "Client authentication failed (unknown client)."),
             )
-        if not _absolute(redirect_uri):
+        if not is_absolute_uri(redirect_uri):
             return (
                 400,
                 {},
@@ -166,7 +163,7 @@ class AuthorizationServer:
 
         def error(code: str, description: str) -> tuple[int, dict[str, str], str]:
             query = {"error": code, "error_description": description, "state": state}
-            return 302, {"location": _with_query(redirect_uri, query)}, ""
+            return 302, {"location": with_query(redirect_uri, query)}, ""
 
         if params.get("response_type") != "code":
             return error(
@@ -190,7 +187,7 @@ class AuthorizationServer:
         code = _opaque()
         self._codes[code] = _Code(grant, redirect_uri, self._clock.now() + self._code_ttl)
         query = {"code": code, "scope": " ".join(sorted(granted)), "state": state}
-        return 302, {"location": _with_query(redirect_uri, query)}, ""
+        return 302, {"location": with_query(redirect_uri, query)}, ""
 
     # ------------------------------------------------------------------ token
     def token(self, form: dict[str, str], authorization: str | None) -> TokenRequestOutcome:
@@ -304,9 +301,7 @@ class AuthorizationServer:
 
     def expire_access_tokens(self) -> None:
         """Make every live access token expired now (to exercise refresh)."""
-        now = self._clock.now()
-        for record in self._access.values():
-            record.expires_at = min(record.expires_at, now)
+        expire_now(self._access.values(), self._clock.now())
 
 
 def _opaque() -> str:
@@ -317,17 +312,6 @@ def _error(status: int, code: str, description: str) -> TokenRequestOutcome:
     return TokenRequestOutcome(
         status, {"error": code, "error_description": description, "status_code": status}
     )
-
-
-def _absolute(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme not in {"http", "https"})
-
-
-def _with_query(uri: str, extra: dict[str, str]) -> str:
-    parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(extra.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _page(code: str, description: str) -> str:
