@@ -1,13 +1,84 @@
-"""Client plumbing the providers share: pagination guards and plain HTTP status errors."""
+"""Client plumbing the providers share: sending, pagination guards, plain HTTP status errors."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import NoReturn
 
-from wellpipe.core.errors import NotFound, ProviderResponseError, ReauthorizationRequired
-from wellpipe.net import Reply
+import httpx2
 
-__all__ = ["PageTokens", "raise_for_status"]
+from wellpipe.core.errors import NotFound, ProviderResponseError, ReauthorizationRequired
+from wellpipe.core.ports import Clock
+from wellpipe.net import Reply, RequestBudget, RetryPolicy, send
+
+__all__ = ["ApiRequests", "PageTokens", "raise_for_status"]
+
+
+@dataclass(frozen=True)
+class ApiRequests:
+    """Sends one client's requests through `wellpipe.net.send`: throttled, retried, authenticated.
+
+    Attributes:
+        http: Client pointed at the provider's origin.
+        provider: Provider name, for errors and logs.
+        clock: Time source.
+        retry: Retry policy for 429, 5xx and network failures.
+        throttle: The request budget.
+        auth: Adds (and refreshes) the bearer token.
+    """
+
+    http: httpx2.AsyncClient
+    provider: str
+    clock: Clock
+    retry: RetryPolicy
+    throttle: RequestBudget | None
+    auth: httpx2.Auth
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str | int] | None = None,
+        content: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        idempotent: bool = True,
+    ) -> Reply:
+        """Send one request (rebuilt for each attempt) and return the final reply.
+
+        Args:
+            method: HTTP method.
+            url: Path (or URL) to request.
+            endpoint: ``METHOD /path/{template}``, for errors and logs.
+            params: Query parameters.
+            content: Raw body.
+            data: Form body.
+            headers: Extra headers.
+            authenticated: Whether to add the bearer token.
+            idempotent: Whether a network failure may be retried.
+        """
+        frozen = dict(params) if params is not None else None
+
+        def build() -> httpx2.Request:
+            return self.http.build_request(
+                method, url, params=frozen, content=content, data=data, headers=headers
+            )
+
+        return await send(
+            self.http,
+            build,
+            provider=self.provider,
+            endpoint=endpoint,
+            clock=self.clock,
+            policy=self.retry,
+            throttle=self.throttle,
+            auth=self.auth if authenticated else None,
+            idempotent=idempotent,
+        )
 
 
 class PageTokens:

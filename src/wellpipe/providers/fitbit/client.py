@@ -34,8 +34,8 @@ from wellpipe.core.errors import (
     ScopeNotGranted,
 )
 from wellpipe.core.ports import Clock
-from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
-from wellpipe.providers.api import PageTokens
+from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply
+from wellpipe.providers.api import ApiRequests, PageTokens
 from wellpipe.providers.fitbit import schemas as wire
 from wellpipe.providers.fitbit.info import (
     ACTIVITY_SCOPE,
@@ -270,11 +270,7 @@ class GoogleHealthClient:
             reconnect_action: What to tell a user whose grant Google refuses.
             revoke_url: Google's token revocation endpoint (for `revoke_token`).
         """
-        self._http = http
-        self._auth = auth
-        self._clock = clock
-        self._throttle = throttle
-        self._retry = retry
+        self._api = ApiRequests(http, _PROVIDER, clock, retry, throttle, auth)
         self._max_pages = max_pages
         self._reconnect_action = reconnect_action
         self._revoke_url = revoke_url
@@ -420,24 +416,13 @@ class GoogleHealthClient:
             raise ValueError("this client was built without Google's revoke URL")
         url = self._revoke_url
         endpoint = f"POST {httpx2.URL(url).path}"
-
-        def build() -> httpx2.Request:
-            return self._http.build_request(
-                "POST",
-                url,
-                data={"token": token},
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            )
-
-        reply = await send(
-            self._http,
-            build,
-            provider=_PROVIDER,
+        reply = await self._api.send(
+            "POST",
+            url,
             endpoint=endpoint,
-            clock=self._clock,
-            policy=self._retry,
-            throttle=self._throttle,
-            idempotent=True,
+            data={"token": token},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            authenticated=False,
         )
         if reply.status_code == 200 or (
             reply.status_code == 400 and b"invalid_token" in reply.content
@@ -504,25 +489,16 @@ class GoogleHealthClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Mapping[str, Any] | None = None,
     ) -> Reply:
-        frozen_params = dict(params) if params is not None else None
         content = json.dumps(json_body).encode() if json_body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
-
-        def build() -> httpx2.Request:
-            return self._http.build_request(
-                method, path, params=frozen_params, content=content, headers=headers
-            )
-
-        return await send(
-            self._http,
-            build,
-            provider=_PROVIDER,
+        # Every call here reads; Google documents rollUp and dailyRollUp as safe to retry.
+        return await self._api.send(
+            method,
+            path,
             endpoint=f"{method} {template}",
-            clock=self._clock,
-            policy=self._retry,
-            throttle=self._throttle,
-            auth=self._auth,
-            # Every call here reads; Google documents rollUp and dailyRollUp as safe to retry.
+            params=params,
+            content=content,
+            headers=headers,
             idempotent=True,
         )
 

@@ -31,8 +31,8 @@ from wellpipe.core.errors import (
     default_reconnect_action,
 )
 from wellpipe.core.ports import Clock
-from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
-from wellpipe.providers.api import PageTokens, raise_for_status
+from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply
+from wellpipe.providers.api import ApiRequests, PageTokens, raise_for_status
 from wellpipe.providers.oura import schemas as wire
 
 __all__ = ["ROUTE_SCOPES", "OuraClient", "format_instant", "scope_error"]
@@ -114,11 +114,7 @@ class OuraClient:
         """
         if max_pages < 1:
             raise ValueError("max_pages must be at least 1")
-        self._http = http
-        self._auth = auth
-        self._clock = clock
-        self._throttle = throttle
-        self._retry = retry
+        self._api = ApiRequests(http, _PROVIDER, clock, retry, throttle, auth)
         self._max_pages = max_pages
         self._reconnect_action = reconnect_action
 
@@ -302,21 +298,8 @@ class OuraClient:
     async def _request(
         self, url: str, template: str, params: dict[str, str] | None, *, auth: bool
     ) -> Reply:
-        frozen = dict(params) if params is not None else None
-
-        def build() -> httpx2.Request:
-            return self._http.build_request("GET", url, params=frozen)
-
-        return await send(
-            self._http,
-            build,
-            provider=_PROVIDER,
-            endpoint=f"GET {template}",
-            clock=self._clock,
-            policy=self._retry,
-            throttle=self._throttle,
-            auth=self._auth if auth else None,
-            idempotent=True,
+        return await self._api.send(
+            "GET", url, endpoint=f"GET {template}", params=params, authenticated=auth
         )
 
     def _parse(self, reply: Reply, model: type[ModelT], *, route: str, what: str) -> ModelT:

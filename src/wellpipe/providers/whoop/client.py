@@ -17,8 +17,8 @@ import httpx2
 from pydantic import BaseModel
 
 from wellpipe.core.ports import Clock
-from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply, send
-from wellpipe.providers.api import PageTokens, raise_for_status
+from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply
+from wellpipe.providers.api import ApiRequests, PageTokens, raise_for_status
 from wellpipe.providers.whoop import schemas as wire
 
 __all__ = ["MAX_PAGE_SIZE", "WhoopClient", "format_instant"]
@@ -75,11 +75,7 @@ class WhoopClient:
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        self._http = http
-        self._auth = auth
-        self._clock = clock
-        self._throttle = throttle
-        self._retry = retry
+        self._api = ApiRequests(http, _PROVIDER, clock, retry, throttle, auth)
         self._page_size = page_size
         self._max_pages = max_pages
         self._reconnect_action = reconnect_action
@@ -213,21 +209,11 @@ class WhoopClient:
     async def _request(
         self, method: str, path: str, template: str, params: dict[str, str | int] | None
     ) -> Reply:
-        url = f"{_API}{path}"
-        frozen = dict(params) if params is not None else None
-
-        def build() -> httpx2.Request:
-            return self._http.build_request(method, url, params=frozen)
-
-        return await send(
-            self._http,
-            build,
-            provider=_PROVIDER,
+        return await self._api.send(
+            method,
+            f"{_API}{path}",
             endpoint=f"{method} {_API}{template}",
-            clock=self._clock,
-            policy=self._retry,
-            throttle=self._throttle,
-            auth=self._auth,
+            params=params,
             idempotent=method == "GET",
         )
 
