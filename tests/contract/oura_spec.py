@@ -5,11 +5,9 @@ does not define are refused) and Oura's date strings are checked strictly."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +16,26 @@ from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from tests.contract.openapi_spec import (
+    Operation,
+    closed,
+    file_digest,
+    is_rfc3339,
+    operations,
+)
+
 SPEC_PATH = Path(__file__).parent / "specs" / "oura-openapi.json"
 SPEC_SHA256 = "c6d570b38d1d1da68d7ca05e16e7020c115625099b12a61e28d7136e585d2505"
 """As recorded in shared/reference/providers.md for openapi-1.35.json."""
 
 SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 formats = FormatChecker()
 
 
-@formats.checks("date-time", raises=ValueError)
-def _date_time(value: object) -> bool:
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        return False
-    datetime.fromisoformat(value)
-    return True
+formats.checks("date-time", raises=ValueError)(is_rfc3339)
 
 
 @formats.checks("date", raises=ValueError)
@@ -47,19 +47,7 @@ def _date(value: object) -> bool:
 
 
 def spec_digest() -> str:
-    return hashlib.sha256(SPEC_PATH.read_bytes()).hexdigest()
-
-
-def _closed(schema: Any) -> Any:
-    """The same schema, refusing properties it does not define (field-for-field fidelity)."""
-    if isinstance(schema, dict):
-        closed = {key: _closed(value) for key, value in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema:
-            closed["additionalProperties"] = False
-        return closed
-    if isinstance(schema, list):
-        return [_closed(item) for item in schema]
-    return schema
+    return file_digest(SPEC_PATH)
 
 
 def _strict_dates(document: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +63,7 @@ def _strict_dates(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-_DOCUMENT = _strict_dates(_closed(copy.deepcopy(SPEC)))
+_DOCUMENT = _strict_dates(closed(copy.deepcopy(SPEC)))
 _REGISTRY: Registry[Any] = Registry().with_resource(
     "oura", Resource.from_contents(_DOCUMENT, default_specification=DRAFT202012)
 )
@@ -90,39 +78,7 @@ def validator(schema_name: str) -> Validator:
     )
 
 
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    template: str
-    pattern: re.Pattern[str]
-    spec: dict[str, Any]
-
-    @property
-    def responses(self) -> set[int]:
-        return {int(code) for code in self.spec.get("responses", {})}
-
-    def parameters(self, where: str) -> dict[str, dict[str, Any]]:
-        return {p["name"]: p for p in self.spec.get("parameters", []) if p["in"] == where}
-
-    def response_schemas(self, status: int) -> list[str]:
-        """The schema names a response may have, the typed one first (then the loose dict)."""
-        content = self.spec["responses"].get(str(status), {}).get("content", {})
-        schema = content.get("application/json", {}).get("schema", {})
-        refs = [schema] if "$ref" in schema else schema.get("anyOf", [])
-        return [ref["$ref"].rsplit("/", 1)[-1] for ref in refs if "$ref" in ref]
-
-
-def _operations() -> list[Operation]:
-    found = []
-    for template, item in SPEC["paths"].items():
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        for method, op in item.items():
-            if method in {"get", "post", "put", "patch", "delete"}:
-                found.append(Operation(method.upper(), template, re.compile(f"^{regex}$"), op))
-    return found
-
-
-OPERATIONS = _operations()
+OPERATIONS = operations(SPEC)
 
 
 def operation_for(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
