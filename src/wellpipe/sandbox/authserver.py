@@ -2,8 +2,9 @@
 
 What each provider answers differs on purpose (error texts, PKCE, rotation,
 revocation) and stays in ``sandbox/<name>/oauth.py``; these are the plain
-mechanics: the token endpoint's outcome, an RFC 6749 error body, HTTP Basic
-client credentials, redirect URIs, and expiring access tokens on demand.
+mechanics: the consent knobs, the grant every token descends from, the token
+endpoint's outcome, an RFC 6749 error body, HTTP Basic client credentials,
+redirect URIs, and expiring access tokens on demand.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "ConsentControls",
+    "Grant",
     "TokenRequestOutcome",
     "basic_credentials",
     "expire_now",
@@ -24,6 +27,33 @@ __all__ = [
     "oauth_error",
     "with_query",
 ]
+
+
+UserId = TypeVar("UserId", int, str)
+"""A member's id: WHOOP's are integers, Oura's and Google's strings."""
+
+
+@dataclass
+class ConsentControls(Generic[UserId]):
+    """Knobs tests and demos turn to script the consent screen."""
+
+    approve_as: UserId | None = None
+    """Member who signs in at the consent screen (default: the first member)."""
+    deny_next: int = 0
+    """How many upcoming authorizations the member declines (``error=access_denied``)."""
+    drop_scopes: frozenset[str] = frozenset()
+    """Scopes the member unticks before approving."""
+
+
+@dataclass
+class Grant(Generic[UserId]):
+    """One member's consent to one client: the family every token descends from."""
+
+    grant_id: str
+    client_id: str
+    user_id: UserId
+    scopes: frozenset[str]
+    revoked: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 from wellpipe.core.ports import Clock
 from wellpipe.sandbox.authserver import (
+    ConsentControls,
+    Grant,
     TokenRequestOutcome,
     basic_credentials,
     expire_now,
@@ -83,27 +85,9 @@ ALLOWED_SCOPES = frozenset(
 )
 
 
-@dataclass
-class OAuthControls:
-    """Knobs tests and demos turn to script the consent screen."""
-
-    approve_as: str | None = None
-    """Member (``healthUserId``) who signs in (default: the first member)."""
-    deny_next: int = 0
-    """How many upcoming authorizations the member declines (``error=access_denied``)."""
-    drop_scopes: frozenset[str] = frozenset()
-    """Scopes the member unticks on the consent screen."""
-
-
-@dataclass
-class AccessGrant:
-    """One member's consent to one client: every token descends from it."""
-
-    grant_id: str
-    client_id: str
-    user_id: str
-    scopes: frozenset[str]
-    revoked: bool = False
+OAuthControls = ConsentControls[str]
+"""``approve_as`` is a ``healthUserId``."""
+AccessGrant = Grant[str]
 
 
 @dataclass

@@ -25,6 +25,8 @@ from typing import Any
 
 from wellpipe.core.ports import Clock
 from wellpipe.sandbox.authserver import (
+    ConsentControls,
+    Grant,
     TokenRequestOutcome,
     basic_credentials,
     expire_now,
@@ -54,28 +56,14 @@ REUSED_REFRESH = (
 
 
 @dataclass
-class OAuthControls:
-    """Knobs tests and demos turn to script the consent screen."""
+class OAuthControls(ConsentControls[str]):
+    """Oura's consent knobs, plus whether the consent page is shown at all."""
 
-    approve_as: str | None = None
-    """Member who "logs in" (default: the first member)."""
     auto_approve: bool = True
     """Approve on ``GET /oauth/authorize`` without showing the consent page."""
-    deny_next: int = 0
-    """How many upcoming authorizations the member declines (``error=access_denied``)."""
-    drop_scopes: frozenset[str] = frozenset()
-    """Scopes the member unticks before approving."""
 
 
-@dataclass
-class AccessGrant:
-    """One member's consent to one client: the family every token descends from."""
-
-    grant_id: str
-    client_id: str
-    user_id: str
-    scopes: frozenset[str]
-    revoked: bool = False
+AccessGrant = Grant[str]
 
 
 @dataclass

@@ -20,6 +20,8 @@ from typing import Any
 
 from wellpipe.core.ports import Clock
 from wellpipe.sandbox.authserver import (
+    ConsentControls,
+    Grant,
     TokenRequestOutcome,
     expire_now,
     is_absolute_uri,
@@ -47,27 +49,8 @@ ALLOWED_SCOPES = frozenset(
 )
 
 
-@dataclass
-class OAuthControls:
-    """Knobs tests and demos turn to script the consent screen."""
-
-    approve_as: int | None = None
-    """Member who "logs in" at the consent screen (default: the first member)."""
-    deny_next: int = 0
-    """How many upcoming authorizations the member declines (``error=access_denied``)."""
-    drop_scopes: frozenset[str] = frozenset()
-    """Scopes the member unticks before approving."""
-
-
-@dataclass
-class AccessGrant:
-    """One member's consent to one client: the family every token descends from."""
-
-    grant_id: str
-    client_id: str
-    user_id: int
-    scopes: frozenset[str]
-    revoked: bool = False
+OAuthControls = ConsentControls[int]
+AccessGrant = Grant[int]
 
 
 @dataclass
