@@ -31,10 +31,7 @@ def google(clock: FakeClock, google_history: History) -> FitbitSandbox:
 def tokens_for(
     sandbox: FitbitSandbox, clock: FakeClock, scopes: frozenset[str] | None = None
 ) -> MemoryTokenProvider:
-    if scopes is None:
-        issued = sandbox.issue_token_set(client_id=CREDENTIALS.client_id)
-    else:
-        issued = sandbox.issue_token_set(client_id=CREDENTIALS.client_id, scopes=scopes)
+    issued = sandbox.issue_token_set(client_id=CREDENTIALS.client_id, scopes=scopes)
     return MemoryTokenProvider(issued, clock=clock)
 
 

@@ -36,11 +36,7 @@ def oura_tokens(
     scopes: frozenset[str] | None = None,
 ) -> MemoryTokenProvider:
     """Tokens of a member who authorized the test app (every scope unless ``scopes``)."""
-    issued = (
-        sandbox.issue_token_set(user_id, client_id=CREDENTIALS.client_id)
-        if scopes is None
-        else sandbox.issue_token_set(user_id, client_id=CREDENTIALS.client_id, scopes=scopes)
-    )
+    issued = sandbox.issue_token_set(user_id, client_id=CREDENTIALS.client_id, scopes=scopes)
     return MemoryTokenProvider(issued, clock=clock)
 
 
