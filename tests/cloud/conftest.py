@@ -20,12 +20,18 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from tests.conftest import ORIGIN
+from tests.conftest import NOW, ORIGIN
 from tests.fakes import FakeClock
 from wellpipe.cloud.app import create_app
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox.fitbit import FitbitSandbox
+from wellpipe.sandbox.fitbit import History as GoogleHistory
+from wellpipe.sandbox.fitbit import generate_history as google_history
+from wellpipe.sandbox.oura import History as OuraHistory
+from wellpipe.sandbox.oura import OuraSandbox
+from wellpipe.sandbox.oura import generate_history as oura_history
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 PUBLIC_URL = "http://wellpipe.test"
@@ -184,3 +190,66 @@ async def cloud(
     """The app on a fresh database, with WHOOP = the in-process sandbox at ``ORIGIN``."""
     async with running(cloud_settings, clock, sandbox) as started:
         yield started
+
+
+# ------------------------------------------------- three providers, three sandboxes
+OURA = "http://oura.test"
+FITBIT = "http://fitbit.test"
+
+
+class ByHost(httpx2.AsyncBaseTransport):
+    """Each provider's requests to its own in-process sandbox, by host."""
+
+    def __init__(self, routes: dict[str, httpx2.AsyncBaseTransport]) -> None:
+        self.routes = routes
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self.routes[request.url.host].handle_async_request(request)
+
+
+@dataclass
+class Trio:
+    cloud: Cloud
+    whoop: WhoopSandbox
+    oura: OuraSandbox
+    fitbit: FitbitSandbox
+
+
+@pytest.fixture(scope="module")
+def ring_history() -> OuraHistory:
+    return oura_history(now=NOW)
+
+
+@pytest.fixture(scope="module")
+def google_data() -> GoogleHistory:
+    return google_history(now=NOW)
+
+
+@pytest.fixture
+async def trio(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    ring_history: OuraHistory,
+    google_data: GoogleHistory,
+    whoop_app_credentials: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Trio]:
+    for name in ("OURA", "FITBIT"):
+        monkeypatch.setenv(f"WELLPIPE_{name}_CLIENT_ID", "cloud-client")
+        monkeypatch.setenv(f"WELLPIPE_{name}_CLIENT_SECRET", "cloud-secret")
+    oura = OuraSandbox(clock=clock, history=ring_history)
+    fitbit = FitbitSandbox(clock=clock, history=google_data)
+    routes: dict[str, httpx2.AsyncBaseTransport] = {
+        "whoop.test": sandbox.transport(),
+        "oura.test": oura.transport(),
+        "fitbit.test": fitbit.transport(),
+    }
+    async with running(
+        cloud_settings,
+        clock,
+        sandbox,
+        transport=ByHost(routes),
+        base_urls={"whoop": ORIGIN, "oura": OURA, "fitbit": FITBIT},
+    ) as cloud:
+        yield Trio(cloud=cloud, whoop=sandbox, oura=oura, fitbit=fitbit)

@@ -8,8 +8,6 @@ summary, and the MCP endpoint reading every connected provider.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,12 +15,11 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
-from tests.cloud.conftest import PUBLIC_URL, Cloud, running
+from tests.cloud.conftest import FITBIT, OURA, PUBLIC_URL, Cloud, Trio
 from tests.cloud.data_support import CLIENT_ID
 from tests.cloud.limits_support import add_user
 from tests.cloud.test_mcp_endpoint import mcp_client
-from tests.conftest import NOW, ORIGIN
-from tests.fakes import FakeClock
+from tests.conftest import ORIGIN
 from wellpipe.cloud.db.tables import OAuthState
 from wellpipe.cloud.services.accounts import create_user
 from wellpipe.cloud.services.connect import begin_connect, complete_connect
@@ -36,74 +33,6 @@ from wellpipe.cloud.tokens import (
     read_access_token,
     save_connection,
 )
-from wellpipe.sandbox import WhoopSandbox
-from wellpipe.sandbox.fitbit import FitbitSandbox
-from wellpipe.sandbox.fitbit import History as GoogleHistory
-from wellpipe.sandbox.fitbit import generate_history as google_history
-from wellpipe.sandbox.oura import History as OuraHistory
-from wellpipe.sandbox.oura import OuraSandbox
-from wellpipe.sandbox.oura import generate_history as oura_history
-
-OURA = "http://oura.test"
-FITBIT = "http://fitbit.test"
-
-
-class ByHost(httpx2.AsyncBaseTransport):
-    """Each provider's requests to its own in-process sandbox, by host."""
-
-    def __init__(self, routes: dict[str, httpx2.AsyncBaseTransport]) -> None:
-        self.routes = routes
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.routes[request.url.host].handle_async_request(request)
-
-
-@dataclass
-class Trio:
-    cloud: Cloud
-    whoop: WhoopSandbox
-    oura: OuraSandbox
-    fitbit: FitbitSandbox
-
-
-@pytest.fixture(scope="module")
-def ring_history() -> OuraHistory:
-    return oura_history(now=NOW)
-
-
-@pytest.fixture(scope="module")
-def google_data() -> GoogleHistory:
-    return google_history(now=NOW)
-
-
-@pytest.fixture
-async def trio(
-    cloud_settings: CloudSettings,
-    clock: FakeClock,
-    sandbox: WhoopSandbox,
-    ring_history: OuraHistory,
-    google_data: GoogleHistory,
-    whoop_app_credentials: tuple[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Trio]:
-    for name in ("OURA", "FITBIT"):
-        monkeypatch.setenv(f"WELLPIPE_{name}_CLIENT_ID", "cloud-client")
-        monkeypatch.setenv(f"WELLPIPE_{name}_CLIENT_SECRET", "cloud-secret")
-    oura = OuraSandbox(clock=clock, history=ring_history)
-    fitbit = FitbitSandbox(clock=clock, history=google_data)
-    routes: dict[str, httpx2.AsyncBaseTransport] = {
-        "whoop.test": sandbox.transport(),
-        "oura.test": oura.transport(),
-        "fitbit.test": fitbit.transport(),
-    }
-    async with running(
-        cloud_settings,
-        clock,
-        sandbox,
-        transport=ByHost(routes),
-        base_urls={"whoop": ORIGIN, "oura": OURA, "fitbit": FITBIT},
-    ) as cloud:
-        yield Trio(cloud=cloud, whoop=sandbox, oura=oura, fitbit=fitbit)
 
 
 async def signed_in(cloud: Cloud, email: str) -> SessionInfo:
@@ -161,7 +90,7 @@ async def test_oura_connects_and_names_the_unticked_scope_and_missing_data(trio:
 
     page = await dashboard(cloud, me)
     assert "Not granted" in page
-    assert "heartrate" in page.split('data-testid="missing-oura"')[1].split("</dd>")[0]
+    assert page.split('data-testid="missing-oura"')[1].split("</dd>")[0] == ">Heart rate"
 
 
 async def dashboard(cloud: Cloud, me: SessionInfo) -> str:

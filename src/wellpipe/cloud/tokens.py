@@ -211,6 +211,14 @@ def _sealed_pair(
 
 
 async def _load(ctx: CloudContext, user_id: str, provider: str) -> _Row | None:
+    # Shielded: reads happen inside a provider's concurrent requests, and a statement
+    # cancelled mid-flight (a sibling request failed) costs the pooled connection.
+    with anyio.CancelScope(shield=True):
+        row = await _load_row(ctx, user_id, provider)
+    return row
+
+
+async def _load_row(ctx: CloudContext, user_id: str, provider: str) -> _Row | None:
     async with ctx.db.sessions() as session:
         found = (
             await session.execute(

@@ -1,10 +1,25 @@
-"""The async engine and sessions, one code path for SQLite and PostgreSQL."""
+"""The async engine and sessions, one code path for SQLite and PostgreSQL.
+
+SQLite has one writer at a time, and a write transaction holds the file's lock from its
+first write to its commit. Two rules keep a request from ever meeting "database is
+locked" (or waiting ``busy_timeout`` on a lock its own process holds):
+
+* **One writer per process.** `Database.transaction` and `Database.in_thread` take turns
+  on one lock, so this process never has two write transactions open at once; other
+  processes (workers) wait for the file lock through ``busy_timeout``. A write attempted
+  while the same task already holds the turn would wait on itself: it raises at once
+  (`NestedWriteError`, a bug to fix) instead.
+* **A transaction always ends.** A transaction's block is shielded from cancellation,
+  so a request cancelled mid-transaction (a client gone, a sibling task failing) still
+  commits or rolls back, releasing the lock, before its connection goes back to the pool.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,9 +38,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database", "DriverStatement"]
+__all__ = ["Database", "DriverStatement", "NestedWriteError"]
 
 T = TypeVar("T")
+
+_WRITING: ContextVar[frozenset[int]] = ContextVar("wellpipe_db_writing", default=frozenset())
+"""The databases whose write turn the current task (or a task it started) holds."""
 
 _ASYNC = "-c synchronous_commit=off"
 """Metering connections: a commit does not wait for the WAL flush (see `run_compiled`)."""
@@ -63,6 +81,14 @@ class DriverStatement:
         if missing:
             raise ValueError(f"missing statement parameters: {sorted(missing)}")
         return {**self.constants, **params}
+
+
+class NestedWriteError(RuntimeError):
+    """A write was started while the same task holds this process's SQLite write turn.
+
+    It could only wait on itself (the outer transaction holds the file's lock), so it
+    fails at once: finish the outer transaction first, or do the write inside it.
+    """
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -168,7 +194,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._threaded: Engine | None = None
-        self._thread_lock = anyio.CapacityLimiter(1)
+        self._writer: anyio.Lock | None = None
         self._metering: _DriverPool | None = None
         self._durable: _DriverPool | None = None
         if self.dialect == "postgresql":  # see `run_compiled`
@@ -179,6 +205,7 @@ class Database:
                 parsed, name="wellpipe-durable", size=max(2, pool_size // 4), durable=True
             )
         if self.dialect == "sqlite":
+            self._writer = anyio.Lock()
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             # The same file through the synchronous driver, for `in_thread`.
             self._threaded = create_engine(
@@ -206,10 +233,47 @@ class Database:
         return sqlite.insert(table)
 
     @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write (SQLite); nothing to wait for on PostgreSQL.
+
+        Raises:
+            NestedWriteError: the current task already holds the turn (see the module).
+        """
+        if self._writer is None:
+            yield
+            return
+        held = _WRITING.get()
+        if id(self) in held:
+            raise NestedWriteError(
+                "a database write was started inside another write transaction of the same "
+                "task; SQLite would wait on itself"
+            )
+        async with self._writer:
+            token = _WRITING.set(held | {id(self)})
+            try:
+                yield
+            finally:
+                _WRITING.reset(token)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside a transaction, committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session inside a transaction, committed on success, rolled back on error.
+
+        On SQLite it runs in this process's write turn (`write_turn`). The block is
+        shielded from cancellation: it always ends in a commit or a rollback, and so
+        does its hold on the database. Never wait on the network inside it.
+
+        Raises:
+            NestedWriteError: called inside another transaction of the same task (SQLite).
+        """
+        async with self.write_turn():
+            # Shielded as a whole: a statement cancelled mid-flight makes SQLAlchemy throw
+            # its connection away without a rollback, and on SQLite the file stays locked
+            # until that connection is garbage-collected. Transactions hold no network
+            # calls, so this delays a cancellation by milliseconds.
+            with anyio.CancelScope(shield=True):
+                async with self.sessions() as session, session.begin():
+                    yield session
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -231,12 +295,14 @@ class Database:
 
         The async SQLite driver hands every call to its own thread and back (a statement
         is three hand-overs); here a whole unit of work of several statements is one.
-        Units run one at a time in this process (SQLite has one writer anyway, and a
-        writer waiting on the file lock sleeps in milliseconds); other processes are
-        waited for through ``busy_timeout``. Committed on return, rolled back on error.
+        It runs in this process's write turn (`write_turn`), like `transaction`; other
+        processes are waited for through ``busy_timeout``. The thread always finishes
+        its unit (a cancelled caller waits for it). Committed on return, rolled back on
+        error.
 
         Raises:
             RuntimeError: this is not SQLite.
+            NestedWriteError: called inside a transaction of the same task.
         """
         engine = self._threaded
         if engine is None:
@@ -246,7 +312,8 @@ class Database:
             with engine.begin() as connection:
                 return work(connection)
 
-        return await anyio.to_thread.run_sync(run, limiter=self._thread_lock)
+        async with self.write_turn():
+            return await anyio.to_thread.run_sync(run)
 
     async def run_compiled(
         self, statement: DriverStatement, params: Mapping[str, Any], *, durable: bool

@@ -505,8 +505,8 @@ async def touch_if_due(ctx: CloudContext, key_id: str, last_used_at: datetime | 
 
 
 async def _touch(ctx: CloudContext, key_id: str, now: datetime) -> None:
-    async with ctx.db.engine.begin() as connection:
-        await connection.execute(
+    async with ctx.db.transaction() as session:
+        await session.execute(
             update(ApiKey)
             .where(
                 ApiKey.id == key_id,

@@ -162,18 +162,20 @@ async def resolve_session(ctx: CloudContext, cookie_value: str | None) -> Sessio
         if row is None:
             return None
         found, user = row
-        if found.expires_at <= now:
-            await session.execute(delete(Session).where(Session.id_digest == key))
-            await session.commit()
-            return None
-        return SessionInfo(
-            user_id=user.id,
-            email=user.email,
-            plan=user.plan,
-            csrf_token=found.csrf_token,
-            id_digest=key,
-            expires_at=found.expires_at,
+        if found.expires_at > now:
+            return SessionInfo(
+                user_id=user.id,
+                email=user.email,
+                plan=user.plan,
+                csrf_token=found.csrf_token,
+                id_digest=key,
+                expires_at=found.expires_at,
+            )
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            delete(Session).where(Session.id_digest == key, Session.expires_at <= now)
         )
+    return None
 
 
 async def close_session(
