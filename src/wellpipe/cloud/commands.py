@@ -7,10 +7,12 @@ point, so the self-hosted CLI never imports the cloud. Subcommands load on use.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -19,6 +21,11 @@ if TYPE_CHECKING:
     from wellpipe.cloud.settings import CloudSettings, GeneratedSecrets
 
 __all__ = ["cloud"]
+
+SANDBOX_FOLDER = "sandbox"
+"""Folder of the Wellpipe home where the built-in sandboxes keep their grants."""
+GRACEFUL_SHUTDOWN_S = 3
+"""How long Ctrl-C lets requests in flight finish before they are cancelled."""
 
 # name -> (module, attribute, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -101,10 +108,16 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sandbox_app(provider: str) -> object | None:
+def sandbox_grants_file(home: Path, provider: str) -> Path:
+    """Where the built-in sandbox of ``provider`` keeps the grants it issued."""
+    return home / SANDBOX_FOLDER / f"{provider}-grants.json"
+
+
+def _sandbox_app(provider: str, home: Path) -> object | None:
     """The built-in sandbox of ``provider`` (``wellpipe.sandbox.<name>``'s ``<Name>Sandbox``).
 
-    ``None`` when this installation has no sandbox for it.
+    Its grants are kept in the home (`sandbox_grants_file`), so a restart keeps every
+    connection. ``None`` when this installation has no sandbox for it.
     """
     from wellpipe.cloud.settings import SANDBOX_CLIENT
 
@@ -115,7 +128,11 @@ def _sandbox_app(provider: str) -> object | None:
     factory = getattr(module, f"{provider.capitalize()}Sandbox", None)
     if factory is None:
         return None
-    app: object = factory(client_id=SANDBOX_CLIENT[0], client_secret=SANDBOX_CLIENT[1])
+    app: object = factory(
+        client_id=SANDBOX_CLIENT[0],
+        client_secret=SANDBOX_CLIENT[1],
+        grants_file=sandbox_grants_file(home, provider),
+    )
     return app
 
 
@@ -127,7 +144,12 @@ def _start_sandbox(provider: str, app: object, host: str) -> str:
 
     sock = listening_socket(host, 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"{provider}-sandbox", daemon=True
@@ -150,7 +172,7 @@ def _providers_line(settings: CloudSettings) -> list[str]:
         if not settings.uses_sandbox(name):
             lines.append(f"  {display:<10} {display} API (developer app from {variables})")
             continue
-        app = _sandbox_app(name)
+        app = _sandbox_app(name, settings.home)
         if app is None:
             lines.append(f"  {display:<10} not set up (set {variables})")
             continue
@@ -230,5 +252,9 @@ def serve(host: str, port: int, workers: int) -> None:
             log_level="warning",
             proxy_headers=True,
             forwarded_allow_ips=os.environ.get("WELLPIPE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
+    # Everything is closed now. Spare the interpreter's final garbage collections over every
+    # object still alive (the sandboxes' histories alone are millions): a second or two.
+    gc.freeze()
     sys.exit(0)

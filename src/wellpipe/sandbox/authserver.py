@@ -4,7 +4,9 @@ What each provider answers differs on purpose (error texts, PKCE, rotation,
 revocation) and stays in ``sandbox/<name>/oauth.py``; these are the plain
 mechanics: the consent knobs, the grant every token descends from, the token
 endpoint's outcome, an RFC 6749 error body, HTTP Basic client credentials,
-redirect URIs, and expiring access tokens on demand.
+redirect URIs, and expiring access tokens on demand. What a server issued is
+kept by `wellpipe.sandbox.grants_store.TokenLedger` (in memory, or in a file
+that survives a restart).
 """
 
 from __future__ import annotations

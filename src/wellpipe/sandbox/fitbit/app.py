@@ -20,6 +20,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -132,6 +133,7 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
         retry_after: bool = True,
         publishing_status: PublishingStatus = "production",
         history: History | None = None,
+        grants_file: Path | None = None,
     ) -> None:
         """Create a sandbox.
 
@@ -148,6 +150,8 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
             retry_after: Send ``Retry-After`` with a 429 (Google documents none).
             publishing_status: ``"testing"``: refresh tokens expire after 7 days.
             history: Serve this (read-only) history instead of generating one.
+            grants_file: Keep the grants and tokens issued in this file (JSON, 0600)
+                and honour them again after a restart; ``None`` keeps them in memory.
         """
         client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
@@ -161,6 +165,7 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
             token_ttl_s=token_ttl_s,
             client=client,
             publishing_status=publishing_status,
+            grants_file=grants_file,
         )
         self.pinned_client = client_id is not None
         self.rate_limit = rate_limit

@@ -14,6 +14,8 @@
   refresh returns a new access token and no refresh token, and the old one keeps
   working. In the "Testing" publishing status refresh tokens die after 7 days.
 * ``POST /revoke`` with ``token`` (access or refresh) kills the whole grant.
+* With a ``grants_file`` the grants, tokens and consents survive a restart
+  (`TokenLedger`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import html
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from wellpipe.core.ports import Clock
@@ -38,6 +41,7 @@ from wellpipe.sandbox.authserver import (
     with_query,
 )
 from wellpipe.sandbox.fitbit.types import ALL_READ_SCOPES, SCOPE_PREFIX
+from wellpipe.sandbox.grants_store import AccessToken, TokenLedger
 
 __all__ = [
     "ALLOWED_SCOPES",
@@ -91,18 +95,6 @@ AccessGrant = Grant[str]
 
 
 @dataclass
-class _AccessToken:
-    grant: AccessGrant
-    expires_at: datetime
-
-
-@dataclass
-class _RefreshToken:
-    grant: AccessGrant
-    expires_at: datetime | None
-
-
-@dataclass
 class _Code:
     grant: AccessGrant
     redirect_uri: str
@@ -125,6 +117,7 @@ class AuthorizationServer:
         code_ttl_s: int = 600,
         client: tuple[str, str] | None = None,
         publishing_status: PublishingStatus = "production",
+        grants_file: Path | None = None,
     ) -> None:
         """Create the server.
 
@@ -136,6 +129,8 @@ class AuthorizationServer:
             client: A pinned ``(client_id, client_secret)``; without one any
                 non-empty pair is accepted.
             publishing_status: ``"testing"`` makes refresh tokens expire after 7 days.
+            grants_file: Keep the grants, tokens and consents in this file, loaded
+                now (``None``: in memory only).
         """
         self._clock = clock
         self._members = members
@@ -145,9 +140,9 @@ class AuthorizationServer:
         self.publishing_status: PublishingStatus = publishing_status
         self.controls = OAuthControls()
         self._codes: dict[str, _Code] = {}
-        self._access: dict[str, _AccessToken] = {}
-        self._refresh: dict[str, _RefreshToken] = {}
-        self._consented: set[tuple[str, str]] = set()
+        self._tokens = TokenLedger[str](clock=clock, members=members, path=grants_file)
+        # This run's tokens by value (what was loaded is filed by digest inside the ledger).
+        self._access, self._refresh = self._tokens.access, self._tokens.refresh
         self.token_requests = 0
         """Token-endpoint calls so far, whatever their outcome."""
         self.refreshes = 0
@@ -197,8 +192,10 @@ class AuthorizationServer:
             return 302, with_query(redirect_uri, {"error": "access_denied", "state": state}), ""
         user_id = self.controls.approve_as or self._members[0]
         granted = frozenset(requested) - self.controls.drop_scopes
-        first_consent = (client_id, user_id) not in self._consented
-        self._consented.add((client_id, user_id))
+        first_consent = (client_id, user_id) not in self._tokens.consents
+        if first_consent:
+            self._tokens.consents.add((client_id, user_id))
+            self._tokens.save()
         offline = params.get("access_type") == "offline" and (
             first_consent or "consent" in params.get("prompt", "").split()
         )
@@ -227,10 +224,13 @@ class AuthorizationServer:
             return oauth_error(401, "invalid_client", "Unauthorized")
         grant_type = form.get("grant_type", "")
         if grant_type == "authorization_code":
-            return self._code_grant(form, client_id)
-        if grant_type == "refresh_token":
-            return self._refresh_grant(form, client_id)
-        return oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+            outcome = self._code_grant(form, client_id)
+        elif grant_type == "refresh_token":
+            outcome = self._refresh_grant(form, client_id)
+        else:
+            return oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+        self._tokens.save()
+        return outcome
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         code = self._codes.get(form.get("code", ""))
@@ -238,7 +238,7 @@ class AuthorizationServer:
             return oauth_error(400, "invalid_grant", "Malformed auth code.")
         if code.used:  # a replayed code revokes what it produced
             for token in code.issued:
-                self._forget(token)
+                self._tokens.forget(token)
             code.grant.revoked = True
             return oauth_error(400, "invalid_grant", "Bad Request")
         if code.expires_at <= self._clock.now():
@@ -256,7 +256,7 @@ class AuthorizationServer:
         return TokenRequestOutcome(200, body)
 
     def _refresh_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
-        presented = self._refresh.get(form.get("refresh_token", ""))
+        presented = self._tokens.find_refresh(form.get("refresh_token", ""))
         expired_or_revoked = oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         if presented is None or presented.grant.revoked:
             return expired_or_revoked
@@ -277,7 +277,7 @@ class AuthorizationServer:
         self, grant: AccessGrant, *, refresh: bool, scopes: frozenset[str] = frozenset()
     ) -> dict[str, Any]:
         access = "ya29.a0" + secrets.token_urlsafe(64)
-        self._access[access] = _AccessToken(grant, self._clock.now() + self._ttl)
+        self._tokens.add_access(access, grant, self._clock.now() + self._ttl)
         body: dict[str, Any] = {
             "access_token": access,
             "expires_in": int(self._ttl.total_seconds()),
@@ -290,7 +290,7 @@ class AuthorizationServer:
             if self.publishing_status == "testing":
                 expires = self._clock.now() + TESTING_REFRESH_TTL
                 body["refresh_token_expires_in"] = int(TESTING_REFRESH_TTL.total_seconds())
-            self._refresh[token] = _RefreshToken(grant, expires)
+            self._tokens.add_refresh(token, grant, expires_at=expires)
             body["refresh_token"] = token
         return body
 
@@ -304,15 +304,17 @@ class AuthorizationServer:
     ) -> dict[str, Any]:
         """Mint a token response directly, skipping the browser (tests, demos, curl)."""
         grant = AccessGrant(secrets.token_hex(8), client_id, user_id, frozenset(scopes))
-        return self._issue(grant, refresh=refresh)
+        body = self._issue(grant, refresh=refresh)
+        self._tokens.save()
+        return body
 
     # ------------------------------------------------------------------ revoke
     def revoke(self, token: str) -> TokenRequestOutcome:
         """Handle ``POST /revoke``: the token's whole grant dies."""
-        record = self._access.get(token) or self._refresh.get(token)
+        record = self._tokens.find_access(token) or self._tokens.find_refresh(token)
         if record is None or record.grant.revoked:
             return oauth_error(400, "invalid_token", "Token expired or revoked")
-        if isinstance(record, _AccessToken) and record.expires_at <= self._clock.now():
+        if isinstance(record, AccessToken) and record.expires_at <= self._clock.now():
             return oauth_error(400, "invalid_token", "Token expired or revoked")
         self.revoke_grant(record.grant)
         return TokenRequestOutcome(200, {})
@@ -320,15 +322,12 @@ class AuthorizationServer:
     def revoke_grant(self, grant: AccessGrant) -> None:
         """Kill a grant and every token it produced."""
         grant.revoked = True
-
-    def _forget(self, token: str) -> None:
-        self._access.pop(token, None)
-        self._refresh.pop(token, None)
+        self._tokens.save()
 
     # ------------------------------------------------------------------ resource side
     def resolve(self, bearer: str) -> tuple[AccessGrant | None, str]:
         """The live grant behind an access token, or ``None`` and why not."""
-        record = self._access.get(bearer)
+        record = self._tokens.find_access(bearer)
         if record is None or record.grant.revoked:
             return None, "invalid"
         if record.expires_at <= self._clock.now():
@@ -337,7 +336,8 @@ class AuthorizationServer:
 
     def expire_access_tokens(self) -> None:
         """Make every live access token expired now (to exercise refresh)."""
-        expire_now(self._access.values(), self._clock.now())
+        expire_now(self._tokens.access_records(), self._clock.now())
+        self._tokens.save()
 
 
 def _s256(verifier: str) -> str:

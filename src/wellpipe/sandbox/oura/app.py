@@ -41,6 +41,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
@@ -167,6 +168,7 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
         page_size: int = DEFAULT_PAGE_SIZE,
         heartrate_page_size: int = DEFAULT_HEARTRATE_PAGE_SIZE,
         history: History | None = None,
+        grants_file: Path | None = None,
     ) -> None:
         """Create a sandbox.
 
@@ -185,6 +187,8 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
             heartrate_page_size: Heart-rate rows per page.
             history: Serve this (read-only) history instead of generating one;
                 ``seed``, ``days``, ``members`` and ``now`` are then ignored.
+            grants_file: Keep the grants and tokens issued in this file (JSON, 0600)
+                and honour them again after a restart; ``None`` keeps them in memory.
         """
         client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
@@ -197,6 +201,7 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
             members=self.member_ids,
             token_ttl_s=token_ttl_s,
             client=client,
+            grants_file=grants_file,
         )
         self.pinned_client = client_id is not None
         self.rate_limit = rate_limit

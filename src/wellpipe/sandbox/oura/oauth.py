@@ -13,6 +13,7 @@
   token keeps working until it expires (Oura does not document otherwise).
 * ``GET|POST /oauth/revoke?access_token=...`` revokes the grant behind the token
   (its access and refresh tokens); any token gets 200, as RFC 7009 asks.
+* With a ``grants_file`` the grants and tokens survive a restart (`TokenLedger`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import html
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from wellpipe.core.ports import Clock
@@ -34,6 +36,7 @@ from wellpipe.sandbox.authserver import (
     oauth_error,
     with_query,
 )
+from wellpipe.sandbox.grants_store import TokenLedger
 
 __all__ = [
     "ALL_SCOPES",
@@ -67,18 +70,6 @@ AccessGrant = Grant[str]
 
 
 @dataclass
-class _AccessToken:
-    grant: AccessGrant
-    expires_at: datetime
-
-
-@dataclass
-class _RefreshToken:
-    grant: AccessGrant
-    used: bool = False
-
-
-@dataclass
 class _Code:
     grant: AccessGrant
     redirect_uri: str
@@ -98,6 +89,7 @@ class AuthorizationServer:
         token_ttl_s: int = 86_400,
         code_ttl_s: int = 600,
         client: tuple[str, str] | None = None,
+        grants_file: Path | None = None,
     ) -> None:
         """Create the server.
 
@@ -108,6 +100,8 @@ class AuthorizationServer:
             code_ttl_s: Authorization-code lifetime (Oura: 10 minutes).
             client: A pinned ``(client_id, client_secret)``; without one any
                 non-empty pair is accepted.
+            grants_file: Keep the grants and tokens in this file, loaded now
+                (``None``: in memory only).
         """
         self._clock = clock
         self._members = members
@@ -116,8 +110,9 @@ class AuthorizationServer:
         self._client = client
         self.controls = OAuthControls()
         self._codes: dict[str, _Code] = {}
-        self._access: dict[str, _AccessToken] = {}
-        self._refresh: dict[str, _RefreshToken] = {}
+        self._tokens = TokenLedger[str](clock=clock, members=members, path=grants_file)
+        # This run's tokens by value (what was loaded is filed by digest inside the ledger).
+        self._access, self._refresh = self._tokens.access, self._tokens.refresh
         self.token_requests = 0
         """Token-endpoint calls so far, whatever their outcome."""
         self.refreshes = 0
@@ -199,10 +194,13 @@ class AuthorizationServer:
             return oauth_error(401, "invalid_client", "Client authentication failed.")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            return self._code_grant(form, client_id)
-        if grant_type == "refresh_token":
-            return self._refresh_grant(form, client_id)
-        return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type.")
+            outcome = self._code_grant(form, client_id)
+        elif grant_type == "refresh_token":
+            outcome = self._refresh_grant(form, client_id)
+        else:
+            return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type.")
+        self._tokens.save()
+        return outcome
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         code = self._codes.get(form.get("code", ""))
@@ -219,7 +217,7 @@ class AuthorizationServer:
         return TokenRequestOutcome(200, self._issue(code.grant))
 
     def _refresh_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
-        presented = self._refresh.get(form.get("refresh_token", ""))
+        presented = self._tokens.find_refresh(form.get("refresh_token", ""))
         if presented is None or presented.grant.client_id != client_id:
             return oauth_error(400, "invalid_grant", "Invalid refresh token.")
         if presented.used or presented.grant.revoked:
@@ -230,8 +228,8 @@ class AuthorizationServer:
 
     def _issue(self, grant: AccessGrant) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        self._access[access] = _AccessToken(grant, self._clock.now() + self._ttl)
-        self._refresh[refresh] = _RefreshToken(grant)
+        self._tokens.add_access(access, grant, self._clock.now() + self._ttl)
+        self._tokens.add_refresh(refresh, grant)
         return {
             "access_token": access,
             "expires_in": int(self._ttl.total_seconds()),
@@ -248,29 +246,33 @@ class AuthorizationServer:
         if unknown:
             raise ValueError(f"unknown Oura scopes: {sorted(unknown)}")
         grant = AccessGrant(secrets.token_hex(8), client_id, user_id, frozenset(scopes))
-        return self._issue(grant)
+        body = self._issue(grant)
+        self._tokens.save()
+        return body
 
     # ------------------------------------------------------------------ resource side
     def resolve(self, bearer: str) -> AccessGrant | None:
         """The live grant behind an access token; ``None`` if unknown, expired or revoked."""
-        record = self._access.get(bearer)
+        record = self._tokens.find_access(bearer)
         if record is None or record.grant.revoked or record.expires_at <= self._clock.now():
             return None
         return record.grant
 
     def revoke(self, token: str) -> None:
         """``/oauth/revoke``: kill the grant behind an access (or refresh) token."""
-        record = self._access.get(token) or self._refresh.get(token)
+        record = self._tokens.find_access(token) or self._tokens.find_refresh(token)
         if record is not None:
             self.revoke_grant(record.grant)
 
     def revoke_grant(self, grant: AccessGrant) -> None:
         """Kill a grant and every token it produced."""
         grant.revoked = True
+        self._tokens.save()
 
     def expire_access_tokens(self) -> None:
         """Make every live access token expired now (to exercise refresh)."""
-        expire_now(self._access.values(), self._clock.now())
+        expire_now(self._tokens.access_records(), self._clock.now())
+        self._tokens.save()
 
 
 def _requested(params: dict[str, str]) -> frozenset[str]:

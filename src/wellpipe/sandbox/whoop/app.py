@@ -14,6 +14,7 @@ import html
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -68,6 +69,7 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
         rate_limits: Sequence[RateLimit] = (RateLimit(100, 60), RateLimit(10_000, 86_400)),
         revoke_family_on_reuse: bool = True,
         history: History | None = None,
+        grants_file: Path | None = None,
     ) -> None:
         """Create a sandbox.
 
@@ -84,6 +86,8 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
             revoke_family_on_reuse: Reusing a spent refresh token also revokes the grant.
             history: Serve this (read-only) history instead of generating one;
                 ``seed``, ``days``, ``members`` and ``now`` are then ignored.
+            grants_file: Keep the grants and tokens issued in this file (JSON, 0600)
+                and honour them again after a restart; ``None`` keeps them in memory.
         """
         client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
@@ -97,6 +101,7 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
             token_ttl_s=token_ttl_s,
             client=client,
             revoke_family_on_reuse=revoke_family_on_reuse,
+            grants_file=grants_file,
         )
         self.pinned_client = client_id is not None
         self.limiter = AppRateLimiter(rate_limits, clock=self.clock)

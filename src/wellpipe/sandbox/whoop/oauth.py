@@ -9,6 +9,7 @@
   tokens; presenting a used refresh token is ``invalid_grant`` and, by default,
   revokes the whole grant (the strict behaviour that punishes refresh races).
 * A refresh token is issued only when ``offline`` was granted.
+* With a ``grants_file`` the grants and tokens survive a restart (`TokenLedger`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from wellpipe.core.ports import Clock
@@ -27,6 +29,7 @@ from wellpipe.sandbox.authserver import (
     is_absolute_uri,
     with_query,
 )
+from wellpipe.sandbox.grants_store import TokenLedger
 
 __all__ = [
     "ALLOWED_SCOPES",
@@ -51,19 +54,6 @@ ALLOWED_SCOPES = frozenset(
 
 OAuthControls = ConsentControls[int]
 AccessGrant = Grant[int]
-
-
-@dataclass
-class _AccessToken:
-    grant: AccessGrant
-    expires_at: datetime
-    revoked: bool = False
-
-
-@dataclass
-class _RefreshToken:
-    grant: AccessGrant
-    used: bool = False
 
 
 @dataclass
@@ -94,6 +84,7 @@ class AuthorizationServer:
         code_ttl_s: int = 600,
         client: tuple[str, str] | None = None,
         revoke_family_on_reuse: bool = True,
+        grants_file: Path | None = None,
     ) -> None:
         """Create the server.
 
@@ -106,6 +97,8 @@ class AuthorizationServer:
                 non-empty pair is accepted.
             revoke_family_on_reuse: Whether reusing a spent refresh token also
                 revokes the grant's live tokens.
+            grants_file: Keep the grants and tokens in this file, loaded now
+                (``None``: in memory only).
         """
         self._clock = clock
         self._members = members
@@ -115,8 +108,9 @@ class AuthorizationServer:
         self._revoke_family = revoke_family_on_reuse
         self.controls = OAuthControls()
         self._codes: dict[str, _Code] = {}
-        self._access: dict[str, _AccessToken] = {}
-        self._refresh: dict[str, _RefreshToken] = {}
+        self._tokens = TokenLedger[int](clock=clock, members=members, path=grants_file)
+        # This run's tokens by value (what was loaded is filed by digest inside the ledger).
+        self._access, self._refresh = self._tokens.access, self._tokens.refresh
         self.token_requests = 0
         """Token-endpoint calls so far, whatever their outcome."""
         self.refreshes = 0
@@ -185,12 +179,15 @@ class AuthorizationServer:
             return _error(401, "invalid_client", "Client authentication failed.")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            return self._code_grant(form, client_id)
-        if grant_type == "refresh_token":
-            return self._refresh_grant(form, client_id)
-        return _error(
-            400, "unsupported_grant_type", "The authorization grant type is not supported."
-        )
+            outcome = self._code_grant(form, client_id)
+        elif grant_type == "refresh_token":
+            outcome = self._refresh_grant(form, client_id)
+        else:
+            return _error(
+                400, "unsupported_grant_type", "The authorization grant type is not supported."
+            )
+        self._tokens.save()
+        return outcome
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
         code = self._codes.get(form.get("code", ""))
@@ -216,7 +213,7 @@ class AuthorizationServer:
         return TokenRequestOutcome(200, body)
 
     def _refresh_grant(self, form: dict[str, str], client_id: str) -> TokenRequestOutcome:
-        presented = self._refresh.get(form.get("refresh_token", ""))
+        presented = self._tokens.find_refresh(form.get("refresh_token", ""))
         if presented is None or presented.grant.client_id != client_id:
             return _error(400, "invalid_grant", "The refresh token is malformed or not valid.")
         grant = presented.grant
@@ -228,15 +225,14 @@ class AuthorizationServer:
         if not requested <= grant.scopes:
             return _error(400, "invalid_scope", "The requested scope exceeds the original grant.")
         presented.used = True
-        for record in self._access.values():  # the previous access tokens die with the rotation
-            if record.grant is grant:
-                record.revoked = True
+        for record in self._tokens.access_of(grant):  # the previous ones die with the rotation
+            record.revoked = True
         self.refreshes += 1
         return TokenRequestOutcome(200, self._issue(grant))
 
     def _issue(self, grant: AccessGrant) -> dict[str, Any]:
         access = _opaque()
-        self._access[access] = _AccessToken(grant, self._clock.now() + self._ttl)
+        self._tokens.add_access(access, grant, self._clock.now() + self._ttl)
         body: dict[str, Any] = {
             "access_token": access,
             "expires_in": int(self._ttl.total_seconds()),
@@ -245,7 +241,7 @@ class AuthorizationServer:
         }
         if "offline" in grant.scopes:
             refresh = _opaque()
-            self._refresh[refresh] = _RefreshToken(grant)
+            self._tokens.add_refresh(refresh, grant)
             body["refresh_token"] = refresh
         return body
 
@@ -257,12 +253,14 @@ class AuthorizationServer:
         scopes: frozenset[str] = ALLOWED_SCOPES,
     ) -> dict[str, Any]:
         """Mint a token response directly, skipping the browser (tests, demos, curl)."""
-        return self._issue(AccessGrant(secrets.token_hex(8), client_id, user_id, frozenset(scopes)))
+        body = self._issue(AccessGrant(secrets.token_hex(8), client_id, user_id, frozenset(scopes)))
+        self._tokens.save()
+        return body
 
     # ------------------------------------------------------------------ resource side
     def resolve(self, bearer: str) -> AccessGrant | None:
         """The live grant behind an access token; ``None`` if unknown, expired or revoked."""
-        record = self._access.get(bearer)
+        record = self._tokens.find_access(bearer)
         if record is None or record.revoked or record.grant.revoked:
             return None
         if record.expires_at <= self._clock.now():
@@ -272,19 +270,22 @@ class AuthorizationServer:
     def revoke_grant(self, grant: AccessGrant) -> None:
         """Kill a grant and every token it produced."""
         grant.revoked = True
-        for record in self._access.values():
-            if record.grant is grant:
-                record.revoked = True
+        for record in self._tokens.access_of(grant):
+            record.revoked = True
+        self._tokens.save()
 
     def _revoke_token(self, token: str) -> None:
-        if token in self._access:
-            self._access[token].revoked = True
-        if token in self._refresh:
-            self._refresh[token].used = True
+        access = self._tokens.find_access(token)
+        if access is not None:
+            access.revoked = True
+        refresh = self._tokens.find_refresh(token)
+        if refresh is not None:
+            refresh.used = True
 
     def expire_access_tokens(self) -> None:
         """Make every live access token expired now (to exercise refresh)."""
-        expire_now(self._access.values(), self._clock.now())
+        expire_now(self._tokens.access_records(), self._clock.now())
+        self._tokens.save()
 
 
 def _opaque() -> str:
