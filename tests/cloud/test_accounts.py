@@ -19,9 +19,11 @@ from wellpipe.cloud.security.passwords import (
     password_problem,
 )
 from wellpipe.cloud.services.accounts import (
+    DEVICE_COOKIE_TTL_S,
     HASHER_EXTRA,
     MAX_FAILURES_PER_ACCOUNT,
     MAX_FAILURES_PER_ADDRESS,
+    MAX_FAILURES_PER_CLIENT,
     EmailTaken,
     InvalidEmail,
     SignInThrottled,
@@ -30,6 +32,7 @@ from wellpipe.cloud.services.accounts import (
     change_password,
     create_user,
     find_user,
+    issue_device_cookie,
     set_plan,
     sign_in,
 )
@@ -195,9 +198,22 @@ async def test_a_google_only_account_has_no_password_to_sign_in_with(cloud: Clou
         await change_password(cloud.ctx, user_id=user.id, current=GOOD, new=GOOD + "!")
 
 
-async def test_failed_sign_ins_are_throttled_per_account(cloud: Cloud) -> None:
+OVERLONG = "x" * 1025
+"""A password refused without hashing, and still counted: cheap failures for the throttle."""
+HERE = "203.0.113.7"
+ELSEWHERE = "198.51.100.1"
+
+
+async def fail(cloud: Cloud, email: str, times: int, **where: str) -> None:
+    for _ in range(times):
+        assert await sign_in(cloud.ctx, email=email, password=OVERLONG, **where) is None
+
+
+async def test_without_an_address_failed_sign_ins_are_throttled_per_account(
+    cloud: Cloud,
+) -> None:
     await create_user(cloud.ctx, email="t@example.com", password=GOOD)
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+    for _ in range(MAX_FAILURES_PER_CLIENT):
         assert await sign_in(cloud.ctx, email="t@example.com", password="guess guess") is None
 
     hasher = CountingHasher()
@@ -216,19 +232,124 @@ async def test_failed_sign_ins_are_throttled_per_account(cloud: Cloud) -> None:
     assert await sign_in(cloud.ctx, email="t@example.com", password=GOOD) is not None
 
 
-async def test_failed_sign_ins_are_throttled_per_address(cloud: Cloud) -> None:
-    await create_user(cloud.ctx, email="victim@example.com", password=GOOD)
-    overlong = "x" * 1025  # refused without hashing, and still counted
-    for n in range(MAX_FAILURES_PER_ADDRESS):
-        result = await sign_in(
-            cloud.ctx, email=f"spray{n}@example.com", password=overlong, address="203.0.113.7"
-        )
-        assert result is None
+async def test_failures_lock_the_account_only_from_where_they_came(cloud: Cloud) -> None:
+    owner = await create_user(cloud.ctx, email="owner@example.com", password=GOOD)
+    await create_user(cloud.ctx, email="other@example.com", password=GOOD)
+    await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT, address=HERE)
+
+    hasher = CountingHasher()
+    cloud.ctx.extras[HASHER_EXTRA] = hasher
+    with pytest.raises(SignInThrottled, match=r"^Too many sign-in attempts; try again in"):
+        await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE)
+    assert hasher.verifies == 0
+    # The owner elsewhere and another account from here still sign in.
+    assert await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=ELSEWHERE)
+    assert await sign_in(cloud.ctx, email="other@example.com", password=GOOD, address=HERE)
+    # So does the owner's own browser, here, with the device cookie it got before.
+    cookie = issue_device_cookie(cloud.ctx, owner.id)
+    user = await sign_in(
+        cloud.ctx, email="owner@example.com", password=GOOD, address=HERE, device=cookie
+    )
+    assert user is not None
+    assert user.id == owner.id
+    reasons = [e[2].get("reason") for e in await events(cloud) if e[1] == "signin.failed"]
+    assert reasons == ["credentials"] * MAX_FAILURES_PER_CLIENT + ["throttled"]
+
+
+async def test_ipv6_clients_are_counted_by_their_64(cloud: Cloud) -> None:
+    await create_user(cloud.ctx, email="six@example.com", password=GOOD)
+    await fail(cloud, "six@example.com", MAX_FAILURES_PER_CLIENT, address="2001:db8:1:2::a")
     with pytest.raises(SignInThrottled):
-        await sign_in(cloud.ctx, email="victim@example.com", password=GOOD, address="203.0.113.7")
-    # The same account from elsewhere still works (its own counter is clean).
-    ok = await sign_in(cloud.ctx, email="victim@example.com", password=GOOD, address="198.51.100.1")
+        await sign_in(cloud.ctx, email="six@example.com", password=GOOD, address="2001:db8:1:2::b")
+    assert await sign_in(
+        cloud.ctx, email="six@example.com", password=GOOD, address="2001:db8:1:3::a"
+    )
+
+
+async def test_failed_sign_ins_are_throttled_per_address(cloud: Cloud) -> None:
+    victim = await create_user(cloud.ctx, email="victim@example.com", password=GOOD)
+    for n in range(MAX_FAILURES_PER_ADDRESS):
+        await fail(cloud, f"spray{n}@example.com", 1, address=HERE)
+    assert MAX_FAILURES_PER_ADDRESS > MAX_FAILURES_PER_CLIENT  # looser than one account's
+    with pytest.raises(SignInThrottled):
+        await sign_in(cloud.ctx, email="victim@example.com", password=GOOD, address=HERE)
+    # The same account from elsewhere still works (its own counter is clean) ...
+    ok = await sign_in(cloud.ctx, email="victim@example.com", password=GOOD, address=ELSEWHERE)
     assert ok is not None
+    # ... and so does the victim's own browser at the sprayed address.
+    cookie = issue_device_cookie(cloud.ctx, victim.id)
+    assert await sign_in(
+        cloud.ctx, email="victim@example.com", password=GOOD, address=HERE, device=cookie
+    )
+
+
+async def test_guesses_from_many_addresses_leave_the_owners_browser_working(
+    cloud: Cloud,
+) -> None:
+    owner = await create_user(cloud.ctx, email="owner@example.com", password=GOOD)
+    intruder = await create_user(cloud.ctx, email="intruder@example.com", password=GOOD)
+    addresses = [f"192.0.2.{n}" for n in range(MAX_FAILURES_PER_ACCOUNT // MAX_FAILURES_PER_CLIENT)]
+    for address in addresses:
+        await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT, address=address)
+    # Every client without the owner's device cookie now waits, wherever it is ...
+    with pytest.raises(SignInThrottled):
+        await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=ELSEWHERE)
+    mine = issue_device_cookie(cloud.ctx, owner.id)
+    theirs = issue_device_cookie(cloud.ctx, intruder.id)
+    nonce, issued, mac = mine.split(".")
+    not_trusted = [
+        theirs,  # another account's cookie
+        f"{nonce}.{int(issued) - 1}.{mac}",  # tampered
+        f"{nonce}x.{issued}.{mac}",
+        "garbage",
+        "",
+    ]
+    for cookie in not_trusted:
+        with pytest.raises(SignInThrottled):
+            await sign_in(
+                cloud.ctx, email="owner@example.com", password=GOOD, address=HERE, device=cookie
+            )
+    # ... but the owner's own browser signs in.
+    assert await sign_in(
+        cloud.ctx, email="owner@example.com", password=GOOD, address=ELSEWHERE, device=mine
+    )
+
+
+async def test_a_device_cookie_has_a_limit_of_its_own_and_expires(cloud: Cloud) -> None:
+    owner = await create_user(cloud.ctx, email="owner@example.com", password=GOOD)
+    cookie = issue_device_cookie(cloud.ctx, owner.id)
+    await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT, address=HERE, device=cookie)
+    with pytest.raises(SignInThrottled):  # a stolen cookie buys no more guesses
+        await sign_in(
+            cloud.ctx, email="owner@example.com", password=GOOD, address=HERE, device=cookie
+        )
+    # Its failures are its own: the account from this address without it is not locked.
+    assert await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE)
+
+    fresh = issue_device_cookie(cloud.ctx, owner.id)
+    cloud.clock.advance(DEVICE_COOKIE_TTL_S - 1)
+    await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT, address=HERE)
+    assert await sign_in(  # still trusted: the lock on the account from here is not its
+        cloud.ctx, email="owner@example.com", password=GOOD, address=HERE, device=fresh
+    )
+    old = issue_device_cookie(cloud.ctx, owner.id)
+    cloud.clock.advance(DEVICE_COOKIE_TTL_S)
+    await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT, address=HERE)
+    with pytest.raises(SignInThrottled):  # expired: an untrusted client like any other
+        await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE, device=old)
+
+
+async def test_a_success_clears_only_the_clients_own_failures(cloud: Cloud) -> None:
+    await create_user(cloud.ctx, email="owner@example.com", password=GOOD)
+    await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT - 1, address=HERE)
+    assert await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE)
+    await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT - 1, address=HERE)
+    assert await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE)
+    # The address kept counting: 18 of its 30.
+    for n in range(MAX_FAILURES_PER_ADDRESS - 2 * (MAX_FAILURES_PER_CLIENT - 1)):
+        await fail(cloud, f"spray{n}@example.com", 1, address=HERE)
+    with pytest.raises(SignInThrottled):
+        await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE)
 
 
 async def test_changing_the_password_closes_the_other_sessions(cloud: Cloud) -> None:

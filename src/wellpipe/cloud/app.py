@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,9 +17,7 @@ import httpx2
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wellpipe import __version__
 from wellpipe.cloud.api import mcp_endpoint, rest
@@ -31,7 +28,9 @@ from wellpipe.cloud.logs import install_redaction
 from wellpipe.cloud.security.crypto import TokenCipher
 from wellpipe.cloud.services.deletion import retry_pending_revocations
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
+from wellpipe.cloud.web import docs as api_docs
 from wellpipe.cloud.web import routes as web
+from wellpipe.cloud.web.middleware import RequestContext
 from wellpipe.cloud.web.pages import error_page
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
@@ -39,50 +38,6 @@ from wellpipe.core.ports import Clock
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
-
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-_MAX_BODY = 1_000_000  # bytes; forms and MCP messages are far smaller
-
-
-class RequestContext:
-    """Pure ASGI middleware: a request id, security headers, and a cap on declared bodies.
-
-    Written against ASGI directly rather than ``@app.middleware("http")``: Starlette's
-    ``BaseHTTPMiddleware`` runs every request through an extra task and stream, which
-    measured as a large share of a counted REST call's CPU time.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = secrets.token_hex(8)
-        scope.setdefault("state", {})["request_id"] = request_id
-        extra = [(b"x-request-id", request_id.encode())]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                message["headers"] = [*message["headers"], *extra]
-            await send(message)
-
-        length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > _MAX_BODY):
-            request = Request(scope)
-            too_large = Problem(413, "invalid-request", "The request body is too large.")
-            await problem_response(request, too_large)(scope, receive, send_with_headers)
-            return
-        await self.app(scope, receive, send_with_headers)
 
 
 async def _retry_revocations(ctx: CloudContext, every_s: float) -> None:
@@ -145,11 +100,12 @@ def create_app(
                 await upgrade_to_head(ctx.db)
             if settings.redis_url:
                 import redis.asyncio as redis
+                from redis.asyncio.retry import Retry  # the sync one warns on every start
                 from redis.backoff import NoBackoff
-                from redis.retry import Retry
 
-                # Fail fast when Redis is down: the limiters fall back to the database
-                # rather than hold a request for redis-py's default retries (~4 s).
+                # Fail fast when Redis is down: the limiters and the provider budgets fall
+                # back to the database, the answer cache to the provider, rather than hold
+                # a request for redis-py's default retries (~4 s).
                 ctx.redis = redis.from_url(
                     settings.redis_url,
                     socket_connect_timeout=1.0,
@@ -178,14 +134,14 @@ def create_app(
             "Errors are problem details with a sentence saying what to do."
         ),
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served offline by wellpipe.cloud.web.docs
         redoc_url=None,
         openapi_url="/openapi.json",
         servers=[{"url": settings.public_url}],
     )
     app.state.ctx = ctx
 
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, page=error_page)
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, problem: Problem) -> JSONResponse:
@@ -235,6 +191,7 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(rest.router)
+    app.include_router(api_docs.router)
     app.include_router(web.router)
     mcp_cm = mcp_endpoint.mount_mcp(app, ctx)
     return app

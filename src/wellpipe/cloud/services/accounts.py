@@ -1,10 +1,35 @@
 """Accounts: sign-up, sign-in with a throttle, password change, plans.
 
 Sign-in answers the same way, after the same work, whether the email is unknown or the
-password is wrong: an unknown email is verified against a dummy hash. Failed sign-ins
-are counted per account and per client address in the database (``upstream_windows``
-rows named ``signin:<keyed digest>``, 15-minute windows), so every worker sees the same
-count; past the limit, sign-in is refused before any password work.
+password is wrong: an unknown email is verified against a dummy hash.
+
+The sign-in throttle slows a password guesser down without locking the owner out. Failed
+sign-ins are counted in the database (``upstream_windows`` rows named
+``signin:<keyed digest>``, 15-minute windows), so every worker sees the same counts; past
+a limit, sign-in is refused before any password work, with one sentence saying when to
+try again. The counters (a client address means its /64 for IPv6):
+
+* **per client**: the pair (account, address), `MAX_FAILURES_PER_CLIENT`. Someone
+  guessing one account's password from one place is stopped there; the owner, anywhere
+  else, is not affected.
+* **per address**: `MAX_FAILURES_PER_ADDRESS`, looser, against one address spraying
+  guesses over many accounts.
+* **per account**: `MAX_FAILURES_PER_ACCOUNT`, far looser (several addresses' worth of
+  per-client limits), against guessing one account from many addresses at once.
+
+**Device cookies** (OWASP, "Slow Down Online Guessing Attacks with Device Cookies")
+keep the owner's own browser working even then. A successful password sign-in gives
+the browser a device cookie: ``<nonce>.<issued at>.<HMAC>``, the HMAC (keyed with the
+server pepper) binding it to the account without naming it. A browser presenting a
+valid, unexpired cookie for the account it signs in to is a *trusted client*: it skips
+the three counters above and has a counter of its own (`MAX_FAILURES_PER_CLIENT` per
+cookie), so a stolen cookie buys no more guesses than one address has. A cookie of
+another account, a forged or an expired one counts for nothing. Each successful
+sign-in issues a fresh cookie and clears that client's own counter (never the address's
+or the account's: a success does not give an attacker elsewhere new tries).
+
+Without a client address (a caller outside HTTP), every attempt is the same unknown
+client: the account's counter applies with the per-client limit.
 """
 
 from __future__ import annotations
@@ -15,8 +40,9 @@ import ipaddress
 import logging
 import math
 import re
+import secrets
 import uuid
-from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +57,10 @@ from wellpipe.cloud.security.passwords import (
 )
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.sessions import close_user_sessions
+from wellpipe.cloud.settings import CloudSettings
 
 __all__ = [
+    "DEVICE_COOKIE_TTL_S",
     "HASHER_EXTRA",
     "PLANS",
     "SIGNIN_FAILED",
@@ -45,8 +73,11 @@ __all__ = [
     "WrongPassword",
     "change_password",
     "create_user",
+    "device_cookie_attributes",
+    "device_cookie_name",
     "find_user",
     "get_user",
+    "issue_device_cookie",
     "normalize_email",
     "password_hasher",
     "set_plan",
@@ -63,10 +94,15 @@ HASHER_EXTRA = "accounts.password_hasher"
 
 SIGNIN_WINDOW_S = 15 * 60
 """Failed sign-ins are counted in fixed windows of this length."""
-MAX_FAILURES_PER_ACCOUNT = 10
-"""Failed sign-ins for one email per window before sign-in is refused."""
+MAX_FAILURES_PER_CLIENT = 10
+"""Failed sign-ins per window for one account from one address (or one device cookie)."""
 MAX_FAILURES_PER_ADDRESS = 30
-"""Failed sign-ins from one client address (IPv6: its /64) per window."""
+"""Failed sign-ins per window from one client address (IPv6: its /64), over all accounts."""
+MAX_FAILURES_PER_ACCOUNT = 100
+"""Failed sign-ins per window for one account from clients without its device cookie, all
+addresses together: it takes ten addresses at their per-client limit to reach it."""
+DEVICE_COOKIE_TTL_S = 180 * 24 * 3600
+"""How long a device cookie keeps a browser trusted after its last successful sign-in."""
 
 SIGNIN_FAILED = "That email and password do not match an account; check both and try again."
 """The one sentence for every failed sign-in (unknown email, wrong password, no password)."""
@@ -106,10 +142,7 @@ class SignInThrottled(AccountError):
         self.retry_after_s = retry_after_s
 
 
-@dataclass(frozen=True)
-class _ThrottleKey:
-    name: str  # the upstream_windows.provider value
-    limit: int
+_DEVICE_CONTEXT = b"wellpipe/accounts/device-cookie/v1"
 
 
 def password_hasher(ctx: CloudContext) -> PasswordHasher:
@@ -192,19 +225,80 @@ async def get_user(ctx: CloudContext, user_id: str) -> User | None:
 
 
 def signin_throttle_keys(
-    ctx: CloudContext, *, email: str, address: str | None
+    ctx: CloudContext, *, email: str, address: str | None, device: str | None = None
 ) -> list[tuple[str, int]]:
     """The throttle counters a sign-in touches: ``(upstream_windows.provider, limit)`` pairs.
 
+    The first pair is the client's own counter, the one a successful sign-in clears.
     Names are ``signin:`` plus a digest keyed with the server pepper, so the table holds
-    neither the email nor the address.
+    neither the email, the address nor the cookie.
+
+    Args:
+        ctx: The service.
+        email: The normalized email.
+        address: The client's address, or ``None`` when unknown.
+        device: The nonce of a device cookie verified for this account (a trusted
+            client), or ``None``.
     """
-    keys = [_ThrottleKey(_counter_name(ctx, "account", email), MAX_FAILURES_PER_ACCOUNT)]
-    if address:
-        keys.append(
-            _ThrottleKey(_counter_name(ctx, "address", _network(address)), MAX_FAILURES_PER_ADDRESS)
-        )
-    return [(key.name, key.limit) for key in keys]
+    if device is not None:
+        return [(_counter_name(ctx, "device", device), MAX_FAILURES_PER_CLIENT)]
+    if not address:
+        return [(_counter_name(ctx, "account", email), MAX_FAILURES_PER_CLIENT)]
+    network = _network(address)
+    return [
+        (_counter_name(ctx, "client", f"{email} {network}"), MAX_FAILURES_PER_CLIENT),
+        (_counter_name(ctx, "address", network), MAX_FAILURES_PER_ADDRESS),
+        (_counter_name(ctx, "account", email), MAX_FAILURES_PER_ACCOUNT),
+    ]
+
+
+def device_cookie_name(settings: CloudSettings) -> str:
+    """The device cookie's name (``__Host-`` prefixed over HTTPS)."""
+    return "__Host-wellpipe_device" if settings.secure_cookies else "wellpipe_device"
+
+
+def device_cookie_attributes(settings: CloudSettings) -> dict[str, Any]:
+    """Keyword arguments for Starlette's ``response.set_cookie`` of the device cookie.
+
+    HttpOnly, SameSite=Lax, ``Path=/``, no ``Domain``, ``Secure`` over HTTPS, and
+    ``Max-Age`` = `DEVICE_COOKIE_TTL_S`.
+    """
+    return {
+        "max_age": DEVICE_COOKIE_TTL_S,
+        "path": "/",
+        "secure": settings.secure_cookies,
+        "httponly": True,
+        "samesite": "lax",
+    }
+
+
+def issue_device_cookie(ctx: CloudContext, user_id: str) -> str:
+    """A fresh device cookie value for a browser that just signed in to ``user_id``."""
+    nonce = secrets.token_urlsafe(16)
+    issued = str(int(ctx.clock.now().timestamp()))
+    return f"{nonce}.{issued}.{_device_mac(ctx, user_id, nonce, issued)}"
+
+
+def _device_mac(ctx: CloudContext, user_id: str, nonce: str, issued: str) -> str:
+    pepper = ctx.settings.api_key_pepper
+    secret = pepper.get_secret_value().encode() if pepper is not None else b""
+    key = hmac.new(secret, _DEVICE_CONTEXT, hashlib.sha256).digest()
+    message = f"{user_id}.{nonce}.{issued}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _trusted_device(ctx: CloudContext, user: User | None, cookie: str | None) -> str | None:
+    """The cookie's nonce when it is a valid, unexpired device cookie of ``user``."""
+    if user is None or not cookie or len(cookie) > 200:
+        return None
+    nonce, _, rest = cookie.partition(".")
+    issued, _, mac = rest.partition(".")
+    if not nonce or not issued.isascii() or not issued.isdigit() or len(issued) > 12:
+        return None
+    if not hmac.compare_digest(_device_mac(ctx, user.id, nonce, issued), mac):
+        return None
+    age = ctx.clock.now().timestamp() - int(issued)
+    return nonce if 0 <= age < DEVICE_COOKIE_TTL_S else None
 
 
 def _counter_name(ctx: CloudContext, kind: str, value: str) -> str:
@@ -289,33 +383,38 @@ async def sign_in(
     email: str,
     password: str,
     address: str | None = None,
+    device: str | None = None,
     request_id: str | None = None,
 ) -> User | None:
     """The account whose email and password these are, or ``None`` (show `SIGNIN_FAILED`).
 
     Unknown email, wrong password and a password-less (Google) account all cost one
     argon2 verification and give ``None``. A hash made with weaker parameters is
-    replaced by a current one on success.
+    replaced by a current one on success. On success, give the browser a new device
+    cookie (`issue_device_cookie`).
 
     Args:
         ctx: The service.
         email: As typed (case and surrounding spaces do not matter).
         password: As typed.
-        address: The client's IP address, for the per-address throttle.
+        address: The client's IP address, for the throttle.
+        device: The browser's device cookie, if it sent one (see the module docstring).
         request_id: For the audit log.
 
     Raises:
-        SignInThrottled: too many failures for this email or address in the window;
-            no password was checked.
+        SignInThrottled: too many failures for this client (the account from this
+            address, or this device cookie), this address or this account in the
+            window; no password was checked.
     """
     hasher = password_hasher(ctx)
     try:
         normalized = normalize_email(email)
     except InvalidEmail:
         normalized = email.strip().lower()[:320]
-    keys = signin_throttle_keys(ctx, email=normalized, address=address)
-    wait = await _throttled_for(ctx, keys)
     user = await find_user(ctx, normalized)
+    trusted = _trusted_device(ctx, user, device)
+    keys = signin_throttle_keys(ctx, email=normalized, address=address, device=trusted)
+    wait = await _throttled_for(ctx, keys)
     if wait is not None:
         await _audit_failure(ctx, user, "throttled", request_id)
         raise SignInThrottled(wait)

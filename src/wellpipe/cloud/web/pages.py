@@ -26,6 +26,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.sessions import (
@@ -36,6 +39,7 @@ from wellpipe.cloud.services.sessions import (
     resolve_session,
 )
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Kind, Message
+from wellpipe.cloud.web.middleware import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_FORM_PART_BYTES
 
 __all__ = [
     "CSP",
@@ -268,8 +272,13 @@ class Web:
     async def form(self) -> dict[str, str]:
         """The submitted form, after the origin and CSRF checks.
 
+        The origin is checked before the body is parsed; the body is parsed within the
+        limits of `wellpipe.cloud.web.middleware` (fields, files, field size).
+
         Raises:
-            PageError: 403 when the form came from another site or carries a wrong token.
+            PageError: 403 when the form came from another site or carries a wrong token;
+                400 when the body is not a form we can read (malformed, a multipart body
+                without its boundary, too many fields, a file, an over-long field).
         """
         if not self.same_origin():
             logger.info("Form refused: cross-site request (request %s)", self.request_id)
@@ -278,7 +287,24 @@ class Web:
                 "This form was sent from another website, so Wellpipe ignored it; "
                 "open the dashboard yourself and try again.",
             )
-        data = await self.request.form()
+        try:
+            data = await self.request.form(
+                max_files=MAX_FORM_FILES,
+                max_fields=MAX_FORM_FIELDS,
+                max_part_size=MAX_FORM_PART_BYTES,
+            )
+        except (HTTPException, MultiPartException, ClientDisconnect, ValueError) as error:
+            # Starlette reports a bad form as HTTPException(400); python-multipart's own
+            # parse errors, should one get through, are ValueErrors.
+            logger.info(
+                "Form refused: unreadable body (%s; request %s)",
+                type(error).__name__,
+                self.request_id,
+            )
+            raise PageError(
+                400,
+                "Wellpipe could not read this form; reload the page and send it again.",
+            ) from None
         fields = {name: value for name, value in data.items() if isinstance(value, str)}
         presented = fields.pop("csrf_token", "")
         if not self._token_ok(presented):
