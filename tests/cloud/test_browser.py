@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
@@ -21,6 +22,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.cloud.browser_support import Service, browser_missing, launch_options, serve
 from tests.cloud.conftest import require_service
+
+if TYPE_CHECKING:
+    from playwright.async_api import ViewportSize
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -94,7 +98,7 @@ async def test_sign_up_connect_create_a_key_use_it_and_see_the_usage(
                     "/api/v1/health", params={"type": "summary", "days": 7}, headers=auth
                 )
             assert rest.status_code == 200, rest.text
-            assert rest.json()["days"]
+            assert rest.json()["records"]
             async with (
                 httpx2.AsyncClient(headers=auth, timeout=20) as http,
                 Client(
@@ -126,6 +130,121 @@ async def test_sign_up_connect_create_a_key_use_it_and_see_the_usage(
                     "/api/v1/health", params={"type": "summary", "days": 7}, headers=auth
                 )
             assert refused.status_code == 401
+        finally:
+            await browser.close()
+    assert problems == [], problems
+    assert "Traceback" not in service.log_text()
+
+
+# The page may not scroll sideways, and nothing may stick out of the screen or be cut
+# off by its box. What sits inside a deliberate scroll box (a wide table in its
+# `.table-wrap`) is that box's business: only the box itself is checked.
+LAYOUT_PROBLEMS = """() => {
+  const width = window.innerWidth;
+  const problems = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > width) {
+    problems.push(`the page scrolls sideways: ${root.scrollWidth} > ${width}`);
+  }
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const classes = (el) => typeof el.className === 'string' && el.className.trim()
+    ? '.' + el.className.trim().split(/\\s+/).join('.') : '';
+  const name = (el) => el.tagName.toLowerCase() + classes(el)
+    + ' ' + JSON.stringify((el.textContent || '').trim().slice(0, 40));
+  const boxed = '.card, .hero-art, .hero-art *, dd';
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('.visually-hidden, .skip-link')) continue;
+    let up = el.parentElement;
+    while (up && up !== document.body && !scrolls(up)) up = up.parentElement;
+    if (up && up !== document.body) continue;
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || style.visibility === 'hidden') continue;
+    if (box.left < -0.5 || box.right > width + 0.5) {
+      problems.push('outside the screen: ' + name(el));
+    }
+    const cut = ['hidden', 'clip'].includes(style.overflowX) || el.matches(boxed);
+    if (cut && !scrolls(el) && el.scrollWidth > el.clientWidth + 1) {
+      problems.push(`wider than its box (${el.scrollWidth} > ${el.clientWidth}): ` + name(el));
+    }
+  }
+  return problems;
+}"""
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+
+
+async def test_landing_and_dashboard_fit_a_phone_with_scopes_and_usage_in_words(
+    service: Service, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    problems: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch_persistent_context(
+            **launch_options(tmp_path / "profile")
+        )
+        try:
+            page = await browser.new_page()
+            page.on(
+                "console",
+                lambda message: problems.append(message.text) if message.type == "error" else None,
+            )
+            page.on("pageerror", lambda error: problems.append(str(error)))
+
+            # The landing page, terminal mock-up included, at a phone's and a desktop's width.
+            for size, name in [(PHONE, "phone"), (DESKTOP, "desktop")]:
+                await page.set_viewport_size(size)
+                await page.goto(service.url + "/")
+                assert await page.evaluate(LAYOUT_PROBLEMS) == [], name
+                terminal = page.locator("[data-testid=terminal]")
+                assert await terminal.evaluate("el => el.scrollWidth <= el.clientWidth"), name
+                assert "/api/mcp" in await terminal.inner_text()
+                await page.screenshot(path=str(tmp_path / f"landing-{name}.png"), full_page=True)
+
+            # On the phone: sign up, connect all three providers (the sandboxes approve at
+            # once), and make one counted REST request.
+            await page.set_viewport_size(PHONE)
+            await page.goto(service.url + "/signup")
+            await page.fill("#email", "lin@example.com")
+            await page.fill("#password", PASSWORD)
+            await page.click("button:has-text('Create account')")
+            await page.wait_for_url("**/dashboard")
+            for provider in ("whoop", "oura", "fitbit"):
+                card = page.locator(f"[data-provider={provider}]")
+                await card.locator("form[action^='/connect/'] button").click()
+                await page.wait_for_url("**/dashboard")
+                assert await card.locator(".badge-ok").count() == 1, provider
+            await page.fill("#key-name", "Phone")
+            await page.click("button:has-text('Create key')")
+            key = (await page.inner_text("[data-testid=new-key]")).strip()
+            async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
+                rest = await http.get(
+                    "/api/v1/health",
+                    params={"type": "sleep", "days": 3},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+            assert rest.status_code == 200, rest.text
+
+            await page.goto(service.url + "/dashboard")
+            assert await page.evaluate(LAYOUT_PROBLEMS) == []
+            fitbit = page.locator("[data-provider=fitbit]")
+            access = fitbit.locator("[data-testid=access-fitbit]")
+            assert await access.inner_text() == (
+                "Sleep, Health metrics, Activity and fitness, Profile, Settings"
+            )
+            assert "googleapis" not in await fitbit.inner_text()
+            lines = await access.evaluate(
+                "el => el.getBoundingClientRect().height"
+                " / parseFloat(getComputedStyle(el).lineHeight)"
+            )
+            assert lines <= 3.05, f"the scopes take {lines:.1f} lines"
+            usage = await page.inner_text("[data-testid=usage-endpoints]")
+            assert "Recent data by type" in usage
+            assert "via the REST API" in usage
+            assert "rest:" not in usage
+            await page.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
+            await fitbit.screenshot(path=str(tmp_path / "fitbit-phone.png"))
         finally:
             await browser.close()
     assert problems == [], problems

@@ -406,6 +406,19 @@ async def test_connect_whoop_through_the_provider_and_back(cloud: Cloud) -> None
     assert revokes[0].path == "/developer/v2/user/access"
 
 
+async def test_the_card_names_the_granted_access_in_words(cloud: Cloud) -> None:
+    await sign_up(cloud)
+    card = whoop_card((await connect_whoop(cloud)).text)
+    access = re.search(r'data-testid="access-whoop">([^<]*)</dd>', card)
+    assert access is not None
+    assert access.group(1) == (
+        "Recovery, Day strain, Workouts, Sleep, Profile, Body measurements, Stay connected"
+    )
+    assert "read:" not in card
+    assert "offline" not in card
+    assert "Not granted" not in card
+
+
 async def test_a_callback_with_an_unknown_state_connects_nothing(cloud: Cloud) -> None:
     await sign_up(cloud)
     response = await cloud.client.get("/callback/whoop?code=stolen&state=" + "s" * 43)
@@ -451,16 +464,30 @@ async def test_usage_this_month_and_the_chart_follow_counted_requests(cloud: Clo
     assert 'data-total="0"' in before
 
     principal = keys.Principal(user_id=user_id, key_id="abcdefgh", plan="FREE")
-    for endpoint in ["rest:health", "rest:health", "mcp:get_daily_summary"]:
+    for endpoint in ["rest:health", "rest:health", "mcp:get-daily-summary", "mcp:get-range"]:
         assert (await limits.charge(cloud.ctx, principal, endpoint)).allowed
     after = (await page(cloud, "/dashboard")).text
-    assert re.search(r'data-testid="usage-count">3 <small>of 1000 requests', after)
-    assert 'data-total="3"' in after
-    assert re.search(r"<code class=\"inline\">rest:health</code></td><td class=\"num\">2<", after)
+    assert re.search(r'data-testid="usage-count">4 <small>of 1000 requests', after)
+    assert 'data-total="4"' in after
+    table = re.search(r'data-testid="usage-endpoints">(.*?)</table>', after, re.S)
+    assert table is not None
+    rows = [
+        (re.sub(r"<[^>]+>", "", what).strip(), int(count))
+        for what, count in re.findall(
+            r"<tr><td>(.*?)</td><td class=\"num\">(\d+)</td></tr>", table.group(1)
+        )
+    ]
+    assert rows == [
+        ("Recent data by type via the REST API", 2),
+        ("Any data for a date range via an assistant (MCP)", 1),
+        ("Daily summary via an assistant (MCP)", 1),
+    ]
+    assert "rest:" not in table.group(1)
+    assert "mcp:" not in table.group(1)
     chart = re.search(r'<svg class="chart".*?</svg>', after, re.S)
     assert chart is not None
     assert '<title id="chart-title">Requests per day, last 30 days</title>' in chart.group(0)
-    assert "3 in total" in chart.group(0)
+    assert "4 in total" in chart.group(0)
     assert len(re.findall(r"<rect class=\"bar", chart.group(0))) == 30
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from wellpipe.core.models.common import DataKind
 
-__all__ = ["ProviderInfo", "RateLimit"]
+__all__ = ["ProviderInfo", "RateLimit", "readable_scope"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
@@ -34,6 +34,10 @@ class ProviderInfo:
         display_name: How people write it (``"WHOOP"``).
         kinds: The kinds of data it offers.
         scopes: OAuth scopes Wellpipe requests, spelled exactly as the provider does.
+        scope_labels: For each requested scope, a short name people read on the
+            dashboard and in the CLI (``("read:recovery", "Recovery")``). Either
+            every requested scope has one or none does (`scope_label` then falls
+            back to a readable form of the scope).
         token_auth_method: How the client authenticates at the token endpoint.
         rate_limits: The provider's published limits for one developer app.
         developer_portal: Where a user creates their developer app.
@@ -67,10 +71,23 @@ class ProviderInfo:
     connect_notes: tuple[str, ...] = ()
     refresh_token_days: int | None = None
     refresh_token_hint: str = ""
+    scope_labels: tuple[tuple[str, str], ...] = ()
 
     def scopes_for(self, kind: DataKind) -> tuple[str, ...]:
         """The scopes a read of ``kind`` needs (any one is enough); empty when none."""
         return next((scopes for k, scopes in self.kind_scopes if k is kind), ())
+
+    def scope_label(self, scope: str) -> str:
+        """How people read ``scope``: its label, or a short readable form of an unknown scope.
+
+        An unknown scope (one a provider granted without being asked, or a provider
+        without labels) loses its URL, its ``read:`` prefix and its ``.readonly``
+        suffix: ``https://www.googleapis.com/auth/googlehealth.nutrition.readonly``
+        reads "Nutrition".
+        """
+        return next((label for s, label in self.scope_labels if s == scope), None) or (
+            readable_scope(scope)
+        )
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -79,3 +96,35 @@ class ProviderInfo:
             raise ValueError(f"provider {self.name!r} must offer at least one kind of data")
         if len(set(self.scopes)) != len(self.scopes):
             raise ValueError(f"provider {self.name!r} lists a scope twice")
+        labelled = [scope for scope, _ in self.scope_labels]
+        if len(set(labelled)) != len(labelled):
+            raise ValueError(f"provider {self.name!r} labels a scope twice")
+        if self.scope_labels and set(labelled) != set(self.scopes):
+            raise ValueError(
+                f"provider {self.name!r} must label exactly the scopes it requests "
+                f"(unlabelled: {sorted(set(self.scopes) - set(labelled))}, "
+                f"not requested: {sorted(set(labelled) - set(self.scopes))})"
+            )
+        if any(not label.strip() for _, label in self.scope_labels):
+            raise ValueError(f"provider {self.name!r} has an empty scope label")
+
+
+_MAX_FALLBACK = 32
+
+
+def readable_scope(scope: str) -> str:
+    """A short readable form of a scope nobody labelled.
+
+    ``"read:body_measurement"`` reads "Body measurement". Keeps the last part of
+    a URL, drops a ``read:`` style prefix and a ``.readonly``/``.read`` suffix,
+    keeps the last dotted word, splits ``snake_case``, ``kebab-case`` and
+    ``camelCase``, and caps the length.
+    """
+    text = scope.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    text = re.sub(r"\.(readonly|read|write)$", "", text).rsplit(".", 1)[-1]
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+    text = " ".join(re.split(r"[_\-\s]+", text)).strip().lower()
+    if not text:
+        return scope[:_MAX_FALLBACK] or "?"
+    text = text[0].upper() + text[1:]
+    return text if len(text) <= _MAX_FALLBACK else text[: _MAX_FALLBACK - 1] + "…"

@@ -25,6 +25,13 @@ from wellpipe.cloud.services.export import export_account
 from wellpipe.cloud.tokens import connection_status
 from wellpipe.cloud.web.charts import bar_chart
 from wellpipe.cloud.web.flash import NewKey
+from wellpipe.cloud.web.labels import (
+    EndpointLabel,
+    endpoint_rows,
+    granted_labels,
+    lost_data,
+    missing_labels,
+)
 from wellpipe.cloud.web.pages import HERE, STATIC_FILES, PageError, PageRoute, Web
 from wellpipe.cloud.web.snippets import PLACEHOLDER, snippets_for
 from wellpipe.providers import available_providers, get_provider_info
@@ -118,23 +125,32 @@ async def signin_page(web: WebDep) -> Response:
 
 @router.post("/signin")
 async def signin(web: WebDep, request: Request) -> Response:
-    """Check the email and password; open a session."""
+    """Check the email and password; open a session and mark this browser as the owner's."""
     form = await web.form()
     email = form.get("email", "")
     address = request.client.host if request.client else None
+    device_cookie = accounts.device_cookie_name(web.settings)
     try:
         user = await accounts.sign_in(
             web.ctx,
             email=email,
             password=form.get("password", ""),
             address=address,
+            device=request.cookies.get(device_cookie),
             request_id=web.request_id,
         )
     except accounts.SignInThrottled as throttled:
-        return web.render("signin.html", status=429, email=email, error=str(throttled))
+        refused = web.render("signin.html", status=429, email=email, error=str(throttled))
+        refused.headers["Retry-After"] = str(throttled.retry_after_s)
+        return refused
     if user is None:
         return web.render("signin.html", status=400, email=email, error=accounts.SIGNIN_FAILED)
     await _open_session(web, user.id)
+    web.set_cookie(
+        device_cookie,
+        accounts.issue_device_cookie(web.ctx, user.id),
+        accounts.device_cookie_attributes(web.settings),
+    )
     return web.redirect("/dashboard")
 
 
@@ -211,8 +227,9 @@ class ProviderCard:
     status_reason: str | None
     connected_at: datetime | None
     provider_user_id: str | None
-    scopes: tuple[str, ...]
-    missing: tuple[str, ...] = ()  # requested scopes not granted, with the data they cost
+    scopes: tuple[str, ...]  # the granted scopes, in words ("Sleep", "Heart rate")
+    missing: tuple[str, ...] = ()  # requested scopes not granted, in words
+    lost: tuple[str, ...] = ()  # the kinds of data no granted scope can read
 
     @property
     def initials(self) -> str:
@@ -242,7 +259,7 @@ class UsageView:
     percent: float
     meter_class: str
     reset_at: datetime
-    endpoints: list[tuple[str, int]]
+    endpoints: list[tuple[EndpointLabel, int]]
 
 
 @dataclass(frozen=True)
@@ -269,8 +286,9 @@ async def _provider_cards(web: Web, user_id: str) -> list[ProviderCard]:
                 status_reason=None if info is None else info.status_reason,
                 connected_at=None if info is None else info.connected_at,
                 provider_user_id=None if info is None else info.provider_user_id,
-                scopes=tuple(sorted(granted)),
-                missing=tuple(connect.missing_access(provider, granted)),
+                scopes=granted_labels(provider, granted),
+                missing=missing_labels(provider, granted),
+                lost=lost_data(provider, granted),
             )
         )
     return cards
@@ -292,7 +310,7 @@ def _usage_view(summary: limits.UsageSummary) -> UsageView:
         percent=percent,
         meter_class=meter_class,
         reset_at=summary.reset_at,
-        endpoints=[(item.endpoint, item.count) for item in summary.endpoints],
+        endpoints=endpoint_rows((item.endpoint, item.count) for item in summary.endpoints),
     )
 
 

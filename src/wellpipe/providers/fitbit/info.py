@@ -93,4 +93,11 @@ INFO = ProviderInfo(
     refresh_token_days=7,
     refresh_token_hint="publish your Google OAuth client 'In production' "
     "(Google Auth Platform > Audience), then run `wellpipe auth fitbit` again",
+    scope_labels=(
+        (SLEEP_SCOPE, "Sleep"),
+        (HEALTH_METRICS_SCOPE, "Health metrics"),
+        (ACTIVITY_SCOPE, "Activity and fitness"),
+        (PROFILE_SCOPE, "Profile"),
+        (SETTINGS_SCOPE, "Settings"),
+    ),
 )

@@ -59,4 +59,13 @@ INFO = ProviderInfo(
         "Oura shows each scope as a box on its consent page: leave every box ticked, "
         "or the data behind an unticked one stays unavailable.",
     ),
+    scope_labels=(
+        ("email", "Email address"),
+        ("personal", "Personal info"),
+        ("daily", "Daily summaries"),
+        ("heartrate", "Heart rate"),
+        ("workout", "Workouts"),
+        ("session", "Sessions"),
+        ("spo2Daily", "Blood oxygen (SpO2)"),
+    ),
 )

@@ -46,4 +46,13 @@ INFO = ProviderInfo(
         (DataKind.PROFILE, ("read:profile",)),
         (DataKind.BODY_MEASUREMENT, ("read:body_measurement",)),
     ),
+    scope_labels=(
+        ("read:recovery", "Recovery"),
+        ("read:cycles", "Day strain"),
+        ("read:workout", "Workouts"),
+        ("read:sleep", "Sleep"),
+        ("read:profile", "Profile"),
+        ("read:body_measurement", "Body measurements"),
+        ("offline", "Stay connected"),
+    ),
 )
