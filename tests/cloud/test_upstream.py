@@ -7,25 +7,38 @@ counts what reaches WHOOP, with the same fixed, epoch-aligned windows WHOOP uses
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import httpx2
 import pytest
 import redis.asyncio as redis_client
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import select
 
-from tests.cloud.conftest import Cloud, require_service
-from tests.cloud.data_support import CLIENT_ID
+from tests.cloud.conftest import PUBLIC_URL, Cloud, require_service
+from tests.cloud.data_support import CLIENT_ID, Tenant, new_tenant
 from tests.cloud.limits_support import REDIS_URL, add_user, open_context
 from tests.conftest import ORIGIN
 from tests.fakes import FakeClock
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database
+from wellpipe.cloud.db.tables import UpstreamWindow
 from wellpipe.cloud.services.cache import answer_cache
 from wellpipe.cloud.services.health import open_provider
-from wellpipe.cloud.services.upstream import ProviderBusy, UpstreamBudget, install_budget
+from wellpipe.cloud.services.limits import REDIS_RETRY_AFTER_S
+from wellpipe.cloud.services.upstream import (
+    BusyReason,
+    ProviderBusy,
+    UpstreamBudget,
+    install_budget,
+)
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.tokens import save_connection
 from wellpipe.core.errors import ProviderRateLimited
@@ -131,6 +144,15 @@ async def read_profiles(
     return done, refused
 
 
+def whose(refusals: list[ProviderRateLimited]) -> set[tuple[BusyReason, int | None]]:
+    """Which limits refused: (reason, window length) of every refusal, all `ProviderBusy`."""
+    found: set[tuple[BusyReason, int | None]] = set()
+    for busy in refusals:
+        assert isinstance(busy, ProviderBusy)
+        found.add((busy.reason, busy.window_s))
+    return found
+
+
 # ------------------------------------------------------------------ the shared windows
 async def test_two_workers_never_exceed_the_app_window(workers: Workers) -> None:
     workers.budgets(limits=(MINUTE,), user_share=1.0, max_wait_s=0)
@@ -150,7 +172,13 @@ async def test_two_workers_never_exceed_the_app_window(workers: Workers) -> None
         for busy in refusals:
             assert isinstance(busy, ProviderBusy)
             assert 0 < busy.retry_after <= 60 + 12  # the window's end (plus jitter when paused)
-            assert str(busy) == f"WHOOP is busy, try again in {math.ceil(busy.retry_after)} s."
+            wait = f"try again in {math.ceil(busy.retry_after)} s."
+            if busy.reason is BusyReason.APP_BUDGET:  # the app's minute is used up
+                assert busy.window_s == 60
+                assert str(busy) == f"Wellpipe's WHOOP allowance is used up for this minute; {wait}"
+            else:  # WHOOP's headers said none remain: every worker pauses
+                assert (busy.reason, busy.window_s) == (BusyReason.PROVIDER_PAUSE, None)
+                assert str(busy) == f"WHOOP asked Wellpipe to slow down; {wait}"
         workers.clock.advance(60)
 
     assert 429 not in workers.data_calls()  # WHOOP never had to refuse anything
@@ -179,6 +207,9 @@ async def test_the_daily_window_counts_across_minutes(workers: Workers) -> None:
     assert done_a + done_b == 7
     [busy] = refused
     assert busy.retry_after > 3600  # until the UTC day ends
+    assert isinstance(busy, ProviderBusy)
+    assert (busy.reason, busy.window_s) == (BusyReason.APP_BUDGET, 86_400)
+    assert str(busy).startswith("Wellpipe's WHOOP allowance is used up for this day; try again in")
 
 
 async def test_one_user_gets_at_most_a_fair_share_of_the_minute(workers: Workers) -> None:
@@ -191,6 +222,13 @@ async def test_one_user_gets_at_most_a_fair_share_of_the_minute(workers: Workers
     assert greedy_done == 6
     assert len(greedy_refused) == 4
     assert (modest_done, modest_refused) == (3, [])
+    for busy in greedy_refused:  # the user's own share, not WHOOP and not the app's minute
+        assert isinstance(busy, ProviderBusy)
+        assert (busy.reason, busy.window_s) == (BusyReason.USER_SHARE, 60)
+        assert str(busy) == (
+            "You have used your share of WHOOP requests for this minute; "
+            f"try again in {math.ceil(busy.retry_after)} s."
+        )
 
 
 async def test_a_short_wait_for_the_next_window_is_waited_out(workers: Workers) -> None:
@@ -223,6 +261,12 @@ async def test_a_429_from_whoop_pauses_every_worker(workers: Workers) -> None:
     assert 30 <= paused_a.retry_after <= 40  # the pause, plus a little jitter
     assert len(refused_b) == 6
     assert all(30 - 1 <= busy.retry_after <= 40 for busy in refused_b)
+    for busy in [paused_a, *refused_b]:
+        assert isinstance(busy, ProviderBusy)
+        assert (busy.reason, busy.window_s) == (BusyReason.PROVIDER_PAUSE, None)
+        assert str(busy) == (
+            f"WHOOP asked Wellpipe to slow down; try again in {math.ceil(busy.retry_after)} s."
+        )
 
     workers.clock.advance(31)
     done, refused = await read_profiles(workers.b, [second], 1)
@@ -241,6 +285,8 @@ async def test_whoop_saying_none_remain_pauses_every_worker(workers: Workers) ->
 
     assert workers.data_calls() == []
     assert 11 <= refused[0].retry_after <= 15
+    assert isinstance(refused[0], ProviderBusy)
+    assert refused[0].reason is BusyReason.PROVIDER_PAUSE
     workers.clock.advance(13)
     assert (await read_profiles(workers.b, [user], 1))[0] == 1
 
@@ -269,6 +315,7 @@ async def redis_workers(
         await client.aclose()
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_redis_windows_and_pause_are_shared(redis_workers: tuple[Workers, str]) -> None:
     workers, prefix = redis_workers
@@ -280,6 +327,11 @@ async def test_redis_windows_and_pause_are_shared(redis_workers: tuple[Workers, 
     )
     assert sum(done for done, _ in results) == MINUTE.requests
     assert len(workers.data_calls()) == MINUTE.requests
+    # The app's minute, or (once WHOOP's headers said none remain) WHOOP's own pause.
+    assert whose([busy for _, refused in results for busy in refused]) <= {
+        (BusyReason.APP_BUDGET, 60),
+        (BusyReason.PROVIDER_PAUSE, None),
+    }
 
     workers.clock.advance(60)
     workers.sandbox.inject(
@@ -289,6 +341,7 @@ async def test_redis_windows_and_pause_are_shared(redis_workers: tuple[Workers, 
     calls = len(workers.data_calls())
     _, refused = await read_profiles(workers.b, users[2:], 2)
     assert len(refused) == 4
+    assert whose(refused) == {(BusyReason.PROVIDER_PAUSE, None)}
     assert len(workers.data_calls()) == calls
     workers.clock.advance(31)
     assert (await read_profiles(workers.b, users[2:3], 1))[0] == 1
@@ -304,6 +357,7 @@ async def test_cloud_fixture_uses_the_shared_budget(cloud: Cloud) -> None:
     assert budget is budget_for(cloud.ctx, "whoop")
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_answers_cached_in_redis_serve_every_worker(
     redis_workers: tuple[Workers, str],
@@ -320,3 +374,128 @@ async def test_answers_cached_in_redis_serve_every_worker(
     assert len(workers.data_calls()) == calls
     assert (await read_profiles(workers.b, [second], 1))[0] == 1  # another user: not shared
     assert len(workers.data_calls()) == calls + 1
+
+
+# ------------------------------------------------------------------ Redis failing
+class _DownRedis:
+    """Redis as an outage shows it: every script call fails (counted)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def register_script(self, _source: str) -> Callable[..., Awaitable[object]]:
+        async def call(**_kwargs: object) -> object:
+            self.calls += 1
+            raise ConnectionError("Redis is down at redis://:hunter2@cache:6379")
+
+        return call
+
+
+async def test_a_failing_redis_hands_the_budget_to_the_database(
+    workers: Workers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    down = _DownRedis()
+    workers.a.redis = down  # worker a has Redis (failing); worker b counts in the database
+    budget_a, _ = workers.budgets(limits=(RateLimit(5, 60),), user_share=1.0, max_wait_s=0)
+    [user] = await connected_users(workers, 1)
+
+    done, refused = await read_profiles(workers.a, [user], 7)
+
+    assert done == 5  # limited all the same: never fail open, never a 500
+    assert whose(refused) <= {(BusyReason.APP_BUDGET, 60), (BusyReason.PROVIDER_PAUSE, None)}
+    assert len(refused) == 2
+    assert down.calls == 1  # then left alone for a while, not retried on every request
+    async with workers.a.db.sessions() as session:
+        counted = await session.scalar(
+            select(UpstreamWindow.count).where(
+                UpstreamWindow.provider == "whoop", UpstreamWindow.window_s == 60
+            )
+        )
+    assert counted == 5  # the database counted them
+
+    budget_a.pause(12)  # WHOOP asks to slow down during the outage: the pause is shared
+    await budget_a.flush()
+    _, paused = await read_profiles(workers.b, [user], 1)
+    assert whose(paused) == {(BusyReason.PROVIDER_PAUSE, None)}
+    assert down.calls == 1
+
+    workers.clock.advance(REDIS_RETRY_AFTER_S)  # then Redis is tried again
+    await read_profiles(workers.a, [user], 1)
+    assert down.calls == 2
+
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert all(r.levelno == logging.WARNING for r in warnings)  # degraded, never an error
+    failed = [r.getMessage() for r in warnings if "Redis failed" in r.getMessage()]
+    assert (
+        failed
+        == [
+            "Redis failed for the shared WHOOP budget (ConnectionError); "
+            f"counting in the database for {REDIS_RETRY_AFTER_S:.0f} s"
+        ]
+        * 2
+    )  # once per outage
+    assert not any("hunter2" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------ one sentence, everywhere
+async def test_rest_and_mcp_say_whose_limit_refused(cloud: Cloud) -> None:
+    tenant = await new_tenant(cloud)
+    answer_cache(cloud.ctx).ttl_s = 0  # every read goes to WHOOP
+    install_budget(
+        cloud.ctx,
+        UpstreamBudget(cloud.ctx, provider="whoop", limits=(RateLimit(10, 60),), max_wait_s=0),
+    )  # a user's share: 3 a minute
+    url = "/api/v1/health?type=sleep&days=2"
+
+    statuses = [(await cloud.client.get(url, headers=tenant.auth)).status_code for _ in range(3)]
+    refused = await cloud.client.get(url, headers=tenant.auth)
+    async with mcp_session(cloud, tenant) as client:
+        result = await client.call_tool("get-recent-sleep", {"days": 2})
+
+    assert statuses == [200, 200, 200]
+    assert refused.status_code == 503
+    detail = refused.json()["detail"]
+    wait = refused.headers["retry-after"]
+    assert detail == (
+        f"You have used your share of WHOOP requests for this minute; try again in {wait} s."
+    )
+    assert result.is_error
+    assert " ".join(getattr(block, "text", "") for block in result.content) == detail
+
+
+@asynccontextmanager
+async def mcp_session(cloud: Cloud, tenant: Tenant) -> AsyncIterator[Client]:
+    transport = httpx2.ASGITransport(app=cloud.app)
+    async with (
+        httpx2.AsyncClient(transport=transport, headers=tenant.auth, base_url=PUBLIC_URL) as http,
+        Client(streamable_http_client(PUBLIC_URL + "/api/mcp", http_client=http)) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("reason", "window_s", "sentence"),
+    [
+        (BusyReason.USER_SHARE, 60, "You have used your share of Oura requests for this minute"),
+        (
+            BusyReason.USER_SHARE,
+            300,
+            "You have used your share of Oura requests for these 5 minutes",
+        ),
+        (BusyReason.APP_BUDGET, 86_400, "Wellpipe's Oura allowance is used up for this day"),
+        (BusyReason.APP_BUDGET, 3600, "Wellpipe's Oura allowance is used up for this hour"),
+        (BusyReason.PROVIDER_PAUSE, None, "Oura asked Wellpipe to slow down"),
+    ],
+)
+def test_busy_sentences(reason: BusyReason, window_s: int | None, sentence: str) -> None:
+    busy = ProviderBusy(
+        provider="oura",
+        display_name="Oura",
+        endpoint=None,
+        retry_after=25.2,
+        reason=reason,
+        window_s=window_s,
+    )
+    assert str(busy) == f"{sentence}; try again in 26 s."
+    assert isinstance(busy, ProviderRateLimited)

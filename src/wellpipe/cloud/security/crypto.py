@@ -11,6 +11,8 @@
 * Envelope (bytes): ``version (1) ‖ len(kid) ‖ kid ‖ nonce (12) ‖ ciphertext ‖ tag (16)``.
   Decryption picks the key by the envelope's kid (no trial decryption); a kid that is
   not in the ring is a `MissingKeyError` naming it, so retiring a key too early is loud.
+* Cached provider answers (kept in Redis for minutes) use the same envelope, bound by
+  `answer_binding` to their user, provider and hashed cache key.
 
 Rotation (add a key in front, re-encrypt with ``wellpipe cloud rotate-keys``, retire
 the old key once nothing uses it) lives in `wellpipe.cloud.services.rotation`.
@@ -39,6 +41,7 @@ __all__ = [
     "MissingKeyError",
     "TokenCipher",
     "TokenDecryptionError",
+    "answer_binding",
     "associated_data",
     "display_name",
     "key_id_of",
@@ -104,6 +107,19 @@ def revocation_binding(provider: str, revocation_id: str) -> Binding:
     return Binding(
         user_id="revocation", provider=provider, connection_id=revocation_id, field="access_token"
     )
+
+
+ANSWER_FIELD = "cached_answer"
+"""The ``field`` of a cached answer's binding: no token column, so neither opens as the other."""
+
+
+def answer_binding(user_id: str, provider: str, key_digest: str) -> Binding:
+    """The binding of a provider answer cached for ``user_id`` under ``key_digest``.
+
+    The hashed cache key stands where a token's connection id goes: an answer copied under
+    another key, to another user or to another provider fails to decrypt.
+    """
+    return Binding(user_id=user_id, provider=provider, connection_id=key_digest, field=ANSWER_FIELD)
 
 
 def associated_data(version: int, key_id: str, binding: Binding) -> bytes:

@@ -1,10 +1,22 @@
 """A short-lived cache of provider answers, to spare the shared provider budget.
 
-Answers are kept for ``settings.cache_ttl_s`` seconds (minutes at most), in this
-process's memory or in Redis when it is configured, never in the database: no health
-data is written down. Keys carry the Wellpipe user, the provider, the provider
-account and the call with its arguments, so one user's answers can never be served
-to another. Concurrent identical misses in one process make one provider call.
+What is kept, where, and for how long:
+
+* **Redis**, when ``WELLPIPE_REDIS_URL`` is set: each answer encrypted with the service's
+  key ring (AES-256-GCM, the envelope of `wellpipe.cloud.security.crypto`, fresh nonce per
+  write) under ``wellpipe:answers:<SHA-256 of the cache key>``, expiring after
+  ``WELLPIPE_CACHE_TTL_S`` seconds (default 120). The associated data binds the entry to
+  its user, provider and hashed key (`answer_binding`): an entry copied under another key
+  or user, altered, or sealed with a key the ring no longer holds does not decrypt, and
+  counts as a miss. No answer reaches Redis in plaintext.
+* **Memory**, without Redis: the same answers as objects in this process, for the same
+  time, at most 2,048 of them (least recently used go first); gone when the process ends.
+* **The database**: never any health data.
+
+Keys start with the Wellpipe user and the provider, ``(user_id, provider, account, call,
+*args)``, so one user's answers can never be served to another. Concurrent identical
+misses in one process make one provider call. The cache is optional: when Redis fails, a
+read is a miss and a write is skipped, and Redis is left alone for 30 s.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol, TypeVar
@@ -20,10 +33,20 @@ import anyio
 from pydantic import BaseModel
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.security.crypto import (
+    Binding,
+    TokenCipher,
+    TokenDecryptionError,
+    answer_binding,
+)
+from wellpipe.cloud.services.limits import REDIS_RETRY_AFTER_S
 from wellpipe.core.models import (
     BodyMeasurement,
     Cycle,
+    DailyActivity,
+    DailyVitals,
     Profile,
+    Readiness,
     RecordSet,
     Recovery,
     Sleep,
@@ -31,18 +54,29 @@ from wellpipe.core.models import (
 )
 from wellpipe.core.ports import Clock
 
-__all__ = ["AnswerCache", "MemoryStore", "RedisStore", "answer_cache"]
+__all__ = ["AnswerCache", "MemoryStore", "RedisStore", "answer_cache", "key_digest"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
 _EXTRAS_KEY = "health.cache"
-_MISSING = object()
+_REDIS_PREFIX = "wellpipe:answers:"
 
 _TYPES: dict[str, type[BaseModel]] = {
     model.__name__: model
-    for model in (RecordSet, Profile, BodyMeasurement, Sleep, Recovery, Workout, Cycle)
+    for model in (
+        RecordSet,
+        Profile,
+        BodyMeasurement,
+        Sleep,
+        Recovery,
+        Workout,
+        Cycle,
+        Readiness,
+        DailyActivity,
+        DailyVitals,
+    )
 }
 
 
@@ -89,37 +123,84 @@ class MemoryStore:
         self._entries.clear()
 
 
-class RedisStore:
-    """Answers in Redis as JSON, under hashed keys, expiring on their own."""
+def key_digest(key: tuple[Hashable, ...]) -> str:
+    """The SHA-256 (hex) that stands for ``key`` in Redis and in an entry's binding."""
+    return hashlib.sha256(repr(key).encode()).hexdigest()
 
-    def __init__(self, redis: Any) -> None:
-        """Use ``redis`` (a ``redis.asyncio.Redis``)."""
+
+class RedisStore:
+    """Answers in Redis, encrypted and bound to their user, under hashed keys, expiring.
+
+    Best effort: when Redis fails, reads are misses and writes are skipped, and Redis is
+    left alone for `REDIS_RETRY_AFTER_S` (one warning per outage, naming only the error's
+    type). An entry that does not decrypt or parse is a miss, logged without its content.
+    """
+
+    def __init__(self, redis: Any, cipher: TokenCipher, clock: Clock) -> None:
+        """Use ``redis`` (a ``redis.asyncio.Redis``), sealing entries with ``cipher``."""
         self._redis = redis
+        self._cipher = cipher
+        self._clock = clock
+        self._down_until = -math.inf
 
     @staticmethod
-    def _key(key: tuple[Hashable, ...]) -> str:
-        return "wellpipe:answers:" + hashlib.sha256(repr(key).encode()).hexdigest()
+    def _where(key: tuple[Hashable, ...]) -> tuple[str, Binding]:
+        """The Redis key and the binding of ``key``'s entry.
+
+        Raises:
+            ValueError: ``key`` does not start with a user id and a provider name.
+        """
+        if len(key) < 2 or not isinstance(key[0], str) or not isinstance(key[1], str):
+            raise ValueError("answer cache keys start with (user_id, provider, ...)")
+        digest = key_digest(key)
+        return _REDIS_PREFIX + digest, answer_binding(key[0], key[1], digest)
+
+    def _usable(self) -> bool:
+        return self._clock.monotonic() >= self._down_until
+
+    def _failed(self, error: Exception) -> None:
+        if self._usable():
+            logger.warning(
+                "Answer cache in Redis failed (%s); reading from the provider for %.0f s",
+                type(error).__name__,
+                REDIS_RETRY_AFTER_S,
+            )
+        self._down_until = self._clock.monotonic() + REDIS_RETRY_AFTER_S
 
     async def get(self, key: tuple[Hashable, ...]) -> BaseModel | None:
-        """The answer, or ``None`` (also when Redis is unreachable: the cache is optional)."""
+        """The answer, or ``None``: absent, unreadable, or Redis unreachable."""
+        where, binding = self._where(key)
+        if not self._usable():
+            return None
         try:
-            raw = await self._redis.get(self._key(key))
+            blob = await self._redis.get(where)
         except Exception as error:  # a cache outage must not fail the request
-            logger.warning("Answer cache unavailable (%s); reading from the provider", error)
+            self._failed(error)
             return None
-        if raw is None:
+        if blob is None:
             return None
-        stored = json.loads(raw)
-        model = _TYPES.get(stored.get("type"))
-        return None if model is None else model.model_validate(stored["value"])
+        try:
+            stored = json.loads(self._cipher.decrypt(blob, binding))
+            model = _TYPES[stored["type"]]
+            return model.model_validate(stored["value"])
+        except TokenDecryptionError as error:  # key retired, altered, or copied from elsewhere
+            logger.warning("A cached answer did not decrypt (%s); a miss", type(error).__name__)
+        except (ValueError, KeyError, TypeError) as error:  # not an answer this version reads
+            logger.warning("A cached answer could not be read (%s); a miss", type(error).__name__)
+        return None
 
     async def put(self, key: tuple[Hashable, ...], value: BaseModel, ttl_s: float) -> None:
-        """Keep the answer for ``ttl_s`` seconds (best effort)."""
-        body = json.dumps({"type": type(value).__name__, "value": value.model_dump(mode="json")})
+        """Keep the answer, encrypted, for ``ttl_s`` seconds (best effort)."""
+        where, binding = self._where(key)
+        kind = type(value).__name__
+        if not self._usable() or _TYPES.get(kind) is not type(value):
+            return
+        body = json.dumps({"type": kind, "value": value.model_dump(mode="json")})
+        blob = self._cipher.encrypt(body, binding)
         try:
-            await self._redis.set(self._key(key), body, px=max(1, int(ttl_s * 1000)))
+            await self._redis.set(where, blob, px=max(1, int(ttl_s * 1000)))
         except Exception as error:
-            logger.warning("Answer cache unavailable (%s); answer not kept", error)
+            self._failed(error)
 
 
 class AnswerCache:
@@ -169,9 +250,13 @@ class AnswerCache:
 
 
 def answer_cache(ctx: CloudContext) -> AnswerCache:
-    """This process's answer cache: Redis when configured, else memory."""
+    """This process's answer cache: Redis (encrypted) when configured, else memory."""
     cache: AnswerCache | None = ctx.extras.get(_EXTRAS_KEY)
     if cache is None:
-        store: _Store = RedisStore(ctx.redis) if ctx.redis is not None else MemoryStore(ctx.clock)
+        store: _Store
+        if ctx.redis is not None:
+            store = RedisStore(ctx.redis, ctx.cipher, ctx.clock)
+        else:
+            store = MemoryStore(ctx.clock)
         cache = ctx.extras[_EXTRAS_KEY] = AnswerCache(store, ttl_s=ctx.settings.cache_ttl_s)
     return cache

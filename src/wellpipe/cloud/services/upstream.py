@@ -13,8 +13,20 @@ by default), so one busy user cannot starve everyone else.
 When the provider answers 429, or says none remain, the budget is paused for the
 whole app, across workers: a sentinel row (``window_s = 0``, ``count`` = the epoch
 second the pause ends) or a Redis key. While the budget is spent or paused, requests
-fail at once with `ProviderBusy` ("WHOOP is busy, try again in N s") instead of
-queueing or hammering the provider.
+fail at once with `ProviderBusy` instead of queueing or hammering the provider; its
+`BusyReason` says whose limit refused, in the sentence REST and MCP show:
+
+* the user's fair share: "You have used your share of WHOOP requests for this minute;
+  try again in 26 s."
+* the app's own window: "Wellpipe's WHOOP allowance is used up for this day; try again
+  in N s."
+* a pause the provider asked for: "WHOOP asked Wellpipe to slow down; try again in N s."
+
+Redis is optional, never a single point of failure: when a Redis call fails, this
+worker counts in the database for `REDIS_RETRY_AFTER_S` (a warning naming the error's
+type), then tries Redis again. Counts made in one store are not seen by the other, so
+an outage can let one window through twice; the provider's own 429 still pauses
+everyone.
 
 The budget plugs into the provider client where the per-process `Throttle` goes: it
 implements `wellpipe.net.RequestBudget` (``acquire`` / ``pause`` / ``observe``).
@@ -22,6 +34,7 @@ implements `wellpipe.net.RequestBudget` (``acquire`` / ``pause`` / ``observe``).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import math
@@ -35,6 +48,7 @@ from sqlalchemy import and_, delete, or_, select
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database
 from wellpipe.cloud.db.tables import UpstreamWindow
+from wellpipe.cloud.services.limits import REDIS_RETRY_AFTER_S
 from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
@@ -43,6 +57,7 @@ from wellpipe.providers import get_provider_info
 
 __all__ = [
     "DEFAULT_USER_SHARE",
+    "BusyReason",
     "ProviderBusy",
     "UpstreamBudget",
     "UserBudget",
@@ -63,16 +78,59 @@ _USER_MARK = "~"
 _MAX_PAUSE_S = 86_400.0
 
 
+class BusyReason(enum.Enum):
+    """Whose limit refused a request."""
+
+    USER_SHARE = "user-share"
+    """The user's fair share of the app's shortest window is used up."""
+    APP_BUDGET = "app-budget"
+    """One of the service app's own windows (a minute, a day) is used up."""
+    PROVIDER_PAUSE = "provider-pause"
+    """The provider answered 429, or said none remain: every worker pauses."""
+
+
 class ProviderBusy(ProviderRateLimited):
-    """The provider app's shared budget is spent or paused; the request was not sent."""
+    """The request was not sent: a share, a window or a pause of the provider app's budget.
+
+    Attributes:
+        reason: Whose limit refused.
+        window_s: The length of the window that refused (``None`` for a pause).
+    """
 
     def __init__(
-        self, *, provider: str, display_name: str, endpoint: str | None, retry_after: float
+        self,
+        *,
+        provider: str,
+        display_name: str,
+        endpoint: str | None,
+        retry_after: float,
+        reason: BusyReason = BusyReason.PROVIDER_PAUSE,
+        window_s: int | None = None,
     ) -> None:
+        """Refuse for ``retry_after`` seconds; without a ``reason``, the provider asked."""
         super().__init__(provider=provider, endpoint=endpoint, retry_after=retry_after)
-        self.args = (
-            f"{display_name} is busy, try again in {max(1, math.ceil(self.retry_after))} s.",
-        )
+        self.reason = reason
+        self.window_s = window_s
+        wait = f"try again in {max(1, math.ceil(self.retry_after))} s."
+        span = _this(window_s)
+        if reason is BusyReason.USER_SHARE:
+            sentence = f"You have used your share of {display_name} requests for {span}; {wait}"
+        elif reason is BusyReason.APP_BUDGET:
+            sentence = f"Wellpipe's {display_name} allowance is used up for {span}; {wait}"
+        else:
+            sentence = f"{display_name} asked Wellpipe to slow down; {wait}"
+        self.args = (sentence,)
+
+
+def _this(window_s: int | None) -> str:
+    """``"this minute"``, ``"this day"``, ``"these 5 minutes"``: a window, as people say it."""
+    if window_s is None or window_s <= 0:
+        return "now"
+    for unit, seconds in (("day", 86_400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if window_s % seconds == 0:
+            count = window_s // seconds
+            return f"this {unit}" if count == 1 else f"these {count} {unit}s"
+    raise AssertionError("unreachable: every whole number of seconds is a multiple of 1")
 
 
 @dataclass(frozen=True)
@@ -92,6 +150,7 @@ class _Counter:
 class _Refusal:
     retry_after: float
     paused: bool
+    refused: _Counter | None = None  # the window that refused (``None`` for a pause)
 
 
 class _Store(Protocol):
@@ -138,7 +197,7 @@ class _DatabaseStore:
                         first_in_window = True
         except _Rollback:
             assert refused is not None
-            return _Refusal(retry_after=refused.reset_in(now), paused=False)
+            return _Refusal(retry_after=refused.reset_in(now), paused=False, refused=refused)
         if first_in_window:
             await self._forget_old(provider, now)
         return None
@@ -247,11 +306,54 @@ class _RedisStore:
         if int(paused) == 1:
             return _Refusal(retry_after=float(text), paused=True)
         refused = counters[int(text) - 1]
-        return _Refusal(retry_after=refused.reset_in(now), paused=False)
+        return _Refusal(retry_after=refused.reset_in(now), paused=False, refused=refused)
 
     async def pause_until(self, provider: str, until: float, now: float) -> None:
         ttl_ms = max(1000, math.ceil((until - now + 60) * 1000))
         await self._pause(keys=[self._pause_key(provider)], args=[repr(until), str(ttl_ms)])
+
+
+class _FallbackStore:
+    """Redis, and the database while Redis is failing (for `REDIS_RETRY_AFTER_S` each time)."""
+
+    def __init__(self, redis: _RedisStore, db: _DatabaseStore, clock: Clock, name: str) -> None:
+        self._redis = redis
+        self._db = db
+        self._clock = clock
+        self._name = name
+        self._down_until = -math.inf
+
+    def _redis_usable(self) -> bool:
+        return self._clock.monotonic() >= self._down_until
+
+    def _failed(self, error: Exception) -> None:
+        if self._redis_usable():  # one warning per outage, not one per request in flight
+            logger.warning(
+                "Redis failed for the shared %s budget (%s); counting in the database for %.0f s",
+                self._name,
+                type(error).__name__,
+                REDIS_RETRY_AFTER_S,
+            )
+        self._down_until = self._clock.monotonic() + REDIS_RETRY_AFTER_S
+
+    async def take(
+        self, provider: str, counters: Sequence[_Counter], now: float
+    ) -> _Refusal | None:
+        if self._redis_usable():
+            try:
+                return await self._redis.take(provider, counters, now)
+            except Exception as error:  # any Redis failure: the database takes over a while
+                self._failed(error)
+        return await self._db.take(provider, counters, now)
+
+    async def pause_until(self, provider: str, until: float, now: float) -> None:
+        if self._redis_usable():
+            try:
+                await self._redis.pause_until(provider, until, now)
+                return
+            except Exception as error:
+                self._failed(error)
+        await self._db.pause_until(provider, until, now)
 
 
 class UpstreamBudget:
@@ -274,7 +376,8 @@ class UpstreamBudget:
         """Create the budget.
 
         Args:
-            ctx: The service (its database, Redis and clock).
+            ctx: The service (its database, Redis and clock). With Redis, the database
+                still counts while Redis is failing.
             provider: The provider's name.
             limits: The app's limits (default: the provider's published ones).
             user_share: Largest fraction of the shortest window one user may take
@@ -295,7 +398,12 @@ class UpstreamBudget:
         self._clock: Clock = ctx.clock
         self._store: _Store
         if ctx.redis is not None:
-            self._store = _RedisStore(ctx.redis, redis_prefix)
+            self._store = _FallbackStore(
+                _RedisStore(ctx.redis, redis_prefix),
+                _DatabaseStore(ctx.db),
+                self._clock,
+                self.display_name,
+            )
         else:
             self._store = _DatabaseStore(ctx.db)
         self._paused_until = -math.inf
@@ -353,14 +461,30 @@ class UpstreamBudget:
             if wait > self.max_wait_s:
                 if refusal.paused:  # spread the comeback: not everyone at the same second
                     wait += random.uniform(0, min(10.0, wait * 0.2))
-                logger.info("%s budget refused a request for %.0f s", self.display_name, wait)
+                reason = self._reason(refusal)
+                logger.info(
+                    "%s budget refused a request for %.0f s (%s)",
+                    self.display_name,
+                    wait,
+                    reason.value,
+                )
                 raise ProviderBusy(
                     provider=self.provider,
                     display_name=self.display_name,
                     endpoint=endpoint,
                     retry_after=wait,
+                    reason=reason,
+                    window_s=None if refusal.refused is None else refusal.refused.seconds,
                 )
             await self._clock.sleep(max(wait, 0.001))
+
+    @staticmethod
+    def _reason(refusal: _Refusal) -> BusyReason:
+        if refusal.paused or refusal.refused is None:
+            return BusyReason.PROVIDER_PAUSE
+        if _USER_MARK in refusal.refused.key:
+            return BusyReason.USER_SHARE
+        return BusyReason.APP_BUDGET
 
     def pause(self, seconds: float) -> None:
         """Hold every worker's requests for ``seconds`` (stored by the next `flush`)."""
