@@ -20,6 +20,7 @@ from tests.cloud.limits_support import add_user
 from tests.conftest import ORIGIN
 from tests.fakes import FakeClock
 from wellpipe.cloud.services.keys import create_key
+from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.tokens import connection_status, save_connection
 from wellpipe.sandbox import WhoopSandbox
@@ -94,6 +95,8 @@ async def test_every_grant_dead_answers_409_fast_before_and_after_a_restart(
         second = await _burst(again.client, key, 8)
         assert {answer.status_code for answer in second} == {409}
         assert all("reconnect" in answer.json()["detail"] for answer in second)
+        usage = await usage_summary(again.ctx, user_id)
+        assert usage.month_count == 0  # a dead grant is the provider's failure: never counted
 
     text = caplog.text
     assert "database is locked" not in text

@@ -48,8 +48,8 @@ async def identifiers(cloud: Cloud, tenant: Tenant) -> dict[str, Any]:
     for kind in KINDS:
         listing = await cloud.client.get(f"/api/v1/health?type={kind}&days=30", headers=tenant.auth)
         assert listing.status_code == 200, listing.text
-        ids[kind] = {record["source_id"] for record in listing.json()["records"]}
-    profile = (await cloud.client.get("/api/v1/profile", headers=tenant.auth)).json()["profile"]
+        ids[kind] = {record["id"] for record in listing.json()["records"]}
+    [profile] = (await cloud.client.get("/api/v1/profile", headers=tenant.auth)).json()["sources"]
     return {
         "ids": ids,
         "email": profile["email"],
@@ -113,18 +113,20 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
     }
     query = hostile_query(theirs)
     urls = [
-        *(f"/api/v1/health?type={t}&days=30&{query}" for t in (*KINDS, "summary", "profile")),
+        *(f"/api/v1/health?type={t}&days=30" for t in (*KINDS, "summary", "profile")),
         *(
-            f"/api/v1/{path}?start=2026-10-23&end=2026-11-21&{query}"
+            f"/api/v1/{path}?start=2026-10-23&end=2026-11-21"
             for path in ("summary", "sleep", "recovery", "workouts", "cycles")
         ),
-        f"/api/v1/profile?{query}",
-        f"/api/v1/usage?{query}",
-        *(  # kinds WHOOP lacks: empty lists with a note, and nothing of B's
-            f"/api/v1/{path}?start=2026-10-23&end=2026-11-21&{query}"
+        "/api/v1/profile",
+        "/api/v1/usage",
+        *(  # kinds WHOOP lacks: a 409 saying so, and nothing of B's
+            f"/api/v1/{path}?start=2026-10-23&end=2026-11-21"
             for path in ("readiness", "activity", "vitals")
         ),
     ]
+    # B's identifiers as parameters: refused as unknown, before anything is read.
+    hostile = [f"{url}{'&' if '?' in url else '?'}{query}" for url in urls]
     for kind in KINDS:
         urls += [
             f"/api/v1/records/{kind}/{record_id}" for record_id in sorted(theirs["ids"][kind])[:8]
@@ -150,7 +152,12 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
 
     async def check(url: str) -> None:
         response = await cloud.client.get(url, headers=hostile_headers)
-        assert response.status_code in {200, 404}, (url, response.text)
+        if url in hostile:
+            assert response.status_code == 422, (url, response.text)
+            assert "Unknown parameter" in response.json()["detail"], url
+            assert leaked(response.text, theirs) == [], url
+            return
+        assert response.status_code in {200, 404, 409}, (url, response.text)
         asked = url.rsplit("/", 1)[-1] if "/records/" in url else "\0"
         assert leaked(response.text.replace(asked, ""), theirs) == [], url  # 404s repeat the id
         if "/records/" in url:
@@ -158,8 +165,11 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
         elif url.startswith("/api/v1/usage"):
             assert response.json()["month_count"] > 0  # A's own count
         elif url.startswith(("/api/v1/readiness", "/api/v1/activity", "/api/v1/vitals")):
-            assert response.json()["records"] == [], url
-            assert response.json()["notes"], url
+            assert response.status_code == 409, url
+            assert "does not provide" in response.json()["detail"], url
+        elif "summary" in url:  # rows of days, without ids: A's own, no trace of B's
+            assert response.status_code == 200, url
+            assert response.json()["records"], url
         else:
             assert mine["email"] in response.text or any(
                 record_id in response.text for ids in mine["ids"].values() for record_id in ids
@@ -174,7 +184,7 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
 
     failures: list[str] = []
     async with anyio.create_task_group() as group:
-        for url in urls:
+        for url in [*urls, *hostile]:
             group.start_soon(fetch, url)
             group.start_soon(meanwhile, url)
     assert failures == []

@@ -215,16 +215,24 @@ async def test_rest_merges_every_provider_into_one_labelled_summary(trio: Trio) 
     assert body["provider"] == "all"
     assert body["sources"] == ["fitbit", "oura", "whoop"]
     by_day: dict[str, set[str]] = {}
-    for day in body["days"]:
-        by_day.setdefault(day["day"], set()).add(day["provider"])
-        if day["provider"] == "whoop":
-            assert day["readiness"] is None
-        if day["provider"] == "oura":
-            assert day["recovery"] is None
+    for row in body["records"]:
+        by_day.setdefault(row["day"], set()).add(row["source"])
+        if row["source"] == "whoop":
+            assert "readiness_score_pct" not in row
+        if row["source"] == "oura":
+            assert "recovery_score_pct" not in row
     assert len(by_day) == 7
     assert all(sources == {"fitbit", "oura", "whoop"} for sources in by_day.values()), by_day
-    assert any(day["readiness"] for day in body["days"] if day["provider"] == "oura")
-    assert any(day["recovery"] for day in body["days"] if day["provider"] == "whoop")
+    rows = body["records"]
+    assert any("readiness_score_pct" in row for row in rows if row["source"] == "oura")
+    assert any("recovery_score_pct" in row for row in rows if row["source"] == "whoop")
+
+    full = await trio.cloud.client.get(
+        "/api/v1/summary?start=2026-11-08&end=2026-11-14&detail=full", headers=auth
+    )
+    days = full.json()["days"]
+    assert [(d["day"], d["provider"]) for d in days] == [(r["day"], r["source"]) for r in rows]
+    assert all(d["readiness"] is None for d in days if d["provider"] == "whoop")
 
 
 async def test_rest_provider_filter_reads_just_that_one(trio: Trio) -> None:
@@ -235,15 +243,18 @@ async def test_rest_provider_filter_reads_just_that_one(trio: Trio) -> None:
     merged = (await client.get(url, headers=auth)).json()
     only_oura = (await client.get(url + "&provider=oura", headers=auth)).json()
 
-    assert {r["provider"] for r in merged["records"]} == {"fitbit", "oura", "whoop"}
+    assert {r["source"] for r in merged["records"]} == {"fitbit", "oura", "whoop"}
     assert [r["day"] for r in merged["records"]] == sorted(r["day"] for r in merged["records"])
     assert only_oura["provider"] == "oura"
     assert only_oura["sources"] == ["oura"]
     assert only_oura["count"] > 0
-    assert {r["provider"] for r in only_oura["records"]} == {"oura"}
+    assert all("source" not in r for r in only_oura["records"])  # one provider: no label
+    full = (await client.get(url + "&provider=oura&detail=full", headers=auth)).json()
+    assert {r["provider"] for r in full["records"]} == {"oura"}
+    assert [r["source_id"] for r in full["records"]] == [r["id"] for r in only_oura["records"]]
     readiness = await client.get("/api/v1/health?type=readiness&days=7", headers=auth)
     assert readiness.status_code == 200, readiness.text
-    assert {r["provider"] for r in readiness.json()["records"]} == {"oura"}
+    assert readiness.json()["sources"] == ["oura"]  # only Oura offers readiness
     unknown = await client.get(url + "&provider=garmin", headers=auth)
     assert unknown.status_code == 422
     assert "whoop" in unknown.json()["detail"]

@@ -79,13 +79,22 @@ KINDS = [
 ]
 
 
+def no_nulls(value: Any) -> Any:
+    """``value`` without ``None`` anywhere (what a compact answer or a record carries)."""
+    if isinstance(value, dict):
+        return {k: no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [no_nulls(v) for v in value]
+    return value
+
+
 async def test_health_answers_the_same_records_as_the_core_provider(
     cloud: Cloud, tenant: Tenant
 ) -> None:
     assert tenant.member is not None
     for number, (kind, key) in enumerate(KINDS, start=1):
         response = await cloud.client.get(
-            f"/api/v1/health?type={kind}&days=14", headers=tenant.auth
+            f"/api/v1/health?type={kind}&days=14&detail=full", headers=tenant.auth
         )
 
         assert response.status_code == 200, response.text
@@ -95,7 +104,7 @@ async def test_health_answers_the_same_records_as_the_core_provider(
             (r for r in records.of_kind(key) if days.includes(r.day)),
             key=lambda r: (r.day, r.start),
         )
-        assert body["type"] == kind
+        assert (body["type"], body["detail"]) == (kind, "full")
         assert (body["first_day"], body["last_day"]) == (str(days.first), str(days.last))
         assert body["records"] == [r.model_dump(mode="json") for r in expected]
         assert body["count"] == len(expected) > 0
@@ -106,14 +115,15 @@ async def test_health_answers_the_same_records_as_the_core_provider(
     summary = await cloud.client.get("/api/v1/health?type=summary&days=5", headers=tenant.auth)
     assert summary.status_code == 200, summary.text
     body = summary.json()
-    listed = [day["day"] for day in body["days"]]
-    assert body["type"] == "summary"
+    listed = [row["day"] for row in body["records"]]
+    assert (body["type"], body["detail"]) == ("summary", "compact")
     assert len(listed) == 5
     assert listed == sorted(listed)
     assert listed[-1] == body["last_day"]
     today = cloud.clock.now().date()
     assert date.fromisoformat(body["last_day"]) in {today, today - timedelta(days=1)}
-    assert sum(1 for day in body["days"] if day["sleep"] is not None) >= 4
+    assert sum(1 for row in body["records"] if "asleep_duration_min" in row) >= 4
+    assert body == no_nulls(body)  # compact: no empty fields
 
     via_health = await cloud.client.get("/api/v1/health?type=profile&days=3", headers=tenant.auth)
     via_profile = await cloud.client.get("/api/v1/profile", headers=tenant.auth)
@@ -121,10 +131,14 @@ async def test_health_answers_the_same_records_as_the_core_provider(
     profile = via_health.json()
     assert profile == via_profile.json()
     member = cloud.sandbox.member(tenant.member)
-    assert profile["profile"]["source_id"] == str(member.profile["user_id"])
-    assert profile["profile"]["email"] == member.profile["email"]
-    assert profile["body_measurement"]["max_heart_rate_bpm"] > 0
-    assert via_profile.headers["x-ratelimit-remaining"] == str(1000 - len(KINDS) - 3)
+    [whoop] = profile["sources"]
+    assert whoop["email"] == member.profile["email"]
+    assert whoop["max_heart_rate_bpm"] > 0
+    full = await cloud.client.get("/api/v1/profile?detail=full", headers=tenant.auth)
+    [source] = full.json()["sources"]
+    assert source["profile"]["source_id"] == str(member.profile["user_id"])
+    assert source["body_measurement"]["max_heart_rate_bpm"] == whoop["max_heart_rate_bpm"]
+    assert full.headers["x-ratelimit-remaining"] == str(1000 - len(KINDS) - 4)
 
 
 async def test_range_endpoints_keep_to_the_days_asked_and_are_audited(
@@ -148,14 +162,14 @@ async def test_range_endpoints_keep_to_the_days_asked_and_are_audited(
         assert days
         assert days == sorted(days)
         assert all("2026-10-01" <= day <= "2026-10-31" for day in days)
-        assert {r["kind"] for r in body["records"]} == {kind}
+        assert all(r["id"] for r in body["records"])
         assert body["count"] == len(days)
 
     summary = await cloud.client.get(
         "/api/v1/summary?start=2026-09-01&end=2026-11-29", headers=tenant.auth
     )
     assert summary.status_code == 200, summary.text
-    listed = [day["day"] for day in summary.json()["days"]]
+    listed = [row["day"] for row in summary.json()["records"]]
     days_asked = DayRange(first=date(2026, 9, 1), last=date(2026, 11, 29)).days()
     assert listed == [str(day) for day in days_asked]
 
@@ -183,18 +197,24 @@ async def test_a_record_by_the_id_of_a_listing(cloud: Cloud, tenant: Tenant) -> 
     for kind, _ in KINDS:
         listing = await cloud.client.get(f"/api/v1/health?type={kind}&days=7", headers=tenant.auth)
         first = listing.json()["records"][0]
+        full = await cloud.client.get(
+            f"/api/v1/health?type={kind}&days=7&detail=full", headers=tenant.auth
+        )
+        [whole] = [r for r in full.json()["records"] if r["source_id"] == first["id"]]
 
         response = await cloud.client.get(
-            f"/api/v1/records/{kind}/{first['source_id']}", headers=tenant.auth
+            f"/api/v1/records/{kind}/{first['id']}", headers=tenant.auth
         )
 
         assert response.status_code == 200, response.text
-        assert response.json() == {"type": "record", "record": first}
+        assert response.json() == {"type": "record", "provider": "whoop", "record": no_nulls(whole)}
 
+    before = await month_count(cloud, tenant)
     for missing in ("sleep/00000000-0000-4000-8000-000000000000", "cycle/12", "workout/x"):
         response = await cloud.client.get(f"/api/v1/records/{missing}", headers=tenant.auth)
         assert_problem(response, 404, "not-found", "check the id")
-        assert "x-ratelimit-remaining" in response.headers  # a valid request: counted
+        assert response.headers["x-ratelimit-remaining"] == str(1000 - before)  # given back
+    assert await month_count(cloud, tenant) == before  # no data answered: not counted
 
 
 # ------------------------------------------------------------------ cache
@@ -242,6 +262,9 @@ async def test_invalid_requests_are_422_problems_and_not_counted(
         ("/api/v1/recovery?end=2026-11-02", "start"),
         ("/api/v1/records/steps/1", "kind"),
         (f"/api/v1/records/sleep/{'x' * 65}", "record_id"),
+        ("/api/v1/health?type=sleep&days=7&fields=all", "Unknown parameter 'fields'"),
+        ("/api/v1/sleep?start=2026-11-01&end=2026-11-02&day=1", "Unknown parameter 'day'"),
+        ("/api/v1/health?type=sleep&detail=everything", "detail"),
     ]
     for url, words in cases:
         response = await cloud.client.get(url, headers=tenant.auth)
@@ -367,7 +390,7 @@ async def test_whoop_failures_are_refunded_problems_and_keep_the_tokens(
         Fault(path_prefix="/developer/", status=429, headers={"Retry-After": "120"}, times=5)
     )
     busy = await cloud.client.get(url, headers=tenant.auth)
-    assert_problem(busy, 503, "provider-busy", "WHOOP is busy, try again in", " s.")
+    assert_problem(busy, 503, "provider-busy", "WHOOP asked Wellpipe to slow down; try again in")
     assert int(busy.headers["retry-after"]) >= 120
 
     assert await month_count(cloud, tenant) == 0

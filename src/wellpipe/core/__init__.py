@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from wellpipe.core.errors import (
         AuthError,
         ConfigError,
+        InvalidRequest,
         NotFound,
         ProviderError,
         ProviderRateLimited,
@@ -104,6 +105,7 @@ _SOURCES: dict[str, str] = {
     "TokenProvider": "wellpipe.core.ports",
     "TokenSet": "wellpipe.core.tokens",
     "UnknownProviderError": "wellpipe.core.errors",
+    "InvalidRequest": "wellpipe.core.errors",
     "UnsupportedDataKind": "wellpipe.core.errors",
     "WellpipeError": "wellpipe.core.errors",
     "Workout": "wellpipe.core.models",
@@ -130,6 +132,7 @@ __all__ = [
     "DaySummary",
     "HealthProvider",
     "HeartRateZones",
+    "InvalidRequest",
     "MemoryTokenProvider",
     "NotFound",
     "Profile",

@@ -17,6 +17,7 @@ The tree::
     │   ├── ProviderResponseError    a response we cannot use (malformed, 400, ...)
     │   └── NotFound                 no record with that id
     ├── UnsupportedDataKind          the provider does not offer that kind of data
+    ├── InvalidRequest               the question cannot be answered as asked (a range)
     └── UnknownProviderError         no provider of that name is installed
 
 Transient errors (`ProviderUnavailable`, `ProviderRateLimited`) never cost the
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "InvalidRequest",
     "NotFound",
     "ProviderError",
     "ProviderRateLimited",
@@ -210,6 +212,14 @@ class UnsupportedDataKind(WellpipeError):
         )
         self.provider = provider
         self.kind = kind
+
+
+class InvalidRequest(WellpipeError):
+    """A question that cannot be answered as asked; the sentence says what to change.
+
+    Every face shows it in its own words of refusal: a 422 problem over REST, a tool
+    error over MCP. Nothing was read.
+    """
 
 
 class UnknownProviderError(WellpipeError, LookupError):

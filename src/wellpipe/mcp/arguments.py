@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from wellpipe.core.reading import MAX_DAYS, range_problem
+
 __all__ = [
     "MAX_DAYS",
     "DaysArgs",
@@ -25,8 +27,6 @@ __all__ = [
     "explain",
 ]
 
-MAX_DAYS = 90
-"""The longest period one call may cover (a quarter: enough for trends, small enough to answer)."""
 
 RecordKind = Literal["sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals"]
 
@@ -83,16 +83,9 @@ class RangeArgs(StrictArgs):
 
     @model_validator(mode="after")
     def _ordered_and_bounded(self) -> Self:
-        if self.end < self.start:
-            raise ValueError(
-                f"end ({self.end}) is before start ({self.start}); swap them and call again"
-            )
-        span = (self.end - self.start).days + 1
-        if span > MAX_DAYS:
-            raise ValueError(
-                f"the range covers {span} days but one call covers at most {MAX_DAYS}; "
-                "split it into several calls"
-            )
+        problem = range_problem(self.start, self.end)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -166,6 +166,7 @@ class WellpipeServer(MCPServer[Any]):
         clock: Clock | None = None,
         default_tz: tzinfo = UTC,
         on_success: Callable[[], None] | None = None,
+        unexpected: str = _UNEXPECTED,
     ) -> None:
         super().__init__(
             name="wellpipe",
@@ -181,6 +182,7 @@ class WellpipeServer(MCPServer[Any]):
         self._clock = clock or SystemClock()
         self._default_tz = default_tz
         self._on_success = on_success
+        self._unexpected = unexpected
         self._tools = list_tools()
 
     async def list_tools(self) -> list[Tool]:
@@ -220,7 +222,7 @@ class WellpipeServer(MCPServer[Any]):
             return _error(str(failure))
         except Exception:
             logger.exception("Tool %s raised an unexpected error", name)
-            return _error(_UNEXPECTED)
+            return _error(self._unexpected)
         if self._on_success is not None:
             self._on_success()
         return CallToolResult(

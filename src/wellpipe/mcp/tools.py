@@ -9,29 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from wellpipe.core.errors import NotFound, WellpipeError
-from wellpipe.core.models import (
-    DataKind,
-    DayRange,
-    Record,
-    RecordSet,
-    merge_timeline,
-    summarize_days,
-)
+from wellpipe.core.models import DataKind
 from wellpipe.core.ports import Clock, HealthProvider
-from wellpipe.core.reading import (
-    READ_KINDS,
-    Gathered,
-    gather,
-    offering,
-    read_each,
-    read_recent_each,
-)
+from wellpipe.core.reading import SUMMARY, Reader, Reading, TableKind
+from wellpipe.core.reading import SourceProfile as FoundProfile
 from wellpipe.mcp.answers import (
     Answer,
     ProfileAnswer,
@@ -43,9 +29,19 @@ from wellpipe.mcp.answers import (
     table_answer,
 )
 from wellpipe.mcp.arguments import DaysArgs, ProviderArgs, RangeArgs, RecordArgs, StrictArgs
-from wellpipe.mcp.tables import summary_table, table_for
+from wellpipe.mcp.tables import Table, summary_table, table_for
 
-__all__ = ["INSTRUCTIONS", "TOOLS", "ToolContext", "ToolSpec", "input_schema", "tool_by_name"]
+__all__ = [
+    "INSTRUCTIONS",
+    "TOOLS",
+    "ToolContext",
+    "ToolSpec",
+    "input_schema",
+    "reader",
+    "reading_table",
+    "source_profile",
+    "tool_by_name",
+]
 
 INSTRUCTIONS = (
     "Wellpipe reads the user's own wearable data live from their providers (WHOOP, Oura, "
@@ -122,119 +118,70 @@ def input_schema(model: type[StrictArgs]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ reading
-_KIND = {kind.value: kind for kind in READ_KINDS}
-
-
-def _kinds(kind: str) -> frozenset[DataKind]:
-    """The kinds a table of ``kind`` reads (the summary: every kind a day joins)."""
-    return READ_KINDS if kind == "summary" else frozenset({_KIND[kind]})
-
-
-async def _read_recent(
-    context: ToolContext, kind: str, days: int
-) -> tuple[DayRange, Gathered[RecordSet]]:
-    """The last ``days`` local days (today included) and every provider's records on them."""
-    return await read_recent_each(
+def reader(context: ToolContext) -> Reader:
+    """The reader of one tool call: its providers, clock, zone and notes."""
+    return Reader(
         context.providers,
-        _kinds(kind),
-        days,
-        now=context.clock.now(),
+        clock=context.clock,
         default_tz=context.default_tz,
+        notes=context.notes,
     )
 
 
-async def _read_range(
-    context: ToolContext, kind: str, first: date, last: date
-) -> tuple[DayRange, Gathered[RecordSet]]:
-    days = DayRange(first=first, last=last)
-    return days, await read_each(context.providers, _kinds(kind), days.query_window())
+def reading_table(reading: Reading) -> Table:
+    """The table of a reading: one row per record (or day), a source column when merged."""
+    order = [info.name for info in reading.sources]
+    if reading.kind == SUMMARY:
+        return summary_table(reading.summary(), sourced=reading.merged)
+    return table_for(reading.kind, reading.records(), order=order, sourced=reading.merged)
 
 
-def _answer(context: ToolContext, kind: str, days: DayRange, read: Gathered[RecordSet]) -> Answer:
-    """One table of ``kind`` (or the summary) from every provider that answered.
-
-    With one provider the table is that provider's alone; with several (asked,
-    whether or not each answered), rows carry a ``source`` column.
-    """
-    asked = offering(context.providers, _kinds(kind))
-    sourced = len(asked) > 1
-    order = [info.name for info, _ in read.answers]
-    if kind == "summary":
-        if sourced:
-            sources = [(info.name, records.all()) for info, records in read.answers]
-            table = summary_table(merge_timeline(sources, days), sourced=True)
-        else:
-            table = summary_table(summarize_days(read.answers[0][1].all(), days))
-    else:
-        wanted: list[Record] = [
-            r
-            for _, records in read.answers
-            for r in records.of_kind(_KIND[kind])
-            if days.includes(r.day)
-        ]
-        table = table_for(kind, wanted, order=order, sourced=sourced)
+def _answer(reading: Reading) -> Answer:
+    """One table of the kind asked for (or the summary) from every provider that answered."""
     return table_answer(
-        providers=order,
-        display_names=[info.display_name for info, _ in read.answers],
-        kind=kind,
-        first=days.first,
-        last=days.last,
-        table=table,
-        notes=(*context.notes, *read.notes),
+        providers=[info.name for info in reading.sources],
+        display_names=[info.display_name for info in reading.sources],
+        kind=reading.kind,
+        first=reading.days.first,
+        last=reading.days.last,
+        table=reading_table(reading),
+        notes=reading.notes,
     )
 
 
-def _recent(kind: str) -> Callable[[ToolContext, DaysArgs], Awaitable[Answer]]:
+def _recent(kind: TableKind) -> Callable[[ToolContext, DaysArgs], Awaitable[Answer]]:
     async def run(context: ToolContext, args: DaysArgs) -> Answer:
-        days, read = await _read_recent(context, kind, args.days)
-        return _answer(context, kind, days, read)
+        return _answer(await reader(context).recent(kind, args.days))
 
     return run
 
 
 async def _range(context: ToolContext, args: RangeArgs) -> Answer:
-    today = context.clock.now().astimezone(context.default_tz).date()
-    if args.start > today + timedelta(days=1):
-        raise WellpipeError(
-            f"start ({args.start}) is in the future; ask for days up to today ({today})."
-        )
-    days, read = await _read_range(context, args.kind, args.start, args.end)
-    return _answer(context, args.kind, days, read)
+    return _answer(await reader(context).between(args.kind, args.start, args.end))
 
 
 async def _record(context: ToolContext, args: RecordArgs) -> Answer:
-    """The record from the provider that has it (ids are each provider's own).
+    found = await reader(context).record(DataKind(args.kind), args.id)
+    return record_answer(found.record.model_dump(mode="json", exclude_none=True))
 
-    Every provider offering the kind is asked at once; the first (by name) that
-    has the id answers. When none has it, a "no such record" sentence wins over
-    other failures (another provider's id is often malformed for the rest).
-    """
-    kind, source_id = _KIND[args.kind], args.id.strip()
 
-    async def lookup(provider: HealthProvider) -> Record:
-        return await provider.record(kind, source_id)
-
-    found = await gather(offering(context.providers, {kind}), lookup, prefer=NotFound)
-    record = found.answers[0][1]
-    return record_answer(record.model_dump(mode="json", exclude_none=True))
+def source_profile(found: FoundProfile) -> SourceProfile:
+    """One provider's profile as the tools (and REST) show it."""
+    profile, body = found.profile, found.body
+    return SourceProfile(
+        provider=profile.provider,
+        first_name=profile.first_name,
+        last_name=profile.last_name,
+        email=profile.email,
+        height_m=None if body is None else body.height_m,
+        weight_kg=None if body is None else body.weight_kg,
+        max_heart_rate_bpm=None if body is None else body.max_heart_rate_bpm,
+    )
 
 
 async def _profile(context: ToolContext, args: ProviderArgs) -> Answer:
-    async def one(provider: HealthProvider) -> SourceProfile:
-        profile = await provider.profile()
-        body = await provider.body_measurement()
-        return SourceProfile(
-            provider=profile.provider,
-            first_name=profile.first_name,
-            last_name=profile.last_name,
-            email=profile.email,
-            height_m=body.height_m,
-            weight_kg=body.weight_kg,
-            max_heart_rate_bpm=body.max_heart_rate_bpm,
-        )
-
-    read = await gather(context.providers, one)
-    return profile_answer([profile for _, profile in read.answers], (*context.notes, *read.notes))
+    found = await reader(context).profiles()
+    return profile_answer([source_profile(one) for one in found.sources], found.notes)
 
 
 TOOLS: tuple[ToolSpec[Any], ...] = (

@@ -1,10 +1,11 @@
-"""What every REST data endpoint shares: the caller's key, metering, and errors as problems.
+"""What every REST data endpoint shares: the caller's key, the gate, errors as problems.
 
-* `require_principal`: the API key, from ``Authorization: Bearer`` (or ``X-API-Key``),
-  never from the URL; a 401 problem with ``WWW-Authenticate: Bearer`` otherwise.
-* `metered`: counts the request once it is valid (a 429 problem when refused), puts
-  the ``X-RateLimit-*`` headers on the answer whatever it is, gives the request back
-  when the provider failed, and turns Wellpipe errors into problem details.
+* `require_caller` / `require_principal`: the API key, from ``Authorization: Bearer`` (or
+  ``X-API-Key``), never from the URL; a 401 problem with ``WWW-Authenticate: Bearer``
+  otherwise.
+* `known_parameters`: a query parameter the endpoint does not take is a 422 problem.
+* `admitted`: the one gate (`wellpipe.cloud.services.gate`) as HTTP: the rate-limit
+  headers on every answer, and refusals and failures as problem details.
 """
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ import logging
 import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wellpipe.cloud.api.problems import PROBLEM_BASE, Problem, ProblemBody
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.services.health import (
-    CloudProvider,
-    NoProviderConnected,
-    ProviderNotConnected,
-    open_providers,
-)
-from wellpipe.cloud.services.keys import KeyClaim, Principal, authenticate, recall
-from wellpipe.cloud.services.limits import Charge, admit, charge, refund
+from wellpipe.cloud.services import gate
+from wellpipe.cloud.services.gate import Call, Caller, Pass
+from wellpipe.cloud.services.health import NoProviderConnected, ProviderNotConnected
+from wellpipe.cloud.services.keys import Principal, authenticate
 from wellpipe.core.errors import (
     AuthError,
     ConfigError,
@@ -45,21 +43,18 @@ from wellpipe.providers import available_providers, get_provider_info
 
 __all__ = [
     "ERROR_RESPONSES",
-    "Caller",
     "CurrentCaller",
     "CurrentPrincipal",
-    "Opened",
+    "admitted",
     "bearer_scheme",
     "chosen_provider",
-    "connected",
     "context",
     "display_names",
     "invalid_key_problem",
     "key_in_url",
-    "metered",
+    "known_parameters",
     "presented_key",
     "problem_for",
-    "refundable",
     "require_caller",
     "require_principal",
 ]
@@ -145,7 +140,6 @@ async def _authenticated(request: Request, presented: str) -> Principal:
     principal = await authenticate(context(request), presented)
     if principal is None:
         raise invalid_key_problem()
-    request.state.principal = principal
     return principal
 
 
@@ -157,70 +151,57 @@ async def require_principal(
     return await _authenticated(request, presented_key(request, _bearer(credentials)))
 
 
-@dataclass
-class Caller:
-    """The API key of a data request, confirmed now or (`recall`) when it is charged.
-
-    Attributes:
-        presented: The key as sent.
-        claim: Who this process last verified the key as, when it did recently: `metered`
-            then confirms the key in the statement that counts the request.
-        principal: Who the request acts for, once confirmed.
-    """
-
-    presented: str = field(repr=False)
-    claim: KeyClaim | None
-    principal: Principal | None
-
-    @property
-    def user_id(self) -> str:
-        """The key's owner (as claimed until confirmed)."""
-        if self.principal is not None:
-            return self.principal.user_id
-        assert self.claim is not None  # one of the two is always set
-        return self.claim.user_id
-
-    @property
-    def confirmed(self) -> Principal:
-        """The principal, once `metered` (or `confirm`) confirmed the key.
-
-        Raises:
-            RuntimeError: the key was not confirmed yet (a bug: read it inside `connected`).
-        """
-        if self.principal is None:
-            raise RuntimeError("the API key was not confirmed yet")
-        return self.principal
-
-    async def confirm(self, request: Request) -> Principal:
-        """The principal, reading the key row if not yet confirmed; a 401 problem if invalid."""
-        if self.principal is None:
-            self.principal = await _authenticated(request, self.presented)
-        return self.principal
-
-
 async def require_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
-    """The key of a data request: recalled without database work when this process knows it.
+    """The key of a data request (see `wellpipe.cloud.services.gate.identify`).
 
-    A key this process has not verified lately is authenticated at once (a 401 problem
-    when invalid); a recalled one is confirmed by `metered`, in the statement that counts
-    the request, before anything is read for it.
+    A key this process verified lately is recalled without database work; the gate
+    confirms it in the statement that counts the request. Any other is authenticated
+    now (a 401 problem when invalid).
     """
     presented = presented_key(request, _bearer(credentials))
-    claim = recall(context(request), presented)
-    if claim is not None:
-        return Caller(presented=presented, claim=claim, principal=None)
-    principal = await _authenticated(request, presented)
-    return Caller(presented=presented, claim=None, principal=principal)
+    try:
+        return await gate.identify(context(request), presented)
+    except gate.Unauthenticated:
+        raise invalid_key_problem() from None
 
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 """An endpoint parameter that requires a valid API key."""
 
 CurrentCaller = Annotated[Caller, Depends(require_caller)]
-"""An endpoint parameter for a metered data request's API key (see `connected`)."""
+"""An endpoint parameter for a data request's API key (see `admitted`)."""
+
+
+def known_parameters(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take (as MCP refuses unknown arguments).
+
+    A credential in the URL is answered first, with the advice to revoke it.
+    """
+    if key_in_url(request):
+        presented_key(request, None)
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    taken = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        listed = ", ".join(sorted(taken)) or "no parameters"
+        raise Problem(
+            422,
+            "invalid-request",
+            f"Unknown parameter {unknown[0]!r}; this endpoint takes: {listed}.",
+        )
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """Every query parameter an endpoint takes, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
 
 
 def _seconds(value: float) -> str:
@@ -233,6 +214,8 @@ def problem_for(error: WellpipeError, headers: Mapping[str, str] | None = None) 
     sentence = str(error)
     if isinstance(error, ProviderNotConnected | NoProviderConnected):
         return Problem(409, "provider-not-connected", sentence, headers=extra)
+    if isinstance(error, UnsupportedDataKind):
+        return Problem(409, "not-offered", sentence, headers=extra)
     if isinstance(error, ScopeNotGranted):
         return Problem(403, "scope-not-granted", sentence, headers=extra)
     if isinstance(error, ReauthorizationRequired):
@@ -250,72 +233,47 @@ def problem_for(error: WellpipeError, headers: Mapping[str, str] | None = None) 
     if isinstance(error, AuthError | ConfigError):
         logger.error("Service misconfigured: %s", type(error).__name__)
         return Problem(503, "service-unavailable", sentence, headers=extra)
-    if isinstance(error, UnsupportedDataKind):
-        return Problem(422, "invalid-request", sentence, headers=extra)
     return Problem(422, "invalid-request", sentence, headers=extra)
 
 
-def refundable(error: BaseException) -> bool:
-    """Failures that are not the caller's doing: the provider's, or the service's."""
-    if isinstance(error, ProviderRateLimited | ProviderUnavailable | ProviderResponseError):
-        return True
-    if isinstance(error, ConfigError):
-        return True
-    if isinstance(error, AuthError) and not isinstance(
-        error, ReauthorizationRequired | ScopeNotGranted
-    ):
-        return True  # WHOOP refused the service's app credentials, not the user's grant
-    return not isinstance(error, WellpipeError | Problem)  # a bug of ours
-
-
-async def _charged(request: Request, caller: Caller, endpoint: str) -> tuple[Principal, Charge]:
-    ctx = context(request)
-    request_id = getattr(request.state, "request_id", None)
-    if caller.principal is None and caller.claim is not None:
-        admitted = await admit(ctx, caller.claim, endpoint, request_id=request_id)
-        if admitted is not None:
-            caller.principal = request.state.principal = admitted.principal
-            return admitted.principal, admitted.charge
-    principal = await caller.confirm(request)
-    return principal, await charge(ctx, principal, endpoint, request_id=request_id)
+def _request_id(request: Request) -> str | None:
+    found: str | None = getattr(request.state, "request_id", None)
+    return found
 
 
 @asynccontextmanager
-async def metered(
-    request: Request, response: Response, caller: Caller, endpoint: str
-) -> AsyncIterator[Charge]:
-    """Charge one request of ``caller`` for the block; refund it if the provider fails.
+async def admitted(
+    request: Request, response: Response, caller: Caller, call: Call
+) -> AsyncIterator[Pass]:
+    """The gate, for one REST data request: its outcome as HTTP.
 
-    A recalled key is confirmed in the same unit of work that counts the request
-    (`admit`), else authenticated in full first.
+    The rate-limit headers go on the answer whatever it is (given back when the request
+    is not counted); refusals and failures become problem details.
 
     Raises:
-        Problem: 401 when the key is no longer valid; 429 when refused; the problem for a
-            Wellpipe error from the block.
+        Problem: 401 (the key is no longer valid), 429 (quota or burst), or the problem
+            a Wellpipe error becomes.
     """
-    ctx = context(request)
-    request_id = getattr(request.state, "request_id", None)
-    principal, counted = await _charged(request, caller, endpoint)
-    if not counted.allowed:
-        kind = "quota-exceeded" if counted.reason == "quota" else "rate-limited"
-        sentence = counted.sentence or "Too many requests; try again later."
-        raise Problem(429, kind, sentence, headers=counted.headers)
-    headers = dict(counted.headers)
+    chosen_provider(call.provider)
+    passed: Pass | None = None
     try:
-        yield counted
-    except Exception as error:
-        if refundable(error):
-            try:
-                await refund(ctx, principal, endpoint, at=counted.at)
-                headers = _given_back(headers)
-            except Exception:
-                logger.exception("Could not refund a failed request (request %s)", request_id)
-        if isinstance(error, WellpipeError):
-            raise problem_for(error, headers) from None
-        if isinstance(error, Problem):
-            error.headers = {**headers, **error.headers}
+        async with gate.enter(
+            context(request), caller, call, request_id=_request_id(request)
+        ) as passed:
+            yield passed
+    except gate.Unauthenticated:
+        raise invalid_key_problem() from None
+    except gate.LimitReached as limited:
+        counted = limited.charge
+        kind = "quota-exceeded" if counted.reason == "quota" else "rate-limited"
+        raise Problem(429, kind, str(limited), headers=counted.headers) from None
+    except WellpipeError as error:
+        raise problem_for(error, passed.headers if passed is not None else None) from None
+    except Problem as problem:
+        if passed is not None:
+            problem.headers = {**passed.headers, **problem.headers}
         raise
-    response.headers.update(headers)
+    response.headers.update(passed.headers)
 
 
 def chosen_provider(provider: str | None) -> str | None:
@@ -334,64 +292,10 @@ def chosen_provider(provider: str | None) -> str | None:
     return provider
 
 
-@dataclass
-class Opened:
-    """The caller's providers for one request.
-
-    Attributes:
-        providers: The named provider, or every usable connection sorted by name.
-        notes: Sentences about connections left out (they must be reconnected).
-        named: Whether the request named one provider.
-    """
-
-    providers: list[CloudProvider]
-    notes: list[str]
-    named: bool
-
-    @property
-    def merged(self) -> bool:
-        """Whether several providers answer together (one timeline labelled by source)."""
-        return len(self.providers) > 1
-
-
-@asynccontextmanager
-async def connected(
-    request: Request,
-    response: Response,
-    caller: Caller,
-    endpoint: str,
-    provider: str | None = None,
-) -> AsyncIterator[Opened]:
-    """The caller's providers, with the request charged (see `metered`).
-
-    The connections are checked first: a user who has connected nothing (or not the
-    named provider), or whose grant is known to be dead, is told so without being
-    charged (once the key is confirmed: a revoked key learns nothing about the account).
-    """
-    wanted = chosen_provider(provider)
-    try:
-        async with (
-            open_providers(context(request), user_id=caller.user_id, provider=wanted) as found,
-            metered(request, response, caller, endpoint),
-        ):
-            yield Opened(providers=found[0], notes=found[1], named=wanted is not None)
-    except WellpipeError as error:
-        await caller.confirm(request)
-        raise problem_for(error) from None
-
-
 def display_names(names: list[str]) -> str:
     """``"WHOOP and Oura"``: the display names of ``names``, for sentences."""
     shown = [get_provider_info(name).display_name for name in names]
     return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
-
-
-def _given_back(headers: dict[str, str]) -> dict[str, str]:
-    """The headers after a refund: one more request remains (monthly limits only)."""
-    remaining = headers.get("X-RateLimit-Remaining")
-    if remaining is not None and remaining.isdigit() and "monthly" in headers.get("RateLimit", ""):
-        headers = {**headers, "X-RateLimit-Remaining": str(int(remaining) + 1)}
-    return headers
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -416,8 +320,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "connect it again in the dashboard and leave that permission ticked."
     ),
     409: _problem_response(
-        "No provider (or not the one named) is connected, or its access must be renewed: "
-        "connect or reconnect it in the dashboard."
+        "No provider (or not the one named) is connected, its access must be renewed, or "
+        "none of the connected providers offers this kind of data (`not-offered`): connect "
+        "or reconnect one in the dashboard."
     ),
     422: _problem_response("A parameter is missing or invalid; the detail says which."),
     429: _problem_response(

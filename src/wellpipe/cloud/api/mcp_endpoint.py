@@ -4,28 +4,31 @@ Every request is checked in this order:
 
 1. Host and Origin against the public URL (421 / 403): explicit
    `TransportSecuritySettings`, never the SDK's default (which is off for a public host).
-2. The API key, from ``Authorization: Bearer`` (or ``X-API-Key``), never from the URL:
+2. ``POST`` only: the endpoint is stateless, so there is no stream to hold open (405).
+3. The API key, from ``Authorization: Bearer`` (or ``X-API-Key``), never from the URL:
    401 problem details otherwise. The user is the key's owner, carried to the tools in a
    context variable; nothing else in the request can name a user.
-3. The SDK's stateless transport (any worker can serve any request; both protocol eras).
+4. The SDK's stateless transport (any worker can serve any request; both protocol eras).
 
-Only ``tools/call`` is counted, once its arguments are valid and the user's connection
-is usable; ``initialize`` and ``tools/list`` are free. Over quota, the tool answers an
-error naming the reset time. A tool call without ``provider`` reads every provider the
-user connected (sorted by name; one needing reconnection is left out while another
-works); with one, just that provider. Upstream, only the user's stored provider tokens
-are sent: the client's credential never leaves this module.
+A ``tools/call`` goes through the one gate (`wellpipe.cloud.services.gate`) exactly as a
+REST data request does: providers opened, limits checked, counted only when data is
+answered, audited; its tool reads through the one reader. ``initialize`` and
+``tools/list`` are free. Over quota, the tool answers an error naming the reset time.
+Upstream, only the user's stored provider tokens are sent: the client's credential never
+leaves this module.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from mcp.server.mcpserver import Context
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
@@ -33,55 +36,45 @@ from mcp.server.transport_security import TransportSecurityMiddleware, Transport
 from mcp.types import CallToolResult
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from wellpipe.cloud.api.deps import invalid_key_problem, presented_key, refundable
+from wellpipe.cloud.api.deps import invalid_key_problem, presented_key
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.services.health import (
-    CloudProvider,
-    close_shared_http,
-    open_providers,
-    record_access,
-)
-from wellpipe.cloud.services.keys import Principal, authenticate
-from wellpipe.cloud.services.limits import Charge, charge, refund
+from wellpipe.cloud.services import gate
+from wellpipe.cloud.services.gate import Call, Caller, Face
+from wellpipe.cloud.services.health import close_shared_http
+from wellpipe.cloud.services.keys import authenticate
 from wellpipe.core.errors import WellpipeError
 from wellpipe.core.ports import HealthProvider
 from wellpipe.mcp.server import OpenedProviders, WellpipeServer
 
-__all__ = ["MCP_PATHS", "QuotaExceeded", "build_mcp", "mount_mcp", "transport_security"]
+__all__ = ["MCP_PATHS", "build_mcp", "mount_mcp", "transport_security"]
 
 logger = logging.getLogger(__name__)
 
 MCP_PATHS = ("/api/mcp", "/mcp")
 """Where the endpoint answers."""
 
-_EXTRAS_KEY = "mcp.transport_security"
+UNEXPECTED = (
+    "Wellpipe hit an unexpected error while answering; try again in a moment, and tell the "
+    "service's operator if it keeps happening."
+)
+"""The tool error for a failure of ours (the cloud never suggests a command to run)."""
+
+_INVALID_KEY = (
+    "This API key is not valid (mistyped, revoked or deleted); create a new key in the dashboard."
+)
 
 
 @dataclass(frozen=True)
-class _Caller:
-    principal: Principal
+class _Request:
+    caller: Caller
     request_id: str | None
 
 
-@dataclass(frozen=True)
-class _Call:
-    tool: str
-    arguments: dict[str, Any]
-
-
-_caller: ContextVar[_Caller | None] = ContextVar("wellpipe_mcp_caller", default=None)
-_call: ContextVar[_Call | None] = ContextVar("wellpipe_mcp_call", default=None)
-
-
-class QuotaExceeded(WellpipeError):
-    """The caller's monthly quota or per-minute limit is used up (the sentence names when)."""
-
-    def __init__(self, counted: Charge) -> None:
-        super().__init__(counted.sentence or "Too many requests; try again later.")
-        self.charge = counted
+_current: ContextVar[_Request | None] = ContextVar("wellpipe_mcp_request", default=None)
+_call: ContextVar[Call | None] = ContextVar("wellpipe_mcp_call", default=None)
 
 
 def transport_security(ctx: CloudContext) -> TransportSecuritySettings:
@@ -95,72 +88,60 @@ def transport_security(ctx: CloudContext) -> TransportSecuritySettings:
     )
 
 
+def _tool_call(name: str, arguments: dict[str, Any]) -> Call:
+    """What a tool call asks for, as the usage chart and the access log name it."""
+    kind = arguments.get("kind") or name.removeprefix("get-").removeprefix("recent-")
+    span: str | None = None
+    if "start" in arguments and "end" in arguments:
+        span = f"{arguments['start']}..{arguments['end']}"
+    elif "days" in arguments or name.startswith(("get-recent", "get-daily")):
+        span = f"last {arguments.get('days', 7)} days"
+    if name == "get-daily-summary":
+        kind = "summary"
+    return Call(Face.MCP, name, str(kind)[:32], span=span)
+
+
 class _CloudServer(WellpipeServer):
-    """The local server's tools; each call remembers its name for metering and the audit."""
+    """The local server's tools; each call says what it asks for to the gate."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult:
         """Run the tool (see `WellpipeServer.call_tool`)."""
-        token = _call.set(_Call(tool=name, arguments=dict(arguments or {})))
+        token = _call.set(_tool_call(name, dict(arguments or {})))
         try:
             return await super().call_tool(name, arguments, context)
         finally:
             _call.reset(token)
 
 
-def _audit_detail(call: _Call, providers: Sequence[CloudProvider]) -> dict[str, Any]:
-    detail: dict[str, Any] = {
-        "endpoint": f"mcp:{call.tool}",
-        "records": sum(provider.records_read for provider in providers),
-        "upstream_calls": sum(provider.upstream_calls for provider in providers),
-        "providers": ",".join(provider.info.name for provider in providers)[:64],
-    }
-    args = call.arguments
-    kind = args.get("kind") or call.tool.removeprefix("get-").removeprefix("recent-")
-    detail["kind"] = str(kind)[:32]
-    if "start" in args and "end" in args:
-        detail["range"] = f"{args['start']}..{args['end']}"[:32]
-    elif "days" in args or call.tool.startswith(("get-recent", "get-daily")):
-        detail["range"] = f"last {args.get('days', 7)} days"[:32]
-    return detail
-
-
 def build_mcp(ctx: CloudContext) -> WellpipeServer:
-    """The MCP server whose tools read the calling user's connection."""
+    """The MCP server whose tools read the calling user's connections through the gate."""
 
     @asynccontextmanager
     async def connect(wanted: str | None) -> AsyncIterator[Sequence[HealthProvider]]:
-        """The caller's providers: the named one, or every usable connection by name."""
-        caller = _caller.get()
-        call = _call.get()
-        if caller is None or call is None:  # only reachable through the authenticated route
-            raise WellpipeError("This request is not authenticated; send your API key.")
-        principal = caller.principal
-        endpoint = f"mcp:{call.tool}"
-        async with open_providers(ctx, user_id=principal.user_id, provider=wanted) as found:
-            providers, notes = found
-            counted = await charge(ctx, principal, endpoint, request_id=caller.request_id)
-            if not counted.allowed:
-                raise QuotaExceeded(counted)
-            try:
-                yield OpenedProviders(providers, notes)
-            except Exception as error:
-                if refundable(error):
-                    await refund(ctx, principal, endpoint, at=counted.at)
-                raise
-            await record_access(
-                ctx,
-                user_id=principal.user_id,
-                detail={**_audit_detail(call, providers), "key_id": principal.key_id},
-                request_id=caller.request_id,
-            )
+        """The caller's providers (the named one, or every usable connection), counted."""
+        current, call = _current.get(), _call.get()
+        if current is None or call is None:  # only reachable through the authenticated route
+            raise WellpipeError(_INVALID_KEY)
+        try:
+            async with gate.enter(
+                ctx, current.caller, replace(call, provider=wanted), request_id=current.request_id
+            ) as passed:
+                yield OpenedProviders(passed.providers, passed.notes)
+        except gate.Unauthenticated:
+            raise WellpipeError(_INVALID_KEY) from None
 
-    return _CloudServer(connect=connect, clock=ctx.clock)
+    return _CloudServer(connect=connect, clock=ctx.clock, unexpected=UNEXPECTED)
 
 
 class _Gate:
-    """Host/Origin, then the API key; the caller rides in a context variable to the tools."""
+    """Host/Origin, the method, then the API key; the caller rides to the tools in a context.
+
+    The endpoint is stateless: there is no stream for a ``GET`` to open (405). A
+    ``tools/call`` whose key this process verified lately is confirmed by the gate in the
+    statement that counts it; any other message has its key checked here, in full.
+    """
 
     def __init__(
         self, server: WellpipeServer, ctx: CloudContext, security: TransportSecuritySettings
@@ -186,18 +167,29 @@ class _Gate:
         if refused is not None:
             await refused(scope, receive, send)
             return
-        principal = await self._authenticate(request)
-        if isinstance(principal, Problem):
-            await problem_response(request, principal)(scope, receive, send)
+        if request.method != "POST":
+            problem = Problem(
+                405,
+                "invalid-request",
+                "This MCP endpoint is stateless: send each message with POST (there is no "
+                "stream to open or session to end).",
+                headers={"Allow": "POST"},
+            )
+            await problem_response(request, problem)(scope, receive, send)
+            return
+        body = await request.body()
+        caller = await self._identify(request, body)
+        if isinstance(caller, Problem):
+            await problem_response(request, caller)(scope, receive, send)
             return
         state = scope.get("state") or {}
-        token = _caller.set(_Caller(principal=principal, request_id=state.get("request_id")))
+        token = _current.set(_Request(caller=caller, request_id=state.get("request_id")))
         try:
-            await self._app()(scope, receive, send)
+            await self._app()(scope, _replay(body), send)
         finally:
-            _caller.reset(token)
+            _current.reset(token)
 
-    async def _authenticate(self, request: Request) -> Principal | Problem:
+    async def _identify(self, request: Request, body: bytes) -> Caller | Problem:
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
         try:
             presented = presented_key(
@@ -205,8 +197,39 @@ class _Gate:
             )
         except Problem as problem:
             return problem
+        if _is_tool_call(body):
+            try:
+                return await gate.identify(self._ctx, presented)
+            except gate.Unauthenticated:
+                return invalid_key_problem()
         principal = await authenticate(self._ctx, presented)
-        return invalid_key_problem() if principal is None else principal
+        if principal is None:
+            return invalid_key_problem()
+        return Caller(presented=presented, principal=principal)
+
+
+def _is_tool_call(body: bytes) -> bool:
+    """Whether the message is one ``tools/call`` (its key is then confirmed when counted)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("method") == "tools/call"
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands the SDK the body already read, then waits for a disconnect."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return receive
 
 
 class _Lifespan:
@@ -254,7 +277,6 @@ def mount_mcp(app: FastAPI, ctx: CloudContext) -> AbstractAsyncContextManager[ob
     """
     server = build_mcp(ctx)
     security = transport_security(ctx)
-    ctx.extras[_EXTRAS_KEY] = security
 
     def build() -> object:
         return server.streamable_http_app(
@@ -266,7 +288,7 @@ def mount_mcp(app: FastAPI, ctx: CloudContext) -> AbstractAsyncContextManager[ob
         )
 
     build()
-    gate = _Gate(server, ctx, security)
+    entry = _Gate(server, ctx, security)
     for path in MCP_PATHS:
-        app.router.routes.append(Route(path, endpoint=gate, methods=["GET", "POST", "DELETE"]))
+        app.router.routes.append(Route(path, endpoint=entry, methods=["GET", "POST", "DELETE"]))
     return _Lifespan(server, ctx, build)

@@ -1,12 +1,19 @@
-"""What the REST API answers: the core records (the same data the MCP tools read), wrapped."""
+"""What the REST API answers: the MCP tools' tables as JSON, or every field on request.
+
+By default (``detail=compact``) a listing carries exactly what the MCP tool's table
+carries, one object per row: numbers rounded to what a person reads, local ``HH:MM``
+times, a state instead of metrics for a pending or unscorable record, and no empty
+fields (an absent field means the provider does not measure it). ``detail=full`` gives
+the core records with every field (ISO times, stage timelines, unrounded values).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from wellpipe.core.models import (
     BodyMeasurement,
@@ -20,22 +27,25 @@ from wellpipe.core.models import (
     Sleep,
     Workout,
 )
+from wellpipe.mcp.tables import KINDS, SUMMARY_COLUMNS
 
 __all__ = [
-    "ActivityList",
-    "CycleList",
-    "HealthAnswer",
+    "COLUMN_NOTES",
+    "COMPACT_LISTS",
+    "COMPACT_ROWS",
+    "CompactList",
+    "Detail",
+    "FullList",
+    "FullProfile",
+    "FullProfileAnswer",
     "HealthType",
+    "ListAnswer",
     "ProfileAnswer",
-    "ReadinessList",
     "RecordAnswer",
     "RecordKind",
-    "RecoveryList",
-    "SleepList",
-    "SummaryList",
+    "SourceProfileModel",
     "UsageAnswer",
-    "VitalsList",
-    "WorkoutList",
+    "compact_rows",
 ]
 
 
@@ -65,14 +75,98 @@ class RecordKind(StrEnum):
     VITALS = "vitals"
 
 
+class Detail(StrEnum):
+    """How much of each record an answer carries."""
+
+    COMPACT = "compact"
+    FULL = "full"
+
+
+COLUMN_NOTES: dict[str, str] = {
+    "day": "The local day (YYYY-MM-DD), by the provider's day rule.",
+    "source": "The provider this row comes from (several were read).",
+    "utc_offset": "The UTC offset of this row's local times (rows differ: travel).",
+    "start": "Local start time, HH:MM.",
+    "end": "Local end time, HH:MM (`now` for a cycle still open).",
+    "nap": "Whether it was a nap.",
+    "state": "`scored`; `pending` or `unscorable` records carry no metrics.",
+    "id": "The provider's id of the record, for /records/{kind}/{id}.",
+    "sport": "The activity, as the provider names it.",
+    "strain": "WHOOP strain, 0-21.",
+    "day_strain": "WHOOP day strain, 0-21 (or the cycle's state).",
+    "workouts": "The day's workouts, with strain where there is one.",
+    "calibrating": "Whether WHOOP is still calibrating.",
+    "disturbance_count": "Sleep disturbances.",
+    "steps": "Steps.",
+    "breathing_disturbance_index": "Oura's breathing disturbance index.",
+}
+"""What each table column means, where its name does not say it (units are in the names)."""
+
+_UNITS = {
+    "_min": "minutes",
+    "_pct": "percent",
+    "_bpm": "beats per minute",
+    "_ms": "milliseconds",
+    "_kcal": "kilocalories",
+    "_m": "metres",
+    "_kg": "kilograms",
+    "_celsius": "degrees Celsius",
+    "_per_min": "per minute",
+    "_ml_kg_min": "ml/kg/min",
+}
+
+Cell = str | int | float | bool
+
+
+def _column_note(column: str) -> str:
+    if column in COLUMN_NOTES:
+        return COLUMN_NOTES[column]
+    for suffix, unit in sorted(_UNITS.items(), key=lambda item: -len(item[0])):
+        if column.endswith(suffix):
+            what = column.removesuffix(suffix).replace("_", " ")
+            return f"{what.capitalize()}, in {unit} (or the record's state when not scored)."
+    return column.replace("_", " ").capitalize() + "."
+
+
+def _row_model(kind: str, columns: tuple[str, ...]) -> type[BaseModel]:
+    """One table row as an object: every column optional (absent: not measured)."""
+    every = ("day", "source", "utc_offset", *(c for c in columns if c != "day"))
+    fields: dict[str, Any] = {
+        column: (Cell | None, Field(default=None, description=_column_note(column)))
+        for column in every
+    }
+    model: type[BaseModel] = create_model(
+        f"{kind.capitalize()}Row",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__=f"One {kind} row, as the MCP tool's table shows it.",
+        **fields,
+    )
+    return model
+
+
+COMPACT_ROWS: dict[str, type[BaseModel]] = {
+    "summary": _row_model("summary", SUMMARY_COLUMNS),
+    **{kind: _row_model(kind, columns) for kind, (columns, _) in KINDS.items()},
+}
+"""Each table kind's row model (what ``detail=compact`` lists)."""
+
+
+def compact_rows(columns: tuple[str, ...], rows: list[list[Any]]) -> list[dict[str, Any]]:
+    """Table rows as objects, without their empty cells."""
+    return [
+        {column: cell for column, cell in zip(columns, row, strict=True) if cell is not None}
+        for row in rows
+    ]
+
+
 _PROVIDER = (
     "Where the data comes from: a provider name such as `whoop`, or `all` when several "
-    "connected providers answer together (each record and day then names its own)."
+    "connected providers answer together (each row then names its `source`)."
 )
 _SOURCES = "The providers that answered, by name."
 _NOTES = (
     "Sentences about data that could not be read while the rest could (a permission "
-    "not granted, a provider that must be reconnected)."
+    "not granted, a provider that must be reconnected), each saying what to do."
 )
 
 
@@ -80,114 +174,129 @@ class _Answer(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class _Listing(_Answer):
+TableType = Literal[
+    "summary", "sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals"
+]
+
+
+class CompactList(_Answer):
+    """Rows of one kind (or one per day for the summary), oldest first.
+
+    As the MCP tools show them: rounded, local times, no empty fields.
+    """
+
+    type: TableType
+    detail: Literal["compact"] = "compact"
     provider: str = Field(description=_PROVIDER)
     sources: list[str] = Field(default_factory=list, description=_SOURCES)
     first_day: date = Field(description="First local day covered (YYYY-MM-DD).")
     last_day: date = Field(description="Last local day covered, included.")
-    count: int = Field(ge=0, description="How many records are listed.")
+    utc_offset: str | None = Field(
+        default=None, description="The UTC offset of every local time, when all rows share one."
+    )
+    count: int = Field(ge=0, description="How many rows are listed.")
+    records: list[Any] = Field(description="One object per row (a missing field: not measured).")
     notes: list[str] = Field(default_factory=list, description=_NOTES)
 
 
-class SleepList(_Listing):
-    """Sleeps and naps, each on the local day the sleeper woke up, oldest first."""
-
-    type: Literal["sleep"] = "sleep"
-    records: list[Sleep]
+_ROW_NOTE = "One object per row (a missing field: not measured by that provider)."
 
 
-class RecoveryList(_Listing):
-    """Recoveries, each on the day of the sleep it was measured over, oldest first."""
-
-    type: Literal["recovery"] = "recovery"
-    records: list[Recovery]
-
-
-class WorkoutList(_Listing):
-    """Workouts, each on the local day it started, oldest first."""
-
-    type: Literal["workout"] = "workout"
-    records: list[Workout]
-
-
-class CycleList(_Listing):
-    """Physiological cycles (day strain), each on its waking day, oldest first."""
-
-    type: Literal["cycle"] = "cycle"
-    records: list[Cycle]
+def _compact_list(kind: str, row: type[BaseModel]) -> type[CompactList]:
+    model: type[CompactList] = create_model(
+        f"{kind.capitalize()}Table",
+        __base__=CompactList,
+        __doc__=(
+            f"{'Daily summary' if kind == 'summary' else kind.capitalize()} rows, oldest first, "
+            "as the MCP tool's table shows them: rounded, local times, no empty fields."
+        ),
+        # Built at import, one model per kind: mypy cannot see types made from values.
+        type=(Literal[kind], kind),  # type: ignore[arg-type]
+        records=(list[row], Field(description=_ROW_NOTE)),  # type: ignore[valid-type]
+    )
+    return model
 
 
-class ReadinessList(_Listing):
-    """Daily readiness (Oura), one per local day, oldest first."""
-
-    type: Literal["readiness"] = "readiness"
-    records: list[Readiness]
-
-
-class ActivityList(_Listing):
-    """Daily activity (steps, distance, energy, active minutes), oldest first."""
-
-    type: Literal["activity"] = "activity"
-    records: list[DailyActivity]
+COMPACT_LISTS: dict[str, type[CompactList]] = {
+    kind: _compact_list(kind, row) for kind, row in COMPACT_ROWS.items()
+}
+"""Each table kind's compact listing (the default answer)."""
 
 
-class VitalsList(_Listing):
-    """Daily vital signs (resting heart rate, HRV, SpO2, breathing, temperature), oldest first."""
+AnyRecord = Annotated[
+    Sleep | Recovery | Workout | Cycle | Readiness | DailyActivity | DailyVitals,
+    Field(discriminator="kind"),
+]
 
-    type: Literal["vitals"] = "vitals"
-    records: list[DailyVitals]
 
+class FullList(_Answer):
+    """Every field of every record (``detail=full``), oldest first; the summary as full days."""
 
-class SummaryList(_Answer):
-    """One entry per local day (days without data included), oldest first."""
-
-    type: Literal["summary"] = "summary"
+    type: TableType
+    detail: Literal["full"] = "full"
     provider: str = Field(description=_PROVIDER)
     sources: list[str] = Field(default_factory=list, description=_SOURCES)
     first_day: date = Field(description="First local day covered (YYYY-MM-DD).")
     last_day: date = Field(description="Last local day covered, included.")
+    count: int = Field(ge=0, description="How many records (or days) are listed.")
+    records: list[AnyRecord] = Field(default_factory=list, description="The records.")
     days: list[DaySummary] = Field(
-        description="With several sources, one entry per day and source (`provider` "
-        "says which); a day with nothing from any source keeps one empty entry."
+        default_factory=list,
+        description="The summary's days (type `summary` only): one per day and source.",
     )
     notes: list[str] = Field(default_factory=list, description=_NOTES)
+
+
+ListAnswer = Annotated[CompactList | FullList, Field(discriminator="detail")]
+"""A listing, compact (the default) or full."""
+
+
+class SourceProfileModel(_Answer):
+    """Who the data belongs to, as one provider knows them."""
+
+    provider: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    height_m: float | None = None
+    weight_kg: float | None = None
+    max_heart_rate_bpm: int | None = None
 
 
 class ProfileAnswer(_Answer):
-    """Who the data belongs to."""
+    """Who the data belongs to, one entry per connected provider (as `get-profile` shows)."""
 
     type: Literal["profile"] = "profile"
-    provider: str = Field(description="Where the profile comes from, e.g. `whoop`.")
+    detail: Literal["compact"] = "compact"
+    provider: str = Field(description=_PROVIDER)
+    sources: list[SourceProfileModel]
+    notes: list[str] = Field(default_factory=list, description=_NOTES)
+
+
+class FullProfile(_Answer):
+    """One provider's profile and body measurement, every field."""
+
+    provider: str
     profile: Profile
-    body_measurement: BodyMeasurement | None = Field(
-        default=None, description="Height, weight and maximum heart rate, when recorded."
-    )
+    body_measurement: BodyMeasurement | None = None
+
+
+class FullProfileAnswer(_Answer):
+    """Every field of each provider's profile (``detail=full``)."""
+
+    type: Literal["profile"] = "profile"
+    detail: Literal["full"] = "full"
+    provider: str = Field(description=_PROVIDER)
+    sources: list[FullProfile]
     notes: list[str] = Field(default_factory=list, description=_NOTES)
 
 
 class RecordAnswer(_Answer):
-    """Every field of one record."""
+    """Every field of one record (a sleep's stage timeline included), as `get-record` shows."""
 
     type: Literal["record"] = "record"
-    record: Annotated[
-        Sleep | Recovery | Workout | Cycle | Readiness | DailyActivity | DailyVitals,
-        Field(discriminator="kind"),
-    ]
-
-
-HealthAnswer = Annotated[
-    SummaryList
-    | SleepList
-    | RecoveryList
-    | WorkoutList
-    | CycleList
-    | ReadinessList
-    | ActivityList
-    | VitalsList
-    | ProfileAnswer,
-    Field(discriminator="type"),
-]
-"""What ``GET /api/v1/health`` answers, by ``type``."""
+    provider: str = Field(description="The provider that had the record.")
+    record: AnyRecord
 
 
 class UsageAnswer(_Answer):

@@ -20,6 +20,7 @@ PROBLEM_TYPES = {
     "quota-exceeded": "Monthly request limit reached",
     "rate-limited": "Too many requests",
     "provider-not-connected": "Provider not connected",
+    "not-offered": "No connected provider offers this",
     "reauthorization-required": "Provider access needs to be renewed",
     "provider-busy": "Provider is busy",
     "provider-unavailable": "Provider unavailable",

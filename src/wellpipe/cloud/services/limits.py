@@ -48,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, NamedTuple
@@ -132,6 +132,9 @@ class Charge:
         at: When it was charged (pass to `refund`).
         month_count: The month's count after this request (``None`` if not read).
         limit: The monthly limit (``None`` for PRO).
+        burst_limit: Requests allowed per minute.
+        burst_remaining: Requests left this minute.
+        burst_reset: When this minute ends.
     """
 
     allowed: bool
@@ -143,6 +146,30 @@ class Charge:
     at: datetime
     month_count: int | None
     limit: int | None
+    burst_limit: int = 0
+    burst_remaining: int = 0
+    burst_reset: datetime | None = None
+
+    def given_back(self) -> Charge:
+        """This charge after `refund`: one more request left this month.
+
+        Both header families say so alike; the burst slot stays used (the request did
+        reach the budget).
+        """
+        if not self.allowed or self.limit is None or self.month_count is None:
+            return self
+        month_count = max(0, self.month_count - 1)
+        headers = _headers(
+            now=self.at,
+            limit=self.limit,
+            month_count=month_count,
+            reset_at=self.reset_at,
+            burst_limit=self.burst_limit,
+            burst_remaining=self.burst_remaining,
+            burst_reset=self.burst_reset or self.at,
+            retry_after_s=self.retry_after_s,
+        )
+        return replace(self, headers=headers, month_count=month_count)
 
 
 @dataclass(frozen=True)
@@ -703,6 +730,9 @@ async def _settle(
         at=now,
         month_count=month_count if reason != "burst" or limit is not None else None,
         limit=limit,
+        burst_limit=burst_limit,
+        burst_remaining=max(0, burst_limit - burst_count),
+        burst_reset=moment.burst_reset,
     )
 
 
