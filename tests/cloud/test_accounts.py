@@ -20,7 +20,6 @@ from wellpipe.cloud.security.passwords import (
 )
 from wellpipe.cloud.services.accounts import (
     DEVICE_COOKIE_TTL_S,
-    HASHER_EXTRA,
     MAX_FAILURES_PER_ACCOUNT,
     MAX_FAILURES_PER_ADDRESS,
     MAX_FAILURES_PER_CLIENT,
@@ -165,7 +164,7 @@ async def test_emails_are_normalised_and_validated(cloud: Cloud) -> None:
 
 async def test_sign_in_gives_the_same_answer_after_the_same_work(cloud: Cloud) -> None:
     hasher = CountingHasher()
-    cloud.ctx.extras[HASHER_EXTRA] = hasher
+    cloud.ctx.state.password_hasher = hasher
     user = await create_user(cloud.ctx, email="known@example.com", password=GOOD)
     await hasher.verify_dummy("warm up")  # the dummy hash is made once per process
     hasher.verifies = hasher.hashes = 0
@@ -217,7 +216,7 @@ async def test_without_an_address_failed_sign_ins_are_throttled_per_account(
         assert await sign_in(cloud.ctx, email="t@example.com", password="guess guess") is None
 
     hasher = CountingHasher()
-    cloud.ctx.extras[HASHER_EXTRA] = hasher
+    cloud.ctx.state.password_hasher = hasher
     with pytest.raises(SignInThrottled, match=r"try again in 14 minutes") as refused:
         await sign_in(cloud.ctx, email="T@example.com", password=GOOD)
     assert refused.value.retry_after_s == 14 * 60
@@ -238,7 +237,7 @@ async def test_failures_lock_the_account_only_from_where_they_came(cloud: Cloud)
     await fail(cloud, "owner@example.com", MAX_FAILURES_PER_CLIENT, address=HERE)
 
     hasher = CountingHasher()
-    cloud.ctx.extras[HASHER_EXTRA] = hasher
+    cloud.ctx.state.password_hasher = hasher
     with pytest.raises(SignInThrottled, match=r"^Too many sign-in attempts; try again in"):
         await sign_in(cloud.ctx, email="owner@example.com", password=GOOD, address=HERE)
     assert hasher.verifies == 0

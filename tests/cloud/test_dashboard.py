@@ -21,7 +21,6 @@ from tests.cloud.fake_idp import CLIENT_ID, CLIENT_SECRET, DISCOVERY_URL, FakeId
 from tests.fakes import FakeClock
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services import accounts, keys, limits
-from wellpipe.cloud.services.google import GOOGLE_TRANSPORT_EXTRA
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.tokens import DatabaseTokenProvider
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
@@ -587,7 +586,7 @@ async def google_cloud(
     )
     idp = FakeIdP(clock=clock)
     async with running(settings, clock, sandbox) as cloud:
-        cloud.ctx.extras[GOOGLE_TRANSPORT_EXTRA] = idp.transport()
+        cloud.ctx.state.google_transport = idp.transport()
         yield cloud, idp
 
 

@@ -21,7 +21,6 @@ from tests.fakes import FakeClock
 from wellpipe.cloud.db.tables import AuditEvent, OAuthState, User
 from wellpipe.cloud.services.accounts import create_user, sign_in
 from wellpipe.cloud.services.google import (
-    GOOGLE_TRANSPORT_EXTRA,
     GoogleSignInError,
     begin_google,
     complete_google,
@@ -46,7 +45,7 @@ def cloud_settings(cloud_settings: CloudSettings) -> CloudSettings:
 @pytest.fixture
 def idp(cloud: Cloud, clock: FakeClock) -> FakeIdP:
     provider = FakeIdP(clock=clock)
-    cloud.ctx.extras[GOOGLE_TRANSPORT_EXTRA] = provider.transport()
+    cloud.ctx.state.google_transport = provider.transport()
     return provider
 
 

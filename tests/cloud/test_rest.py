@@ -430,7 +430,7 @@ async def test_over_quota_is_429_with_headers_and_usage_is_free(
 async def test_concurrent_accesses_share_one_audit_transaction(
     cloud: Cloud, tenant: Tenant
 ) -> None:
-    log = cloud.ctx.extras.setdefault("health.access_log", health._AccessLog())
+    log = cloud.ctx.state.access_log = cloud.ctx.state.access_log or health.AccessLog()
     written_before = log.batches
 
     async def one(number: int) -> None:

@@ -2,7 +2,8 @@
 
 Built once per process by `wellpipe.cloud.app.create_app`. Nothing that matters lives
 only here: users, sessions, tokens, keys, counters and budgets are in the database (or
-Redis), so any number of workers can serve the same data.
+Redis), so any number of workers can serve the same data. What a process does hold
+(caches, locks, the shared HTTP pool) is `ServiceState`, typed, one field per concern.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx2
 
 from wellpipe.cloud.db import Database
 from wellpipe.cloud.settings import CloudSettings
+from wellpipe.cloud.state import ServiceState
 from wellpipe.core.ports import Clock
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ class CloudContext:
             network (the in-process sandbox in tests); ``None`` uses the network.
         provider_base_urls: Per-provider base URL overrides (the sandbox's origin).
         redis: A ``redis.asyncio.Redis`` when ``WELLPIPE_REDIS_URL`` is set.
-        extras: Per-process caches owned by services (keyed by the service's name).
+        state: What this process holds in memory (see `ServiceState`).
     """
 
     settings: CloudSettings
@@ -44,7 +46,7 @@ class CloudContext:
     provider_transport: httpx2.AsyncBaseTransport | None = None
     provider_base_urls: dict[str, str] = field(default_factory=dict)
     redis: Any | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    state: ServiceState = field(default_factory=ServiceState)
 
     @cached_property
     def cipher(self) -> TokenCipher:

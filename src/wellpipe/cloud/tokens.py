@@ -9,8 +9,8 @@ that key's id, so rows migrate to a new key as they are written.
 * getters read the row each time and decrypt only what they return (R-2.6), so a
   token another worker just wrote is the one used;
 * `DatabaseTokenProvider.refresh_lock` serializes one connection's refreshes across
-  the tasks of a process (an `anyio.Lock` per connection, shared through
-  ``ctx.extras``) and across workers: on PostgreSQL a session advisory lock held on a
+  the tasks of a process (an `anyio.Lock` per connection, in the process's
+  `TokenLocks`) and across workers: on PostgreSQL a session advisory lock held on a
   dedicated connection outside the request pool, bounded by ``lock_timeout``; on
   SQLite an OS file lock beside the database file (every process using a SQLite
   file is on the same machine). Neither blocks other connections' reads or writes
@@ -57,6 +57,7 @@ __all__ = [
     "REFRESH_TOKEN",
     "ConnectionInfo",
     "DatabaseTokenProvider",
+    "TokenLocks",
     "connection_status",
     "delete_connection",
     "read_access_token",
@@ -73,7 +74,6 @@ LOCK_TIMEOUT_S = 60.0
 endpoint's worst case (3 attempts x 20 s timeout in `wellpipe.oauth.OAuthClient`)."""
 WRITE_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Waits between attempts to save a refreshed pair (6 attempts over about 8 s)."""
-_EXTRAS_KEY = "wellpipe.cloud.tokens"
 _PG_LOCK_CLASS = 0x57505246  # "WPRF": the advisory-lock namespace of token refreshes
 _SQLITE_LOCK_STRIPES = 256
 _LOCK_POLL_S = 0.005
@@ -160,18 +160,18 @@ class _LockEntry:
                 await outer.aclose()
 
 
-class _Shared:
-    """Per-process state in ``ctx.extras``: task locks per connection, pairs not yet saved."""
+class TokenLocks:
+    """What a process holds for token refreshes: a lock per connection, pairs not yet saved."""
 
     def __init__(self) -> None:
         self.locks: dict[tuple[str, str], _LockEntry] = {}
         self.held: dict[tuple[str, str], _Held] = {}
 
 
-def _shared(ctx: CloudContext) -> _Shared:
-    shared = ctx.extras.get(_EXTRAS_KEY)
-    if not isinstance(shared, _Shared):
-        shared = ctx.extras[_EXTRAS_KEY] = _Shared()
+def _shared(ctx: CloudContext) -> TokenLocks:
+    shared = ctx.state.token_locks
+    if shared is None:
+        shared = ctx.state.token_locks = TokenLocks()
     return shared
 
 
@@ -382,7 +382,7 @@ class DatabaseTokenProvider:
     """The `TokenProvider` of one user's connection to one provider, in the database.
 
     Cheap to create (one per request is fine); the locks and any pair waiting to be
-    saved live in ``ctx.extras``, shared by every instance of the process.
+    saved live in the process's `TokenLocks`, shared by every instance of the process.
 
     Attributes:
         user_id: The account.

@@ -7,17 +7,27 @@ distribution's ``pyproject.toml``::
     whoop = "wellpipe.providers.whoop:INFO"
 
 ``WELLPIPE_PROVIDERS`` (comma-separated names) limits which ones load.
+
+Installed entry points are read once per process (scanning every distribution's metadata
+costs milliseconds, and the cloud asks on every request); ``WELLPIPE_PROVIDERS`` is read
+on every call.
 """
 
 from __future__ import annotations
 
 import os
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 
 from wellpipe.core.errors import UnknownProviderError
 from wellpipe.core.provider_info import ProviderInfo
 
-__all__ = ["ENTRY_POINT_GROUP", "available_providers", "get_provider_info"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_providers",
+    "get_provider_info",
+    "installed_entry_points",
+]
 
 ENTRY_POINT_GROUP = "wellpipe.providers"
 
@@ -29,9 +39,15 @@ def _enabled(name: str) -> bool:
     return name in {part.strip() for part in allowed.split(",")}
 
 
+@cache
+def installed_entry_points() -> tuple[EntryPoint, ...]:
+    """Every provider entry point installed, read once per process."""
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def available_providers() -> list[str]:
     """Names of the installed (and enabled) providers, sorted."""
-    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if _enabled(ep.name)})
+    return sorted({ep.name for ep in installed_entry_points() if _enabled(ep.name)})
 
 
 def get_provider_info(name: str) -> ProviderInfo:
@@ -40,7 +56,7 @@ def get_provider_info(name: str) -> ProviderInfo:
     Raises:
         UnknownProviderError: no enabled provider has that name.
     """
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+    for ep in (found for found in installed_entry_points() if found.name == name):
         if not _enabled(name):
             break
         info = ep.load()

@@ -12,7 +12,6 @@ import importlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Protocol
 
 import httpx2
@@ -23,7 +22,7 @@ from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.net import RequestBudget
 from wellpipe.oauth import ClientCredentials, OAuthClient
 from wellpipe.oauth.client import OAuthEndpoints
-from wellpipe.providers import ENTRY_POINT_GROUP, available_providers, get_provider_info
+from wellpipe.providers import available_providers, get_provider_info, installed_entry_points
 
 __all__ = ["ConnectedProvider", "ProviderConnector", "ProviderLocation", "get_connector"]
 
@@ -99,7 +98,7 @@ def get_connector(name: str) -> ProviderConnector:
         UnknownProviderError: no enabled provider has that name.
     """
     info = get_provider_info(name)
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+    for ep in (found for found in installed_entry_points() if found.name == name):
         module = importlib.import_module(ep.value.split(":", 1)[0])
         connector = getattr(module, "CONNECTOR", None)
         if isinstance(connector, ProviderConnector) and connector.info == info:

@@ -147,8 +147,13 @@ async def require_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The caller, from their API key; a 401 problem when there is no valid key."""
-    return await _authenticated(request, presented_key(request, _bearer(credentials)))
+    """The caller, from their API key; a 401 problem when there is no valid key.
+
+    A query parameter the endpoint does not take is then a 422 (`known_parameters`).
+    """
+    presented = presented_key(request, _bearer(credentials))
+    known_parameters(request)
+    return await _authenticated(request, presented)
 
 
 async def require_caller(
@@ -159,9 +164,11 @@ async def require_caller(
 
     A key this process verified lately is recalled without database work; the gate
     confirms it in the statement that counts the request. Any other is authenticated
-    now (a 401 problem when invalid).
+    now (a 401 problem when invalid). A query parameter the endpoint does not take is a
+    422 (`known_parameters`), before any database work.
     """
     presented = presented_key(request, _bearer(credentials))
+    known_parameters(request)
     try:
         return await gate.identify(context(request), presented)
     except gate.Unauthenticated:
@@ -175,17 +182,31 @@ CurrentCaller = Annotated[Caller, Depends(require_caller)]
 """An endpoint parameter for a data request's API key (see `admitted`)."""
 
 
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """Every query parameter an endpoint takes, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+_TAKEN: dict[int, frozenset[str]] = {}
+"""Each route's query parameter names, by the route's identity (routes live as long as
+the app; worked out once)."""
+
+
 def known_parameters(request: Request) -> None:
     """Refuse a query parameter the endpoint does not take (as MCP refuses unknown arguments).
 
-    A credential in the URL is answered first, with the advice to revoke it.
+    Raises:
+        Problem: 422 naming the first unknown parameter.
     """
-    if key_in_url(request):
-        presented_key(request, None)
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    taken = _query_names(route.dependant)
+    taken = _TAKEN.get(id(route))
+    if taken is None:
+        taken = _TAKEN[id(route)] = _query_names(route.dependant)
     unknown = sorted(set(request.query_params) - taken)
     if unknown:
         listed = ", ".join(sorted(taken)) or "no parameters"
@@ -194,14 +215,6 @@ def known_parameters(request: Request) -> None:
             "invalid-request",
             f"Unknown parameter {unknown[0]!r}; this endpoint takes: {listed}.",
         )
-
-
-def _query_names(dependant: Dependant) -> frozenset[str]:
-    """Every query parameter an endpoint takes, its dependencies' included."""
-    names = {param.alias for param in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return frozenset(names)
 
 
 def _seconds(value: float) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Union
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from wellpipe.cloud.api.deps import (
@@ -28,7 +28,6 @@ from wellpipe.cloud.api.deps import (
     CurrentPrincipal,
     admitted,
     context,
-    known_parameters,
 )
 from wellpipe.cloud.api.models import (
     COMPACT_LISTS,
@@ -62,7 +61,7 @@ from wellpipe.mcp.tools import reading_table, source_profile
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["Health data"], dependencies=[Depends(known_parameters)])
+router = APIRouter(prefix="/api/v1", tags=["Health data"])
 
 Days = Annotated[
     int,

@@ -61,7 +61,6 @@ from wellpipe.cloud.settings import CloudSettings
 
 __all__ = [
     "DEVICE_COOKIE_TTL_S",
-    "HASHER_EXTRA",
     "PLANS",
     "SIGNIN_FAILED",
     "AccountError",
@@ -89,8 +88,6 @@ logger = logging.getLogger(__name__)
 
 PLANS = ("FREE", "PRO")
 """The plans an account can be on."""
-HASHER_EXTRA = "accounts.password_hasher"
-"""``ctx.extras`` key of the `PasswordHasher` (tests may put one with other parameters)."""
 
 SIGNIN_WINDOW_S = 15 * 60
 """Failed sign-ins are counted in fixed windows of this length."""
@@ -146,11 +143,10 @@ _DEVICE_CONTEXT = b"wellpipe/accounts/device-cookie/v1"
 
 
 def password_hasher(ctx: CloudContext) -> PasswordHasher:
-    """The context's `PasswordHasher` (OWASP minimum parameters unless one was put in extras)."""
-    hasher = ctx.extras.get(HASHER_EXTRA)
-    if not isinstance(hasher, PasswordHasher):
-        hasher = PasswordHasher()
-        ctx.extras[HASHER_EXTRA] = hasher
+    """The process's `PasswordHasher` (OWASP minimum parameters unless another was set)."""
+    hasher = ctx.state.password_hasher
+    if hasher is None:
+        hasher = ctx.state.password_hasher = PasswordHasher()
     return hasher
 
 

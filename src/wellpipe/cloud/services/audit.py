@@ -112,7 +112,6 @@ async def record_event(
 
 
 _COLUMNS = ("user_id", "at", "event", "detail", "request_id")
-_APPEND = "audit.append_statement"
 
 
 def _append_statement(db: Database) -> DriverStatement:
@@ -140,9 +139,9 @@ async def append_events(ctx: CloudContext, rows: Sequence[Mapping[str, Any]]) ->
         statement = insert(AuditEvent)
         await ctx.db.in_thread(lambda connection: connection.execute(statement, list(rows)))
         return
-    found = ctx.extras.get(_APPEND)
-    if not isinstance(found, DriverStatement):
-        found = ctx.extras[_APPEND] = _append_statement(ctx.db)
+    found = ctx.state.audit_statement
+    if found is None:
+        found = ctx.state.audit_statement = _append_statement(ctx.db)
     columns = {f"p_{name}": [row[name] for row in rows] for name in _COLUMNS}
     await ctx.db.run_compiled(found, columns, durable=True)
 

@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
-_EXTRAS_KEY = "health.cache"
 _REDIS_PREFIX = "wellpipe:answers:"
 
 _TYPES: dict[str, type[BaseModel]] = {
@@ -251,12 +250,12 @@ class AnswerCache:
 
 def answer_cache(ctx: CloudContext) -> AnswerCache:
     """This process's answer cache: Redis (encrypted) when configured, else memory."""
-    cache: AnswerCache | None = ctx.extras.get(_EXTRAS_KEY)
+    cache = ctx.state.answer_cache
     if cache is None:
         store: _Store
         if ctx.redis is not None:
             store = RedisStore(ctx.redis, ctx.cipher, ctx.clock)
         else:
             store = MemoryStore(ctx.clock)
-        cache = ctx.extras[_EXTRAS_KEY] = AnswerCache(store, ttl_s=ctx.settings.cache_ttl_s)
+        cache = ctx.state.answer_cache = AnswerCache(store, ttl_s=ctx.settings.cache_ttl_s)
     return cache

@@ -390,6 +390,7 @@ async def complete_connect(
         tokens=tokens,
         provider_user_id=provider_user_id,
     )
+    forget_connection(ctx, user_id=user_id, provider=provider)  # this worker sees it at once
     async with ctx.db.transaction() as db:
         await record_event(
             db,

@@ -15,7 +15,7 @@ proved ownership of the address, so an account someone pre-registered with anoth
 person's email must not keep a way in once the owner arrives through Google.
 
 Every HTTP call goes through one `httpx2` client whose transport can be injected
-(``transport=`` or ``ctx.extras[GOOGLE_TRANSPORT_EXTRA]``), so tests use a fake provider.
+(``transport=`` or ``ctx.state.google_transport``), so tests use a fake provider.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from wellpipe.cloud.services.sessions import digest
 
 __all__ = [
     "GOOGLE_CALLBACK_PATH",
-    "GOOGLE_TRANSPORT_EXTRA",
     "GoogleSignInError",
     "begin_google",
     "complete_google",
@@ -58,15 +57,10 @@ logger = logging.getLogger(__name__)
 
 GOOGLE_CALLBACK_PATH = "/auth/google/callback"
 """Where Google sends the browser back (the dashboard serves it)."""
-GOOGLE_TRANSPORT_EXTRA = "google.transport"
-"""``ctx.extras`` key of an `httpx2` transport for every call to the OpenID provider."""
-
 STATE_TTL = timedelta(minutes=10)
 _CACHE_TTL_S = 3600.0
 _LEEWAY = timedelta(seconds=60)
 _PURPOSE = "signin:google"
-_DISCOVERY_EXTRA = "google.discovery"
-_JWKS_EXTRA = "google.jwks"
 
 _AGAIN = "start signing in with Google again"
 
@@ -107,7 +101,7 @@ def _client_id(ctx: CloudContext) -> str:
 async def _http(
     ctx: CloudContext, transport: httpx2.AsyncBaseTransport | None
 ) -> AsyncIterator[httpx2.AsyncClient]:
-    chosen = transport or ctx.extras.get(GOOGLE_TRANSPORT_EXTRA)
+    chosen = transport or ctx.state.google_transport
     async with httpx2.AsyncClient(
         transport=chosen,
         timeout=httpx2.Timeout(10.0),
@@ -150,9 +144,9 @@ def _url_field(body: Mapping[str, Any], name: str) -> str:
 
 
 async def _discovery(ctx: CloudContext, http: httpx2.AsyncClient) -> _Discovery:
-    cached = ctx.extras.get(_DISCOVERY_EXTRA)
+    cached = ctx.state.google_discovery
     now = ctx.clock.monotonic()
-    if isinstance(cached, tuple) and now - cached[0] < _CACHE_TTL_S:
+    if cached is not None and now - cached[0] < _CACHE_TTL_S:
         found: _Discovery = cached[1]
         return found
     body = await _get_json(http, ctx.settings.google_discovery_url)
@@ -165,7 +159,7 @@ async def _discovery(ctx: CloudContext, http: httpx2.AsyncClient) -> _Discovery:
         token_endpoint=_url_field(body, "token_endpoint"),
         jwks_uri=_url_field(body, "jwks_uri"),
     )
-    ctx.extras[_DISCOVERY_EXTRA] = (now, discovery)
+    ctx.state.google_discovery = (now, discovery)
     return discovery
 
 
@@ -174,10 +168,10 @@ async def _signing_key(
 ) -> Any:
     """The provider's public key for ``kid`` (re-reading the JWKS once for an unknown kid)."""
     for attempt in range(2):
-        cached = ctx.extras.get(_JWKS_EXTRA)
+        cached = ctx.state.google_keys
         now = ctx.clock.monotonic()
         keys: dict[str | None, Any]
-        if isinstance(cached, tuple) and now - cached[0] < _CACHE_TTL_S and attempt == 0:
+        if cached is not None and now - cached[0] < _CACHE_TTL_S and attempt == 0:
             keys = cached[1]
         else:
             body = await _get_json(http, discovery.jwks_uri)
@@ -191,7 +185,7 @@ async def _signing_key(
                     keys[entry.get("kid")] = jwt.PyJWK(entry, algorithm="RS256").key
                 except jwt.PyJWTError:
                     continue
-            ctx.extras[_JWKS_EXTRA] = (now, keys)
+            ctx.state.google_keys = (now, keys)
         if kid in keys:
             return keys[kid]
         if kid is None and len(keys) == 1:

@@ -45,9 +45,11 @@ from wellpipe.providers import available_providers
 from wellpipe.providers.connector import ConnectedProvider, ProviderConnector, get_connector
 
 __all__ = [
+    "AccessLog",
     "CloudProvider",
     "NoProviderConnected",
     "ProviderNotConnected",
+    "SharedTransport",
     "close_shared_http",
     "connector_for",
     "forget_connection",
@@ -60,13 +62,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
-_TRANSPORT_KEY = "health.transport"
-_CONNECTORS_KEY = "health.connectors"
-
 
 def connector_for(ctx: CloudContext, provider: str) -> ProviderConnector:
     """The provider's connector, looked up once per process (entry points are slow to scan)."""
-    known: dict[str, ProviderConnector] = ctx.extras.setdefault(_CONNECTORS_KEY, {})
+    known = ctx.state.connectors
     found = known.get(provider)
     if found is None:
         found = known[provider] = get_connector(provider)
@@ -103,7 +102,7 @@ class NoProviderConnected(AuthError):
         super().__init__(sentence, provider=offered[0] if len(offered) == 1 else "")
 
 
-class _SharedTransport(httpx2.AsyncBaseTransport):
+class SharedTransport(httpx2.AsyncBaseTransport):
     """One connection pool for every provider client of the process; clients never close it."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, *, owned: bool) -> None:
@@ -111,31 +110,32 @@ class _SharedTransport(httpx2.AsyncBaseTransport):
         self.owned = owned
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send through the shared pool."""
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         """Stays open: the pool outlives each request's client (see `close_shared_http`)."""
 
 
-def _shared_transport(ctx: CloudContext) -> _SharedTransport:
-    shared: _SharedTransport | None = ctx.extras.get(_TRANSPORT_KEY)
+def _shared_transport(ctx: CloudContext) -> SharedTransport:
+    shared = ctx.state.provider_http
     if shared is None or (
         ctx.provider_transport is not None and shared.inner is not ctx.provider_transport
     ):
         if ctx.provider_transport is not None:
-            shared = _SharedTransport(ctx.provider_transport, owned=False)
+            shared = SharedTransport(ctx.provider_transport, owned=False)
         else:
             pool = httpx2.AsyncHTTPTransport(
                 limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20)
             )
-            shared = _SharedTransport(pool, owned=True)
-        ctx.extras[_TRANSPORT_KEY] = shared
+            shared = SharedTransport(pool, owned=True)
+        ctx.state.provider_http = shared
     return shared
 
 
 async def close_shared_http(ctx: CloudContext) -> None:
     """Close the process's provider connection pool (at shutdown)."""
-    shared: _SharedTransport | None = ctx.extras.pop(_TRANSPORT_KEY, None)
+    shared, ctx.state.provider_http = ctx.state.provider_http, None
     if shared is not None and shared.owned:
         await shared.inner.aclose()
 
@@ -260,14 +260,9 @@ STATUS_TTL_S = 5.0
 """How long a worker trusts an *active* connection it has seen (a disconnect elsewhere shows
 within this long; a dead or missing connection is always read afresh)."""
 
-_STATUS_KEY = "health.statuses"
-
 
 def _statuses(ctx: CloudContext) -> dict[tuple[str, str], tuple[float, ConnectionInfo]]:
-    found: dict[tuple[str, str], tuple[float, ConnectionInfo]] = ctx.extras.setdefault(
-        _STATUS_KEY, {}
-    )
-    return found
+    return ctx.state.connections_seen
 
 
 async def _connection(ctx: CloudContext, user_id: str, provider: str) -> ConnectionInfo | None:
@@ -290,9 +285,30 @@ async def _connection(ctx: CloudContext, user_id: str, provider: str) -> Connect
     return found
 
 
+async def _connections(ctx: CloudContext, user_id: str) -> tuple[ConnectionInfo, ...]:
+    """The user's connections; remembered for `STATUS_TTL_S` when every one is active.
+
+    A list with a dead connection is read afresh each time, so a reconnect shows at once.
+    """
+    known = ctx.state.connection_lists
+    now = ctx.clock.monotonic()
+    cached = known.get(user_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    found = tuple(await connection_status(ctx, user_id))
+    if found and all(info.status == "active" for info in found):
+        if len(known) >= 10_000:
+            known.clear()
+        known[user_id] = (now + STATUS_TTL_S, found)
+    else:
+        known.pop(user_id, None)
+    return found
+
+
 def forget_connection(ctx: CloudContext, *, user_id: str, provider: str) -> None:
-    """Stop trusting this process's memory of a connection (after a disconnect here)."""
+    """Stop trusting this process's memory of a connection (after a change made here)."""
     _statuses(ctx).pop((user_id, provider), None)
+    ctx.state.connection_lists.pop(user_id, None)
 
 
 # ---------------------------------------------------------------------- the access log
@@ -303,7 +319,7 @@ class _Batch:
     error: BaseException | None = None
 
 
-class _AccessLog:
+class AccessLog:
     """Group commit: concurrent requests' ``data.accessed`` rows go in one transaction."""
 
     def __init__(self) -> None:
@@ -324,7 +340,9 @@ async def record_access(
     Raises:
         Exception: the database refused the batch this row was in.
     """
-    log: _AccessLog = ctx.extras.setdefault(_ACCESS_KEY, _AccessLog())
+    log = ctx.state.access_log
+    if log is None:
+        log = ctx.state.access_log = AccessLog()
     batch = log.open
     batch.entries.append(
         event_row(
@@ -349,9 +367,6 @@ async def record_access(
             return
     if batch.error is not None:
         raise RuntimeError("the access log could not be written") from batch.error
-
-
-_ACCESS_KEY = "health.access_log"
 
 
 @asynccontextmanager
@@ -435,7 +450,7 @@ async def open_provider(
         try:
             yield cloud
         except AuthError:  # the grant died (or vanished) meanwhile: read the row next time
-            _statuses(ctx).pop((user_id, provider), None)
+            forget_connection(ctx, user_id=user_id, provider=provider)
             raise
         finally:
             try:
@@ -467,7 +482,7 @@ async def open_providers(
             return
         offered = available_providers()
         connections = sorted(
-            (info for info in await connection_status(ctx, user_id) if info.provider in offered),
+            (info for info in await _connections(ctx, user_id) if info.provider in offered),
             key=lambda info: info.provider,
         )
         if not connections:

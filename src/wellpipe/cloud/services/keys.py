@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -81,11 +80,6 @@ _KEY_ROW = (
     .where(ApiKey.id == bindparam("p_key_id", type_=String))
 )
 """The one read of every authentication: the key row by id, with its owner's plan."""
-
-_CACHE = "keys.verification_cache"
-_LIMITER = "keys.bcrypt_limiter"
-_INFLIGHT = "keys.inflight"
-_PEPPER = "keys.process_pepper"
 
 
 class ApiKeyError(ValueError):
@@ -257,18 +251,18 @@ class VerificationCache:
 
 def verification_cache(ctx: CloudContext) -> VerificationCache:
     """This process's verification cache for ``ctx``."""
-    found = ctx.extras.get(_CACHE)
-    if not isinstance(found, VerificationCache):
-        found = ctx.extras[_CACHE] = VerificationCache(ctx.clock)
+    found = ctx.state.key_cache
+    if found is None:
+        found = ctx.state.key_cache = VerificationCache(ctx.clock)
     return found
 
 
 def _limiter(ctx: CloudContext) -> anyio.CapacityLimiter:
     # bcrypt is CPU-bound: at most one check per core at a time, so it cannot take over
     # the shared worker-thread pool.
-    found = ctx.extras.get(_LIMITER)
-    if not isinstance(found, anyio.CapacityLimiter):
-        found = ctx.extras[_LIMITER] = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
+    found = ctx.state.bcrypt_slots
+    if found is None:
+        found = ctx.state.bcrypt_slots = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
     return found
 
 
@@ -277,10 +271,7 @@ def _pepper(ctx: CloudContext) -> bytes:
     if configured is not None:
         return configured.get_secret_value().encode()
     # The cache lives in this process only, so a per-process secret keys it just as well.
-    found = ctx.extras.get(_PEPPER)
-    if not isinstance(found, bytes):
-        found = ctx.extras[_PEPPER] = secrets.token_bytes(32)
-    return found
+    return ctx.state.process_pepper
 
 
 @cache
@@ -437,7 +428,7 @@ async def _verify(
     """One bcrypt check per presented key, however many requests carry it at once."""
     cache_ = verification_cache(ctx)
     fingerprint = api_keys.hash_fingerprint(stored)
-    inflight: dict[tuple[bytes, bytes], anyio.Event] = ctx.extras.setdefault(_INFLIGHT, {})
+    inflight = ctx.state.key_checks
     slot = (digest, fingerprint)
     while (pending := inflight.get(slot)) is not None:
         await pending.wait()

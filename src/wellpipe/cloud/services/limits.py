@@ -88,10 +88,12 @@ __all__ = [
     "Charge",
     "DayUsage",
     "EndpointUsage",
+    "Meter",
     "UsageSummary",
     "admit",
     "burst_bucket",
     "charge",
+    "meter",
     "month_period",
     "next_month_start",
     "refund",
@@ -104,10 +106,6 @@ BURST_WINDOW_S = 60
 ENDPOINT_MAX_LENGTH = 64
 UNLIMITED_PLANS = frozenset({"PRO"})
 _QUOTA_AUDIT_EVERY = timedelta(hours=1)
-_QUOTA_AUDITED = "limits.quota_audited"
-_REDIS_SCRIPT = "limits.redis_script"
-_STATEMENTS = "limits.statements"
-_REDIS_DOWN_UNTIL = "limits.redis_down_until"
 REDIS_RETRY_AFTER_S = 30.0
 """After a Redis failure, the database limiter is used for this long before Redis is tried again."""
 _BURST_LUA = """
@@ -255,24 +253,52 @@ def _limit_for(ctx: CloudContext, plan: str) -> int | None:
     return None if plan in UNLIMITED_PLANS else ctx.settings.free_monthly_limit
 
 
+class Meter:
+    """What metering keeps in one process: its statements, Redis's script, recent events.
+
+    Attributes:
+        statements: The metering statements, built on first use.
+        redis_script: The burst script, registered with the Redis client it belongs to.
+        redis_down_until: Until when (monotonic) the database counts the burst instead.
+        quota_audited: When each user's ``quota.exceeded`` was last audited here.
+    """
+
+    def __init__(self) -> None:
+        self.statements: _Statements | None = None
+        self.redis_script: tuple[Any, Any] | None = None
+        self.redis_down_until = float("-inf")
+        self.quota_audited: dict[str, datetime] = {}
+
+
+def meter(ctx: CloudContext) -> Meter:
+    """This process's metering state."""
+    found = ctx.state.meter
+    if found is None:
+        found = ctx.state.meter = Meter()
+    return found
+
+
 async def _redis_burst(ctx: CloudContext, user_id: str, window_start: int) -> int | None:
     """This minute's count after this request, from Redis; ``None`` if Redis failed."""
     redis = ctx.redis
-    if redis is None or ctx.clock.monotonic() < ctx.extras.get(_REDIS_DOWN_UNTIL, float("-inf")):
+    held = meter(ctx)
+    if redis is None or ctx.clock.monotonic() < held.redis_down_until:
         return None
-    held = ctx.extras.get(_REDIS_SCRIPT)
-    if held is None or held[0] is not redis:
-        held = ctx.extras[_REDIS_SCRIPT] = (redis, redis.register_script(_BURST_LUA))
+    if held.redis_script is None or held.redis_script[0] is not redis:
+        held.redis_script = (redis, redis.register_script(_BURST_LUA))
     key = f"wellpipe:burst:{user_id}:{window_start}"
     try:
-        return int(await held[1](keys=[key], args=[2 * BURST_WINDOW_S]))
+        return int(await held.redis_script[1](keys=[key], args=[2 * BURST_WINDOW_S]))
     except Exception as error:  # any Redis failure: the database limiter takes over a while
-        ctx.extras[_REDIS_DOWN_UNTIL] = ctx.clock.monotonic() + REDIS_RETRY_AFTER_S
-        logger.warning(
-            "Redis burst limiter failed (%s); using the database for %.0f s",
-            type(error).__name__,
-            REDIS_RETRY_AFTER_S,
-        )
+        now = ctx.clock.monotonic()
+        first = held.redis_down_until < now  # one warning per outage, not per request
+        held.redis_down_until = now + REDIS_RETRY_AFTER_S
+        if first:
+            logger.warning(
+                "Redis burst limiter failed (%s); using the database for %.0f s",
+                type(error).__name__,
+                REDIS_RETRY_AFTER_S,
+            )
         return None
 
 
@@ -413,10 +439,10 @@ class _Statements:
 
 
 def _statements(ctx: CloudContext) -> _Statements:
-    found = ctx.extras.get(_STATEMENTS)
-    if not isinstance(found, _Statements):
-        found = ctx.extras[_STATEMENTS] = _Statements(ctx)
-    return found
+    held = meter(ctx)
+    if held.statements is None:
+        held.statements = _Statements(ctx)
+    return held.statements
 
 
 class _Counted(NamedTuple):
@@ -745,7 +771,7 @@ async def _note_quota_exceeded(
     request_id: str | None,
 ) -> None:
     """Audit ``quota.exceeded`` at most once per user and hour (across workers, nearly)."""
-    memo: dict[str, datetime] = ctx.extras.setdefault(_QUOTA_AUDITED, {})
+    memo = meter(ctx).quota_audited
     last = memo.get(user_id)
     if last is not None and now - last < _QUOTA_AUDIT_EVERY:
         return

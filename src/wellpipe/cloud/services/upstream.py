@@ -73,7 +73,6 @@ DEFAULT_USER_SHARE = 0.3
 PAUSE_WINDOW = 0
 """``window_s`` of the row that holds the app-wide pause (``count`` = epoch second it ends)."""
 
-_EXTRAS_KEY = "upstream.budgets"
 _USER_MARK = "~"
 _MAX_PAUSE_S = 86_400.0
 
@@ -546,7 +545,7 @@ class UserBudget:
 
 def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
     """This process's handle on a provider app's shared budget (made on first use)."""
-    budgets: dict[str, UpstreamBudget] = ctx.extras.setdefault(_EXTRAS_KEY, {})
+    budgets = ctx.state.budgets
     budget = budgets.get(provider)
     if budget is None:
         budget = budgets[provider] = UpstreamBudget(ctx, provider=provider)
@@ -555,4 +554,4 @@ def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
 
 def install_budget(ctx: CloudContext, budget: UpstreamBudget) -> None:
     """Use ``budget`` for its provider in this process (tests and operators tune limits)."""
-    ctx.extras.setdefault(_EXTRAS_KEY, {})[budget.provider] = budget
+    ctx.state.budgets[budget.provider] = budget
