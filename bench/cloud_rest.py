@@ -190,8 +190,8 @@ async def prepare(env: dict[str, str], whoop: str) -> str:
     from wellpipe.cloud.db import Database, upgrade_to_head
     from wellpipe.cloud.services.accounts import create_user, set_plan
     from wellpipe.cloud.services.keys import create_key
+    from wellpipe.cloud.services.tokens import save_connection
     from wellpipe.cloud.settings import CloudSettings
-    from wellpipe.cloud.tokens import save_connection
     from wellpipe.core.clock import SystemClock
     from wellpipe.core.tokens import TokenSet
 

@@ -64,8 +64,8 @@ async def measure() -> list[tuple[str, int, int]]:
     from wellpipe.cloud.app import create_app
     from wellpipe.cloud.services.accounts import create_user
     from wellpipe.cloud.services.keys import create_key
+    from wellpipe.cloud.services.tokens import save_connection
     from wellpipe.cloud.settings import CloudSettings
-    from wellpipe.cloud.tokens import save_connection
     from wellpipe.sandbox import WhoopSandbox
     from wellpipe.sandbox.fitbit import FitbitSandbox
     from wellpipe.sandbox.oura import OuraSandbox

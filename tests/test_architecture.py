@@ -150,12 +150,24 @@ def test_only_the_cloud_web_layers_import_fastapi() -> None:
     assert offenders == []
 
 
-def test_the_cloud_web_layers_do_not_write_sql() -> None:
+def test_only_cloud_db_writes_sql() -> None:
+    """SQL lives in ``cloud/db``: no other module imports SQLAlchemy or the PostgreSQL driver."""
     cloud = SRC / "cloud"
     offenders = [
         str(path.relative_to(SRC))
-        for layer in ("api", "web")
-        for path in (cloud / layer).rglob("*.py")
-        if "sqlalchemy" in _imports_of_file(path)
+        for path in cloud.rglob("*.py")
+        if {"sqlalchemy", "psycopg", "psycopg_pool", "aiosqlite", "sqlite3"}
+        & _imports_of_file(path)
+        and cloud / "db" not in path.parents
     ]
     assert offenders == []
+    # and the check can see what it is looking for
+    assert "sqlalchemy" in _imports_of_file(cloud / "db" / "engine.py")
+
+
+def test_per_process_state_is_typed_not_keyed() -> None:
+    """What a worker holds is `ServiceState`'s fields, never string keys in a dictionary."""
+    from wellpipe.cloud.context import CloudContext
+
+    assert "extras" not in CloudContext.__dataclass_fields__
+    assert "state" in CloudContext.__dataclass_fields__

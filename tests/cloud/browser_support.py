@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -131,3 +132,23 @@ def launch_options(user_data_dir: Path) -> dict[str, Any]:
         "args": CHROMIUM_ARGS,
         "viewport": {"width": 1280, "height": 900},
     }
+
+
+@asynccontextmanager
+async def watched_page(profile: Path) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A page of a fresh headless Chromium, and the console and page errors it reports."""
+    from playwright.async_api import async_playwright
+
+    problems: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch_persistent_context(**launch_options(profile))
+        try:
+            page = await browser.new_page()
+            page.on(
+                "console",
+                lambda message: problems.append(message.text) if message.type == "error" else None,
+            )
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            yield page, problems
+        finally:
+            await browser.close()

@@ -10,7 +10,7 @@ from tests.cloud.conftest import Cloud
 from tests.cloud.limits_support import add_user
 from tests.fakes import FlakyNetwork
 from wellpipe.cloud.services.keys import create_key
-from wellpipe.cloud.tokens import save_connection
+from wellpipe.cloud.services.tokens import save_connection
 
 CLIENT_ID = "cloud-client"
 """The WHOOP developer app the cloud fixture configures."""

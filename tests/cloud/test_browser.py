@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.cloud.browser_support import Service, browser_missing, launch_options, serve
+from tests.cloud.browser_support import Service, browser_missing, serve, watched_page
 from tests.cloud.conftest import require_service
 
 if TYPE_CHECKING:
@@ -48,90 +48,74 @@ def usage_count(text: str) -> int:
 async def test_sign_up_connect_create_a_key_use_it_and_see_the_usage(
     service: Service, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
+    async with watched_page(tmp_path / "profile") as (page, problems):
+        # Landing -> sign up.
+        await page.goto(service.url + "/")
+        await page.click("text=Create a free account")
+        await page.wait_for_url("**/signup")
+        await page.fill("#email", "ada@example.com")
+        await page.fill("#password", PASSWORD)
+        await page.click("button:has-text('Create account')")
+        await page.wait_for_url("**/dashboard")
+        assert "Welcome to Wellpipe" in await page.inner_text("main")
 
-    problems: list[str] = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch_persistent_context(
-            **launch_options(tmp_path / "profile")
-        )
-        try:
-            page = await browser.new_page()
-            page.on(
-                "console",
-                lambda message: problems.append(message.text) if message.type == "error" else None,
+        # Connect WHOOP: out to the sandbox's authorize page, which approves and
+        # redirects back to /callback/whoop, then to the dashboard.
+        card = page.locator("[data-provider=whoop]")
+        await card.locator("button:has-text('Connect WHOOP')").click()
+        await page.wait_for_url("**/dashboard")
+        assert "Connected" in await card.inner_text()
+        assert await card.locator("button:has-text('Disconnect WHOOP')").count() == 1
+
+        # Create a key; it is on the page exactly once.
+        before = usage_count(await page.inner_text("[data-testid=usage-count]"))
+        await page.fill("#key-name", "Browser test")
+        await page.click("button:has-text('Create key')")
+        key = (await page.inner_text("[data-testid=new-key]")).strip()
+        assert re.fullmatch(r"wp_live_[A-Za-z0-9]+_[A-Za-z0-9]+", key)
+        await page.reload()
+        assert await page.locator("[data-testid=new-key]").count() == 0
+        assert key not in await page.content()
+
+        # Use the key: REST, then MCP over streamable HTTP.
+        auth = {"Authorization": f"Bearer {key}"}
+        async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
+            rest = await http.get(
+                "/api/v1/health", params={"type": "summary", "days": 7}, headers=auth
             )
-            page.on("pageerror", lambda error: problems.append(str(error)))
+        assert rest.status_code == 200, rest.text
+        assert rest.json()["records"]
+        async with (
+            httpx2.AsyncClient(headers=auth, timeout=20) as http,
+            Client(
+                streamable_http_client(service.url + "/api/mcp", http_client=http),
+                mode="legacy",
+            ) as mcp,
+        ):
+            result = await mcp.call_tool("get-daily-summary", {"days": 3})
+        assert not result.is_error, result
 
-            # Landing -> sign up.
-            await page.goto(service.url + "/")
-            await page.click("text=Create a free account")
-            await page.wait_for_url("**/signup")
-            await page.fill("#email", "ada@example.com")
-            await page.fill("#password", PASSWORD)
-            await page.click("button:has-text('Create account')")
-            await page.wait_for_url("**/dashboard")
-            assert "Welcome to Wellpipe" in await page.inner_text("main")
+        # The dashboard counts both requests: the number, the chart and the table move.
+        await page.reload()
+        after = usage_count(await page.inner_text("[data-testid=usage-count]"))
+        assert after >= before + 2
+        chart_total = await page.get_attribute("[data-testid=usage-chart]", "data-total")
+        assert chart_total is not None
+        assert int(chart_total) >= 2
+        assert "never" not in await page.inner_text("[data-key-id]")  # last used is set
+        assert "Data read" in await page.inner_text("main")  # the audit log
 
-            # Connect WHOOP: out to the sandbox's authorize page, which approves and
-            # redirects back to /callback/whoop, then to the dashboard.
-            card = page.locator("[data-provider=whoop]")
-            await card.locator("button:has-text('Connect WHOOP')").click()
-            await page.wait_for_url("**/dashboard")
-            assert "Connected" in await card.inner_text()
-            assert await card.locator("button:has-text('Disconnect WHOOP')").count() == 1
+        await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        await page.screenshot(path=str(SHARED_SCREENSHOT), full_page=True)
 
-            # Create a key; it is on the page exactly once.
-            before = usage_count(await page.inner_text("[data-testid=usage-count]"))
-            await page.fill("#key-name", "Browser test")
-            await page.click("button:has-text('Create key')")
-            key = (await page.inner_text("[data-testid=new-key]")).strip()
-            assert re.fullmatch(r"wp_live_[A-Za-z0-9]+_[A-Za-z0-9]+", key)
-            await page.reload()
-            assert await page.locator("[data-testid=new-key]").count() == 0
-            assert key not in await page.content()
-
-            # Use the key: REST, then MCP over streamable HTTP.
-            auth = {"Authorization": f"Bearer {key}"}
-            async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
-                rest = await http.get(
-                    "/api/v1/health", params={"type": "summary", "days": 7}, headers=auth
-                )
-            assert rest.status_code == 200, rest.text
-            assert rest.json()["records"]
-            async with (
-                httpx2.AsyncClient(headers=auth, timeout=20) as http,
-                Client(
-                    streamable_http_client(service.url + "/api/mcp", http_client=http),
-                    mode="legacy",
-                ) as mcp,
-            ):
-                result = await mcp.call_tool("get-daily-summary", {"days": 3})
-            assert not result.is_error, result
-
-            # The dashboard counts both requests: the number, the chart and the table move.
-            await page.reload()
-            after = usage_count(await page.inner_text("[data-testid=usage-count]"))
-            assert after >= before + 2
-            chart_total = await page.get_attribute("[data-testid=usage-chart]", "data-total")
-            assert chart_total is not None
-            assert int(chart_total) >= 2
-            assert "never" not in await page.inner_text("[data-key-id]")  # last used is set
-            assert "Data read" in await page.inner_text("main")  # the audit log
-
-            await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            await page.screenshot(path=str(SHARED_SCREENSHOT), full_page=True)
-
-            # Revoking in the dashboard stops the key on the very next request.
-            await page.click("[data-key-id] button:has-text('Revoke')")
-            await page.wait_for_url("**/dashboard")
-            async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
-                refused = await http.get(
-                    "/api/v1/health", params={"type": "summary", "days": 7}, headers=auth
-                )
-            assert refused.status_code == 401
-        finally:
-            await browser.close()
+        # Revoking in the dashboard stops the key on the very next request.
+        await page.click("[data-key-id] button:has-text('Revoke')")
+        await page.wait_for_url("**/dashboard")
+        async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
+            refused = await http.get(
+                "/api/v1/health", params={"type": "summary", "days": 7}, headers=auth
+            )
+        assert refused.status_code == 401
     assert problems == [], problems
     assert "Traceback" not in service.log_text()
 
@@ -177,75 +161,58 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 async def test_landing_and_dashboard_fit_a_phone_with_scopes_and_usage_in_words(
     service: Service, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
+    async with watched_page(tmp_path / "profile") as (page, problems):
+        # The landing page, terminal mock-up included, at a phone's and a desktop's width.
+        for size, name in [(PHONE, "phone"), (DESKTOP, "desktop")]:
+            await page.set_viewport_size(size)
+            await page.goto(service.url + "/")
+            assert await page.evaluate(LAYOUT_PROBLEMS) == [], name
+            terminal = page.locator("[data-testid=terminal]")
+            assert await terminal.evaluate("el => el.scrollWidth <= el.clientWidth"), name
+            assert "/api/mcp" in await terminal.inner_text()
+            await page.screenshot(path=str(tmp_path / f"landing-{name}.png"), full_page=True)
 
-    problems: list[str] = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch_persistent_context(
-            **launch_options(tmp_path / "profile")
-        )
-        try:
-            page = await browser.new_page()
-            page.on(
-                "console",
-                lambda message: problems.append(message.text) if message.type == "error" else None,
-            )
-            page.on("pageerror", lambda error: problems.append(str(error)))
-
-            # The landing page, terminal mock-up included, at a phone's and a desktop's width.
-            for size, name in [(PHONE, "phone"), (DESKTOP, "desktop")]:
-                await page.set_viewport_size(size)
-                await page.goto(service.url + "/")
-                assert await page.evaluate(LAYOUT_PROBLEMS) == [], name
-                terminal = page.locator("[data-testid=terminal]")
-                assert await terminal.evaluate("el => el.scrollWidth <= el.clientWidth"), name
-                assert "/api/mcp" in await terminal.inner_text()
-                await page.screenshot(path=str(tmp_path / f"landing-{name}.png"), full_page=True)
-
-            # On the phone: sign up, connect all three providers (the sandboxes approve at
-            # once), and make one counted REST request.
-            await page.set_viewport_size(PHONE)
-            await page.goto(service.url + "/signup")
-            await page.fill("#email", "lin@example.com")
-            await page.fill("#password", PASSWORD)
-            await page.click("button:has-text('Create account')")
+        # On the phone: sign up, connect all three providers (the sandboxes approve at
+        # once), and make one counted REST request.
+        await page.set_viewport_size(PHONE)
+        await page.goto(service.url + "/signup")
+        await page.fill("#email", "lin@example.com")
+        await page.fill("#password", PASSWORD)
+        await page.click("button:has-text('Create account')")
+        await page.wait_for_url("**/dashboard")
+        for provider in ("whoop", "oura", "fitbit"):
+            card = page.locator(f"[data-provider={provider}]")
+            await card.locator("form[action^='/connect/'] button").click()
             await page.wait_for_url("**/dashboard")
-            for provider in ("whoop", "oura", "fitbit"):
-                card = page.locator(f"[data-provider={provider}]")
-                await card.locator("form[action^='/connect/'] button").click()
-                await page.wait_for_url("**/dashboard")
-                assert await card.locator(".badge-ok").count() == 1, provider
-            await page.fill("#key-name", "Phone")
-            await page.click("button:has-text('Create key')")
-            key = (await page.inner_text("[data-testid=new-key]")).strip()
-            async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
-                rest = await http.get(
-                    "/api/v1/health",
-                    params={"type": "sleep", "days": 3},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-            assert rest.status_code == 200, rest.text
+            assert await card.locator(".badge-ok").count() == 1, provider
+        await page.fill("#key-name", "Phone")
+        await page.click("button:has-text('Create key')")
+        key = (await page.inner_text("[data-testid=new-key]")).strip()
+        async with httpx2.AsyncClient(base_url=service.url, timeout=20) as http:
+            rest = await http.get(
+                "/api/v1/health",
+                params={"type": "sleep", "days": 3},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        assert rest.status_code == 200, rest.text
 
-            await page.goto(service.url + "/dashboard")
-            assert await page.evaluate(LAYOUT_PROBLEMS) == []
-            fitbit = page.locator("[data-provider=fitbit]")
-            access = fitbit.locator("[data-testid=access-fitbit]")
-            assert await access.inner_text() == (
-                "Sleep, Health metrics, Activity and fitness, Profile, Settings"
-            )
-            assert "googleapis" not in await fitbit.inner_text()
-            lines = await access.evaluate(
-                "el => el.getBoundingClientRect().height"
-                " / parseFloat(getComputedStyle(el).lineHeight)"
-            )
-            assert lines <= 3.05, f"the scopes take {lines:.1f} lines"
-            usage = await page.inner_text("[data-testid=usage-endpoints]")
-            assert "Recent data by type" in usage
-            assert "via the REST API" in usage
-            assert "rest:" not in usage
-            await page.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
-            await fitbit.screenshot(path=str(tmp_path / "fitbit-phone.png"))
-        finally:
-            await browser.close()
+        await page.goto(service.url + "/dashboard")
+        assert await page.evaluate(LAYOUT_PROBLEMS) == []
+        fitbit = page.locator("[data-provider=fitbit]")
+        access = fitbit.locator("[data-testid=access-fitbit]")
+        assert await access.inner_text() == (
+            "Sleep, Health metrics, Activity and fitness, Profile, Settings"
+        )
+        assert "googleapis" not in await fitbit.inner_text()
+        lines = await access.evaluate(
+            "el => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)"
+        )
+        assert lines <= 3.05, f"the scopes take {lines:.1f} lines"
+        usage = await page.inner_text("[data-testid=usage-endpoints]")
+        assert "Recent data by type" in usage
+        assert "via the REST API" in usage
+        assert "rest:" not in usage
+        await page.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
+        await fitbit.screenshot(path=str(tmp_path / "fitbit-phone.png"))
     assert problems == [], problems
     assert "Traceback" not in service.log_text()

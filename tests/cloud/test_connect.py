@@ -22,7 +22,7 @@ from wellpipe.cloud.services.connect import (
     disconnect,
 )
 from wellpipe.cloud.services.sessions import SessionInfo, open_session, resolve_session
-from wellpipe.cloud.tokens import connection_status, read_access_token
+from wellpipe.cloud.services.tokens import connection_status, read_access_token
 from wellpipe.sandbox.faults import Fault
 
 TOKEN_PATH = "/oauth/oauth2/token"

@@ -20,7 +20,7 @@ from tests.cloud.data_support import Tenant, new_tenant
 from tests.cloud.test_mcp_endpoint import JSON_RPC
 from wellpipe.cloud.services.gate import COUNTED, Outcome, outcome_of
 from wellpipe.cloud.services.limits import usage_summary
-from wellpipe.cloud.tokens import read_access_token
+from wellpipe.cloud.services.tokens import read_access_token
 from wellpipe.core import reading
 from wellpipe.core.errors import (
     InvalidRequest,

@@ -21,8 +21,8 @@ from tests.cloud.fake_idp import CLIENT_ID, CLIENT_SECRET, DISCOVERY_URL, FakeId
 from tests.fakes import FakeClock
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services import accounts, keys, limits
+from wellpipe.cloud.services.tokens import DatabaseTokenProvider
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import DatabaseTokenProvider
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
 from wellpipe.sandbox import WhoopSandbox
 

@@ -21,8 +21,8 @@ from tests.conftest import ORIGIN
 from tests.fakes import FakeClock
 from wellpipe.cloud.services.keys import create_key
 from wellpipe.cloud.services.limits import usage_summary
+from wellpipe.cloud.services.tokens import connection_status, save_connection
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import connection_status, save_connection
 from wellpipe.sandbox import WhoopSandbox
 from wellpipe.sandbox.fitbit import FitbitSandbox
 from wellpipe.sandbox.oura import OuraSandbox

@@ -30,7 +30,7 @@ from wellpipe.cloud.services.connect import begin_connect, complete_connect
 from wellpipe.cloud.services.deletion import delete_account, retry_pending_revocations, user_hash
 from wellpipe.cloud.services.keys import authenticate, create_key
 from wellpipe.cloud.services.sessions import open_session, resolve_session
-from wellpipe.cloud.tokens import connection_status, read_access_token
+from wellpipe.cloud.services.tokens import connection_status, read_access_token
 from wellpipe.sandbox.faults import Fault
 
 PASSWORD = "correct horse battery staple"

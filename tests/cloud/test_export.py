@@ -13,7 +13,7 @@ from tests.cloud.test_deletion import PASSWORD, seed_account
 from wellpipe.cloud.db.tables import ApiKey, Session, User
 from wellpipe.cloud.services.accounts import UnknownUser
 from wellpipe.cloud.services.export import HEALTH_DATA_NOTE, export_account
-from wellpipe.cloud.tokens import DatabaseTokenProvider
+from wellpipe.cloud.services.tokens import DatabaseTokenProvider
 
 
 async def test_the_export_holds_the_users_rows_and_no_secret(cloud: Cloud) -> None:

@@ -30,8 +30,8 @@ from tests.conftest import CREDENTIALS, ORIGIN, tokens_for
 from wellpipe.cloud.app import create_app
 from wellpipe.cloud.services.audit import list_events
 from wellpipe.cloud.services.limits import usage_summary
+from wellpipe.cloud.services.tokens import read_access_token
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import read_access_token
 from wellpipe.mcp.server import WellpipeServer, build_server, single_provider
 from wellpipe.mcp.tools import TOOLS
 from wellpipe.providers.whoop import WhoopSettings, open_whoop

@@ -30,9 +30,9 @@ from tests.conftest import NOW, ORIGIN
 from tests.fakes import FakeClock
 from wellpipe.cloud.app import create_app
 from wellpipe.cloud.services.keys import create_key
+from wellpipe.cloud.services.tokens import save_connection
 from wellpipe.cloud.services.upstream import UpstreamBudget, install_budget
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import save_connection
 from wellpipe.sandbox import WhoopSandbox
 from wellpipe.sandbox.whoop import History
 

@@ -26,13 +26,13 @@ from wellpipe.cloud.services.connect import begin_connect, complete_connect
 from wellpipe.cloud.services.deletion import delete_account
 from wellpipe.cloud.services.keys import create_key
 from wellpipe.cloud.services.sessions import SessionInfo, open_session, resolve_session
-from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import (
+from wellpipe.cloud.services.tokens import (
     DatabaseTokenProvider,
     connection_status,
     read_access_token,
     save_connection,
 )
+from wellpipe.cloud.settings import CloudSettings
 
 
 async def signed_in(cloud: Cloud, email: str) -> SessionInfo:

@@ -26,7 +26,7 @@ from wellpipe.cloud.services.audit import list_events
 from wellpipe.cloud.services.cache import answer_cache
 from wellpipe.cloud.services.keys import recall
 from wellpipe.cloud.services.limits import burst_bucket
-from wellpipe.cloud.tokens import connection_status, delete_connection, read_access_token
+from wellpipe.cloud.services.tokens import connection_status, delete_connection, read_access_token
 from wellpipe.core.models import DataKind, DayRange
 from wellpipe.core.reading import read_recent
 from wellpipe.providers.whoop import WhoopSettings, open_whoop

@@ -34,7 +34,7 @@ from wellpipe.cloud.security.crypto import (
     revocation_binding,
 )
 from wellpipe.cloud.services.rotation import count_by_key_id, reencrypt, rotate, select_stale
-from wellpipe.cloud.tokens import DatabaseTokenProvider, save_connection
+from wellpipe.cloud.services.tokens import DatabaseTokenProvider, save_connection
 from wellpipe.core.tokens import TokenSet
 
 T = TypeVar("T")

@@ -38,7 +38,7 @@ from tests.fakes import FakeClock
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.tables import AuditEvent
 from wellpipe.cloud.security.crypto import MissingKeyError, TokenDecryptionError, key_id_of
-from wellpipe.cloud.tokens import (
+from wellpipe.cloud.services.tokens import (
     ConnectionInfo,
     DatabaseTokenProvider,
     connection_status,
@@ -493,7 +493,9 @@ async def test_a_dropped_connection_after_a_refresh_is_retried_and_the_pair_save
     assert clock.slept == [0.25, 0.5]
     assert await provider(ctx, user).get_refresh_token() == "rotated-refresh"
     assert (await raw_row(ctx, user)).version == 2
-    messages = [r.getMessage() for r in caplog.records if r.name == "wellpipe.cloud.tokens"]
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "wellpipe.cloud.services.tokens"
+    ]
     assert any("saved at attempt 3" in m for m in messages)
     assert not any("rotated" in m for m in caplog.messages)
 

@@ -33,6 +33,7 @@ from wellpipe.cloud.db.tables import UpstreamWindow
 from wellpipe.cloud.services.cache import answer_cache
 from wellpipe.cloud.services.health import open_provider
 from wellpipe.cloud.services.limits import REDIS_RETRY_AFTER_S
+from wellpipe.cloud.services.tokens import save_connection
 from wellpipe.cloud.services.upstream import (
     BusyReason,
     ProviderBusy,
@@ -40,7 +41,6 @@ from wellpipe.cloud.services.upstream import (
     install_budget,
 )
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import save_connection
 from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.provider_info import RateLimit
 from wellpipe.sandbox import WhoopSandbox

@@ -26,8 +26,8 @@ import httpx2
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database
+from wellpipe.cloud.services.tokens import DatabaseTokenProvider, reconnect_action
 from wellpipe.cloud.settings import CloudSettings
-from wellpipe.cloud.tokens import DatabaseTokenProvider, reconnect_action
 from wellpipe.core.clock import SystemClock
 from wellpipe.oauth import ClientCredentials, OAuthClient, TokenRefresher
 from wellpipe.providers.connector import get_connector

@@ -103,9 +103,9 @@ def migrate() -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from wellpipe.cloud.db.urls import safe_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return safe_url(url)
 
 
 def sandbox_grants_file(home: Path, provider: str) -> Path:

@@ -18,14 +18,15 @@ if TYPE_CHECKING:
     import anyio
     import httpx2
 
+    from wellpipe.cloud.db.connections import ConnectionInfo
     from wellpipe.cloud.db.engine import DriverStatement
     from wellpipe.cloud.security.passwords import PasswordHasher
     from wellpipe.cloud.services.cache import AnswerCache
     from wellpipe.cloud.services.health import AccessLog, SharedTransport
     from wellpipe.cloud.services.keys import VerificationCache
     from wellpipe.cloud.services.limits import Meter
+    from wellpipe.cloud.services.tokens import TokenLocks
     from wellpipe.cloud.services.upstream import UpstreamBudget
-    from wellpipe.cloud.tokens import ConnectionInfo, TokenLocks
     from wellpipe.providers.connector import ProviderConnector
 
 __all__ = ["ConnectionMemory", "ServiceState"]
@@ -46,7 +47,7 @@ class ServiceState:
         password_hasher: Account passwords' argon2id hasher (`services.accounts`);
             tests may set a cheaper one.
         token_locks: Per-connection refresh locks and pairs waiting to be saved
-            (`cloud.tokens`).
+            (`services.tokens`).
         meter: The metering statements and the Redis burst script (`services.limits`).
         answer_cache: Provider answers kept for a few minutes (`services.cache`).
         budgets: Each provider app's shared request budget (`services.upstream`).

@@ -173,8 +173,8 @@ def source_profile(found: FoundProfile) -> SourceProfile:
         first_name=profile.first_name,
         last_name=profile.last_name,
         email=profile.email,
-        height_m=None if body is None else body.height_m,
-        weight_kg=None if body is None else body.weight_kg,
+        height_m=None if body is None or body.height_m is None else round(body.height_m, 2),
+        weight_kg=None if body is None or body.weight_kg is None else round(body.weight_kg, 1),
         max_heart_rate_bpm=None if body is None else body.max_heart_rate_bpm,
     )
 

@@ -27,6 +27,7 @@ from wellpipe.core.models import (
     Sleep,
     Workout,
 )
+from wellpipe.mcp.answers import SourceProfile
 from wellpipe.mcp.tables import KINDS, SUMMARY_COLUMNS
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "ProfileAnswer",
     "RecordAnswer",
     "RecordKind",
-    "SourceProfileModel",
     "UsageAnswer",
     "compact_rows",
 ]
@@ -251,25 +251,13 @@ ListAnswer = Annotated[CompactList | FullList, Field(discriminator="detail")]
 """A listing, compact (the default) or full."""
 
 
-class SourceProfileModel(_Answer):
-    """Who the data belongs to, as one provider knows them."""
-
-    provider: str
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    height_m: float | None = None
-    weight_kg: float | None = None
-    max_heart_rate_bpm: int | None = None
-
-
 class ProfileAnswer(_Answer):
     """Who the data belongs to, one entry per connected provider (as `get-profile` shows)."""
 
     type: Literal["profile"] = "profile"
     detail: Literal["compact"] = "compact"
     provider: str = Field(description=_PROVIDER)
-    sources: list[SourceProfileModel]
+    sources: list[SourceProfile] = Field(description="One entry per provider, as get-profile.")
     notes: list[str] = Field(default_factory=list, description=_NOTES)
 
 

@@ -39,7 +39,6 @@ from wellpipe.cloud.api.models import (
     ProfileAnswer,
     RecordAnswer,
     RecordKind,
-    SourceProfileModel,
     UsageAnswer,
     compact_rows,
 )
@@ -151,10 +150,7 @@ def _profiles(found: Profiles, detail: Detail) -> Response:
     if detail is Detail.COMPACT:
         compact = ProfileAnswer(
             provider=_label(names),
-            sources=[
-                SourceProfileModel.model_validate(source_profile(one).model_dump())
-                for one in found.sources
-            ],
+            sources=[source_profile(one) for one in found.sources],
             notes=list(found.notes),
         )
         return _json(compact, compact=True)

@@ -44,11 +44,18 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import UpstreamWindow, User
+from wellpipe.cloud.db import signin_counters
+from wellpipe.cloud.db.tables import User
+from wellpipe.cloud.db.users import (
+    UserConflict,
+    add_user,
+    plan_of,
+    set_password_hash,
+    set_user_plan,
+    user_by_email,
+    user_by_id,
+)
 from wellpipe.cloud.security.passwords import (
     MAX_LENGTH,
     PasswordHasher,
@@ -179,18 +186,16 @@ async def create_user(
         raise taken
     password_hash = await password_hasher(ctx).hash(password)
     now = ctx.clock.now()
-    user = User(
-        id=uuid.uuid4().hex,
-        email=normalized,
-        password_hash=password_hash,
-        google_subject=None,
-        plan="FREE",
-        created_at=now,
-    )
     try:
         async with ctx.db.transaction() as session:
-            session.add(user)
-            await session.flush()
+            user = await add_user(
+                session,
+                user_id=uuid.uuid4().hex,
+                email=normalized,
+                password_hash=password_hash,
+                google_subject=None,
+                created_at=now,
+            )
             await record_event(
                 session,
                 user_id=user.id,
@@ -199,7 +204,7 @@ async def create_user(
                 detail={"method": "password"},
                 request_id=request_id,
             )
-    except IntegrityError:
+    except UserConflict:
         raise taken from None
     return user
 
@@ -211,13 +216,13 @@ async def find_user(ctx: CloudContext, email: str) -> User | None:
     except InvalidEmail:
         return None
     async with ctx.db.sessions() as session:
-        return await session.scalar(select(User).where(User.email == normalized))
+        return await user_by_email(session, normalized)
 
 
 async def get_user(ctx: CloudContext, user_id: str) -> User | None:
     """The account with this id, or ``None``."""
     async with ctx.db.sessions() as session:
-        return await session.get(User, user_id)
+        return await user_by_id(session, user_id)
 
 
 def signin_throttle_keys(
@@ -304,7 +309,8 @@ def _counter_name(ctx: CloudContext, kind: str, value: str) -> str:
         mac = hashlib.sha256(message).hexdigest()
     else:
         mac = hmac.new(pepper.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
-    return f"signin:{mac[:24]}"  # fits upstream_windows.provider (32 characters)
+    # 7 + 24 characters: fits upstream_windows.provider (32 characters).
+    return f"{signin_counters.PREFIX}{mac[:24]}"
 
 
 def _network(address: str) -> str:
@@ -326,15 +332,9 @@ def _window_start(ctx: CloudContext) -> int:
 async def _throttled_for(ctx: CloudContext, keys: list[tuple[str, int]]) -> int | None:
     """Seconds until sign-in is allowed again, or ``None`` when it is allowed now."""
     start = _window_start(ctx)
-    async with ctx.db.sessions() as session:
-        rows = await session.execute(
-            select(UpstreamWindow.provider, UpstreamWindow.count).where(
-                UpstreamWindow.provider.in_([name for name, _ in keys]),
-                UpstreamWindow.window_s == SIGNIN_WINDOW_S,
-                UpstreamWindow.window_start == start,
-            )
-        )
-        counts: dict[str, int] = dict(rows.all())
+    counts = await signin_counters.failure_counts(
+        ctx.db, [name for name, _ in keys], window_s=SIGNIN_WINDOW_S, window_start=start
+    )
     limits = dict(keys)
     if any(counts.get(name, 0) >= limit for name, limit in limits.items()):
         return max(1, start + SIGNIN_WINDOW_S - int(ctx.clock.now().timestamp()))
@@ -342,35 +342,16 @@ async def _throttled_for(ctx: CloudContext, keys: list[tuple[str, int]]) -> int 
 
 
 async def _count_failure(ctx: CloudContext, keys: list[tuple[str, int]]) -> None:
-    start = _window_start(ctx)
-    async with ctx.db.transaction() as session:
-        for name, _ in keys:
-            insert = ctx.db.insert(UpstreamWindow).values(
-                provider=name, window_s=SIGNIN_WINDOW_S, window_start=start, count=1
-            )
-            await session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["provider", "window_s", "window_start"],
-                    set_={"count": UpstreamWindow.count + 1},
-                )
-            )
-        # Old windows are useless: drop them as we go.
-        await session.execute(
-            delete(UpstreamWindow).where(
-                UpstreamWindow.provider.like("signin:%"),
-                UpstreamWindow.window_s == SIGNIN_WINDOW_S,
-                UpstreamWindow.window_start < start,
-            )
-        )
+    await signin_counters.count_failure(
+        ctx.db,
+        [name for name, _ in keys],
+        window_s=SIGNIN_WINDOW_S,
+        window_start=_window_start(ctx),
+    )
 
 
 async def _forget_failures(ctx: CloudContext, name: str) -> None:
-    async with ctx.db.transaction() as session:
-        await session.execute(
-            delete(UpstreamWindow).where(
-                UpstreamWindow.provider == name, UpstreamWindow.window_s == SIGNIN_WINDOW_S
-            )
-        )
+    await signin_counters.clear_failures(ctx.db, name, window_s=SIGNIN_WINDOW_S)
 
 
 async def sign_in(
@@ -428,9 +409,7 @@ async def sign_in(
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await hasher.hash(password)
         async with ctx.db.transaction() as session:
-            await session.execute(
-                update(User).where(User.id == user.id).values(password_hash=user.password_hash)
-            )
+            await set_password_hash(session, user.id, user.password_hash)
         logger.info("Rehashed the password of user %s with current parameters", user.id)
     await _forget_failures(ctx, keys[0][0])
     async with ctx.db.transaction() as session:
@@ -496,7 +475,7 @@ async def change_password(
     check_new_password(new, email=user.email)
     new_hash = await hasher.hash(new)
     async with ctx.db.transaction() as session:
-        await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+        await set_password_hash(session, user_id, new_hash)
         await record_event(
             session,
             user_id=user_id,
@@ -521,12 +500,12 @@ async def set_plan(
     if plan not in PLANS:
         raise ValueError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
     async with ctx.db.transaction() as session:
-        previous = await session.scalar(select(User.plan).where(User.id == user_id))
+        previous = await plan_of(session, user_id)
         if previous is None:
             raise UnknownUser(f"No account has the id {user_id!r}; check it and try again.")
         if previous == plan:
             return
-        await session.execute(update(User).where(User.id == user_id).values(plan=plan))
+        await set_user_plan(session, user_id, plan)
         await record_event(
             session,
             user_id=user_id,

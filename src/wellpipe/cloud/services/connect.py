@@ -32,15 +32,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import delete
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import OAuthState
+from wellpipe.cloud.db.oauth_states import add_state, take_state
 from wellpipe.cloud.security.crypto import Binding
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.health import forget_connection
 from wellpipe.cloud.services.sessions import SessionInfo
-from wellpipe.cloud.tokens import (
+from wellpipe.cloud.services.tokens import (
     DatabaseTokenProvider,
     delete_connection,
     read_access_token,
@@ -219,19 +217,15 @@ async def begin_connect(
         else:
             url = oauth.authorization_url(state)
     async with ctx.db.transaction() as db:
-        await db.execute(delete(OAuthState).where(OAuthState.expires_at <= now))
-        db.add(
-            OAuthState(
-                state_digest=digest,
-                purpose=f"connect:{provider}",
-                browser_binding=session.id_digest,
-                user_id=session.user_id,
-                code_verifier=None,
-                nonce=None,
-                sealed_verifier=sealed,
-                created_at=now,
-                expires_at=now + STATE_TTL,
-            )
+        await add_state(
+            db,
+            state_digest=digest,
+            purpose=f"connect:{provider}",
+            browser_binding=session.id_digest,
+            user_id=session.user_id,
+            sealed_verifier=sealed,
+            created_at=now,
+            expires_at=now + STATE_TTL,
         )
     return url
 
@@ -295,22 +289,11 @@ async def complete_connect(
     if not state:
         return refused("The link back from the provider carried no state, so it was refused")
     async with ctx.db.transaction() as db:
-        row = (
-            await db.execute(
-                delete(OAuthState)
-                .where(OAuthState.state_digest == _digest(state))
-                .returning(
-                    OAuthState.purpose,
-                    OAuthState.browser_binding,
-                    OAuthState.user_id,
-                    OAuthState.expires_at,
-                    OAuthState.sealed_verifier,
-                )
-            )
-        ).first()
-    if row is None:
+        pending = await take_state(db, _digest(state))
+    if pending is None:
         return refused("This connection link is unknown or was already used")
-    purpose, binding, user_id, expires_at, sealed = row
+    purpose, binding, user_id = pending.purpose, pending.browser_binding, pending.user_id
+    expires_at, sealed = pending.expires_at, pending.sealed_verifier
     if expires_at <= ctx.clock.now():
         return refused("This connection link expired (links last 10 minutes)")
     if (

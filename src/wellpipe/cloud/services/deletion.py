@@ -24,27 +24,25 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import (
-    ApiKey,
-    AuditEvent,
-    Connection,
-    OAuthState,
-    PendingRevocation,
-    Session,
-    UpstreamWindow,
-    UsageCounter,
-    UsageDaily,
-    User,
+from wellpipe.cloud.db.deletion import close_access, connected_providers, erase_account
+from wellpipe.cloud.db.revocations import (
+    claim_revocation,
+    drop_revocation,
+    due_revocations,
+    queue_revocation,
 )
+from wellpipe.cloud.db.users import user_by_id
 from wellpipe.cloud.security.crypto import Binding
 from wellpipe.cloud.services.accounts import signin_throttle_keys
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.connect import RevokeResult, revoke_grant
 from wellpipe.cloud.services.health import forget_connection
-from wellpipe.cloud.tokens import DatabaseTokenProvider, delete_connection, read_access_token
+from wellpipe.cloud.services.tokens import (
+    DatabaseTokenProvider,
+    delete_connection,
+    read_access_token,
+)
 from wellpipe.core.tokens import MemoryTokenProvider, TokenSet
 
 __all__ = [
@@ -99,7 +97,7 @@ async def delete_account(
     """
     report = DeletionReport(user=user_hash(user_id), found=False)
     async with ctx.db.sessions() as db:
-        user = await db.get(User, user_id)
+        user = await user_by_id(db, user_id)
     if user is None:
         report.sentence = "There is no such account (it may be deleted already)."
         return report
@@ -107,23 +105,11 @@ async def delete_account(
     email = user.email
 
     # 1. Keys and sessions stop working at once.
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as db:
-        await db.execute(
-            update(ApiKey)
-            .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        await db.execute(delete(Session).where(Session.user_id == user_id))
-        await db.execute(delete(OAuthState).where(OAuthState.user_id == user_id))
+    await close_access(ctx.db, user_id=user_id, now=ctx.clock.now())
     report.steps += ["keys_revoked", "sessions_closed"]
 
     # 2. Provider grants: revoke (or queue the revoke), then destroy the tokens.
-    async with ctx.db.sessions() as db:
-        providers = list(
-            await db.scalars(select(Connection.provider).where(Connection.user_id == user_id))
-        )
-    for provider in sorted(providers):
+    for provider in sorted(await connected_providers(ctx.db, user_id)):
         await _revoke_and_forget(ctx, user_id, provider, report)
     report.steps += ["provider_grants_revoked", "tokens_destroyed"]
 
@@ -131,12 +117,8 @@ async def delete_account(
     throttle_rows = [name for name, _ in signin_throttle_keys(ctx, email=email, address=None)]
     report.steps += ["usage_deleted", "audit_deleted", "account_deleted"]
     async with ctx.db.transaction() as db:
-        await db.execute(delete(UsageCounter).where(UsageCounter.user_id == user_id))
-        await db.execute(delete(UsageDaily).where(UsageDaily.user_id == user_id))
-        await db.execute(delete(AuditEvent).where(AuditEvent.user_id == user_id))
-        await db.execute(delete(UpstreamWindow).where(UpstreamWindow.provider.in_(throttle_rows)))
-        gone = await db.scalar(delete(User).where(User.id == user_id).returning(User.id))
-        if gone is None:  # another run finished first
+        if not await erase_account(db, user_id=user_id, throttle_rows=throttle_rows):
+            # Another run finished first.
             report.steps = report.steps[:-3]
             report.sentence = "The account was deleted already."
             return report
@@ -236,17 +218,14 @@ async def _queue_revocation(
     row_id = uuid.uuid4().hex
     now = ctx.clock.now()
     plaintext = json.dumps({"access_token": access_token, "refresh_token": refresh_token})
-    async with ctx.db.transaction() as db:
-        db.add(
-            PendingRevocation(
-                id=row_id,
-                provider=provider,
-                access_token=ctx.cipher.encrypt(plaintext, _binding(provider, row_id)),
-                attempts=1,
-                next_attempt_at=now + FIRST_RETRY,
-                give_up_at=now + GIVE_UP_AFTER,
-            )
-        )
+    await queue_revocation(
+        ctx.db,
+        row_id=row_id,
+        provider=provider,
+        sealed=ctx.cipher.encrypt(plaintext, _binding(provider, row_id)),
+        next_attempt_at=now + FIRST_RETRY,
+        give_up_at=now + GIVE_UP_AFTER,
+    )
     logger.warning("Revoking a %s grant failed; queued for retry (outbox %s)", provider, row_id)
 
 
@@ -262,25 +241,12 @@ async def retry_pending_revocations(ctx: CloudContext, *, limit: int = 100) -> i
         How many outbox rows were cleared (revoked, already dead, or given up).
     """
     now = ctx.clock.now()
-    async with ctx.db.sessions() as db:
-        due = list(
-            await db.scalars(
-                select(PendingRevocation)
-                .where(PendingRevocation.next_attempt_at <= now)
-                .order_by(PendingRevocation.next_attempt_at)
-                .limit(limit)
-            )
-        )
     cleared = 0
-    for row in due:
+    for row in await due_revocations(ctx.db, now=now, limit=limit):
         wait = min(FIRST_RETRY * (2 ** min(row.attempts, 16)), MAX_RETRY_WAIT)
-        async with ctx.db.transaction() as db:
-            claimed = await db.execute(
-                update(PendingRevocation)
-                .where(PendingRevocation.id == row.id, PendingRevocation.attempts == row.attempts)
-                .values(attempts=row.attempts + 1, next_attempt_at=now + wait)
-            )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not await claim_revocation(
+            ctx.db, row_id=row.id, attempts=row.attempts, next_attempt_at=now + wait
+        ):
             continue
         try:
             stored = _unpack(ctx.cipher.decrypt(row.access_token, _binding(row.provider, row.id)))
@@ -296,7 +262,6 @@ async def retry_pending_revocations(ctx: CloudContext, *, limit: int = 100) -> i
             logger.warning(
                 "Gave up revoking a %s grant after %d attempts", row.provider, row.attempts + 1
             )
-        async with ctx.db.transaction() as db:
-            await db.execute(delete(PendingRevocation).where(PendingRevocation.id == row.id))
+        await drop_revocation(ctx.db, row.id)
         cleared += 1
     return cleared

@@ -11,18 +11,9 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import (
-    ApiKey,
-    AuditEvent,
-    Connection,
-    Session,
-    UsageCounter,
-    UsageDaily,
-    User,
-)
+from wellpipe.cloud.db.export import account_rows
+from wellpipe.cloud.db.users import user_by_id
 from wellpipe.cloud.services.accounts import UnknownUser
 from wellpipe.cloud.services.audit import record_event
 
@@ -50,51 +41,13 @@ async def export_account(
     """
     now = ctx.clock.now()
     async with ctx.db.transaction() as db:
-        user = await db.get(User, user_id)
+        user = await user_by_id(db, user_id)
         if user is None:
             raise UnknownUser("This account no longer exists, so there is nothing to export.")
         await record_event(
             db, user_id=user_id, event="account.exported", at=now, request_id=request_id
         )
-    async with ctx.db.sessions() as db:
-        connections = list(
-            await db.scalars(
-                select(Connection)
-                .where(Connection.user_id == user_id)
-                .order_by(Connection.provider)
-            )
-        )
-        keys = list(
-            await db.scalars(
-                select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at)
-            )
-        )
-        months = list(
-            await db.scalars(
-                select(UsageCounter)
-                .where(UsageCounter.user_id == user_id)
-                .order_by(UsageCounter.period)
-            )
-        )
-        days = list(
-            await db.scalars(
-                select(UsageDaily)
-                .where(UsageDaily.user_id == user_id)
-                .order_by(UsageDaily.day, UsageDaily.endpoint)
-            )
-        )
-        events = list(
-            await db.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.user_id == user_id)
-                .order_by(AuditEvent.at, AuditEvent.id)
-            )
-        )
-        sessions = await db.scalar(
-            select(func.count())
-            .select_from(Session)
-            .where(Session.user_id == user_id, Session.expires_at > now)
-        )
+    rows = await account_rows(ctx.db, user_id, now=now)
     methods = [
         m for m, on in (("password", user.password_hash), ("google", user.google_subject)) if on
     ]
@@ -119,7 +72,7 @@ async def export_account(
                 "connected_at": _when(c.created_at),
                 "updated_at": _when(c.updated_at),
             }
-            for c in connections
+            for c in rows.connections
         ],
         "api_keys": [
             {
@@ -130,12 +83,12 @@ async def export_account(
                 "last_used_at": _when(k.last_used_at),
                 "revoked_at": _when(k.revoked_at),
             }
-            for k in keys
+            for k in rows.api_keys
         ],
         "usage": {
-            "monthly": [{"period": m.period, "count": m.count} for m in months],
+            "monthly": [{"period": m.period, "count": m.count} for m in rows.months],
             "daily": [
-                {"day": _when(d.day), "endpoint": d.endpoint, "count": d.count} for d in days
+                {"day": _when(d.day), "endpoint": d.endpoint, "count": d.count} for d in rows.days
             ],
         },
         "audit_events": [
@@ -145,8 +98,8 @@ async def export_account(
                 "detail": json.loads(e.detail),
                 "request_id": e.request_id,
             }
-            for e in events
+            for e in rows.events
         ],
-        "sessions": {"active": int(sessions or 0)},
+        "sessions": {"active": rows.active_sessions},
         "health_data": HEALTH_DATA_NOTE,
     }

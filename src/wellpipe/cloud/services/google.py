@@ -35,11 +35,18 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx2
 import jwt
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import OAuthState, Session, User
+from wellpipe.cloud.db.oauth_states import add_state, take_state
+from wellpipe.cloud.db.sessions import delete_user_sessions
+from wellpipe.cloud.db.tables import User
+from wellpipe.cloud.db.users import (
+    UserConflict,
+    add_user,
+    link_google_subject,
+    user_by_email,
+    user_by_google_subject,
+)
 from wellpipe.cloud.services.accounts import InvalidEmail, normalize_email
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.sessions import digest
@@ -224,18 +231,15 @@ async def begin_google(
     verifier = secrets.token_urlsafe(64)  # 86 characters, 512 bits (RFC 7636: 43-128)
     now = ctx.clock.now()
     async with ctx.db.transaction() as db:
-        await db.execute(delete(OAuthState).where(OAuthState.expires_at <= now))
-        db.add(
-            OAuthState(
-                state_digest=digest(state),
-                purpose=_PURPOSE,
-                browser_binding=digest(browser_binding),
-                user_id=None,
-                code_verifier=verifier,
-                nonce=nonce,
-                created_at=now,
-                expires_at=now + STATE_TTL,
-            )
+        await add_state(
+            db,
+            state_digest=digest(state),
+            purpose=_PURPOSE,
+            browser_binding=digest(browser_binding),
+            code_verifier=verifier,
+            nonce=nonce,
+            created_at=now,
+            expires_at=now + STATE_TTL,
         )
     query = urlencode(
         {
@@ -286,27 +290,17 @@ async def complete_google(
     if not state:
         raise stale
     async with ctx.db.transaction() as db:
-        row = (
-            await db.execute(
-                delete(OAuthState)
-                .where(OAuthState.state_digest == digest(state))
-                .returning(
-                    OAuthState.purpose,
-                    OAuthState.browser_binding,
-                    OAuthState.expires_at,
-                    OAuthState.code_verifier,
-                    OAuthState.nonce,
-                )
-            )
-        ).first()
-    if row is None:
+        pending = await take_state(db, digest(state))
+    if pending is None:
         raise stale
-    purpose, binding, expires_at, verifier, nonce = row
+    verifier, nonce = pending.code_verifier, pending.nonce
     if (
-        purpose != _PURPOSE
-        or expires_at <= ctx.clock.now()
+        pending.purpose != _PURPOSE
+        or pending.expires_at <= ctx.clock.now()
         or not browser_binding
-        or not hmac.compare_digest(binding.encode(), digest(browser_binding).encode())
+        or not hmac.compare_digest(
+            pending.browser_binding.encode(), digest(browser_binding).encode()
+        )
         or not verifier
         or not nonce
     ):
@@ -464,7 +458,7 @@ async def _find_or_create(
     for _ in range(2):  # a second pass only after losing a creation race
         try:
             return await _link_or_create(ctx, subject, email, request_id)
-        except IntegrityError:
+        except UserConflict:
             continue
     raise GoogleSignInError(f"Signing in with Google collided with another attempt; {_AGAIN}.")
 
@@ -474,11 +468,11 @@ async def _link_or_create(
 ) -> User:
     now = ctx.clock.now()
     async with ctx.db.transaction() as db:
-        user = await db.scalar(select(User).where(User.google_subject == subject))
+        user = await user_by_google_subject(db, subject)
         how = "google"
         created = False
         if user is None:
-            user = await db.scalar(select(User).where(User.email == email))
+            user = await user_by_email(db, email)
             if user is not None:
                 if user.google_subject is not None:
                     raise GoogleSignInError(
@@ -488,10 +482,9 @@ async def _link_or_create(
                 # Sign-up never proved that whoever set the password owns the address;
                 # Google just did. Drop the password and any session it opened, so an
                 # account pre-registered by someone else cannot keep a way in.
-                user.google_subject = subject
                 had_password = user.password_hash is not None
-                user.password_hash = None
-                await db.execute(delete(Session).where(Session.user_id == user.id))
+                await link_google_subject(db, user, subject)
+                await delete_user_sessions(db, user.id)
                 if had_password:
                     await record_event(
                         db,
@@ -504,16 +497,14 @@ async def _link_or_create(
                 how = "google_linked"
             else:
                 created = True
-                user = User(
-                    id=uuid.uuid4().hex,
+                user = await add_user(
+                    db,
+                    user_id=uuid.uuid4().hex,
                     email=email,
                     password_hash=None,
                     google_subject=subject,
-                    plan="FREE",
                     created_at=now,
                 )
-                db.add(user)
-            await db.flush()
         if created:
             await record_event(
                 db,

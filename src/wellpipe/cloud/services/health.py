@@ -24,13 +24,13 @@ from pydantic import BaseModel
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.audit import append_events, event_row
 from wellpipe.cloud.services.cache import AnswerCache, answer_cache
-from wellpipe.cloud.services.upstream import ProviderBusy, UserBudget, budget_for
-from wellpipe.cloud.tokens import (
+from wellpipe.cloud.services.tokens import (
     ConnectionInfo,
     DatabaseTokenProvider,
     connection_status,
     reconnect_action,
 )
+from wellpipe.cloud.services.upstream import ProviderBusy, UserBudget, budget_for
 from wellpipe.core.errors import (
     AuthError,
     ConfigError,

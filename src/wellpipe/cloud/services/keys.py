@@ -25,15 +25,21 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import CursorResult, String, bindparam, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import ApiKey, User
+from wellpipe.cloud.db.keys import (
+    KeyIdTaken,
+    add_key,
+    count_active_keys,
+    keys_of_user,
+    read_key,
+    revoke_active_key,
+    touch_key,
+)
+from wellpipe.cloud.db.users import lock_user
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.core.ports import Clock
@@ -66,20 +72,6 @@ CACHE_ENTRIES = 10_000
 CACHE_TTL_S = 300.0
 TOUCH_INTERVAL = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per key (not on every request)."""
-
-_KEY_ROW = (
-    select(
-        ApiKey.id,
-        ApiKey.user_id,
-        ApiKey.secret_hash,
-        ApiKey.revoked_at,
-        ApiKey.last_used_at,
-        User.plan,
-    )
-    .join(User, User.id == ApiKey.user_id)
-    .where(ApiKey.id == bindparam("p_key_id", type_=String))
-)
-"""The one read of every authentication: the key row by id, with its owner's plan."""
 
 
 class ApiKeyError(ValueError):
@@ -301,10 +293,6 @@ def _clean_name(name: str) -> str:
     return clean
 
 
-def _rowcount(result: Any) -> int:
-    return cast("CursorResult[Any]", result).rowcount
-
-
 async def create_key(
     ctx: CloudContext, *, user_id: str, name: str, request_id: str | None = None
 ) -> CreatedKey:
@@ -323,32 +311,22 @@ async def create_key(
                 # A no-op write on the owner's row: concurrent creations for one account
                 # take turns (a row lock on PostgreSQL, the write lock on SQLite), so the
                 # active-key count below cannot be raced past the limit.
-                locked = await session.execute(
-                    update(User).where(User.id == user_id).values(plan=User.plan)
-                )
-                if _rowcount(locked) == 0:
+                if not await lock_user(session, user_id):
                     raise ApiKeyError("That account no longer exists; sign in again.")
-                active = await session.scalar(
-                    select(func.count())
-                    .select_from(ApiKey)
-                    .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-                )
-                if (active or 0) >= MAX_ACTIVE_KEYS:
+                if await count_active_keys(session, user_id) >= MAX_ACTIVE_KEYS:
                     raise KeyLimitReached(
                         f"You already have {MAX_ACTIVE_KEYS} active keys; revoke one in the "
                         "dashboard before creating another."
                     )
-                session.add(
-                    ApiKey(
-                        id=minted.key_id,
-                        user_id=user_id,
-                        name=clean,
-                        secret_hash=minted.secret_hash,
-                        last4=minted.last4,
-                        created_at=now,
-                    )
+                await add_key(
+                    session,
+                    key_id=minted.key_id,
+                    user_id=user_id,
+                    name=clean,
+                    secret_hash=minted.secret_hash,
+                    last4=minted.last4,
+                    created_at=now,
                 )
-                await session.flush()
                 await record_event(
                     session,
                     user_id=user_id,
@@ -357,7 +335,7 @@ async def create_key(
                     detail={"key_id": minted.key_id, "name": clean},
                     request_id=request_id,
                 )
-        except IntegrityError:
+        except KeyIdTaken:
             if attempt == 2:
                 raise
             logger.warning("API key id collision; minting another")
@@ -375,11 +353,7 @@ async def create_key(
 async def list_keys(ctx: CloudContext, user_id: str) -> list[KeyInfo]:
     """Every key of ``user_id``, revoked ones included, newest first."""
     async with ctx.db.sessions() as session:
-        rows = await session.scalars(
-            select(ApiKey)
-            .where(ApiKey.user_id == user_id)
-            .order_by(ApiKey.created_at.desc(), ApiKey.id)
-        )
+        rows = await keys_of_user(session, user_id)
         return [
             KeyInfo(
                 key_id=row.id,
@@ -403,12 +377,7 @@ async def revoke_key(
     """
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        result = await session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        if _rowcount(result) != 1:
+        if not await revoke_active_key(session, user_id=user_id, key_id=key_id, at=now):
             return False
         await record_event(
             session,
@@ -456,8 +425,7 @@ async def authenticate(ctx: CloudContext, presented: str) -> Principal | None:
     if parsed is None:
         return None
     digest = api_keys.cache_key(_pepper(ctx), presented)
-    async with ctx.db.autocommit() as connection:
-        row = (await connection.execute(_KEY_ROW, {"p_key_id": parsed.key_id})).one_or_none()
+    row = await read_key(ctx.db, parsed.key_id)
     if row is None or row.revoked_at is not None:
         await _bcrypt_check(ctx, parsed.secret, None)  # the same work as a wrong secret
         return None
@@ -497,11 +465,4 @@ async def touch_if_due(ctx: CloudContext, key_id: str, last_used_at: datetime | 
 
 async def _touch(ctx: CloudContext, key_id: str, now: datetime) -> None:
     async with ctx.db.transaction() as session:
-        await session.execute(
-            update(ApiKey)
-            .where(
-                ApiKey.id == key_id,
-                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - TOUCH_INTERVAL),
-            )
-            .values(last_used_at=now)
-        )
+        await touch_key(session, key_id, now=now, unless_since=now - TOUCH_INTERVAL)

@@ -41,6 +41,9 @@ The usage record
     with the monthly counter: on PostgreSQL in the same statement (a data-modifying
     ``WITH``, committed at once, so a busy user's rows are never locked across a round
     trip), on SQLite in the same transaction. `usage_summary` reads it for the dashboard.
+
+The statements and how they run live in `wellpipe.cloud.db.metering`; this module decides
+what to count and what a refusal says.
 """
 
 from __future__ import annotations
@@ -50,36 +53,11 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Date,
-    Integer,
-    String,
-    bindparam,
-    delete,
-    func,
-    literal,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.engine import DriverStatement
-from wellpipe.cloud.db.tables import (
-    ApiKey,
-    AuditEvent,
-    UpstreamWindow,
-    UsageCounter,
-    UsageDaily,
-    User,
-)
-from wellpipe.cloud.services.audit import record_event
+from wellpipe.cloud.db import metering
+from wellpipe.cloud.services.audit import event_row
 from wellpipe.cloud.services.keys import KeyClaim, Principal, touch_if_due
 
 __all__ = [
@@ -264,7 +242,7 @@ class Meter:
     """
 
     def __init__(self) -> None:
-        self.statements: _Statements | None = None
+        self.statements: metering.MeterStatements | None = None
         self.redis_script: tuple[Any, Any] | None = None
         self.redis_down_until = float("-inf")
         self.quota_audited: dict[str, datetime] = {}
@@ -302,146 +280,11 @@ async def _redis_burst(ctx: CloudContext, user_id: str, window_start: int) -> in
         return None
 
 
-class _Statements:
-    """The metering statements of one database, built once with bind parameters.
-
-    Building a SQLAlchemy statement costs more than running it on a warm connection, and a
-    reused statement keeps its compiled form and cache key: metering runs on every request.
-    """
-
-    def __init__(self, ctx: CloudContext) -> None:
-        insert = ctx.db.insert
-        self.burst = self._burst(insert, None)
-        self.old_windows = delete(UpstreamWindow).where(
-            UpstreamWindow.provider == bindparam("p_bucket", type_=String),
-            UpstreamWindow.window_s == BURST_WINDOW_S,
-            UpstreamWindow.window_start < bindparam("p_window", type_=BigInteger),
-        )
-        self.month_count = select(UsageCounter.count).where(
-            UsageCounter.user_id == bindparam("p_user", type_=String),
-            UsageCounter.period == bindparam("p_period", type_=String),
-        )
-        # A claimed key still holds: same hash, not revoked, owner still on the claimed plan.
-        self.claim = (
-            select(ApiKey.last_used_at)
-            .join(User, User.id == ApiKey.user_id)
-            .where(
-                ApiKey.id == bindparam("p_key_id", type_=String),
-                ApiKey.user_id == bindparam("p_user", type_=String),
-                ApiKey.secret_hash == bindparam("p_hash", type_=String),
-                ApiKey.revoked_at.is_(None),
-                User.plan == bindparam("p_plan", type_=String),
-            )
-        )
-        day_row = (
-            bindparam("p_user", type_=String),
-            bindparam("p_day", type_=Date),
-            bindparam("p_endpoint", type_=String),
-            literal(1, Integer),
-        )
-        self.daily = self._daily(insert, select(*day_row))
-        # The one statement that checks and counts: no row back means over quota.
-        self.month: dict[bool, Any] = {}
-        self.month_and_day: dict[bool, Any] = {}
-        self.admit: dict[bool, DriverStatement] = {}
-        for capped in (True, False):
-            upsert = self._month(insert, capped, None)
-            self.month[capped] = upsert
-            if ctx.db.is_postgres:
-                month = upsert.cte("month")
-                daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
-                self.month_and_day[capped] = select(month.c.count).add_cte(daily)
-                self.admit[capped] = DriverStatement.compile(
-                    self._admit(insert, capped, day_row), ctx.db
-                )
-
-    def _admit(self, insert: Any, capped: bool, day_row: tuple[Any, ...]) -> Any:
-        """PostgreSQL: confirm a claimed key and count the request, in one statement.
-
-        No row back: the claim does not hold. Otherwise ``burst`` is ``NULL`` when the
-        minute is full and ``month`` is ``NULL`` when the month is (or the minute was).
-        Data-modifying ``WITH`` parts run once each and see the same snapshot; each
-        reads the one before through ``RETURNING``, so nothing is counted for a key that
-        fails, and nothing from the month for a full minute.
-        """
-        key = self.claim.cte("claim")
-        bucket = self._burst(insert, key).cte("burst")
-        month = self._month(insert, capped, bucket).cte("month")
-        daily = self._daily(insert, select(*day_row).select_from(month)).cte("daily")
-        before = self.month_count.scalar_subquery()
-        return (
-            select(
-                key.c.last_used_at,
-                bucket.c.count.label("burst"),
-                month.c.count.label("month"),
-                before.label("before"),
-            )
-            .select_from(key.outerjoin(bucket, true()).outerjoin(month, true()))
-            .add_cte(daily)
-        )
-
-    @staticmethod
-    def _burst(insert: Any, after: Any) -> Any:
-        """This minute's counter, plus one unless full (one row for each row of ``after``)."""
-        row = (
-            bindparam("p_bucket", type_=String),
-            literal(BURST_WINDOW_S, Integer),
-            bindparam("p_window", type_=BigInteger),
-            literal(1, Integer),
-        )
-        rows = select(*row) if after is None else select(*row).select_from(after)
-        return (
-            insert(UpstreamWindow)
-            .from_select(["provider", "window_s", "window_start", "count"], rows)
-            .on_conflict_do_update(
-                index_elements=[
-                    UpstreamWindow.provider,
-                    UpstreamWindow.window_s,
-                    UpstreamWindow.window_start,
-                ],
-                set_={"count": UpstreamWindow.count + 1},
-                where=UpstreamWindow.count < bindparam("p_burst_limit", type_=Integer),
-            )
-            .returning(UpstreamWindow.count)
-        )
-
-    @staticmethod
-    def _month(insert: Any, capped: bool, after: Any) -> Any:
-        row = (
-            bindparam("p_user", type_=String),
-            bindparam("p_period", type_=String),
-            literal(1, Integer),
-        )
-        rows = select(*row) if after is None else select(*row).select_from(after)
-        return (
-            insert(UsageCounter)
-            .from_select(["user_id", "period", "count"], rows)
-            .on_conflict_do_update(
-                index_elements=[UsageCounter.user_id, UsageCounter.period],
-                set_={"count": UsageCounter.count + 1},
-                where=(UsageCounter.count < bindparam("p_limit", type_=Integer))
-                if capped
-                else None,
-            )
-            .returning(UsageCounter.count)
-        )
-
-    @staticmethod
-    def _daily(insert: Any, rows: Any) -> Any:
-        return (
-            insert(UsageDaily)
-            .from_select(["user_id", "day", "endpoint", "count"], rows)
-            .on_conflict_do_update(
-                index_elements=[UsageDaily.user_id, UsageDaily.day, UsageDaily.endpoint],
-                set_={"count": UsageDaily.count + 1},
-            )
-        )
-
-
-def _statements(ctx: CloudContext) -> _Statements:
+def _statements(ctx: CloudContext) -> metering.MeterStatements:
+    """The metering statements of ``ctx``'s database, built once per process."""
     held = meter(ctx)
     if held.statements is None:
-        held.statements = _Statements(ctx)
+        held.statements = metering.MeterStatements(ctx.db, burst_window_s=BURST_WINDOW_S)
     return held.statements
 
 
@@ -474,17 +317,17 @@ class _Moment:
         )
 
     def params(self, user_id: str, endpoint: str, limit: int | None, burst: int) -> dict[str, Any]:
-        """The bind parameters every metering statement draws from."""
-        return {
-            "p_user": user_id,
-            "p_period": self.period,
-            "p_day": self.now.date(),
-            "p_endpoint": endpoint,
-            "p_limit": limit,
-            "p_bucket": burst_bucket(user_id),
-            "p_window": self.window_start,
-            "p_burst_limit": burst,
-        }
+        """The parameters every metering statement draws from."""
+        return metering.request_params(
+            user_id=user_id,
+            period=self.period,
+            day=self.now.date(),
+            endpoint=endpoint,
+            limit=limit,
+            bucket=burst_bucket(user_id),
+            window_start=self.window_start,
+            burst_limit=burst,
+        )
 
 
 def _verdict(
@@ -498,74 +341,16 @@ def _verdict(
     return _Counted(None, burst_count, int(month_count))
 
 
-def _count_sqlite(
-    statements: _Statements,
-    connection: Connection,
-    params: dict[str, Any],
-    *,
-    burst_count: int | None,
-    limit: int | None,
-) -> _Counted:
-    """SQLite, inside `Database.in_thread`'s write transaction: burst, month, day."""
-    burst_limit = params["p_burst_limit"]
-    if burst_count is None:  # no Redis: the database counts this minute
-        burst_count = connection.execute(statements.burst, params).scalar_one_or_none()
-        if burst_count == 1:  # a new minute: drop this user's older windows
-            connection.execute(statements.old_windows, params)
-    month_count: int | None = None
-    if burst_count is None or burst_count > burst_limit:
-        if limit is not None:  # for the headers only; nothing is counted
-            month_count = connection.scalar(statements.month_count, params)
-    elif limit is None or limit > 0:
-        month = statements.month[limit is not None]
-        month_count = connection.execute(month, params).scalar_one_or_none()
-        if month_count is not None:
-            connection.execute(statements.daily, params)
-    return _verdict(burst_count, month_count, limit=limit, burst_limit=burst_limit)
-
-
-async def _count_postgres(
-    statements: _Statements,
-    connection: AsyncConnection,
-    params: dict[str, Any],
-    *,
-    burst_count: int | None,
-    limit: int | None,
-) -> _Counted:
-    """PostgreSQL, in autocommit: each statement is atomic on its own, none waits on another.
-
-    The month and the day are one statement, committed at once: the user's counter row is
-    locked only while PostgreSQL runs it, never across a round trip, so a busy user's
-    concurrent requests do not queue behind the network.
-    """
-    burst_limit = params["p_burst_limit"]
-    if burst_count is None:
-        burst_count = (await connection.execute(statements.burst, params)).scalar_one_or_none()
-        if burst_count == 1:
-            await connection.execute(statements.old_windows, params)
-    month_count: int | None = None
-    if burst_count is None or burst_count > burst_limit:
-        if limit is not None:
-            month_count = await connection.scalar(statements.month_count, params)
-    elif limit is None or limit > 0:
-        month = statements.month_and_day[limit is not None]
-        month_count = (await connection.execute(month, params)).scalar()
-    return _verdict(burst_count, month_count, limit=limit, burst_limit=burst_limit)
-
-
 async def _count(
     ctx: CloudContext, params: dict[str, Any], *, burst_count: int | None, limit: int | None
 ) -> _Counted:
     """Burst (unless Redis counted it), then month and day."""
-    statements = _statements(ctx)
-    if ctx.db.threaded:
-        return await ctx.db.in_thread(
-            partial(_count_sqlite, statements, params=params, burst_count=burst_count, limit=limit)
-        )
-    async with ctx.db.autocommit() as connection:
-        return await _count_postgres(
-            statements, connection, params, burst_count=burst_count, limit=limit
-        )
+    tally = await metering.count_request(
+        ctx.db, _statements(ctx), params, burst_count=burst_count, limit=limit
+    )
+    return _verdict(
+        tally.burst, tally.month, limit=limit, burst_limit=ctx.settings.burst_per_minute
+    )
 
 
 def _headers(
@@ -666,45 +451,25 @@ async def admit(
     params = moment.params(
         claim.user_id, endpoint[:ENDPOINT_MAX_LENGTH], limit, ctx.settings.burst_per_minute
     )
-    params.update(p_key_id=claim.key_id, p_hash=claim.secret_hash, p_plan=claim.plan)
-    statements = _statements(ctx)
-    confirmed: tuple[datetime | None, _Counted] | None
-    if ctx.db.threaded:
-        confirmed = await ctx.db.in_thread(
-            partial(_admit_sqlite, statements, params=params, limit=limit)
-        )
-    else:
-        row = await ctx.db.run_compiled(statements.admit[limit is not None], params, durable=False)
-        if row is None:
-            confirmed = None
-        else:
-            last_used_at, burst, month, before = row
-            if burst == 1:  # a new minute: drop this user's older windows
-                async with ctx.db.autocommit() as connection:
-                    await connection.execute(statements.old_windows, params)
-            burst_limit = ctx.settings.burst_per_minute
-            counted = _verdict(
-                burst, month if burst is not None else before, limit=limit, burst_limit=burst_limit
-            )
-            confirmed = (None if last_used_at is None else last_used_at.astimezone(UTC), counted)
-    if confirmed is None:
+    admitted = await metering.admit_request(
+        ctx.db,
+        _statements(ctx),
+        params,
+        key_id=claim.key_id,
+        secret_hash=claim.secret_hash,
+        plan=claim.plan,
+        limit=limit,
+    )
+    if admitted is None:
         return None
-    last_used_at, counted = confirmed
+    last_used_at, tally = admitted
+    counted = _verdict(
+        tally.burst, tally.month, limit=limit, burst_limit=ctx.settings.burst_per_minute
+    )
     await touch_if_due(ctx, claim.key_id, last_used_at)
     principal = Principal(user_id=claim.user_id, key_id=claim.key_id, plan=claim.plan)
     settled = await _settle(ctx, claim.user_id, limit, moment, counted, request_id)
     return Admission(principal=principal, charge=settled)
-
-
-def _admit_sqlite(
-    statements: _Statements, connection: Connection, *, params: dict[str, Any], limit: int | None
-) -> tuple[datetime | None, _Counted] | None:
-    """SQLite, inside one write transaction: the claim's check, then `_count_sqlite`."""
-    found = connection.execute(statements.claim, params).first()
-    if found is None:
-        return None
-    counted = _count_sqlite(statements, connection, params, burst_count=None, limit=limit)
-    return found.last_used_at, counted
 
 
 async def _settle(
@@ -775,25 +540,14 @@ async def _note_quota_exceeded(
     last = memo.get(user_id)
     if last is not None and now - last < _QUOTA_AUDIT_EVERY:
         return
-    async with ctx.db.transaction() as session:
-        recent = await session.scalar(
-            select(AuditEvent.id)
-            .where(
-                AuditEvent.user_id == user_id,
-                AuditEvent.event == "quota.exceeded",
-                AuditEvent.at > now - _QUOTA_AUDIT_EVERY,
-            )
-            .limit(1)
-        )
-        if recent is None:
-            await record_event(
-                session,
-                user_id=user_id,
-                event="quota.exceeded",
-                at=now,
-                detail={"period": period, "limit": limit},
-                request_id=request_id,
-            )
+    row = event_row(
+        user_id=user_id,
+        event="quota.exceeded",
+        at=now,
+        detail={"period": period, "limit": limit},
+        request_id=request_id,
+    )
+    await metering.append_audit_unless_recent(ctx.db, row, since=now - _QUOTA_AUDIT_EVERY)
     if len(memo) >= 10_000:
         memo.clear()
     memo[user_id] = now
@@ -814,29 +568,13 @@ async def refund(
     The burst slot is not given back: the request did reach the provider's shared budget.
     """
     when = (at or ctx.clock.now()).astimezone(UTC)
-    endpoint = endpoint[:ENDPOINT_MAX_LENGTH]
-    async with ctx.db.transaction() as session:
-        await session.execute(
-            update(UsageCounter)
-            .where(
-                UsageCounter.user_id == principal.user_id,
-                UsageCounter.period == month_period(when),
-                UsageCounter.count > 0,
-            )
-            .values(count=UsageCounter.count - 1)
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(
-            update(UsageDaily)
-            .where(
-                UsageDaily.user_id == principal.user_id,
-                UsageDaily.day == when.date(),
-                UsageDaily.endpoint == endpoint,
-                UsageDaily.count > 0,
-            )
-            .values(count=UsageDaily.count - 1)
-            .execution_options(synchronize_session=False)
-        )
+    await metering.give_back(
+        ctx.db,
+        user_id=principal.user_id,
+        period=month_period(when),
+        day=when.date(),
+        endpoint=endpoint[:ENDPOINT_MAX_LENGTH],
+    )
 
 
 async def usage_summary(ctx: CloudContext, user_id: str, days: int = 30) -> UsageSummary:
@@ -845,37 +583,13 @@ async def usage_summary(ctx: CloudContext, user_id: str, days: int = 30) -> Usag
     today = now.date()
     first = today - timedelta(days=max(1, days) - 1)
     period = month_period(now)
-    async with ctx.db.sessions() as session:
-        plan = await session.scalar(select(User.plan).where(User.id == user_id)) or "FREE"
-        month_count = (
-            await session.scalar(
-                select(UsageCounter.count).where(
-                    UsageCounter.user_id == user_id, UsageCounter.period == period
-                )
-            )
-            or 0
-        )
-        in_range: Any = (UsageDaily.user_id == user_id) & (UsageDaily.day >= first)
-        per_day = dict(
-            (
-                await session.execute(
-                    select(UsageDaily.day, func.sum(UsageDaily.count))
-                    .where(in_range)
-                    .group_by(UsageDaily.day)
-                )
-            ).all()
-        )
-        per_endpoint = (
-            await session.execute(
-                select(UsageDaily.endpoint, func.sum(UsageDaily.count))
-                .where(in_range)
-                .group_by(UsageDaily.endpoint)
-            )
-        ).all()
-        endpoints = sorted(
-            (EndpointUsage(name, int(total)) for name, total in per_endpoint if total),
-            key=lambda item: (-item.count, item.endpoint),
-        )
+    stored = await metering.read_usage(ctx.db, user_id, period=period, since=first)
+    plan = stored.plan or "FREE"
+    month_count = stored.month_count
+    endpoints = sorted(
+        (EndpointUsage(name, total) for name, total in stored.per_endpoint if total),
+        key=lambda item: (-item.count, item.endpoint),
+    )
     limit = _limit_for(ctx, plan)
     span = (today - first).days + 1
     return UsageSummary(
@@ -887,7 +601,7 @@ async def usage_summary(ctx: CloudContext, user_id: str, days: int = 30) -> Usag
         reset_at=next_month_start(now),
         burst_per_minute=ctx.settings.burst_per_minute,
         daily=[
-            DayUsage(day, int(per_day.get(day) or 0))
+            DayUsage(day, stored.per_day.get(day, 0))
             for day in (first + timedelta(days=offset) for offset in range(span))
         ],
         endpoints=endpoints,

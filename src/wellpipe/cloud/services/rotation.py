@@ -25,12 +25,17 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import func, or_, select, update
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import Connection, PendingRevocation
+from wellpipe.cloud.db.rotation import (
+    ConnectionReseal,
+    RevocationReseal,
+    connection_counts_by_key,
+    connections_not_under,
+    reseal,
+    revocation_envelopes,
+    revocations_after,
+)
 from wellpipe.cloud.security.crypto import (
     Binding,
     MissingKeyError,
@@ -112,20 +117,12 @@ async def count_by_key_id(ctx: CloudContext) -> dict[str, int]:
     Connections without tokens (a dead grant) and nothing else count; queued revokes count
     by their envelope's key.
     """
-    counts: Counter[str] = Counter()
-    async with ctx.db.sessions() as session:
-        rows = await session.execute(
-            select(Connection.key_id, func.count())
-            .where(or_(Connection.access_token.is_not(None), Connection.refresh_token.is_not(None)))
-            .group_by(Connection.key_id)
-        )
-        for key_id, count in rows:
-            counts[key_id] += count
-        for blob in await session.scalars(select(PendingRevocation.access_token)):
-            try:
-                counts[key_id_of(blob)] += 1
-            except TokenDecryptionError:
-                counts["(unreadable)"] += 1
+    counts: Counter[str] = Counter(await connection_counts_by_key(ctx.db))
+    for blob in await revocation_envelopes(ctx.db):
+        try:
+            counts[key_id_of(blob)] += 1
+        except TokenDecryptionError:
+            counts["(unreadable)"] += 1
     return dict(sorted(counts.items()))
 
 
@@ -134,70 +131,44 @@ async def select_stale(
 ) -> list[StaleRow]:
     """Up to ``limit`` rows of ``table`` not under the primary key, by id after ``after_id``."""
     primary = ctx.cipher.primary_key_id
-    async with ctx.db.sessions() as session:
-        if table == "connections":
-            found = await session.execute(
-                select(
-                    Connection.id,
-                    Connection.key_id,
-                    Connection.version,
-                    Connection.user_id,
-                    Connection.provider,
-                    Connection.access_token,
-                    Connection.refresh_token,
-                )
-                .where(Connection.key_id != primary, Connection.id > after_id)
-                .order_by(Connection.id)
-                .limit(limit)
+    if table == "connections":
+        return [
+            StaleRow(
+                table=table,
+                id=row.id,
+                key_id=row.key_id,
+                version=row.version,
+                user_id=row.user_id,
+                provider=row.provider,
+                access_token=row.access_token,
+                refresh_token=row.refresh_token,
             )
-            return [
-                StaleRow(
-                    table=table,
-                    id=row.id,
-                    key_id=row.key_id,
-                    version=row.version,
-                    user_id=row.user_id,
-                    provider=row.provider,
-                    access_token=row.access_token,
-                    refresh_token=row.refresh_token,
-                )
-                for row in found
-            ]
-        # Revocations carry no key column: read the envelopes' headers.
-        stale: list[StaleRow] = []
-        last = after_id
-        while len(stale) < limit:
-            chunk = (
-                await session.execute(
-                    select(
-                        PendingRevocation.id,
-                        PendingRevocation.provider,
-                        PendingRevocation.access_token,
+            for row in await connections_not_under(ctx.db, primary, after_id=after_id, limit=limit)
+        ]
+    # Revocations carry no key column: read the envelopes' headers.
+    stale: list[StaleRow] = []
+    last = after_id
+    while len(stale) < limit:
+        chunk = await revocations_after(ctx.db, last, limit=limit)
+        if not chunk:
+            break
+        last = chunk[-1].id
+        for row in chunk:
+            kid = _kid_or_none(row.access_token)
+            if kid != primary and len(stale) < limit:
+                stale.append(
+                    StaleRow(
+                        table=table,
+                        id=row.id,
+                        key_id=kid or "",
+                        version=None,
+                        user_id=None,
+                        provider=row.provider,
+                        access_token=row.access_token,
+                        refresh_token=None,
                     )
-                    .where(PendingRevocation.id > last)
-                    .order_by(PendingRevocation.id)
-                    .limit(limit)
                 )
-            ).all()
-            if not chunk:
-                break
-            last = chunk[-1].id
-            for row in chunk:
-                kid = _kid_or_none(row.access_token)
-                if kid != primary and len(stale) < limit:
-                    stale.append(
-                        StaleRow(
-                            table=table,
-                            id=row.id,
-                            key_id=kid or "",
-                            version=None,
-                            user_id=None,
-                            provider=row.provider,
-                            access_token=row.access_token,
-                            refresh_token=None,
-                        )
-                    )
-        return stale
+    return stale
 
 
 def _kid_or_none(blob: bytes) -> str | None:
@@ -220,7 +191,7 @@ async def reencrypt(ctx: CloudContext, rows: Sequence[StaleRow]) -> tuple[int, i
     """
     cipher = ctx.cipher
     primary = cipher.primary_key_id
-    statements: list[Any] = []
+    changes: list[ConnectionReseal | RevocationReseal] = []
     unreadable: list[str] = []
     for row in rows:
         try:
@@ -240,33 +211,24 @@ async def reencrypt(ctx: CloudContext, rows: Sequence[StaleRow]) -> tuple[int, i
             unreadable.append(row.id)
             continue
         if row.table == "connections":
-            statements.append(
-                update(Connection)
-                .where(
-                    Connection.id == row.id,
-                    Connection.version == row.version,
-                    Connection.key_id == row.key_id,
+            changes.append(
+                ConnectionReseal(
+                    id=row.id,
+                    version=row.version,
+                    key_id=row.key_id,
+                    access_token=sealed["access_token"],
+                    refresh_token=sealed["refresh_token"],
+                    new_key_id=primary,
                 )
-                .values(**sealed, key_id=primary)  # version untouched: no business change
-                .execution_options(synchronize_session=False)
             )
         else:
-            statements.append(
-                update(PendingRevocation)
-                .where(
-                    PendingRevocation.id == row.id,
-                    PendingRevocation.access_token == row.access_token,
+            changes.append(
+                RevocationReseal(
+                    id=row.id, old=row.access_token, access_token=sealed["access_token"]
                 )
-                .values(access_token=sealed["access_token"])
-                .execution_options(synchronize_session=False)
             )
-    rewritten = 0
-    if statements:
-        async with ctx.db.transaction() as session:
-            for statement in statements:
-                result = await session.execute(statement)
-                rewritten += result.rowcount  # type: ignore[attr-defined]
-    return rewritten, len(statements) - rewritten, unreadable
+    rewritten = await reseal(ctx.db, changes)
+    return rewritten, len(changes) - rewritten, unreadable
 
 
 async def rotate(

@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import Session, User
+from wellpipe.cloud.db.sessions import (
+    add_session,
+    delete_expired_session,
+    delete_session,
+    delete_user_sessions,
+    find_session,
+)
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.settings import CloudSettings
 
@@ -126,17 +130,13 @@ async def open_session(
     csrf_token = secrets.token_urlsafe(32)
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        await session.execute(
-            delete(Session).where(Session.user_id == user_id, Session.expires_at <= now)
-        )
-        session.add(
-            Session(
-                id_digest=digest(cookie_value),
-                user_id=user_id,
-                csrf_token=csrf_token,
-                created_at=now,
-                expires_at=now + timedelta(seconds=ctx.settings.session_ttl_s),
-            )
+        await add_session(
+            session,
+            id_digest=digest(cookie_value),
+            user_id=user_id,
+            csrf_token=csrf_token,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ctx.settings.session_ttl_s),
         )
     return cookie_value, csrf_token
 
@@ -152,29 +152,20 @@ async def resolve_session(ctx: CloudContext, cookie_value: str | None) -> Sessio
     key = digest(cookie_value)
     now = ctx.clock.now()
     async with ctx.db.sessions() as session:
-        row = (
-            await session.execute(
-                select(Session, User)
-                .join(User, User.id == Session.user_id)
-                .where(Session.id_digest == key)
-            )
-        ).first()
-        if row is None:
-            return None
-        found, user = row
-        if found.expires_at > now:
-            return SessionInfo(
-                user_id=user.id,
-                email=user.email,
-                plan=user.plan,
-                csrf_token=found.csrf_token,
-                id_digest=key,
-                expires_at=found.expires_at,
-            )
-    async with ctx.db.transaction() as session:
-        await session.execute(
-            delete(Session).where(Session.id_digest == key, Session.expires_at <= now)
+        found = await find_session(session, key)
+    if found is None:
+        return None
+    if found.expires_at > now:
+        return SessionInfo(
+            user_id=found.user_id,
+            email=found.email,
+            plan=found.plan,
+            csrf_token=found.csrf_token,
+            id_digest=key,
+            expires_at=found.expires_at,
         )
+    async with ctx.db.transaction() as session:
+        await delete_expired_session(session, key, now)
     return None
 
 
@@ -186,11 +177,7 @@ async def close_session(
         return False
     assert cookie_value is not None
     async with ctx.db.transaction() as session:
-        user_id = await session.scalar(
-            delete(Session)
-            .where(Session.id_digest == digest(cookie_value))
-            .returning(Session.user_id)
-        )
+        user_id = await delete_session(session, digest(cookie_value))
         if user_id is None:
             return False
         await record_event(
@@ -208,11 +195,7 @@ async def close_user_sessions(
         How many sessions were closed.
     """
     async with ctx.db.transaction() as session:
-        query = delete(Session).where(Session.user_id == user_id)
-        if keep_digest is not None:
-            query = query.where(Session.id_digest != keep_digest)
-        closed = await session.scalars(query.returning(Session.id_digest))
-        return len(closed.all())
+        return await delete_user_sessions(session, user_id, keep_digest=keep_digest)
 
 
 def check_csrf(session_info: SessionInfo | None, presented: str | None) -> bool:

@@ -43,11 +43,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, or_, select
-
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db import Database
-from wellpipe.cloud.db.tables import UpstreamWindow
+from wellpipe.cloud.db import Database, windows
 from wellpipe.cloud.services.limits import REDIS_RETRY_AFTER_S
 from wellpipe.core.errors import ProviderRateLimited
 from wellpipe.core.ports import Clock
@@ -69,9 +66,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_USER_SHARE = 0.3
 """The largest part of the shortest window one user may take."""
-
-PAUSE_WINDOW = 0
-"""``window_s`` of the row that holds the app-wide pause (``count`` = epoch second it ends)."""
 
 _USER_MARK = "~"
 _MAX_PAUSE_S = 86_400.0
@@ -165,7 +159,7 @@ class _Store(Protocol):
 
 
 class _DatabaseStore:
-    """Windows as rows of ``upstream_windows``."""
+    """Windows as rows of ``upstream_windows`` (`wellpipe.cloud.db.windows`)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -173,77 +167,21 @@ class _DatabaseStore:
     async def take(
         self, provider: str, counters: Sequence[_Counter], now: float
     ) -> _Refusal | None:
-        async with self._db.sessions() as session:
-            paused = await session.scalar(
-                select(UpstreamWindow.count).where(
-                    UpstreamWindow.provider == provider,
-                    UpstreamWindow.window_s == PAUSE_WINDOW,
-                    UpstreamWindow.window_start == 0,
-                )
-            )
+        paused = await windows.paused_until(self._db, provider)
         if paused is not None and paused > now:
             return _Refusal(retry_after=paused - now, paused=True)
-        refused: _Counter | None = None
-        first_in_window = False
-        try:
-            async with self._db.transaction() as session:
-                for counter in counters:
-                    count = await session.scalar(self._increment(counter))
-                    if count is None:
-                        refused = counter
-                        raise _Rollback
-                    if counter is counters[-1] and count == 1:
-                        first_in_window = True
-        except _Rollback:
-            assert refused is not None
+        taken = await windows.take(self._db, counters)
+        if taken.refused is not None:
+            refused = counters[taken.refused]
             return _Refusal(retry_after=refused.reset_in(now), paused=False, refused=refused)
-        if first_in_window:
-            await self._forget_old(provider, now)
+        if taken.opened:  # once per new shortest window, not per request
+            await windows.forget_ended(
+                self._db, provider, prefix=provider + _USER_MARK, ended_before=int(now) - 60
+            )
         return None
 
-    def _increment(self, counter: _Counter) -> Any:
-        table = UpstreamWindow.__table__
-        insert = self._db.insert(table).values(
-            provider=counter.key, window_s=counter.seconds, window_start=counter.start, count=1
-        )
-        return insert.on_conflict_do_update(
-            index_elements=[table.c.provider, table.c.window_s, table.c.window_start],
-            set_={"count": table.c.count + 1},
-            where=table.c.count < counter.limit,
-        ).returning(table.c.count)
-
     async def pause_until(self, provider: str, until: float, now: float) -> None:
-        table = UpstreamWindow.__table__
-        value = math.ceil(until)
-        insert = self._db.insert(table).values(
-            provider=provider, window_s=PAUSE_WINDOW, window_start=0, count=value
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.provider, table.c.window_s, table.c.window_start],
-            set_={"count": insert.excluded.count},
-            where=table.c.count < insert.excluded.count,
-        )
-        async with self._db.transaction() as session:
-            await session.execute(statement)
-
-    async def _forget_old(self, provider: str, now: float) -> None:
-        """Drop this app's ended windows (runs once per new shortest window, not per request)."""
-        column = UpstreamWindow.provider
-        ours = or_(column == provider, column.startswith(provider + _USER_MARK, autoescape=True))
-        async with self._db.transaction() as session:
-            await session.execute(
-                delete(UpstreamWindow).where(
-                    and_(
-                        ours,
-                        UpstreamWindow.window_s > PAUSE_WINDOW,
-                        UpstreamWindow.window_start + UpstreamWindow.window_s < int(now) - 60,
-                    )
-                )
-            )
-
-
-class _Rollback(Exception):
-    """Undo the increments of a request that does not fit."""
+        await windows.pause_until(self._db, provider, math.ceil(until))
 
 
 _TAKE_SCRIPT = """

@@ -22,7 +22,7 @@ from wellpipe.cloud.services import accounts, connect, google, keys, limits, ses
 from wellpipe.cloud.services.audit import AuditEntry, list_events
 from wellpipe.cloud.services.deletion import DeletionReport, delete_account
 from wellpipe.cloud.services.export import export_account
-from wellpipe.cloud.tokens import connection_status
+from wellpipe.cloud.services.tokens import connection_status
 from wellpipe.cloud.web.charts import bar_chart
 from wellpipe.cloud.web.flash import NewKey
 from wellpipe.cloud.web.labels import (

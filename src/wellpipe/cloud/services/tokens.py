@@ -1,8 +1,10 @@
-"""Provider tokens in the database: connections, and a `TokenProvider` over one of them.
+"""Provider tokens of the cloud's connections, and a `TokenProvider` over one of them.
 
-Every token column holds a `TokenCipher` envelope bound to its row and field; every
-write re-encrypts both tokens under the primary key with fresh nonces and records
-that key's id, so rows migrate to a new key as they are written.
+The rows and their statements are `wellpipe.cloud.db.connections`; the cross-process
+lock is `wellpipe.cloud.db.locks`. Here the tokens are sealed and opened: every token
+column holds a `TokenCipher` envelope bound to its row and field; every write
+re-encrypts both tokens under the primary key with fresh nonces and records that key's
+id, so rows migrate to a new key as they are written.
 
 `DatabaseTokenProvider` is the cloud's `wellpipe.core.ports.TokenProvider`:
 
@@ -10,11 +12,11 @@ that key's id, so rows migrate to a new key as they are written.
   token another worker just wrote is the one used;
 * `DatabaseTokenProvider.refresh_lock` serializes one connection's refreshes across
   the tasks of a process (an `anyio.Lock` per connection, in the process's
-  `TokenLocks`) and across workers: on PostgreSQL a session advisory lock held on a
-  dedicated connection outside the request pool, bounded by ``lock_timeout``; on
-  SQLite an OS file lock beside the database file (every process using a SQLite
-  file is on the same machine). Neither blocks other connections' reads or writes
-  while a token endpoint is slow (R-1.9, R-1.16);
+  `TokenLocks`) and across workers (`wellpipe.cloud.db.locks.cross_process_lock`: on
+  PostgreSQL a session advisory lock held on a dedicated connection outside the
+  request pool, bounded by ``lock_timeout``; on SQLite an OS file lock beside the
+  database file). Neither blocks other connections' reads or writes while a token
+  endpoint is slow (R-1.9, R-1.16);
 * `DatabaseTokenProvider.update_tokens` writes access token, refresh token and
   expiry in one ``UPDATE ... WHERE id = ? AND version = ?`` (R-1.11, R-1.14): a
   writer whose view is stale never overwrites newer tokens, it re-reads instead.
@@ -28,27 +30,25 @@ Token values are never logged.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
 
 import anyio
-import anyio.to_thread
-from sqlalchemy import CursorResult, delete, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import Connection
+from wellpipe.cloud.db import connections
+from wellpipe.cloud.db.connections import (
+    TRANSIENT_ERRORS,
+    ConnectionInfo,
+    ConnectionRow,
+    SealedTokens,
+)
+from wellpipe.cloud.db.locks import LockTimeout, LockUnavailable, cross_process_lock
 from wellpipe.cloud.security.crypto import Binding, display_name
-from wellpipe.cloud.services.audit import record_event
+from wellpipe.cloud.services.audit import event_row
 from wellpipe.core.errors import ProviderUnavailable, ReauthorizationRequired
 from wellpipe.core.tokens import TokenSet
 
@@ -74,58 +74,11 @@ LOCK_TIMEOUT_S = 60.0
 endpoint's worst case (3 attempts x 20 s timeout in `wellpipe.oauth.OAuthClient`)."""
 WRITE_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Waits between attempts to save a refreshed pair (6 attempts over about 8 s)."""
-_PG_LOCK_CLASS = 0x57505246  # "WPRF": the advisory-lock namespace of token refreshes
-_SQLITE_LOCK_STRIPES = 256
-_LOCK_POLL_S = 0.005
-_LOCK_SLICE_S = 0.25
-_RETRYABLE = (DBAPIError, PoolTimeout, OSError)
 
 
 def reconnect_action(provider: str) -> str:
     """What a cloud user whose grant is gone does next."""
     return f"reconnect {display_name(provider)} in the dashboard"
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """One connection as the dashboard shows it: no token, ever.
-
-    Attributes:
-        provider: The provider's name.
-        status: ``active`` or ``needs_reauth``.
-        status_reason: Why it needs re-authorization, if it does.
-        scopes: The scopes the provider granted.
-        expires_at: When the current access token expires, if known.
-        connected_at: When the current grant was stored.
-        provider_user_id: The account's id at the provider, if known.
-    """
-
-    provider: str
-    status: str
-    status_reason: str | None
-    scopes: frozenset[str]
-    expires_at: datetime | None
-    connected_at: datetime
-    provider_user_id: str | None
-
-
-@dataclass(frozen=True)
-class _Row:
-    """What a token operation needs of a connection row (ciphertexts still sealed)."""
-
-    id: str
-    user_id: str
-    provider: str
-    version: int
-    status: str
-    access_token: bytes | None
-    refresh_token: bytes | None
-    expires_at: datetime | None
-
-    def binding(self, field: str) -> Binding:
-        return Binding(
-            user_id=self.user_id, provider=self.provider, connection_id=self.id, field=field
-        )
 
 
 @dataclass(frozen=True)
@@ -175,21 +128,11 @@ def _shared(ctx: CloudContext) -> TokenLocks:
     return shared
 
 
-def _new_id() -> str:
-    return secrets.token_hex(16)
-
-
-def _rowcount(result: Any) -> int:
-    return cast(CursorResult[Any], result).rowcount
+def _binding(row: ConnectionRow, field: str) -> Binding:
+    return Binding(user_id=row.user_id, provider=row.provider, connection_id=row.id, field=field)
 
 
 def _seal(
-    ctx: CloudContext, row_id: str, user_id: str, provider: str, field: str, value: str
-) -> bytes:
-    return ctx.cipher.encrypt(value, Binding(user_id, provider, row_id, field))
-
-
-def _sealed_pair(
     ctx: CloudContext,
     *,
     row_id: str,
@@ -197,52 +140,18 @@ def _sealed_pair(
     provider: str,
     access_token: str | None,
     refresh_token: str | None,
-) -> dict[str, Any]:
+) -> SealedTokens:
     """Both token columns re-encrypted under the primary key, and that key's id."""
-    return {
-        "access_token": None
-        if access_token is None
-        else _seal(ctx, row_id, user_id, provider, ACCESS_TOKEN, access_token),
-        "refresh_token": None
-        if refresh_token is None
-        else _seal(ctx, row_id, user_id, provider, REFRESH_TOKEN, refresh_token),
-        "key_id": ctx.cipher.primary_key_id,
-    }
 
+    def sealed(field: str, value: str | None) -> bytes | None:
+        if value is None:
+            return None
+        return ctx.cipher.encrypt(value, Binding(user_id, provider, row_id, field))
 
-async def _load(ctx: CloudContext, user_id: str, provider: str) -> _Row | None:
-    # Shielded: reads happen inside a provider's concurrent requests, and a statement
-    # cancelled mid-flight (a sibling request failed) costs the pooled connection.
-    with anyio.CancelScope(shield=True):
-        row = await _load_row(ctx, user_id, provider)
-    return row
-
-
-async def _load_row(ctx: CloudContext, user_id: str, provider: str) -> _Row | None:
-    async with ctx.db.sessions() as session:
-        found = (
-            await session.execute(
-                select(
-                    Connection.id,
-                    Connection.version,
-                    Connection.status,
-                    Connection.access_token,
-                    Connection.refresh_token,
-                    Connection.expires_at,
-                ).where(Connection.user_id == user_id, Connection.provider == provider)
-            )
-        ).one_or_none()
-    if found is None:
-        return None
-    return _Row(
-        id=found.id,
-        user_id=user_id,
-        provider=provider,
-        version=found.version,
-        status=found.status,
-        access_token=found.access_token,
-        refresh_token=found.refresh_token,
-        expires_at=found.expires_at,
+    return SealedTokens(
+        access_token=sealed(ACCESS_TOKEN, access_token),
+        refresh_token=sealed(REFRESH_TOKEN, refresh_token),
+        key_id=ctx.cipher.primary_key_id,
     )
 
 
@@ -263,59 +172,25 @@ async def save_connection(
     Returns:
         The connection's id.
     """
-    shared = _shared(ctx)
-    scopes = " ".join(sorted(tokens.scopes))
-    for attempt in range(3):
-        now = ctx.clock.now()
-        try:
-            async with ctx.db.transaction() as session:
-                existing = await session.scalar(
-                    select(Connection.id).where(
-                        Connection.user_id == user_id, Connection.provider == provider
-                    )
-                )
-                row_id = existing or _new_id()
-                sealed = _sealed_pair(
-                    ctx,
-                    row_id=row_id,
-                    user_id=user_id,
-                    provider=provider,
-                    access_token=tokens.access_token,
-                    refresh_token=tokens.refresh_token or None,
-                )
-                fields: dict[str, Any] = {
-                    **sealed,
-                    "status": "active",
-                    "status_reason": None,
-                    "expires_at": tokens.expires_at,
-                    "scopes": scopes,
-                    "provider_user_id": provider_user_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                if existing is None:
-                    session.add(
-                        Connection(
-                            id=row_id, user_id=user_id, provider=provider, version=1, **fields
-                        )
-                    )
-                    await session.flush()
-                else:
-                    result = await session.execute(
-                        update(Connection)
-                        .where(Connection.id == existing)
-                        .values(version=Connection.version + 1, **fields)
-                        .execution_options(synchronize_session=False)
-                    )
-                    if _rowcount(result) != 1:
-                        continue  # deleted meanwhile: insert afresh
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            continue  # another request stored the same connection first: update it
-        shared.held.pop((user_id, provider), None)
-        return row_id
-    raise RuntimeError("the connection kept changing while it was saved")  # pragma: no cover
+    row_id = await connections.upsert_connection(
+        ctx.db,
+        user_id=user_id,
+        provider=provider,
+        seal=lambda row_id: _seal(
+            ctx,
+            row_id=row_id,
+            user_id=user_id,
+            provider=provider,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token or None,
+        ),
+        expires_at=tokens.expires_at,
+        scopes=tokens.scopes,
+        provider_user_id=provider_user_id,
+        now=ctx.clock.now(),
+    )
+    _shared(ctx).held.pop((user_id, provider), None)
+    return row_id
 
 
 async def delete_connection(ctx: CloudContext, *, user_id: str, provider: str) -> bool:
@@ -325,43 +200,12 @@ async def delete_connection(ctx: CloudContext, *, user_id: str, provider: str) -
         Whether there was one.
     """
     _shared(ctx).held.pop((user_id, provider), None)
-    async with ctx.db.transaction() as session:
-        result = await session.execute(
-            delete(Connection)
-            .where(Connection.user_id == user_id, Connection.provider == provider)
-            .execution_options(synchronize_session=False)
-        )
-    return _rowcount(result) > 0
+    return await connections.delete_connection(ctx.db, user_id=user_id, provider=provider)
 
 
 async def connection_status(ctx: CloudContext, user_id: str) -> list[ConnectionInfo]:
     """The user's connections, by provider name (no tokens)."""
-    async with ctx.db.sessions() as session:
-        rows = await session.execute(
-            select(
-                Connection.provider,
-                Connection.status,
-                Connection.status_reason,
-                Connection.scopes,
-                Connection.expires_at,
-                Connection.created_at,
-                Connection.provider_user_id,
-            )
-            .where(Connection.user_id == user_id)
-            .order_by(Connection.provider)
-        )
-        return [
-            ConnectionInfo(
-                provider=row.provider,
-                status=row.status,
-                status_reason=row.status_reason,
-                scopes=frozenset(row.scopes.split()),
-                expires_at=row.expires_at,
-                connected_at=row.created_at,
-                provider_user_id=row.provider_user_id,
-            )
-            for row in rows
-        ]
+    return await connections.list_connections(ctx.db, user_id)
 
 
 async def read_access_token(ctx: CloudContext, *, user_id: str, provider: str) -> str | None:
@@ -371,10 +215,10 @@ async def read_access_token(ctx: CloudContext, *, user_id: str, provider: str) -
         TokenDecryptionError: the stored token cannot be decrypted (``MissingKeyError``
             when its key was removed from the ring).
     """
-    row = await _load(ctx, user_id, provider)
+    row = await connections.load_connection(ctx.db, user_id, provider)
     if row is None or row.access_token is None:
         return None
-    return ctx.cipher.decrypt(row.access_token, row.binding(ACCESS_TOKEN))
+    return ctx.cipher.decrypt(row.access_token, _binding(row, ACCESS_TOKEN))
 
 
 # ---------------------------------------------------------------------- token provider
@@ -415,7 +259,7 @@ class DatabaseTokenProvider:
         self._lock_timeout_s = lock_timeout_s
         # The row as the caller last saw it (through a getter, the lock or its own
         # write): the base of the next compare-and-swap.
-        self._seen: _Row | None = None
+        self._seen: ConnectionRow | None = None
         self._version: int | None = None
         self.write_conflicts = 0
 
@@ -425,27 +269,31 @@ class DatabaseTokenProvider:
         return self._version
 
     # ------------------------------------------------------------------ reading
-    async def _read(self) -> _Row | None:
+    async def _load(self) -> ConnectionRow | None:
+        # Shielded from cancellation (see `connections.load_connection`).
+        return await connections.load_connection(self._ctx.db, self.user_id, self.provider)
+
+    async def _read(self) -> ConnectionRow | None:
         """Read the row for the caller: what it sees is what the next write builds on."""
-        self._seen = await _load(self._ctx, self.user_id, self.provider)
+        self._seen = await self._load()
         self._version = None if self._seen is None else self._seen.version
         return self._seen
 
-    async def _peek(self) -> _Row | None:
+    async def _peek(self) -> ConnectionRow | None:
         """Read the row for this instance only (the caller has not seen it)."""
-        row = await _load(self._ctx, self.user_id, self.provider)
+        row = await self._load()
         self._version = None if row is None else row.version
         return row
 
-    def _wrote(self, row: _Row) -> None:
+    def _wrote(self, row: ConnectionRow) -> None:
         self._seen, self._version = row, row.version
 
     def _held(self) -> _Held | None:
         return _shared(self._ctx).held.get(self._key)
 
-    def _open(self, row: _Row, field: str) -> str | None:
+    def _open(self, row: ConnectionRow, field: str) -> str | None:
         blob = row.access_token if field == ACCESS_TOKEN else row.refresh_token
-        return None if blob is None else self._ctx.cipher.decrypt(blob, row.binding(field))
+        return None if blob is None else self._ctx.cipher.decrypt(blob, _binding(row, field))
 
     async def get_access_token(self) -> str | None:
         """The stored access token, or ``None``."""
@@ -484,17 +332,13 @@ class DatabaseTokenProvider:
 
     async def reauthorization_reason(self) -> str | None:
         """Why the grant needs renewing, or ``None`` while it is active (or absent)."""
-        async with self._ctx.db.sessions() as session:
-            found = (
-                await session.execute(
-                    select(Connection.status, Connection.status_reason).where(
-                        Connection.user_id == self.user_id, Connection.provider == self.provider
-                    )
-                )
-            ).one_or_none()
-        if found is None or found.status == "active":
+        found = await connections.connection_state(self._ctx.db, self.user_id, self.provider)
+        if found is None:
             return None
-        return str(found.status_reason or found.status)
+        status, reason = found
+        if status == "active":
+            return None
+        return str(reason or status)
 
     # ------------------------------------------------------------------ writing
     async def update_tokens(
@@ -541,7 +385,7 @@ class DatabaseTokenProvider:
         for attempt, wait in enumerate((*WRITE_BACKOFF_S, None), start=1):
             try:
                 await self._write(pair)
-            except _RETRYABLE as error:
+            except TRANSIENT_ERRORS as error:
                 if wait is None:
                     _shared(self._ctx).held[self._key] = pair
                     logger.error(
@@ -569,7 +413,7 @@ class DatabaseTokenProvider:
 
     async def _write(self, pair: _Held) -> None:
         """One compare-and-swap attempt; a lost race re-reads and keeps the newer row."""
-        sealed = _sealed_pair(
+        sealed = _seal(
             self._ctx,
             row_id=pair.connection_id,
             user_id=self.user_id,
@@ -577,34 +421,25 @@ class DatabaseTokenProvider:
             access_token=pair.access_token,
             refresh_token=pair.refresh_token,
         )
-        async with self._ctx.db.transaction() as session:
-            result = await session.execute(
-                update(Connection)
-                .where(
-                    Connection.id == pair.connection_id,
-                    Connection.version == pair.base_version,
-                )
-                .values(
-                    **sealed,
-                    expires_at=pair.expires_at,
-                    status="active",
-                    status_reason=None,
-                    version=Connection.version + 1,
-                    updated_at=self._ctx.clock.now(),
-                )
-                .execution_options(synchronize_session=False)
-            )
+        written = await connections.swap_tokens(
+            self._ctx.db,
+            connection_id=pair.connection_id,
+            base_version=pair.base_version,
+            sealed=sealed,
+            expires_at=pair.expires_at,
+            now=self._ctx.clock.now(),
+        )
         _shared(self._ctx).held.pop(self._key, None)
-        if _rowcount(result) == 1:
+        if written:
             self._wrote(
-                _Row(
+                ConnectionRow(
                     id=pair.connection_id,
                     user_id=self.user_id,
                     provider=self.provider,
                     version=pair.base_version + 1,
                     status="active",
-                    access_token=sealed["access_token"],
-                    refresh_token=sealed["refresh_token"],
+                    access_token=sealed.access_token,
+                    refresh_token=sealed.refresh_token,
                     expires_at=pair.expires_at,
                 )
             )
@@ -638,33 +473,23 @@ class DatabaseTokenProvider:
         if base is None:
             return
         now = self._ctx.clock.now()
-        async with self._ctx.db.transaction() as session:
-            result = await session.execute(
-                update(Connection)
-                .where(Connection.id == base.id, Connection.version == base.version)
-                .values(
-                    access_token=None,
-                    refresh_token=None,
-                    key_id=self._ctx.cipher.primary_key_id,
-                    status="needs_reauth",
-                    status_reason=reason,
-                    version=Connection.version + 1,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            marked = _rowcount(result) == 1
-            if marked:
-                await record_event(
-                    session,
-                    user_id=self.user_id,
-                    event="provider.reauth_required",
-                    at=now,
-                    detail={"provider": self.provider, "reason": reason},
-                )
+        marked = await connections.mark_needs_reauth(
+            self._ctx.db,
+            connection_id=base.id,
+            base_version=base.version,
+            key_id=self._ctx.cipher.primary_key_id,
+            reason=reason,
+            now=now,
+            audit=event_row(
+                user_id=self.user_id,
+                event="provider.reauth_required",
+                at=now,
+                detail={"provider": self.provider, "reason": reason},
+            ),
+        )
         if marked:
             self._wrote(
-                _Row(
+                ConnectionRow(
                     id=base.id,
                     user_id=self.user_id,
                     provider=self.provider,
@@ -692,7 +517,7 @@ class DatabaseTokenProvider:
 
         Raises:
             ProviderUnavailable: another refresh of this connection held the lock past
-                the timeout; nothing was changed.
+                the timeout, or the database refused the lock; nothing was changed.
         """
         deadline = anyio.current_time() + self._lock_timeout_s
         async with self._task_lock(deadline) as entry:
@@ -710,7 +535,7 @@ class DatabaseTokenProvider:
             return
         try:
             await self._write(held)
-        except _RETRYABLE as error:
+        except TRANSIENT_ERRORS as error:
             logger.error(
                 "Still cannot save refreshed %s tokens (%s); holding them in memory",
                 self.provider,
@@ -764,85 +589,18 @@ class DatabaseTokenProvider:
 
     @asynccontextmanager
     async def _cross_process_lock(self, deadline: float) -> AsyncIterator[None]:
-        db = self._ctx.db
-        if db.is_postgres:
-            async with self._postgres_lock(deadline):
-                yield
-            return
-        database = db.url.database if db.dialect == "sqlite" else None
-        if not database or database == ":memory:" or database.startswith("file:"):
-            yield  # one process only (or a database we cannot find on disk)
-            return
-        async with self._file_lock(Path(database), deadline):
-            yield
-
-    @asynccontextmanager
-    async def _postgres_lock(self, deadline: float) -> AsyncIterator[None]:
-        """A session advisory lock on a connection of its own (closing it releases the lock)."""
-        import psycopg
-
-        conninfo = self._ctx.db.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
-        remaining = max(0.001, deadline - anyio.current_time())
-        try:
-            connection = await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, connect_timeout=max(2, int(remaining))
-            )
-        except psycopg.OperationalError as error:
-            raise ProviderUnavailable(
-                provider=self.provider,
-                endpoint=None,
-                detail=f"the database refused a lock connection ({type(error).__name__})",
-            ) from None
-        try:
-            remaining_ms = max(1, int((deadline - anyio.current_time()) * 1000))
+        """The connection's lock against other workers (`cross_process_lock`)."""
+        async with AsyncExitStack() as stack:
             try:
-                await connection.execute(f"SET lock_timeout = {remaining_ms}")
-                await connection.execute(
-                    "SELECT pg_advisory_lock(%s, hashtext(%s))",
-                    (_PG_LOCK_CLASS, self._lock_name()),
+                await stack.enter_async_context(
+                    cross_process_lock(self._ctx.db, self._lock_name(), deadline=deadline)
                 )
-            except psycopg.errors.LockNotAvailable:
+            except LockTimeout:
                 raise self._timed_out("another worker") from None
+            except LockUnavailable as error:
+                raise ProviderUnavailable(
+                    provider=self.provider,
+                    endpoint=None,
+                    detail=f"the database refused a lock connection ({error.reason})",
+                ) from None
             yield
-        finally:
-            with anyio.CancelScope(shield=True):
-                await connection.close()
-
-    @asynccontextmanager
-    async def _file_lock(self, database: Path, deadline: float) -> AsyncIterator[None]:
-        """An OS file lock (flock) striped by connection, beside the SQLite file."""
-        import filelock
-
-        folder = database.with_name(database.name + ".locks")
-        folder.mkdir(mode=0o700, exist_ok=True)
-        digest = hashlib.sha256(self._lock_name().encode("utf-8", "surrogatepass")).digest()
-        stripe = int.from_bytes(digest[:4], "big") % _SQLITE_LOCK_STRIPES
-        lock = filelock.FileLock(
-            folder / f"refresh-{stripe:03d}.lock",
-            mode=0o600,
-            thread_local=False,
-            preserve_lock_file=True,
-        )
-        try:
-            while True:
-                remaining = deadline - anyio.current_time()
-                try:
-                    # Not abandoned on cancellation: a lock the thread took comes back
-                    # here, and the ``finally`` below releases it.
-                    await anyio.to_thread.run_sync(
-                        functools.partial(
-                            lock.acquire,
-                            timeout=max(0.0, min(remaining, _LOCK_SLICE_S)),
-                            poll_interval=_LOCK_POLL_S,
-                        )
-                    )
-                except filelock.Timeout:
-                    if remaining <= _LOCK_SLICE_S:
-                        raise self._timed_out("another worker") from None
-                    continue
-                break
-            yield
-        finally:
-            lock.release(force=True)
