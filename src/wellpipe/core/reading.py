@@ -219,9 +219,12 @@ async def gather(
         except WellpipeError as error:
             outcomes[index] = error
 
-    async with anyio.create_task_group() as group:
-        for index, provider in enumerate(providers):
-            group.start_soon(one, index, provider)
+    if len(providers) == 1:  # nothing to run beside it: no task group to pay for
+        await one(0, providers[0])
+    else:
+        async with anyio.create_task_group() as group:
+            for index, provider in enumerate(providers):
+                group.start_soon(one, index, provider)
     answers: list[tuple[ProviderInfo, T]] = []
     failures: list[SourceFailure] = []
     for provider, outcome in zip(providers, outcomes, strict=True):

@@ -193,7 +193,8 @@ class UsageSummary:
 
 def month_period(at: datetime) -> str:
     """The quota period of an instant: its calendar month in UTC, ``YYYY-MM``."""
-    return f"{at.astimezone(UTC):%Y-%m}"
+    utc = at.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"  # not strftime: this runs on every request
 
 
 def _month_start(at: datetime) -> datetime:
