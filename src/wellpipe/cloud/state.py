@@ -29,10 +29,7 @@ if TYPE_CHECKING:
     from wellpipe.cloud.services.upstream import UpstreamBudget
     from wellpipe.providers.connector import ProviderConnector
 
-__all__ = ["ConnectionMemory", "ServiceState"]
-
-ConnectionMemory = dict[tuple[str, str], tuple[float, "ConnectionInfo"]]
-"""(user, provider) → (until, the active connection seen): a few seconds of trust."""
+__all__ = ["ServiceState"]
 
 
 @dataclass
@@ -55,8 +52,8 @@ class ServiceState:
             (`services.health`).
         access_log: ``data.accessed`` rows waiting to be group-committed.
         connectors: Each provider's connector, looked up once.
-        connections_seen: Active connections seen in the last seconds.
-        connection_lists: Each user's connections, when all were active, for as long.
+        connection_lists: Each user's connections as last read, and until when (monotonic)
+            an active one among them is trusted without reading again.
         audit_statement: PostgreSQL's compiled audit insert (`services.audit`).
         google_transport: Where calls to Google's sign-in go (tests: a fake).
         google_discovery: Google's OpenID configuration and when it was read.
@@ -75,7 +72,6 @@ class ServiceState:
     provider_http: SharedTransport | None = None
     access_log: AccessLog | None = None
     connectors: dict[str, ProviderConnector] = field(default_factory=dict)
-    connections_seen: ConnectionMemory = field(default_factory=dict)
     connection_lists: dict[str, tuple[float, tuple[ConnectionInfo, ...]]] = field(
         default_factory=dict
     )

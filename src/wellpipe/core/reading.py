@@ -352,11 +352,6 @@ class Reading:
         found = self.answers[0][1].all() if self.answers else []
         return summarize_days(found, self.days)
 
-    @property
-    def record_count(self) -> int:
-        """How many records the providers returned (what the access log counts)."""
-        return sum(len(found.all()) for _, found in self.answers)
-
 
 @dataclass(frozen=True)
 class FoundRecord:

@@ -27,7 +27,15 @@ from wellpipe.core.models import (
     Workout,
 )
 
-__all__ = ["KINDS", "Cell", "Table", "clean_text", "summary_table", "table_for"]
+__all__ = [
+    "KINDS",
+    "Cell",
+    "Table",
+    "clean_text",
+    "ordered_records",
+    "summary_table",
+    "table_for",
+]
 
 Cell = str | int | float | bool | None
 
@@ -369,6 +377,18 @@ def _starts(record: Record) -> datetime | None:
     return start if isinstance(start, datetime) else None
 
 
+def ordered_records(records: Sequence[Record], order: Sequence[str] = ()) -> list[Record]:
+    """Oldest first, as every table (and REST's full listing) shows them.
+
+    By day, then start; within a day and start, providers in ``order`` (names).
+    """
+    rank = {name: index for index, name in enumerate(order)}
+    return sorted(
+        records,
+        key=lambda r: (r.day, _starts(r) or datetime.min, rank.get(r.provider, len(rank))),
+    )
+
+
 def _labelled(
     columns: tuple[str, ...], rows: list[list[Cell]], sources: Sequence[str | None]
 ) -> Table:
@@ -388,11 +408,7 @@ def table_for(
     follow ``order`` (provider names).
     """
     columns, row = KINDS[kind]
-    rank = {name: index for index, name in enumerate(order)}
-    ordered = sorted(
-        records,
-        key=lambda r: (r.day, _starts(r) or datetime.min, rank.get(r.provider, len(rank))),
-    )
+    ordered = ordered_records(records, order)
     rows = [row(r) for r in ordered]
     if sourced:
         labelled = _labelled(columns, rows, [r.provider for r in ordered])

@@ -43,18 +43,16 @@ the sandbox carries on in memory.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic
 
+from wellpipe.core.files import write_private_file
 from wellpipe.core.ports import Clock
 from wellpipe.sandbox.authserver import Grant, UserId
 
@@ -172,7 +170,8 @@ class TokenLedger(Generic[UserId]):
         if text == self._written:
             return
         try:
-            _write_private(self.path, text)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private_file(self.path, text)
         except OSError as error:
             logger.warning(
                 "Could not save the sandbox grants to %s (%s); they live in memory only "
@@ -309,28 +308,3 @@ def _instant(value: Any) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError("expected a timezone-aware instant")
     return parsed
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically and durably: 0600, in a 0700 folder."""
-    folder = path.parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            os.chmod(temporary, 0o600)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    if os.name == "posix":
-        with contextlib.suppress(OSError):
-            folder_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(folder_fd)
-            finally:
-                os.close(folder_fd)

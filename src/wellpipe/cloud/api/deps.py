@@ -39,7 +39,6 @@ from wellpipe.core.errors import (
     UnsupportedDataKind,
     WellpipeError,
 )
-from wellpipe.providers import available_providers, get_provider_info
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -47,9 +46,7 @@ __all__ = [
     "CurrentPrincipal",
     "admitted",
     "bearer_scheme",
-    "chosen_provider",
     "context",
-    "display_names",
     "invalid_key_problem",
     "key_in_url",
     "known_parameters",
@@ -267,7 +264,6 @@ async def admitted(
         Problem: 401 (the key is no longer valid), 429 (quota or burst), or the problem
             a Wellpipe error becomes.
     """
-    chosen_provider(call.provider)
     passed: Pass | None = None
     try:
         async with gate.enter(
@@ -287,28 +283,6 @@ async def admitted(
             problem.headers = {**passed.headers, **problem.headers}
         raise
     response.headers.update(passed.headers)
-
-
-def chosen_provider(provider: str | None) -> str | None:
-    """The ``provider`` query parameter, checked; a 422 problem for one this service lacks."""
-    if provider is None:
-        return None
-    offered = available_providers()
-    if provider not in offered:
-        names = ", ".join(offered) or "none"
-        raise Problem(
-            422,
-            "invalid-request",
-            f"provider: this service offers {names}; name one of them, or leave provider "
-            "out to read every connected one.",
-        )
-    return provider
-
-
-def display_names(names: list[str]) -> str:
-    """``"WHOOP and Oura"``: the display names of ``names``, for sentences."""
-    shown = [get_provider_info(name).display_name for name in names]
-    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
 
 
 def _problem_response(description: str) -> dict[str, Any]:

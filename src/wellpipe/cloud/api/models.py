@@ -40,7 +40,6 @@ __all__ = [
     "FullProfile",
     "FullProfileAnswer",
     "HealthType",
-    "ListAnswer",
     "ProfileAnswer",
     "RecordAnswer",
     "RecordKind",
@@ -245,10 +244,6 @@ class FullList(_Answer):
         description="The summary's days (type `summary` only): one per day and source.",
     )
     notes: list[str] = Field(default_factory=list, description=_NOTES)
-
-
-ListAnswer = Annotated[CompactList | FullList, Field(discriminator="detail")]
-"""A listing, compact (the default) or full."""
 
 
 class ProfileAnswer(_Answer):

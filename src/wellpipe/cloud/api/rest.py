@@ -16,7 +16,7 @@ free.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Annotated, Any, Union
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -46,7 +46,7 @@ from wellpipe.cloud.api.problems import Problem
 from wellpipe.cloud.services.gate import Call, Face, Pass
 from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.core.errors import InvalidRequest
-from wellpipe.core.models import DataKind, Record
+from wellpipe.core.models import DataKind
 from wellpipe.core.reading import (
     MAX_DAYS,
     SUMMARY,
@@ -56,6 +56,7 @@ from wellpipe.core.reading import (
     TableKind,
     checked_range,
 )
+from wellpipe.mcp.tables import ordered_records
 from wellpipe.mcp.tools import reading_table, source_profile
 
 __all__ = ["router"]
@@ -108,18 +109,6 @@ def _label(sources: Sequence[str]) -> str:
     return sources[0] if len(sources) == 1 else "all"
 
 
-def _ordered(records: list[Record], order: Sequence[str]) -> list[Record]:
-    """Oldest first, as the tables order them (day, start, then provider)."""
-    rank = {name: index for index, name in enumerate(order)}
-
-    def key(record: Record) -> tuple[date, datetime, int]:
-        start = getattr(record, "start", None)
-        moment = start if isinstance(start, datetime) else datetime.min.replace(tzinfo=UTC)
-        return record.day, moment.astimezone(UTC), rank.get(record.provider, len(rank))
-
-    return sorted(records, key=key)
-
-
 def _listing(reading: Reading, detail: Detail) -> Response:
     sources = [info.name for info in reading.sources]
     common: dict[str, Any] = {
@@ -140,7 +129,7 @@ def _listing(reading: Reading, detail: Detail) -> Response:
     if reading.kind == SUMMARY:
         days = reading.summary()
         return _json(FullList(**common, count=len(days), days=days), compact=False)
-    records = _ordered(reading.records(), sources)
+    records = ordered_records(reading.records(), sources)
     full = FullList.model_validate({**common, "count": len(records), "records": records})
     return _json(full, compact=False)
 

@@ -48,7 +48,14 @@ from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.services.health import CloudProvider, open_providers, record_access
 from wellpipe.cloud.services.keys import KeyClaim, Principal, authenticate, recall
 from wellpipe.cloud.services.limits import Charge, admit, charge, refund
-from wellpipe.core.errors import WellpipeError
+from wellpipe.core.errors import (
+    AuthError,
+    InvalidRequest,
+    ProviderError,
+    UnsupportedDataKind,
+    WellpipeError,
+)
+from wellpipe.providers import available_providers
 
 __all__ = [
     "COUNTED",
@@ -96,13 +103,6 @@ COUNTED: dict[Outcome, bool] = {
 
 def outcome_of(error: BaseException | None) -> Outcome:
     """The outcome class of a request that ended with ``error`` (``None``: it answered)."""
-    from wellpipe.core.errors import (
-        AuthError,
-        InvalidRequest,
-        ProviderError,
-        UnsupportedDataKind,
-    )
-
     if error is None:
         return Outcome.ANSWERED
     if isinstance(error, InvalidRequest | UnsupportedDataKind):
@@ -254,6 +254,23 @@ def _audit_detail(call: Call, principal: Principal, providers: Sequence[CloudPro
     return detail
 
 
+def _offered(provider: str | None) -> None:
+    """Refuse a named provider this service does not offer (the same sentence for any face).
+
+    Raises:
+        InvalidRequest: the name is not one of the installed, enabled providers.
+    """
+    if provider is None:
+        return
+    offered = available_providers()
+    if provider not in offered:
+        names = ", ".join(offered) or "none"
+        raise InvalidRequest(
+            f"provider: this service offers {names}; name one of them, or leave provider "
+            "out to read every connected one."
+        )
+
+
 @asynccontextmanager
 async def enter(
     ctx: CloudContext, caller: Caller, call: Call, *, request_id: str | None = None
@@ -261,12 +278,14 @@ async def enter(
     """Let one data request through: providers opened, counted, settled, audited.
 
     Raises:
+        InvalidRequest: the named provider is not one this service offers (uncounted).
         Unauthenticated: the credential is no longer valid (nothing counted).
         LimitReached: the quota or burst limit refused it (its `Charge` has the headers).
         WellpipeError: nothing to read (not connected, every grant dead), uncounted,
             or whatever the block raised (given back; the `Pass` has the headers).
     """
     try:
+        _offered(call.provider)
         async with open_providers(ctx, user_id=caller.user_id, provider=call.provider) as found:
             providers, notes = found
             counted = await _count(ctx, caller, call, request_id)

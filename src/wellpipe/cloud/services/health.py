@@ -261,53 +261,54 @@ STATUS_TTL_S = 5.0
 within this long; a dead or missing connection is always read afresh)."""
 
 
-def _statuses(ctx: CloudContext) -> dict[tuple[str, str], tuple[float, ConnectionInfo]]:
-    return ctx.state.connections_seen
+def _remembered(ctx: CloudContext, user_id: str) -> tuple[ConnectionInfo, ...] | None:
+    """The user's connections as this process read them in the last `STATUS_TTL_S` seconds."""
+    cached = ctx.state.connection_lists.get(user_id)
+    if cached is None or cached[0] <= ctx.clock.monotonic():
+        return None
+    return cached[1]
+
+
+async def _read_connections(ctx: CloudContext, user_id: str) -> tuple[ConnectionInfo, ...]:
+    """The user's connections, read now and remembered."""
+    found = tuple(await connection_status(ctx, user_id))
+    known = ctx.state.connection_lists
+    if len(known) >= 10_000:
+        known.clear()
+    known[user_id] = (ctx.clock.monotonic() + STATUS_TTL_S, found)
+    return found
 
 
 async def _connection(ctx: CloudContext, user_id: str, provider: str) -> ConnectionInfo | None:
-    """The user's connection to ``provider``; an active one is remembered for a few seconds."""
-    known = _statuses(ctx)
-    now = ctx.clock.monotonic()
-    cached = known.get((user_id, provider))
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    found = next(
-        (info for info in await connection_status(ctx, user_id) if info.provider == provider),
+    """The user's connection to ``provider``; an active one seen lately is trusted as it was."""
+    seen = _remembered(ctx, user_id)
+    if seen is not None:
+        found = next((info for info in seen if info.provider == provider), None)
+        if found is not None and found.status == "active":
+            return found
+    return next(
+        (info for info in await _read_connections(ctx, user_id) if info.provider == provider),
         None,
     )
-    if found is not None and found.status == "active":
-        if len(known) >= 10_000:
-            known.clear()
-        known[(user_id, provider)] = (now + STATUS_TTL_S, found)
-    else:
-        known.pop((user_id, provider), None)
-    return found
 
 
 async def _connections(ctx: CloudContext, user_id: str) -> tuple[ConnectionInfo, ...]:
-    """The user's connections; remembered for `STATUS_TTL_S` when every one is active.
+    """The user's connections; those seen lately are trusted only if every one was active.
 
     A list with a dead connection is read afresh each time, so a reconnect shows at once.
     """
-    known = ctx.state.connection_lists
-    now = ctx.clock.monotonic()
-    cached = known.get(user_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    found = tuple(await connection_status(ctx, user_id))
-    if found and all(info.status == "active" for info in found):
-        if len(known) >= 10_000:
-            known.clear()
-        known[user_id] = (now + STATUS_TTL_S, found)
-    else:
-        known.pop(user_id, None)
-    return found
+    seen = _remembered(ctx, user_id)
+    if seen and all(info.status == "active" for info in seen):
+        return seen
+    return await _read_connections(ctx, user_id)
 
 
 def forget_connection(ctx: CloudContext, *, user_id: str, provider: str) -> None:
-    """Stop trusting this process's memory of a connection (after a change made here)."""
-    _statuses(ctx).pop((user_id, provider), None)
+    """Stop trusting this process's memory of a user's connections (after a change made here).
+
+    ``provider`` names the connection that changed; the user's whole list is forgotten.
+    """
+    del provider  # the memory is per user
     ctx.state.connection_lists.pop(user_id, None)
 
 
@@ -371,7 +372,11 @@ async def record_access(
 
 @asynccontextmanager
 async def open_provider(
-    ctx: CloudContext, *, user_id: str, provider: str
+    ctx: CloudContext,
+    *,
+    user_id: str,
+    provider: str,
+    connection: ConnectionInfo | None = None,
 ) -> AsyncIterator[CloudProvider]:
     """A `HealthProvider` for one Wellpipe user's connected account.
 
@@ -379,7 +384,8 @@ async def open_provider(
     database (`DatabaseTokenProvider`; refreshes are written back and serialized across
     workers); every upstream request draws on the app's shared budget. An active
     connection seen in the last `STATUS_TTL_S` seconds is not read again (a disconnect
-    made through another worker shows within that long).
+    made through another worker shows within that long). ``connection``, when the caller
+    has just read it (`open_providers`), is used as it is rather than looked up again.
 
     Raises:
         ProviderNotConnected: the user has not connected ``provider``.
@@ -389,7 +395,8 @@ async def open_provider(
     connector = connector_for(ctx, provider)
     display = connector.info.display_name
     action = reconnect_action(provider)
-    connection = await _connection(ctx, user_id, provider)
+    if connection is None:
+        connection = await _connection(ctx, user_id, provider)
     if connection is None:
         raise ProviderNotConnected(provider=provider, display_name=display)
     if connection.status != "active":
@@ -493,7 +500,7 @@ async def open_providers(
         for info in connections:
             try:
                 opened = await stack.enter_async_context(
-                    open_provider(ctx, user_id=user_id, provider=info.provider)
+                    open_provider(ctx, user_id=user_id, provider=info.provider, connection=info)
                 )
             except (ProviderNotConnected, ReauthorizationRequired) as error:
                 first_error = first_error or error
