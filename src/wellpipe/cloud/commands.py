@@ -12,8 +12,9 @@ import importlib
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -136,8 +137,30 @@ def _sandbox_app(provider: str, home: Path) -> object | None:
     return app
 
 
-def _start_sandbox(provider: str, app: object, host: str) -> str:
-    """Serve one sandbox on a free loopback port in a daemon thread; return its origin."""
+@dataclass(frozen=True)
+class _RunningSandbox:
+    """A sandbox served in a thread of this process (stopped by `_stop_sandboxes`)."""
+
+    origin: str
+    server: Any  # uvicorn.Server (imported on use)
+    thread: threading.Thread
+
+
+def _stop_sandboxes(sandboxes: list[_RunningSandbox]) -> None:
+    """Ask every sandbox server to exit, then wait for their threads (about a second).
+
+    Done before the interpreter shuts down: a thread still running uvloop and the C HTTP
+    parser while the interpreter finalizes can crash the process (seen as signal 11 on
+    Ctrl-C).
+    """
+    for sandbox in sandboxes:
+        sandbox.server.should_exit = True
+    for sandbox in sandboxes:
+        sandbox.thread.join(timeout=2)
+
+
+def _start_sandbox(provider: str, app: object, host: str) -> _RunningSandbox:
+    """Serve one sandbox on a free loopback port in a daemon thread."""
     import uvicorn
 
     from wellpipe.sandbox.server import listening_socket
@@ -149,16 +172,17 @@ def _start_sandbox(provider: str, app: object, host: str) -> str:
         log_level="warning",
         lifespan="off",
         access_log=False,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"{provider}-sandbox", daemon=True
     )
     thread.start()
-    return f"http://{host}:{port}"
+    return _RunningSandbox(origin=f"http://{host}:{port}", server=server, thread=thread)
 
 
-def _providers_line(settings: CloudSettings) -> list[str]:
+def _providers_line(settings: CloudSettings) -> tuple[list[str], list[_RunningSandbox]]:
     """Start the sandbox of every provider without a developer app; one line per provider."""
     import json
 
@@ -166,6 +190,7 @@ def _providers_line(settings: CloudSettings) -> list[str]:
 
     lines: list[str] = []
     origins: dict[str, str] = {}
+    running: list[_RunningSandbox] = []
     for name in available_providers():
         display = get_provider_info(name).display_name
         variables = f"WELLPIPE_{name.upper()}_CLIENT_ID and _SECRET"
@@ -176,13 +201,14 @@ def _providers_line(settings: CloudSettings) -> list[str]:
         if app is None:
             lines.append(f"  {display:<10} not set up (set {variables})")
             continue
-        origins[name] = _start_sandbox(name, app, "127.0.0.1")
+        running.append(_start_sandbox(name, app, "127.0.0.1"))
+        origins[name] = running[-1].origin
         lines.append(
             f"  {display:<10} built-in sandbox at {origins[name]} (synthetic data; "
             f"set {variables} for real {display})"
         )
     os.environ["WELLPIPE_SANDBOX_ORIGINS"] = json.dumps(origins)
-    return lines
+    return lines, running
 
 
 @cloud.command()
@@ -227,7 +253,7 @@ def serve(host: str, port: int, workers: int) -> None:
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
         os.environ["WELLPIPE_PUBLIC_URL"] = f"http://{shown}:{port}"
     public = os.environ["WELLPIPE_PUBLIC_URL"]
-    providers = _providers_line(settings)
+    providers, sandboxes = _providers_line(settings)
     _say(
         "\n".join(
             [
@@ -254,6 +280,7 @@ def serve(host: str, port: int, workers: int) -> None:
             forwarded_allow_ips=os.environ.get("WELLPIPE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
+    _stop_sandboxes(sandboxes)
     # Everything is closed now. Spare the interpreter's final garbage collections over every
     # object still alive (the sandboxes' histories alone are millions): a second or two.
     gc.freeze()
