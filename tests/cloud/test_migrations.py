@@ -1,4 +1,4 @@
-"""Schema migrations go up and down on SQLite and PostgreSQL (0002: the sealed PKCE verifier)."""
+"""Schema migrations go up and down on SQLite and PostgreSQL (0002, 0003)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def test_0002_adds_and_removes_the_sealed_verifier(database_url: str) -> N
         async with db.engine.begin() as connection:
             await connection.run_sync(_to("head"))  # type: ignore[arg-type]
             assert "sealed_verifier" in await connection.run_sync(_columns)
-        assert await current_revision(db) == head_revision() == "0002"
+        assert await current_revision(db) == head_revision() == "0003"
 
         async with db.engine.begin() as connection:
             await connection.run_sync(_to("0001", down=True))  # type: ignore[arg-type]
@@ -44,6 +44,26 @@ async def test_0002_adds_and_removes_the_sealed_verifier(database_url: str) -> N
         async with db.engine.begin() as connection:
             await connection.run_sync(_to("head"))  # type: ignore[arg-type]
             assert "sealed_verifier" in await connection.run_sync(_columns)
-        assert await current_revision(db) == "0002"
+        assert await current_revision(db) == "0003"
+    finally:
+        await db.dispose()
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def test_0003_adds_and_removes_the_authorization_server_tables(database_url: str) -> None:
+    oauth = {"oauth_clients", "oauth_requests", "oauth_codes", "oauth_grants", "oauth_tokens"}
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_to("head"))  # type: ignore[arg-type]
+            assert oauth <= await connection.run_sync(_tables)
+            await connection.run_sync(_to("0002", down=True))  # type: ignore[arg-type]
+            assert not oauth & await connection.run_sync(_tables)
+            await connection.run_sync(_to("head"))  # type: ignore[arg-type]
+            assert oauth <= await connection.run_sync(_tables)
+        assert await current_revision(db) == "0003"
     finally:
         await db.dispose()

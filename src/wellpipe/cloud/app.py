@@ -1,7 +1,9 @@
 """`create_app`: the cloud service as one FastAPI application.
 
-Routes: the dashboard (``/``), REST (``/api/v1``), MCP (``/api/mcp`` and ``/mcp``),
-``/healthz``. Every response carries an ``X-Request-ID`` and security headers; any
+Routes: the dashboard (``/``), REST (``/api/v1``), MCP (``/api/mcp`` and ``/mcp``), the
+OAuth authorization server for assistants' connectors (``/.well-known/oauth-*``,
+``/authorize``, ``/token``, ``/register``, ``/revoke``), ``/healthz``. Every response
+carries an ``X-Request-ID`` and security headers; any
 unexpected failure is a problem-details 500 with that id, never a stack trace.
 """
 
@@ -20,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wellpipe import __version__
-from wellpipe.cloud.api import mcp_endpoint, rest
+from wellpipe.cloud.api import mcp_endpoint, oauth, rest
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database, upgrade_to_head
@@ -28,12 +30,14 @@ from wellpipe.cloud.logs import install_redaction
 from wellpipe.cloud.security.crypto import TokenCipher
 from wellpipe.cloud.services.deletion import retry_pending_revocations
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
+from wellpipe.cloud.web import consent
 from wellpipe.cloud.web import docs as api_docs
 from wellpipe.cloud.web import routes as web
 from wellpipe.cloud.web.middleware import RequestContext
 from wellpipe.cloud.web.pages import error_page
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
+from wellpipe.providers import available_providers
 
 __all__ = ["create_app"]
 
@@ -61,6 +65,19 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def _check_test_mode(settings: CloudSettings) -> None:
+    """Refuse the OAuth test mode unless every provider is on its sandbox (no real data)."""
+    if not settings.oauth_testing:
+        return
+    real = [name for name in available_providers() if not settings.uses_sandbox(name)]
+    if real:
+        raise ValueError(
+            "The OAuth test mode (WELLPIPE_OAUTH_TEST_MODE / WELLPIPE_OAUTH_TEST_USER) relaxes "
+            "sign-in checks, so it only runs with every provider on its sandbox; "
+            f"{', '.join(real)} is not. Turn the test mode off, or set WELLPIPE_SANDBOX=1."
+        )
+
+
 def create_app(
     settings: CloudSettings | None = None,
     *,
@@ -84,6 +101,7 @@ def create_app(
         migrate = os.environ.get("WELLPIPE_AUTO_MIGRATE", "1") not in {"0", "false", "no"}
     settings, _ = ensure_secrets(settings or CloudSettings())
     TokenCipher.from_settings(settings)  # fail closed at start-up on a bad key ring (R-2.5)
+    _check_test_mode(settings)
     ctx = CloudContext(
         settings=settings,
         db=Database(settings.effective_database_url, pool_size=settings.database_pool_size),
@@ -191,6 +209,8 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(rest.router)
+    app.include_router(oauth.router)
+    app.include_router(consent.router)
     app.include_router(api_docs.router)
     app.include_router(web.router)
     mcp_cm = mcp_endpoint.mount_mcp(app, ctx)

@@ -62,6 +62,18 @@ class CloudSettings(BaseSettings):
             fills it when it starts the sandboxes.
         revocation_retry_s: How often each worker retries provider revokes that failed
             during an account deletion (0 turns it off).
+        oauth_access_ttl_s: How long an assistant's access token lasts (its refresh
+            token renews it).
+        oauth_refresh_ttl_s: How long an unused refresh token lasts (each use issues a
+            new one).
+        oauth_registrations_per_hour: Client registrations one network address may make
+            per hour (``POST /register``).
+        oauth_test_mode: A test mode for assistants' OAuth: client metadata documents
+            may be fetched over plain HTTP from loopback addresses (a test origin).
+            Refused unless every provider is on its sandbox; off by default.
+        oauth_test_user: The test mode, plus: every authorization request is approved at
+            once for this email's account (created if needed), without a browser, so that
+            automated clients (conformance suites) run end to end.
     """
 
     model_config = SettingsConfigDict(env_prefix="WELLPIPE_", extra="ignore", frozen=True)
@@ -84,6 +96,11 @@ class CloudSettings(BaseSettings):
     sandbox: bool | None = None
     sandbox_origins: dict[str, str] = Field(default_factory=dict)
     revocation_retry_s: float = Field(default=300.0, ge=0)
+    oauth_access_ttl_s: int = Field(default=3600, ge=60, le=24 * 3600)
+    oauth_refresh_ttl_s: int = Field(default=90 * 24 * 3600, ge=3600)
+    oauth_registrations_per_hour: int = Field(default=20, ge=1)
+    oauth_test_mode: bool = False
+    oauth_test_user: str | None = None
 
     @field_validator("public_url")
     @classmethod
@@ -132,6 +149,11 @@ class CloudSettings(BaseSettings):
         if self.sandbox is not None:
             return self.sandbox
         return self.provider_credentials(provider) is None
+
+    @property
+    def oauth_testing(self) -> bool:
+        """Whether the OAuth test mode is on (`oauth_test_mode`, or a test user named)."""
+        return self.oauth_test_mode or bool(self.oauth_test_user)
 
 
 class GeneratedSecrets:

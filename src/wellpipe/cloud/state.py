@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from wellpipe.cloud.db.engine import DriverStatement
     from wellpipe.cloud.security.passwords import PasswordHasher
     from wellpipe.cloud.services.cache import AnswerCache
+    from wellpipe.cloud.services.client_documents import ClientDocuments
     from wellpipe.cloud.services.health import AccessLog, SharedTransport
     from wellpipe.cloud.services.keys import VerificationCache
     from wellpipe.cloud.services.limits import Meter
@@ -58,6 +59,8 @@ class ServiceState:
         google_transport: Where calls to Google's sign-in go (tests: a fake).
         google_discovery: Google's OpenID configuration and when it was read.
         google_keys: Google's signing keys and when they were read.
+        client_documents: Assistants' client metadata documents, fetched and cached
+            (`services.client_documents`).
     """
 
     key_cache: VerificationCache | None = None
@@ -79,3 +82,4 @@ class ServiceState:
     google_transport: httpx2.AsyncBaseTransport | None = None
     google_discovery: tuple[float, Any] | None = None
     google_keys: tuple[float, Any] | None = None
+    client_documents: ClientDocuments | None = None

@@ -5,9 +5,12 @@ Every request is checked in this order:
 1. Host and Origin against the public URL (421 / 403): explicit
    `TransportSecuritySettings`, never the SDK's default (which is off for a public host).
 2. ``POST`` only: the endpoint is stateless, so there is no stream to hold open (405).
-3. The API key, from ``Authorization: Bearer`` (or ``X-API-Key``), never from the URL:
-   401 problem details otherwise. The user is the key's owner, carried to the tools in a
-   context variable; nothing else in the request can name a user.
+3. The credential, from ``Authorization: Bearer`` (or ``X-API-Key``), never from the URL:
+   an API key, or an assistant's OAuth access token issued for this very address
+   (`wellpipe.cloud.services.authorization`). Otherwise a 401 problem whose
+   ``WWW-Authenticate`` names the protected-resource metadata (RFC 9728), which is how a
+   connector learns to sign in. The user is the credential's owner, carried to the tools
+   in a context variable; nothing else in the request can name a user.
 4. The SDK's stateless transport (any worker can serve any request; both protocol eras).
 
 A ``tools/call`` goes through the one gate (`wellpipe.cloud.services.gate`) exactly as a
@@ -39,12 +42,12 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from wellpipe.cloud.api.deps import invalid_key_problem, presented_key
+from wellpipe.cloud.api.oauth import metadata_url
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.services import gate
+from wellpipe.cloud.services import authorization, gate
 from wellpipe.cloud.services.gate import Call, Caller, Face
 from wellpipe.cloud.services.health import close_shared_http
-from wellpipe.cloud.services.keys import authenticate
 from wellpipe.core.errors import WellpipeError
 from wellpipe.core.ports import HealthProvider
 from wellpipe.mcp.server import OpenedProviders, WellpipeServer
@@ -53,7 +56,7 @@ __all__ = ["MCP_PATHS", "build_mcp", "mount_mcp", "transport_security"]
 
 logger = logging.getLogger(__name__)
 
-MCP_PATHS = ("/api/mcp", "/mcp")
+MCP_PATHS = authorization.RESOURCE_PATHS
 """Where the endpoint answers."""
 
 UNEXPECTED = (
@@ -191,21 +194,40 @@ class _Gate:
 
     async def _identify(self, request: Request, body: bytes) -> Caller | Problem:
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        resource = authorization.issuer(self._ctx) + request.url.path
         try:
             presented = presented_key(
                 request, bearer if scheme.lower() == "bearer" and bearer.strip() else None
             )
         except Problem as problem:
-            return problem
-        if _is_tool_call(body):
-            try:
-                return await gate.identify(self._ctx, presented)
-            except gate.Unauthenticated:
-                return invalid_key_problem()
-        principal = await authenticate(self._ctx, presented)
-        if principal is None:
-            return invalid_key_problem()
-        return Caller(presented=presented, principal=principal)
+            return self._challenge(problem, request.url.path)
+        try:
+            if _is_tool_call(body):
+                return await gate.identify(self._ctx, presented, resource=resource)
+            return await gate.authenticate_now(self._ctx, presented, resource=resource)
+        except gate.Unauthenticated:
+            if authorization.is_access_token(presented):
+                return self._challenge(
+                    Problem(
+                        401,
+                        "unauthorized",
+                        "This access token is not valid here (expired, revoked, or issued "
+                        "for another address); your assistant should sign in again.",
+                    ),
+                    request.url.path,
+                    error="invalid_token",
+                )
+            return self._challenge(invalid_key_problem(), request.url.path, error="invalid_token")
+
+    def _challenge(self, problem: Problem, path: str, *, error: str | None = None) -> Problem:
+        """The 401 with the RFC 9728 challenge: where an assistant learns how to sign in."""
+        parts = ['Bearer realm="wellpipe"']
+        if error is not None:
+            parts.append(f'error="{error}"')
+        parts.append(f'resource_metadata="{metadata_url(self._ctx, path)}"')
+        parts.append(f'scope="{authorization.SCOPE}"')
+        problem.headers = {**(problem.headers or {}), "WWW-Authenticate": ", ".join(parts)}
+        return problem
 
 
 def _is_tool_call(body: bytes) -> bool:

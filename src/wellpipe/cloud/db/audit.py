@@ -48,6 +48,9 @@ EVENTS = frozenset(
         "plan.changed",
         "quota.exceeded",
         "data.accessed",
+        "assistant.connected",
+        "assistant.revoked",
+        "assistant.token_reused",
     }
 )
 """Every event name the service writes."""

@@ -13,6 +13,12 @@
 * ``audit_events``: append-only security and access events (never values or secrets).
 * ``revocations``: provider revokes still to retry after an account was deleted.
 * ``upstream_windows``: the shared outbound budget per provider app and window.
+* ``oauth_clients``: assistants registered dynamically (RFC 7591); a client secret, when
+  one was issued, only as its SHA-256.
+* ``oauth_requests``: authorization requests waiting for the person's consent.
+* ``oauth_codes``: authorization codes (by SHA-256), single-use, a minute long.
+* ``oauth_grants``: what a person allowed one assistant (Connected assistants).
+* ``oauth_tokens``: the grants' access and refresh tokens, by SHA-256 only.
 """
 
 from __future__ import annotations
@@ -40,9 +46,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "AuthorizationCode",
+    "AuthorizationRequest",
     "Base",
     "Connection",
+    "OAuthClient",
+    "OAuthGrant",
     "OAuthState",
+    "OAuthToken",
     "PendingRevocation",
     "Session",
     "UpstreamWindow",
@@ -233,3 +244,98 @@ class UpstreamWindow(Base):
     window_s: Mapped[int] = mapped_column(Integer, primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OAuthClient(Base):
+    """An assistant registered through dynamic client registration (RFC 7591).
+
+    ``metadata_json`` holds what it registered (name, redirect URIs, auth method), as
+    untrusted text. A client that never completes a grant expires (``expires_at``).
+    Clients identified by a metadata document (an https ``client_id``) have no row.
+    """
+
+    __tablename__ = "oauth_clients"
+    __table_args__ = (Index("ix_oauth_clients_source_created", "source_digest", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    metadata_json: Mapped[str] = mapped_column(Text)
+    source_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
+class AuthorizationRequest(Base):
+    """An authorization request waiting for consent, bound to the browser that made it."""
+
+    __tablename__ = "oauth_requests"
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_binding: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(String(512))
+    client_name: Mapped[str] = mapped_column(String(100))
+    client_kind: Mapped[str] = mapped_column(String(8))  # "dcr" | "cimd"
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str | None] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class AuthorizationCode(Base):
+    """An authorization code: single-use, short-lived, bound to PKCE, redirect and resource."""
+
+    __tablename__ = "oauth_codes"
+
+    code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(512))
+    client_name: Mapped[str] = mapped_column(String(100))
+    client_kind: Mapped[str] = mapped_column(String(8))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant)
+    used_at: Mapped[datetime | None] = mapped_column(Instant)
+    grant_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class OAuthGrant(Base):
+    """What one person allowed one assistant: the dashboard's Connected assistants."""
+
+    __tablename__ = "oauth_grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(512), index=True)
+    client_name: Mapped[str] = mapped_column(String(100))
+    client_kind: Mapped[str] = mapped_column(String(8))
+    redirect_host: Mapped[str] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    last_used_at: Mapped[datetime | None] = mapped_column(Instant)
+    period: Mapped[str | None] = mapped_column(String(7))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
+class OAuthToken(Base):
+    """An access or refresh token of a grant, by SHA-256 (the token itself is never kept)."""
+
+    __tablename__ = "oauth_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))  # "access" | "refresh"
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant, index=True)
+    spent_at: Mapped[datetime | None] = mapped_column(Instant)
+    replaced_by: Mapped[str | None] = mapped_column(String(64))

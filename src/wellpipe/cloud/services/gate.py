@@ -45,6 +45,7 @@ from enum import StrEnum
 from typing import Any
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.services import authorization
 from wellpipe.cloud.services.health import CloudProvider, open_providers, record_access
 from wellpipe.cloud.services.keys import KeyClaim, Principal, authenticate, recall
 from wellpipe.cloud.services.limits import Charge, admit, charge, refund
@@ -66,6 +67,7 @@ __all__ = [
     "Outcome",
     "Pass",
     "Unauthenticated",
+    "authenticate_now",
     "enter",
     "identify",
     "outcome_of",
@@ -175,15 +177,44 @@ class LimitReached(WellpipeError):
         self.charge = counted
 
 
-async def identify(ctx: CloudContext, presented: str) -> Caller:
+async def identify(ctx: CloudContext, presented: str, *, resource: str | None = None) -> Caller:
     """The caller behind a credential: recalled without database work when possible.
 
+    Args:
+        ctx: The service context.
+        presented: An API key, or an assistant's OAuth access token.
+        resource: Where it was presented (the MCP endpoint's URL): an access token is
+            only valid at the resource it was issued for, so without one it is refused.
+
     Raises:
-        Unauthenticated: the credential is not valid.
+        Unauthenticated: the credential is not valid (here).
     """
+    if authorization.is_access_token(presented):
+        granted = None
+        if resource is not None:
+            granted = await authorization.resolve_access(ctx, presented, resource)
+        if granted is None:
+            raise Unauthenticated
+        return Caller(presented=presented, principal=granted)
     claim = recall(ctx, presented)
     if claim is not None:
         return Caller(presented=presented, claim=claim)
+    principal = await authenticate(ctx, presented)
+    if principal is None:
+        raise Unauthenticated
+    return Caller(presented=presented, principal=principal)
+
+
+async def authenticate_now(
+    ctx: CloudContext, presented: str, *, resource: str | None = None
+) -> Caller:
+    """`identify`, never from memory: for requests no counting statement will confirm.
+
+    Raises:
+        Unauthenticated: the credential is not valid (here).
+    """
+    if authorization.is_access_token(presented):
+        return await identify(ctx, presented, resource=resource)
     principal = await authenticate(ctx, presented)
     if principal is None:
         raise Unauthenticated
@@ -249,6 +280,8 @@ def _audit_detail(call: Call, principal: Principal, providers: Sequence[CloudPro
         "upstream_calls": sum(provider.upstream_calls for provider in providers),
         "providers": ",".join(provider.info.name for provider in providers)[:64],
     }
+    if principal.client_name is not None:
+        detail["client"] = principal.client_name[:100]
     if call.span is not None:
         detail["range"] = call.span[:32]
     return detail
@@ -308,6 +341,8 @@ async def enter(
                 detail=_audit_detail(call, principal, providers),
                 request_id=request_id,
             )
+            if principal.grant_id is not None:
+                await authorization.note_use(ctx, principal.grant_id)
     except WellpipeError:
         # A revoked key learns nothing about the account: confirm it before answering.
         await confirm(ctx, caller)

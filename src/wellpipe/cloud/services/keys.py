@@ -129,17 +129,21 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts for: the key's owner, never an id taken from the request.
+    """Who a request acts for: the credential's owner, never an id taken from the request.
 
     Attributes:
-        user_id: The key's owner.
-        key_id: The key used.
+        user_id: The key's (or the assistant's grant's) owner.
+        key_id: The API key used, if one was.
         plan: The owner's plan as of this request (``FREE`` or ``PRO``).
+        grant_id: The connected assistant's grant, when an OAuth access token was used.
+        client_name: That assistant's name, as it registered it (untrusted text).
     """
 
     user_id: str
-    key_id: str
+    key_id: str | None
     plan: str
+    grant_id: str | None = None
+    client_name: str | None = None
 
 
 @dataclass(frozen=True)

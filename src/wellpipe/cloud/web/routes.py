@@ -24,6 +24,7 @@ from wellpipe.cloud.services.deletion import DeletionReport, delete_account
 from wellpipe.cloud.services.export import export_account
 from wellpipe.cloud.services.tokens import connection_status
 from wellpipe.cloud.web.charts import bar_chart
+from wellpipe.cloud.web.consent import after_signin
 from wellpipe.cloud.web.flash import NewKey
 from wellpipe.cloud.web.labels import (
     EndpointLabel,
@@ -61,6 +62,9 @@ _EVENT_LABELS = {
     "plan.changed": "Plan changed",
     "quota.exceeded": "Monthly limit reached",
     "data.accessed": "Data read",
+    "assistant.connected": "Assistant connected",
+    "assistant.revoked": "Assistant access revoked",
+    "assistant.token_reused": "Assistant access revoked (a used sign-in token came back)",
 }
 _RECENT_EVENTS = 25
 
@@ -112,7 +116,7 @@ async def signup(web: WebDep) -> Response:
         )
     await _open_session(web, user.id)
     web.flash("success", "Welcome to Wellpipe. Connect a provider to get started.")
-    return web.redirect("/dashboard")
+    return web.redirect(after_signin(web))
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -151,7 +155,7 @@ async def signin(web: WebDep, request: Request) -> Response:
         accounts.issue_device_cookie(web.ctx, user.id),
         accounts.device_cookie_attributes(web.settings),
     )
-    return web.redirect("/dashboard")
+    return web.redirect(after_signin(web))
 
 
 @router.post("/signout")
@@ -213,7 +217,7 @@ async def google_callback(web: WebDep, request: Request) -> Response:
         web.flash("error", str(refused))
         return web.redirect("/signin")
     await _open_session(web, user.id)
-    return web.redirect("/dashboard")
+    return web.redirect(after_signin(web))
 
 
 # ---------------------------------------------------------------------- dashboard

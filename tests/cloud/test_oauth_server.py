@@ -1,0 +1,376 @@
+"""The authorization server over real HTTP: discovery, registration, consent, tokens, refusals.
+
+A `Connector` plays Claude (or ChatGPT) and a signed-up person's cookie jar plays the
+browser; the service runs under uvicorn on a loopback port, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.cloud.conftest import PUBLIC_URL
+from tests.cloud.oauth_support import (
+    CHATGPT,
+    CLAUDE,
+    RESOURCE,
+    TOOLS_LIST,
+    Connector,
+    browser,
+    mcp_post,
+    pkce,
+    query_of,
+)
+from tests.cloud.served_support import Served, csrf_of, served
+from tests.fakes import FakeClock
+from wellpipe.cloud.security import api_keys
+from wellpipe.cloud.settings import CloudSettings
+from wellpipe.sandbox import WhoopSandbox
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_keys, "BCRYPT_ROUNDS", 4)
+
+
+@pytest.fixture
+async def service(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    whoop_app_credentials: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> AsyncIterator[Served]:
+    async with served(cloud_settings, clock, sandbox, caplog) as started:
+        yield started
+
+
+@pytest.fixture
+async def person(service: Served) -> AsyncIterator[httpx2.AsyncClient]:
+    """Ada's browser, signed up and signed in."""
+    signed_in = await browser(service, "ada@example.com")
+    try:
+        yield signed_in
+    finally:
+        await signed_in.aclose()
+
+
+# ---------------------------------------------------------------------- discovery
+async def test_an_unauthenticated_mcp_request_points_to_the_metadata(service: Served) -> None:
+    async with service.client() as http:
+        for path in ("/api/mcp", "/mcp"):
+            refused = await http.post(path, json=TOOLS_LIST)
+            assert refused.status_code == 401
+            challenge = refused.headers["www-authenticate"]
+            assert challenge.startswith("Bearer ")
+            url = f"{PUBLIC_URL}/.well-known/oauth-protected-resource{path}"
+            assert f'resource_metadata="{url}"' in challenge
+            assert 'scope="health:read"' in challenge
+
+            prm = await http.get(f"/.well-known/oauth-protected-resource{path}")
+            assert prm.status_code == 200
+            assert prm.json()["resource"] == PUBLIC_URL + path
+            assert prm.json()["authorization_servers"] == [PUBLIC_URL]
+
+        root = await http.get("/.well-known/oauth-protected-resource")
+        assert root.json()["resource"] == RESOURCE
+
+        metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
+    assert metadata["issuer"] == PUBLIC_URL
+    assert metadata["authorization_endpoint"] == PUBLIC_URL + "/authorize"
+    assert metadata["token_endpoint"] == PUBLIC_URL + "/token"
+    assert metadata["registration_endpoint"] == PUBLIC_URL + "/register"
+    assert metadata["revocation_endpoint"] == PUBLIC_URL + "/revoke"
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert set(metadata["token_endpoint_auth_methods_supported"]) == {
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    }
+    assert metadata["client_id_metadata_document_supported"] is True
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+
+
+# ---------------------------------------------------------------------- the happy path
+@pytest.mark.parametrize("method", ["none", "client_secret_basic", "client_secret_post"])
+async def test_connect_call_refresh_revoke(
+    service: Served, person: httpx2.AsyncClient, method: str
+) -> None:
+    connector = Connector(service, method=method)
+    tokens = await connector.connect(person)
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["expires_in"] == 3600
+    assert tokens["scope"] == "health:read"
+    access, refresh = tokens["access_token"], tokens["refresh_token"]
+
+    listed = await mcp_post(service, access, TOOLS_LIST)
+    assert listed.status_code == 200, listed.text
+    assert "get-daily-summary" in listed.text
+
+    renewed = await connector.refresh(refresh)
+    assert renewed.status_code == 200, renewed.text
+    fresh = renewed.json()
+    assert fresh["refresh_token"] != refresh
+    assert (await mcp_post(service, fresh["access_token"], TOOLS_LIST)).status_code == 200
+
+    assert (await connector.revoke(fresh["refresh_token"])).status_code == 200
+    assert (await mcp_post(service, fresh["access_token"], TOOLS_LIST)).status_code == 401
+    assert (await connector.refresh(fresh["refresh_token"])).status_code == 400
+
+
+async def test_the_redirect_carries_state_and_iss(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service)
+    await connector.register()
+    _, challenge = pkce()
+    answer = await connector.allow(person, challenge)
+    assert answer["state"] == "state-123"
+    assert answer["iss"] == PUBLIC_URL
+    assert answer["code"].startswith("wpac_")
+
+    denied = await connector.allow(person, challenge, decision="deny")
+    assert denied == {
+        "error": "access_denied",
+        "error_description": "The person declined.",
+        "state": "state-123",
+        "iss": PUBLIC_URL,
+    }
+
+
+async def test_a_signed_out_person_signs_in_and_comes_back_to_consent(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    """Ada (signed up in another browser) starts in a fresh one."""
+    connector = Connector(service)
+    await connector.register()
+    _, challenge = pkce()
+    async with service.client("127.0.0.9") as person:
+        started = await connector.authorize(person, challenge)
+        consent = started.headers["location"]
+        assert consent.startswith("/authorize/consent?request=")
+        bounced = await person.get(consent)
+        assert bounced.status_code == 303
+        assert bounced.headers["location"] == "/signin"
+        page = await person.get("/signin")
+        assert "Sign in to Wellpipe to let Claude read your data." in page.text
+        signed_in = await person.post(
+            "/signin",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "email": "ada@example.com",
+                "password": "correct horse battery staple",
+            },
+        )
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == consent
+        shown = await person.get(consent)
+        assert shown.status_code == 200
+        assert "Allow" in shown.text
+        assert "claude.ai" in shown.text
+        assert shown.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]
+
+
+# ---------------------------------------------------------------------- refusals
+async def test_authorization_requests_without_s256_pkce_are_refused(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service)
+    await connector.register()
+    verifier, challenge = pkce()
+    cases: list[dict[str, Any]] = [
+        {"code_challenge": None},
+        {"code_challenge_method": "plain", "code_challenge": verifier},
+        {"code_challenge_method": None},
+        {"response_type": "token"},
+        {"scope": "write:everything"},
+        {"resource": "https://elsewhere.example/api/mcp"},
+    ]
+    for overrides in cases:
+        refused = await connector.authorize(person, challenge, **overrides)
+        assert refused.status_code == 302, (overrides, refused.text)
+        answer = query_of(refused.headers["location"])
+        assert answer["error"] in {
+            "invalid_request",
+            "unsupported_response_type",
+            "invalid_scope",
+            "invalid_target",
+        }, answer
+        assert answer["state"] == "state-123"
+        assert answer["iss"] == PUBLIC_URL
+
+
+async def test_unregistered_redirect_uris_are_never_redirected_to(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service)
+    await connector.register()
+    _, challenge = pkce()
+    for wrong in (
+        CLAUDE + "/",  # a trailing slash
+        "https://claude.ai:8443/api/mcp/auth_callback",  # another port, not loopback
+        "https://evil.example/api/mcp/auth_callback",
+        CHATGPT,
+    ):
+        refused = await connector.authorize(person, challenge, redirect_uri=wrong)
+        assert refused.status_code == 400, wrong
+        assert "location" not in refused.headers
+        assert "nothing was shared" in refused.text.lower()
+
+
+async def test_loopback_redirects_may_use_any_port(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service, redirect_uri="http://127.0.0.1:33418/callback")
+    await connector.register()
+    verifier, challenge = pkce()
+    connector.redirect_uri = "http://127.0.0.1:51999/callback"
+    answer = await connector.allow(person, challenge)
+    assert (await connector.exchange(answer["code"], verifier)).status_code == 200
+    connector.redirect_uri = "http://127.0.0.1:51999/other"
+    refused = await connector.authorize(person, challenge)
+    assert refused.status_code == 400
+
+
+async def test_codes_are_single_use_bound_and_short_lived(
+    service: Served, person: httpx2.AsyncClient, clock: FakeClock
+) -> None:
+    connector = Connector(service)
+    await connector.register()
+
+    verifier, challenge = pkce()
+    code = (await connector.allow(person, challenge))["code"]
+    wrong = await connector.exchange(code, pkce()[0])
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "invalid_grant"
+    # A failed attempt spent the code too.
+    assert (await connector.exchange(code, verifier)).json()["error"] == "invalid_grant"
+
+    verifier, challenge = pkce()
+    code = (await connector.allow(person, challenge))["code"]
+    first = await connector.exchange(code, verifier)
+    assert first.status_code == 200
+    replay = await connector.exchange(code, verifier)
+    assert replay.json()["error"] == "invalid_grant"
+    # The replay revoked what the code had granted.
+    assert (await mcp_post(service, first.json()["access_token"], TOOLS_LIST)).status_code == 401
+
+    verifier, challenge = pkce()
+    code = (await connector.allow(person, challenge))["code"]
+    other = await connector.exchange(code, verifier, resource=PUBLIC_URL + "/mcp")
+    assert other.json()["error"] == "invalid_target"
+
+    verifier, challenge = pkce()
+    code = (await connector.allow(person, challenge))["code"]
+    clock.advance(120)
+    assert (await connector.exchange(code, verifier)).json()["error"] == "invalid_grant"
+
+
+async def test_a_token_works_only_at_its_resource(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service)
+    tokens = await connector.connect(person)
+    access = tokens["access_token"]
+    assert (await mcp_post(service, access, TOOLS_LIST, path="/api/mcp")).status_code == 200
+    elsewhere = await mcp_post(service, access, TOOLS_LIST, path="/mcp")
+    assert elsewhere.status_code == 401
+    assert 'error="invalid_token"' in elsewhere.headers["www-authenticate"]
+    async with service.client() as http:
+        rest = await http.get(
+            "/api/v1/health",
+            params={"type": "summary"},
+            headers={"Authorization": f"Bearer {access}"},
+        )
+    assert rest.status_code == 401
+
+
+async def test_a_spent_refresh_token_revokes_the_whole_grant(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service)
+    tokens = await connector.connect(person)
+    renewed = (await connector.refresh(tokens["refresh_token"])).json()
+    stolen = await connector.refresh(tokens["refresh_token"])
+    assert stolen.status_code == 400
+    assert stolen.json()["error"] == "invalid_grant"
+    assert (await mcp_post(service, renewed["access_token"], TOOLS_LIST)).status_code == 401
+    assert (await connector.refresh(renewed["refresh_token"])).status_code == 400
+
+
+async def test_unknown_or_wrongly_authenticated_clients_get_invalid_client(
+    service: Served,
+) -> None:
+    connector = Connector(service, method="client_secret_basic")
+    await connector.register()
+    connector.client_secret = "wpcs_wrong"
+    refused = await connector.token(grant_type="refresh_token", refresh_token="x")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+
+    stranger = Connector(service, client_id="never-registered")
+    refused = await stranger.token(grant_type="refresh_token", refresh_token="x")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+
+
+async def test_registration_validates_redirect_uris_and_is_capped_per_source(
+    service: Served,
+) -> None:
+    for bad in (
+        "http://evil.example/callback",
+        "javascript:alert(1)",
+        "https://claude.ai/cb#fragment",
+        "data:text/html,hi",
+    ):
+        refused = await Connector(service, redirect_uri=bad).register()
+        assert refused.status_code == 400, bad
+        assert refused.json()["error"] in {"invalid_redirect_uri", "invalid_client_metadata"}
+
+    flood = Connector(service, address="127.0.0.77")
+    for _ in range(20):
+        assert (await flood.register()).status_code == 201
+    stopped = await flood.register()
+    assert stopped.status_code == 429
+    assert stopped.headers["retry-after"] == "3600"
+    # Another address is not affected.
+    assert (await Connector(service, address="127.0.0.78").register()).status_code == 201
+
+
+async def test_clients_that_never_complete_a_grant_expire(
+    service: Served, person: httpx2.AsyncClient, clock: FakeClock
+) -> None:
+    idle = Connector(service)
+    await idle.register()
+    used = Connector(service)
+    await used.connect(person)
+    clock.advance(25 * 3600)
+    _, challenge = pkce()
+    gone = await idle.authorize(person, challenge)
+    assert gone.status_code == 400
+    verifier, challenge = pkce()
+    answer = await used.allow(person, challenge)
+    assert (await used.exchange(answer["code"], verifier)).status_code == 200
+
+
+async def test_client_names_are_untrusted_text(service: Served, person: httpx2.AsyncClient) -> None:
+    connector = Connector(service)
+    await connector.register(
+        client_name='<img src="https://evil.example/x.png">\u202eClaude\x00',
+        logo_uri="https://evil.example/logo.png",
+    )
+    _, challenge = pkce()
+    started = await connector.authorize(person, challenge)
+    page = await person.get(started.headers["location"])
+    assert "<img" not in page.text
+    assert "&lt;img" in page.text
+    assert "evil.example/logo.png" not in page.text
+    assert "\u202e" not in page.text
