@@ -84,21 +84,24 @@ def _wait_healthy(service: Service, *, deadline_s: float) -> None:
 
 
 @contextlib.contextmanager
-def serve(home: Path, *, deadline_s: float = 40.0) -> Iterator[Service]:
+def serve(
+    home: Path, *, deadline_s: float = 40.0, env: dict[str, str] | None = None
+) -> Iterator[Service]:
     """Run ``python -m wellpipe cloud serve`` on a free port with ``WELLPIPE_HOME=home``.
 
     No WHOOP developer app is configured, so the service starts its built-in WHOOP
-    sandbox (which approves every authorization at once).
+    sandbox (which approves every authorization at once). ``env`` adds settings.
     """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WELLPIPE_")}
-    env["WELLPIPE_HOME"] = str(home)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WELLPIPE_")}
+    environment["WELLPIPE_HOME"] = str(home)
+    environment.update(env or {})
     log = home / "service.log"
     home.mkdir(parents=True, exist_ok=True)
     handle: IO[bytes] = log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "wellpipe", "cloud", "serve", "--port", str(port)],
-        env=env,
+        env=environment,
         stdout=handle,
         stderr=subprocess.STDOUT,
         cwd=home,

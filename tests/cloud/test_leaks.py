@@ -26,7 +26,9 @@ from sqlalchemy import select
 
 from tests.cloud.conftest import PUBLIC_URL, Cloud
 from tests.cloud.data_support import new_tenant
+from tests.cloud.oauth_support import CLAUDE, RESOURCE, pkce, query_of
 from tests.cloud.test_dashboard import csrf_of, page, submit
+from tests.cloud.test_mcp_endpoint import JSON_RPC, LIST
 from wellpipe.cloud.db.tables import Base
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.settings import CloudSettings
@@ -178,6 +180,8 @@ async def journey(cloud: Cloud, recorder: Recorder) -> dict[str, set[str]]:
         dead = await client.call_tool("get-profile", {})
         assert dead.is_error
 
+    assistant = await connect_an_assistant(cloud)
+
     recorder.tables_before_deletion = await dump_tables(cloud)
     exported = await submit(cloud, "/account/export")
     assert exported.status_code == 200
@@ -193,6 +197,87 @@ async def journey(cloud: Cloud, recorder: Recorder) -> dict[str, set[str]]:
         # The state goes to the browser in the redirect to WHOOP (by design), never elsewhere.
         "oauth state": {state},
         "whoop client secret": {CLIENT_SECRET},
+        **assistant,
+    }
+
+
+async def connect_an_assistant(cloud: Cloud) -> dict[str, set[str]]:
+    """Register a confidential client, allow it, call a tool, refresh, revoke, fail once."""
+    registered = await cloud.client.post(
+        "/register",
+        json={
+            "client_name": "Claude",
+            "redirect_uris": [CLAUDE],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    client = registered.json()
+    creds = {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+    verifier, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": CLAUDE,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "s",
+        "resource": RESOURCE,
+    }
+    started = await cloud.client.get("/authorize", params=params)
+    consent = await page(cloud, started.headers["location"])
+    handle = re.search(r'name="request" value="([^"]+)"', consent.text)
+    assert handle is not None
+    allowed = await submit(
+        cloud, "/authorize/consent", {"request": handle.group(1), "decision": "allow"}
+    )
+    code = query_of(allowed.headers["location"])["code"]
+    wrong = await cloud.client.post(
+        "/token",
+        data={
+            **creds,
+            "grant_type": "authorization_code",
+            "code": code + "x",
+            "code_verifier": verifier,
+            "redirect_uri": CLAUDE,
+        },
+    )
+    assert wrong.status_code == 400
+    tokens = (
+        await cloud.client.post(
+            "/token",
+            data={
+                **creds,
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": verifier,
+                "redirect_uri": CLAUDE,
+                "resource": RESOURCE,
+            },
+        )
+    ).json()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}", **JSON_RPC}
+    listed = await cloud.client.post("/api/mcp", json=LIST, headers=bearer)
+    assert listed.status_code == 200, listed.text
+    renewed = (
+        await cloud.client.post(
+            "/token",
+            data={**creds, "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        )
+    ).json()
+    reused = await cloud.client.post(
+        "/token",
+        data={**creds, "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    assert reused.status_code == 400
+    refused = await cloud.client.post("/api/mcp", json=LIST, headers=bearer)
+    assert refused.status_code == 401
+    return {
+        "assistant client secret": {client["client_secret"]},
+        "assistant authorization code": {code},
+        "pkce verifier": {verifier},
+        "assistant access tokens": {tokens["access_token"], renewed["access_token"]},
+        "assistant refresh tokens": {tokens["refresh_token"], renewed["refresh_token"]},
     }
 
 
@@ -214,10 +299,16 @@ async def test_no_secret_reaches_logs_responses_or_tables(
     # Where a value must appear, by design: the CSRF token in forms and in its session row
     # (a synchronizer token, useless without the session cookie, which is stored hashed);
     # the state in the redirect to WHOOP's consent page.
+    # An assistant's client secret, code and tokens reach it in the answers made for that
+    # (registration, the redirect back, the token responses), never a log or a table.
     by_design = {
         ("csrf token", "responses"),
         ("csrf token", "tables"),
         ("oauth state", "responses"),
+        ("assistant client secret", "responses"),
+        ("assistant authorization code", "responses"),
+        ("assistant access tokens", "responses"),
+        ("assistant refresh tokens", "responses"),
     }
     leaks = [
         (kind, where)
