@@ -316,6 +316,8 @@ async def test_real_data_without_setup_tells_the_user_to_run_init(
     arguments: dict[str, dict[str, Any]] = {
         "get-range": {"kind": "sleep", "start": "2026-11-01", "end": "2026-11-07"},
         "get-record": {"kind": "sleep", "id": "abc"},
+        "search": {"query": "sleep last week"},
+        "fetch": {"id": "day:2026-11-01"},
     }
     plan = ServerPlan(demo=False, seed=42, transport="stdio", port=0)
     async with _server(plan) as server, Client(server) as client:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import httpx2
 
 from tests.cloud.conftest import PUBLIC_URL
 from tests.cloud.served_support import Served, csrf_of
+from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.services import authorization
 
 CLAUDE = "https://claude.ai/api/mcp/auth_callback"
 CHATGPT = "https://chatgpt.com/connector_platform_oauth_redirect"
@@ -199,3 +202,40 @@ async def mcp_post(
 
 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+
+async def issue_token(
+    ctx: CloudContext, user_id: str, *, client_name: str = "Claude", resource: str = RESOURCE
+) -> str:
+    """An access token ``user_id`` allowed, made through the service's own steps."""
+    registered = await authorization.register(
+        ctx,
+        json.dumps(
+            {
+                "client_name": client_name,
+                "redirect_uris": [CLAUDE],
+                "token_endpoint_auth_method": "none",
+            }
+        ).encode(),
+        source=f"test-{secrets.token_hex(4)}",
+    )
+    client = await authorization.client_for(ctx, registered["client_id"])
+    assert client is not None
+    verifier, challenge = pkce()
+    binding = secrets.token_urlsafe(32)
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": CLAUDE,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": resource,
+    }
+    handle = await authorization.begin(ctx, params, binding)
+    target = await authorization.decide(ctx, handle, binding, user_id=user_id, allow=True)
+    assert target is not None
+    code = query_of(target)["code"]
+    tokens = await authorization.exchange_code(
+        ctx, client, {"code": code, "code_verifier": verifier, "redirect_uri": CLAUDE}
+    )
+    return tokens.access_token

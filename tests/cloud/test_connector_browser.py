@@ -237,4 +237,5 @@ async def test_an_assistant_connects_calls_refreshes_and_is_revoked(
     log = service.log_text()
     assert "Traceback" not in log
     for secret in (issued.access_token, issued.refresh_token, storage.tokens.access_token):
+        assert secret
         assert secret not in log

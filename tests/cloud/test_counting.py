@@ -1,8 +1,9 @@
 """The counting rule, as a table, over both faces: only data answered is counted.
 
 Each row is an outcome a request can have (`wellpipe.cloud.services.gate.COUNTED`). It is
-produced once through REST and once through an MCP ``tools/call``, and the month's count is
-read straight from the database before and after. The README states the same table.
+produced once through REST and once through an MCP ``tools/call`` (with an API key, and
+with an assistant's OAuth token), and the month's count is read straight from the
+database before and after. The README states the same table.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import pytest
 
 from tests.cloud.conftest import PUBLIC_URL, Cloud
 from tests.cloud.data_support import Tenant, new_tenant
+from tests.cloud.oauth_support import issue_token
 from tests.cloud.test_mcp_endpoint import JSON_RPC
+from wellpipe.cloud.services.audit import list_events
+from wellpipe.cloud.services.authorization import list_grants
 from wellpipe.cloud.services.gate import COUNTED, Outcome, outcome_of
 from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.cloud.services.tokens import read_access_token
@@ -176,7 +180,7 @@ async def _call_tool(cloud: Cloud, key: str, tool: tuple[str, dict[str, Any]]) -
     return json.loads(body)["result"]
 
 
-@pytest.mark.parametrize("face", ["rest", "mcp"])
+@pytest.mark.parametrize("face", ["rest", "mcp", "mcp with an assistant's token"])
 @pytest.mark.parametrize("row", TABLE, ids=[row.outcome for row in TABLE])
 async def test_only_data_answered_is_counted(
     cloud: Cloud, face: str, row: Row, monkeypatch: pytest.MonkeyPatch
@@ -187,6 +191,9 @@ async def test_only_data_answered_is_counted(
     await row.setup(cloud, tenant, monkeypatch)
     before = await _month(cloud, tenant)
     key = row.key or tenant.key
+    if face == "mcp with an assistant's token":
+        token = await issue_token(cloud.ctx, tenant.user_id)
+        key = "wpat_" + "x" * 43 if row.key else token
 
     if face == "rest":
         # A crash of ours is a 500 answer here too, not an exception in the test.
@@ -206,6 +213,16 @@ async def test_only_data_answered_is_counted(
             assert result.get("isError", False) is (row.status != 200), result
 
     assert await _month(cloud, tenant) == before + (1 if row.counted else 0), row.outcome
+    if face == "mcp with an assistant's token":  # the assistant's own count, in the dashboard
+        [grant] = await list_grants(cloud.ctx, tenant.user_id)
+        assert grant.requests_this_month == (1 if row.counted else 0), row.outcome
+        assert (grant.last_used_at is not None) is row.counted
+        reads = [
+            e for e in await list_events(cloud.ctx, tenant.user_id) if e.event == "data.accessed"
+        ]
+        assert [e.detail.get("client") for e in reads if e.detail.get("key_id") is None] == (
+            ["Claude"] if row.counted else []
+        )
 
 
 @pytest.mark.parametrize(

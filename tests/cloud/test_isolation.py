@@ -1,4 +1,4 @@
-"""Tenant isolation: user A's key never reads user B's data, whatever A puts in the request.
+"""Tenant isolation: user A's key (or A's assistant's OAuth token) never reads B's data.
 
 A and B are connected to different WHOOP members. A tries B's identifiers (Wellpipe user
 id, key id, WHOOP member id, record ids, email) in every REST route's path and query, in
@@ -9,6 +9,7 @@ and B's answers are cached before A asks. Nothing of B's ever comes back to A.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.cloud.conftest import PUBLIC_URL, Cloud
 from tests.cloud.data_support import Tenant, new_tenant
+from tests.cloud.oauth_support import issue_token
 from tests.fakes import FakeClock
 from wellpipe.cloud.services.upstream import UpstreamBudget, install_budget
 from wellpipe.mcp.tools import TOOLS
@@ -190,12 +192,16 @@ async def test_a_key_only_ever_reads_its_owners_data(cloud: Cloud) -> None:
     assert failures == []
 
 
-async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud) -> None:
+@pytest.mark.parametrize("credential", ["api key", "oauth token"])
+async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud, credential: str) -> None:
     first, second = cloud.sandbox.member_ids[:2]
     alice = await new_tenant(cloud, member=first)
     bob = await new_tenant(cloud, member=second)
     theirs = await identifiers(cloud, bob)
     mine = await identifiers(cloud, alice)
+    if credential == "oauth token":  # what a connector (Claude, ChatGPT) presents
+        alice = replace(alice, key=await issue_token(cloud.ctx, alice.user_id))
+        bob = replace(bob, key=await issue_token(cloud.ctx, bob.user_id))
 
     calls: list[tuple[str, dict[str, Any]]] = [
         ("get-daily-summary", {"days": 30}),
@@ -217,6 +223,12 @@ async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud) -> None:
     ]
     lacking = ("get-recent-readiness", "get-recent-activity", "get-recent-vitals")  # not WHOOP's
     calls += [(name, {"days": 30}) for name in lacking]
+    calls += [("search", {"query": "sleep last 30 days"}), ("search", {"query": "workouts"})]
+    calls += [
+        ("fetch", {"id": f"{kind}:whoop:{record_id}"})
+        for kind in KINDS
+        for record_id in sorted(theirs["ids"][kind])[:2]
+    ]
     assert {name for name, _ in calls} == {tool.name for tool in TOOLS}
 
     async def as_user(
@@ -235,15 +247,17 @@ async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud) -> None:
                 text = json.dumps(result.structured_content) + " ".join(
                     getattr(block, "text", "") for block in result.content
                 )
-                echoed = text.replace(str(args.get("id")), "") if name == "get-record" else text
-                assert leaked(echoed, other) == [], (name, args)  # an error may repeat the id
-                if name == "get-record" and tenant is alice:
+                echoed = text
+                if name in {"get-record", "fetch"}:  # an error may repeat the id asked for
+                    echoed = text.replace(str(args["id"]).rsplit(":", 1)[-1], "")
+                assert leaked(echoed, other) == [], (name, args)
+                if name in {"get-record", "fetch"} and tenant is alice:
                     assert result.is_error, (name, args)
-                    assert "has no" in text
+                    assert name == "fetch" or "has no" in text
                 elif name in lacking:
                     assert result.is_error, (name, text)
                     assert "does not provide" in text
-                elif name != "get-record":
+                elif name not in {"get-record", "fetch"}:
                     assert not result.is_error, text
                     if name in {"get-recent-sleep", "get-profile"}:
                         assert leaked(text, own) != [], name  # the caller's own data

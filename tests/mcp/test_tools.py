@@ -97,13 +97,14 @@ def test_the_tool_list_is_static_and_deterministic() -> None:
 def test_the_model_facing_tool_list_is_small() -> None:
     # Issue 3's budget was 900 o200k tokens for names, descriptions and input schemas of 8
     # tools (714 used); issue 5 adds three tools (readiness, activity, vitals) and a provider
-    # argument to all 11, for 956 (bench/mcp_server.py counts them). As a tokenizer-free
-    # guard: ~4 characters a token, at most 1,000 tokens.
+    # argument to all 11, for 956 (bench/mcp_server.py counts them). ChatGPT's search and
+    # fetch add 157 (1,113 for 13 tools) against a budget of 1,150. As a tokenizer-free
+    # guard: ~3.7 characters a token (4,170 characters now).
     shown = "".join(
         t.name + (t.description or "") + json.dumps(t.input_schema, separators=(",", ":"))
         for t in list_tools()
     )
-    assert len(shown) < 3800
+    assert len(shown) < 4300
 
 
 # ------------------------------------------------------------------ answers

@@ -194,9 +194,16 @@ class ProviderResponseError(ProviderError):
 class NotFound(ProviderError):
     """The provider has no record with the requested id."""
 
-    def __init__(self, *, provider: str, endpoint: str | None, what: str) -> None:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        endpoint: str | None,
+        what: str,
+        action: str = "check the id and try again",
+    ) -> None:
         super().__init__(
-            f"{_display_name(provider)} has no {what}; check the id and try again.",
+            f"{_display_name(provider)} has no {what}; {action}.",
             provider=provider,
             endpoint=endpoint,
         )

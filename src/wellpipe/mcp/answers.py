@@ -14,10 +14,14 @@ from wellpipe.mcp.tables import Cell, Table
 
 __all__ = [
     "Answer",
+    "FetchAnswer",
     "ProfileAnswer",
     "RecordAnswer",
+    "SearchAnswer",
+    "SearchResult",
     "SourceProfile",
     "TableAnswer",
+    "json_answer",
     "profile_answer",
     "record_answer",
     "render_cell",
@@ -80,6 +84,33 @@ class ProfileAnswer(SourceProfile):
     provider: str = Field(description="the provider read; several are comma-separated")
     sources: list[SourceProfile] | None = None
     notes: list[str] | None = None
+
+
+class SearchResult(_Out):
+    """One day or record a search found: the id fetch takes, a title and one line of it."""
+
+    id: str
+    title: str
+    url: str | None = None
+    text: str = Field(description="the headline values, one line")
+
+
+class SearchAnswer(_Out):
+    """What ChatGPT's search returns (``results``, newest first), and how it read the query."""
+
+    results: list[SearchResult]
+    searched: str = Field(description="how the query was read: what, from whom, which days")
+    notes: list[str] | None = None
+
+
+class FetchAnswer(_Out):
+    """One day or record in full, as ChatGPT's fetch returns it."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +190,12 @@ def record_answer(record: dict[str, JsonValue]) -> Answer:
         RecordAnswer(record=record),
         json.dumps(record, separators=(",", ":"), ensure_ascii=False),
     )
+
+
+def json_answer(structured: SearchAnswer | FetchAnswer) -> Answer:
+    """An answer whose text is its structured content as compact JSON (as ChatGPT reads it)."""
+    dumped = structured.model_dump(mode="json", exclude_none=True)
+    return Answer(structured, json.dumps(dumped, separators=(",", ":"), ensure_ascii=False))
 
 
 def _profile_lines(profile: SourceProfile) -> list[str]:

@@ -15,14 +15,17 @@ from pydantic import (
 )
 
 from wellpipe.core.reading import MAX_DAYS, range_problem
+from wellpipe.mcp.search import DayId, RecordId, parse_id, query_provider
 
 __all__ = [
     "MAX_DAYS",
     "DaysArgs",
+    "FetchArgs",
     "NoArgs",
     "ProviderArgs",
     "RangeArgs",
     "RecordArgs",
+    "SearchArgs",
     "StrictArgs",
     "explain",
 ]
@@ -87,6 +90,40 @@ class RangeArgs(StrictArgs):
         if problem is not None:
             raise ValueError(problem)
         return self
+
+
+class SearchArgs(StrictArgs):
+    """Plain words; the provider they name (if one) is the one the server opens."""
+
+    query: str = Field(
+        max_length=200, description="e.g. sleep last week, oura readiness, workouts in November"
+    )
+
+    @property
+    def provider(self) -> str | None:
+        """The one provider the query names, or ``None`` to read every connected one."""
+        return query_provider(self.query)
+
+
+class FetchArgs(StrictArgs):
+    """An id from search; the provider it names (if any) is the one the server opens."""
+
+    id: str = Field(min_length=1, max_length=300, description="an id from search")
+
+    @model_validator(mode="after")
+    def _an_id_search_gives(self) -> Self:
+        parse_id(self.id)
+        return self
+
+    @property
+    def item(self) -> DayId | RecordId:
+        """The day or record the id names."""
+        return parse_id(self.id)
+
+    @property
+    def provider(self) -> str | None:
+        """The provider the id names, or ``None`` for a day of every connected provider."""
+        return self.item.provider
 
 
 def explain(error: ValidationError, model: type[StrictArgs]) -> str:

@@ -167,7 +167,9 @@ class WellpipeServer(MCPServer[Any]):
         default_tz: tzinfo = UTC,
         on_success: Callable[[], None] | None = None,
         unexpected: str = _UNEXPECTED,
+        link_base: str | None = None,
     ) -> None:
+        """Serve the tools over ``connect``; ``link_base`` (a URL prefix) gives search links."""
         super().__init__(
             name="wellpipe",
             title="Wellpipe",
@@ -183,6 +185,7 @@ class WellpipeServer(MCPServer[Any]):
         self._default_tz = default_tz
         self._on_success = on_success
         self._unexpected = unexpected
+        self._link_base = link_base
         self._tools = list_tools()
 
     async def list_tools(self) -> list[Tool]:
@@ -215,6 +218,7 @@ class WellpipeServer(MCPServer[Any]):
                     clock=self._clock,
                     default_tz=self._default_tz,
                     notes=tuple(getattr(providers, "notes", ())),
+                    link_base=self._link_base,
                 )
                 answer = await spec(tool_context, arguments)
         except WellpipeError as failure:
@@ -237,8 +241,17 @@ def build_server(
     clock: Clock | None = None,
     default_tz: tzinfo = UTC,
     on_success: Callable[[], None] | None = None,
+    link_base: str | None = None,
 ) -> WellpipeServer:
-    """A Wellpipe MCP server whose tools read through ``connect``."""
+    """A Wellpipe MCP server whose tools read through ``connect``.
+
+    ``link_base`` is where search and fetch results link to: a result's ``url`` is it
+    followed by the result's id (the host must serve those pages); without it, no links.
+    """
     return WellpipeServer(
-        connect=connect, clock=clock, default_tz=default_tz, on_success=on_success
+        connect=connect,
+        clock=clock,
+        default_tz=default_tz,
+        on_success=on_success,
+        link_base=link_base,
     )

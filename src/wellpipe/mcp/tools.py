@@ -14,21 +14,33 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from wellpipe.core.errors import NotFound
 from wellpipe.core.models import DataKind
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.core.reading import SUMMARY, Reader, Reading, TableKind
 from wellpipe.core.reading import SourceProfile as FoundProfile
 from wellpipe.mcp.answers import (
     Answer,
+    FetchAnswer,
     ProfileAnswer,
     RecordAnswer,
+    SearchAnswer,
     SourceProfile,
     TableAnswer,
     profile_answer,
     record_answer,
     table_answer,
 )
-from wellpipe.mcp.arguments import DaysArgs, ProviderArgs, RangeArgs, RecordArgs, StrictArgs
+from wellpipe.mcp.arguments import (
+    DaysArgs,
+    FetchArgs,
+    ProviderArgs,
+    RangeArgs,
+    RecordArgs,
+    SearchArgs,
+    StrictArgs,
+)
+from wellpipe.mcp.search import DayId, day_text, parse_query, record_text, search_results
 from wellpipe.mcp.tables import Table, summary_table, table_for
 
 __all__ = [
@@ -73,6 +85,8 @@ class ToolContext:
     """The user's time zone when no record says otherwise."""
     notes: tuple[str, ...] = ()
     """Sentences about connections left out of this call (a grant to renew), for every answer."""
+    link_base: str | None = None
+    """Where search and fetch results link to (``url`` is this plus the id); ``None``: no links."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +196,30 @@ def source_profile(found: FoundProfile) -> SourceProfile:
 async def _profile(context: ToolContext, args: ProviderArgs) -> Answer:
     found = await reader(context).profiles()
     return profile_answer([source_profile(one) for one in found.sources], found.notes)
+
+
+async def _search(context: ToolContext, args: SearchArgs) -> Answer:
+    read = reader(context)
+    query = parse_query(args.query, today=read.today())
+    reading = await read.between(query.asks, query.first, query.last)
+    return search_results(query, reading, link_base=context.link_base)
+
+
+async def _fetch(context: ToolContext, args: FetchArgs) -> Answer:
+    item, read = args.item, reader(context)
+    if isinstance(item, DayId):
+        reading = await read.between("summary", item.day, item.day)
+        return day_text(item, reading, link_base=context.link_base)
+    try:
+        found = await read.record(DataKind(item.kind), item.source_id)
+    except NotFound as missing:
+        raise NotFound(
+            provider=missing.provider,
+            endpoint=missing.endpoint,
+            what=f"{item.kind} with that id",
+            action="run search again and pass one of the ids it returns",
+        ) from None
+    return record_text(item, found, link_base=context.link_base)
 
 
 TOOLS: tuple[ToolSpec[Any], ...] = (
@@ -296,6 +334,25 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         arguments=ProviderArgs,
         output=ProfileAnswer,
         run=_profile,
+    ),
+    ToolSpec(
+        name="search",
+        title="Search days and records",
+        description=(
+            "Days or records matching plain words: a kind, a provider, days (default the "
+            "last 7). Newest first, at most 20; ids feed fetch."
+        ),
+        arguments=SearchArgs,
+        output=SearchAnswer,
+        run=_search,
+    ),
+    ToolSpec(
+        name="fetch",
+        title="Fetch a day or record",
+        description="One day (every kind) or one record, by a search id, in full.",
+        arguments=FetchArgs,
+        output=FetchAnswer,
+        run=_fetch,
     ),
 )
 """Every tool, in the order they are listed."""

@@ -63,6 +63,8 @@ MCP_TOOLS: dict[str, str] = {
     "get-range": "Any data for a date range",
     "get-record": "One record",
     "get-profile": "Profile",
+    "search": "Search (ChatGPT)",
+    "fetch": "One day or record (ChatGPT)",
 }
 """What each MCP tool (``mcp:<name>``) reads."""
 
