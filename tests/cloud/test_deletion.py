@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.cloud.conftest import Cloud
+from tests.cloud.oauth_support import RESOURCE, issue_token
 from wellpipe.cloud.db.tables import (
     ApiKey,
     AuditEvent,
@@ -26,6 +27,7 @@ from wellpipe.cloud.db.tables import (
 )
 from wellpipe.cloud.services import deletion
 from wellpipe.cloud.services.accounts import create_user, sign_in
+from wellpipe.cloud.services.authorization import resolve_access
 from wellpipe.cloud.services.connect import begin_connect, complete_connect
 from wellpipe.cloud.services.deletion import delete_account, retry_pending_revocations, user_hash
 from wellpipe.cloud.services.keys import authenticate, create_key
@@ -48,7 +50,8 @@ class Seeded:
 
 
 async def seed_account(cloud: Cloud, email: str, *, member: int = 0, key: bool = False) -> Seeded:
-    """An account with everything a user can have: sessions, a key, WHOOP, usage, audit."""
+    """An account with everything a user can have: sessions, a key, WHOOP, an assistant,
+    usage, audit."""
     user = await create_user(cloud.ctx, email=email, password=PASSWORD)
     await sign_in(cloud.ctx, email=email, password="wrong password here")  # throttle row
     cookie, _ = await open_session(cloud.ctx, user.id)
@@ -79,6 +82,8 @@ async def seed_account(cloud: Cloud, email: str, *, member: int = 0, key: bool =
                     created_at=cloud.clock.now(),
                 )
             )
+    assistant_token = await issue_token(cloud.ctx, user.id)  # a connected assistant
+    assert await resolve_access(cloud.ctx, assistant_token, RESOURCE) is not None
     async with cloud.ctx.db.transaction() as db:
         db.add(UsageCounter(user_id=user.id, period="2026-11", count=7))
         db.add(UsageDaily(user_id=user.id, day=date(2026, 11, 21), endpoint="get_sleep", count=7))
@@ -129,6 +134,8 @@ async def test_deletion_leaves_only_a_tombstone_and_revokes_once(cloud: Cloud) -
         "usage_counters",
         "usage_daily",
         "audit_events",
+        "oauth_codes",
+        "oauth_grants",
     }
     assert all(tables_with_users.values()), tables_with_users  # the seed touched every one
     before = await rows_of(cloud, stays.user_id)

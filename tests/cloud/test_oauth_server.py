@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from sqlalchemy import func, select
 
 from tests.cloud.conftest import PUBLIC_URL
 from tests.cloud.oauth_support import (
@@ -26,7 +27,10 @@ from tests.cloud.oauth_support import (
 )
 from tests.cloud.served_support import Served, csrf_of, served
 from tests.fakes import FakeClock
+from wellpipe.cloud.app import create_app
+from wellpipe.cloud.db.tables import AuthorizationCode, OAuthClient, OAuthToken
 from wellpipe.cloud.security import api_keys
+from wellpipe.cloud.services import accounts, authorization
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.sandbox import WhoopSandbox
 
@@ -374,3 +378,79 @@ async def test_client_names_are_untrusted_text(service: Served, person: httpx2.A
     assert "&lt;img" in page.text
     assert "evil.example/logo.png" not in page.text
     assert "\u202e" not in page.text
+
+
+async def test_deleting_the_account_revokes_every_assistant(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    claude = await Connector(service).connect(person)
+    chatgpt = await Connector(service, redirect_uri=CHATGPT).connect(person)
+    dashboard = await person.get("/dashboard")
+    deleted = await person.post(
+        "/account/delete",
+        data={"csrf_token": csrf_of(dashboard.text), "confirm": "ada@example.com"},
+    )
+    assert deleted.status_code == 303
+    for tokens in (claude, chatgpt):
+        assert (await mcp_post(service, tokens["access_token"], TOOLS_LIST)).status_code == 401
+
+
+async def test_expired_tokens_codes_and_unused_registrations_are_forgotten(
+    service: Served, person: httpx2.AsyncClient, clock: FakeClock
+) -> None:
+    ctx = service.cloud.ctx
+    await Connector(service).register()  # never used
+    connector = Connector(service)
+    tokens = await connector.connect(person)
+    renewed = (await connector.refresh(tokens["refresh_token"])).json()
+
+    async def rows() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async with ctx.db.sessions() as session:
+            for table in (OAuthClient, OAuthToken, AuthorizationCode):
+                found = await session.scalar(select(func.count()).select_from(table))
+                counts[table.__tablename__] = int(found or 0)
+        return counts
+
+    before = await rows()
+    assert before == {"oauth_clients": 2, "oauth_tokens": 4, "oauth_codes": 1}
+    clock.advance(15 * 24 * 3600)  # past the access tokens and the spent refresh token
+    await authorization.forget_expired(ctx)
+    assert await rows() == {"oauth_clients": 1, "oauth_tokens": 1, "oauth_codes": 0}
+    # The live refresh token still works.
+    assert (await connector.refresh(renewed["refresh_token"])).status_code == 200
+
+
+async def test_the_test_mode_approves_for_the_test_user_without_a_browser(
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = cloud_settings.model_copy(
+        update={"sandbox": True, "oauth_test_user": "conformance@example.com"}
+    )
+    async with served(settings, clock, sandbox, caplog) as test_service:
+        connector = Connector(test_service, redirect_uri="http://127.0.0.1:3000/callback")
+        await connector.register()
+        verifier, challenge = pkce()
+        async with test_service.client() as automated:
+            approved = await connector.authorize(automated, challenge)
+        assert approved.status_code == 302
+        answer = query_of(approved.headers["location"])
+        assert answer["iss"] == PUBLIC_URL
+        tokens = await connector.exchange(answer["code"], verifier)
+        assert tokens.status_code == 200
+        [grant] = await authorization.list_grants(
+            test_service.cloud.ctx,
+            (await accounts.find_user(test_service.cloud.ctx, "conformance@example.com")).id,  # type: ignore[union-attr]
+        )
+        assert grant.client_name == "Claude"
+
+
+def test_the_test_mode_refuses_to_run_with_a_real_provider(
+    cloud_settings: CloudSettings, whoop_app_credentials: tuple[str, str]
+) -> None:
+    settings = cloud_settings.model_copy(update={"sandbox": None, "oauth_test_mode": True})
+    with pytest.raises(ValueError, match="only runs with every provider on its sandbox"):
+        create_app(settings)

@@ -28,6 +28,7 @@ from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database, upgrade_to_head
 from wellpipe.cloud.logs import install_redaction
 from wellpipe.cloud.security.crypto import TokenCipher
+from wellpipe.cloud.services import authorization
 from wellpipe.cloud.services.deletion import retry_pending_revocations
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
 from wellpipe.cloud.web import consent
@@ -55,6 +56,16 @@ async def _retry_revocations(ctx: CloudContext, every_s: float) -> None:
         else:
             if cleared:
                 logger.info("Cleared %d queued provider revoke(s)", cleared)
+
+
+async def _forget_expired(ctx: CloudContext, every_s: float) -> None:
+    """Delete expired assistant tokens and codes, and unused registrations, forever."""
+    while True:
+        await anyio.sleep(every_s)
+        try:
+            await authorization.forget_expired(ctx)
+        except Exception:
+            logger.exception("Forgetting expired assistant tokens failed; will try again")
 
 
 def _wants_html(request: Request) -> bool:
@@ -136,6 +147,7 @@ def create_app(
             group = await stack.enter_async_context(anyio.create_task_group())
             if settings.revocation_retry_s > 0:
                 group.start_soon(_retry_revocations, ctx, settings.revocation_retry_s)
+                group.start_soon(_forget_expired, ctx, 3600.0)
             try:
                 yield
             finally:

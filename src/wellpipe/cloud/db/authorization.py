@@ -380,13 +380,16 @@ async def read_refresh(session: AsyncSession, digest: str) -> RefreshRow | None:
 
 
 async def spend_refresh(
-    session: AsyncSession, digest: str, *, now: datetime, replaced_by: str
+    session: AsyncSession, digest: str, *, now: datetime, replaced_by: str, keep_until: datetime
 ) -> bool:
-    """Mark an unspent refresh token spent, naming its successor (compare-and-swap)."""
+    """Mark an unspent refresh token spent, naming its successor (compare-and-swap).
+
+    It is remembered until ``keep_until``, so that a reuse can still revoke the grant.
+    """
     result = await session.execute(
         update(OAuthToken)
         .where(OAuthToken.digest == digest, OAuthToken.spent_at.is_(None))
-        .values(spent_at=now, replaced_by=replaced_by)
+        .values(spent_at=now, replaced_by=replaced_by, expires_at=keep_until)
     )
     return _rowcount(result) == 1
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wellpipe.cloud.db.authorization import revoke_user_grants
 from wellpipe.cloud.db.engine import Database
 from wellpipe.cloud.db.tables import (
     ApiKey,
@@ -27,8 +28,8 @@ __all__ = ["close_access", "connected_providers", "erase_account"]
 async def close_access(db: Database, *, user_id: str, now: datetime) -> None:
     """Stop every way into the account at once, in one transaction.
 
-    Its API keys are revoked at ``now``; its sessions and pending authorization requests
-    are deleted.
+    Its API keys and its assistants' grants are revoked at ``now`` (their tokens deleted);
+    its sessions and pending authorization requests are deleted.
     """
     async with db.transaction() as session:
         await session.execute(
@@ -38,6 +39,7 @@ async def close_access(db: Database, *, user_id: str, now: datetime) -> None:
         )
         await session.execute(delete(Session).where(Session.user_id == user_id))
         await session.execute(delete(OAuthState).where(OAuthState.user_id == user_id))
+        await revoke_user_grants(session, user_id, now)  # every connected assistant, at once
 
 
 async def connected_providers(db: Database, user_id: str) -> list[str]:

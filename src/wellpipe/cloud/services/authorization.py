@@ -75,6 +75,7 @@ __all__ = [
     "client_for",
     "decide",
     "exchange_code",
+    "forget_expired",
     "issuer",
     "list_grants",
     "note_use",
@@ -107,6 +108,8 @@ CODE_TTL = timedelta(minutes=1)
 REQUEST_TTL = timedelta(minutes=10)
 UNUSED_CLIENT_TTL = timedelta(hours=24)
 REGISTRATION_WINDOW = timedelta(hours=1)
+SPENT_KEPT = timedelta(days=14)
+"""How long a spent refresh token is remembered, so that its reuse still revokes the grant."""
 NAME_MAX = 100
 METHODS = ("none", "client_secret_basic", "client_secret_post")
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
@@ -806,7 +809,11 @@ async def refresh(
             _resource_for(ctx, form.get("resource"), row.resource)
             tokens = await _issue(session, ctx, row.grant_id, now, row.scope)
             if not await store.spend_refresh(
-                session, _digest(presented), now=now, replaced_by=_digest(tokens.refresh_token)
+                session,
+                _digest(presented),
+                now=now,
+                replaced_by=_digest(tokens.refresh_token),
+                keep_until=min(row.expires_at, now + SPENT_KEPT),
             ):
                 raise refused
     if reused:
@@ -868,6 +875,12 @@ async def note_use(ctx: CloudContext, grant_id: str) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         await store.note_use(session, grant_id, now=now, period=month_period(now))
+
+
+async def forget_expired(ctx: CloudContext) -> None:
+    """Delete expired tokens and codes, and registrations never used (any worker may)."""
+    async with ctx.db.transaction() as session:
+        await store.delete_expired(session, ctx.clock.now())
 
 
 # ---------------------------------------------------------------------- the dashboard's side
