@@ -8,9 +8,12 @@ redirect back to ``/callback/whoop``).
 
 from __future__ import annotations
 
+import html as html_text
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator, Mapping
+from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
@@ -18,9 +21,11 @@ from pydantic import SecretStr
 
 from tests.cloud.conftest import PUBLIC_URL, Cloud, running
 from tests.cloud.fake_idp import CLIENT_ID, CLIENT_SECRET, DISCOVERY_URL, FakeIdP
+from tests.cloud.oauth_support import CLAUDE, RESOURCE, pkce, query_of
 from tests.fakes import FakeClock
 from wellpipe.cloud.security import api_keys
 from wellpipe.cloud.services import accounts, keys, limits
+from wellpipe.cloud.services import authorization as oauth
 from wellpipe.cloud.services.tokens import DatabaseTokenProvider
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
@@ -548,6 +553,159 @@ async def test_delete_account_needs_the_typed_confirmation(cloud: Cloud) -> None
     assert [r.path for r in cloud.sandbox.requests if r.method == "DELETE"] == [
         "/developer/v2/user/access"
     ]
+
+
+# ---------------------------------------------------------------------- assistants (OAuth)
+async def connect_assistant(cloud: Cloud, user_id: str, name: str = "Claude") -> tuple[str, str]:
+    """Register a client, allow it for ``user_id`` and trade the code; ``(grant id, token)``."""
+    body = {
+        "client_name": name,
+        "redirect_uris": [CLAUDE],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
+    registered = await oauth.register(cloud.ctx, json.dumps(body).encode(), source="203.0.113.9")
+    verifier, challenge = pkce()
+    binding = secrets.token_urlsafe(32)
+    handle = await oauth.begin(
+        cloud.ctx,
+        {
+            "response_type": "code",
+            "client_id": registered["client_id"],
+            "redirect_uri": CLAUDE,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "s",
+            "scope": oauth.SCOPE,
+            "resource": RESOURCE,
+        },
+        binding,
+    )
+    target = await oauth.decide(cloud.ctx, handle, binding, user_id=user_id, allow=True)
+    assert target is not None
+    client = await oauth.client_for(cloud.ctx, registered["client_id"])
+    assert client is not None
+    tokens = await oauth.exchange_code(
+        cloud.ctx,
+        client,
+        {"code": query_of(target)["code"], "code_verifier": verifier, "redirect_uri": CLAUDE},
+    )
+    principal = await oauth.resolve_access(cloud.ctx, tokens.access_token, RESOURCE)
+    assert principal is not None
+    assert principal.grant_id is not None
+    return principal.grant_id, tokens.access_token
+
+
+def grant_row(html: str, grant_id: str) -> str:
+    found = re.search(rf'<tr data-grant-id="{grant_id}">(.*?)</tr>', html, re.S)
+    assert found, f"no row for grant {grant_id}"
+    return found.group(1)
+
+
+async def test_the_dashboard_leads_with_the_connector_url_and_claudes_prefilled_dialog(
+    cloud: Cloud,
+) -> None:
+    await sign_up(cloud)
+    html = (await page(cloud, "/dashboard")).text
+    url = f"{PUBLIC_URL}/api/mcp"
+    field = re.search(r'<input id="connector-url"[^>]*>', html)
+    assert field is not None
+    assert f'value="{url}"' in field.group(0)
+    assert " readonly" in field.group(0)
+    assert 'data-copy="connector-url"' in html  # the copy button, handled by app.js
+
+    link = re.search(r'<a [^>]*href="([^"]+)"[^>]*data-testid="claude-add"[^>]*>', html)
+    assert link is not None
+    assert 'target="_blank"' in link.group(0)
+    assert 'rel="noopener noreferrer"' in link.group(0)
+    href = html_text.unescape(link.group(1))
+    assert href.startswith("https://claude.ai/customize/connectors?")
+    assert "connectorUrl=http%3A%2F%2Fwellpipe.test%2Fapi%2Fmcp" in href
+    assert parse_qs(urlsplit(href).query) == {
+        "modal": ["add-custom-connector"],
+        "connectorName": ["Wellpipe"],
+        "connectorUrl": [url],
+    }
+    steps = html_text.unescape(html)
+    assert "Settings → Connectors → Add custom connector" in steps
+    assert "Settings → Apps → Advanced settings" in steps
+    assert "Developer mode" in steps
+
+    # Connectors first; the API-key route is the second, and labelled so.
+    order = [html.index(anchor) for anchor in ('id="add-title"', 'id="assistants"')]
+    order += [html.index('id="keys-title"'), html.index('id="setup-title"')]
+    assert order == sorted(order)
+    assert "Other clients: with an API key" in html
+
+    # Nobody connected yet: one sentence pointing up, no table.
+    assert 'data-testid="no-assistants"' in html
+    assert "data-grant-id" not in html
+
+
+async def test_a_connected_assistant_is_listed_and_its_name_is_only_text(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    grant_id, _ = await connect_assistant(cloud, user_id)
+    hostile_id, _ = await connect_assistant(
+        cloud, user_id, '<script>alert("x")</script><img src=x>'
+    )
+    html = (await page(cloud, "/dashboard")).text
+    assert 'data-testid="no-assistants"' not in html
+
+    row = grant_row(html, grant_id)
+    cells = [
+        html_text.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    ]
+    assert cells[0].startswith("Claude")
+    assert cells[1] == "claude.ai"
+    assert cells[3] == "never"
+    assert cells[4] == "0"
+    assert f'action="/assistants/{grant_id}/revoke"' in row
+    assert 'name="csrf_token"' in row
+
+    hostile = grant_row(html, hostile_id)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x&gt;" in hostile
+    main = html[html.index("<main") :]
+    assert "<script" not in main
+    assert "<img" not in main  # and no logo: a client's logo_uri is never shown
+
+    await oauth.note_use(cloud.ctx, grant_id)  # one answered request
+    used = grant_row((await page(cloud, "/dashboard")).text, grant_id)
+    assert "never" not in used
+    assert re.search(r'data-label="This month" class="num">1<', used)
+
+
+async def test_revoking_an_assistant_removes_it_and_stops_its_token(cloud: Cloud) -> None:
+    user_id = await sign_up(cloud)
+    grant_id, token = await connect_assistant(cloud, user_id)
+    response = await submit(cloud, f"/assistants/{grant_id}/revoke")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard#assistants"
+    html = (await page(cloud, "/dashboard")).text
+    assert "Access revoked" in html
+    assert "data-grant-id" not in html
+    assert 'data-testid="no-assistants"' in html
+    assert await oauth.resolve_access(cloud.ctx, token, RESOURCE) is None
+    assert await oauth.list_grants(cloud.ctx, user_id) == []
+    again = await submit(cloud, f"/assistants/{grant_id}/revoke")
+    assert again.status_code == 303
+    assert "already disconnected" in (await page(cloud, "/dashboard")).text
+
+
+async def test_you_cannot_revoke_someone_elses_assistant(cloud: Cloud) -> None:
+    ada = await sign_up(cloud, "ada@example.com")
+    grant_id, token = await connect_assistant(cloud, ada)
+    await submit(cloud, "/signout")
+    await sign_up(cloud, "bob@example.com")
+    assert f'data-grant-id="{grant_id}"' not in (await page(cloud, "/dashboard")).text
+    response = await submit(cloud, f"/assistants/{grant_id}/revoke")
+    assert response.status_code == 303
+    assert "already disconnected" in (await page(cloud, "/dashboard")).text
+    principal = await oauth.resolve_access(cloud.ctx, token, RESOURCE)
+    assert principal is not None
+    assert principal.user_id == ada
+    assert [grant.id for grant in await oauth.list_grants(cloud.ctx, ada)] == [grant_id]
 
 
 # ---------------------------------------------------------------------- assets

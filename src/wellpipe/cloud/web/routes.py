@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from wellpipe.cloud.security.passwords import MIN_LENGTH, WeakPassword
 from wellpipe.cloud.services import accounts, connect, google, keys, limits, sessions
+from wellpipe.cloud.services import authorization as oauth
 from wellpipe.cloud.services.audit import AuditEntry, list_events
 from wellpipe.cloud.services.deletion import DeletionReport, delete_account
 from wellpipe.cloud.services.export import export_account
@@ -34,7 +35,7 @@ from wellpipe.cloud.web.labels import (
     missing_labels,
 )
 from wellpipe.cloud.web.pages import HERE, STATIC_FILES, PageError, PageRoute, Web
-from wellpipe.cloud.web.snippets import PLACEHOLDER, snippets_for
+from wellpipe.cloud.web.snippets import PLACEHOLDER, connector_for, snippets_for
 from wellpipe.providers import available_providers, get_provider_info
 
 __all__ = ["router"]
@@ -329,9 +330,10 @@ def _event_row(entry: AuditEntry) -> EventRow:
 
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard(web: WebDep) -> Response:
-    """Connections, keys, setup snippets, usage, activity and account settings."""
+    """Connections, adding an assistant, connected assistants, keys, usage, activity, account."""
     user = web.require_user()
     cards = await _provider_cards(web, user.user_id)
+    assistants = await oauth.list_grants(web.ctx, user.user_id)
     key_rows = [
         KeyRow(
             key_id=info.key_id,
@@ -353,6 +355,8 @@ async def dashboard(web: WebDep) -> Response:
     return web.render(
         "dashboard.html",
         providers=cards,
+        connector=connector_for(public),
+        assistants=assistants,
         keys=key_rows,
         new_key=new_key,
         new_key_snippets=snippets_for(public, new_key.full_key if new_key else None),

@@ -1,12 +1,13 @@
-"""Ready-to-paste setup for each assistant, with the user's key (or a placeholder) filled in.
+"""Ready-to-paste setup for each assistant: the connector URL, and the key-based snippets.
 
 What each client accepts (reference mcp.md §2.2-§2.4, §5.1):
 
-* Claude connectors (claude.ai, Desktop, mobile) take a URL and authenticate with OAuth;
-  a static bearer key is not supported there today. Claude Desktop reaches a remote
-  server with a key through ``mcp-remote`` in ``claude_desktop_config.json``.
-* Claude Code adds a remote server with a header on the command line.
-* ChatGPT: a GPT Action imports the OpenAPI document and sends the key as a Bearer API key.
+* Connectors (Claude on the web and mobile, and Claude Desktop through the account;
+  ChatGPT's developer-mode apps) take the MCP URL and sign in with OAuth: `connector_for`
+  gives that URL and a link that opens Claude's "Add custom connector" dialog filled in.
+* Clients without OAuth use an API key (`snippets_for`): Claude Desktop's config file
+  through ``mcp-remote``, Claude Code with a header on the command line, a GPT Action
+  importing the OpenAPI document with the key as a Bearer API key, curl.
 """
 
 from __future__ import annotations
@@ -14,10 +15,41 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
-__all__ = ["PLACEHOLDER", "Snippets", "snippets_for"]
+__all__ = [
+    "CLAUDE_ADD_CONNECTOR",
+    "PLACEHOLDER",
+    "Connector",
+    "Snippets",
+    "connector_for",
+    "snippets_for",
+]
 
 PLACEHOLDER = "YOUR_API_KEY"
+CLAUDE_ADD_CONNECTOR = "https://claude.ai/customize/connectors"
+"""Claude's connector settings; its query can open the "Add custom connector" dialog filled in."""
+CONNECTOR_NAME = "Wellpipe"
+
+
+@dataclass(frozen=True)
+class Connector:
+    """What a person needs to add Wellpipe as a connector (OAuth, no key)."""
+
+    name: str
+    mcp_url: str
+    claude_add_url: str
+
+
+def connector_for(public_url: str) -> Connector:
+    """The URL to paste for ``public_url``, and the link that pre-fills Claude's dialog."""
+    mcp_url = f"{public_url}/api/mcp"
+    query = urlencode(
+        {"modal": "add-custom-connector", "connectorName": CONNECTOR_NAME, "connectorUrl": mcp_url}
+    )
+    return Connector(
+        name=CONNECTOR_NAME, mcp_url=mcp_url, claude_add_url=f"{CLAUDE_ADD_CONNECTOR}?{query}"
+    )
 
 
 @dataclass(frozen=True)

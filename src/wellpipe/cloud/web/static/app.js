@@ -27,7 +27,9 @@
     var source = document.getElementById(button.getAttribute("data-copy"));
     if (!source) return;
     var label = button.textContent;
-    copyText(source.textContent.trim()).then(
+    var text = source.tagName === "INPUT" || source.tagName === "TEXTAREA"
+      ? source.value : source.textContent;
+    copyText(text.trim()).then(
       function () {
         button.textContent = "Copied";
         button.setAttribute("aria-live", "polite");
@@ -35,6 +37,12 @@
       },
       function () { button.textContent = "Select and copy"; }
     );
+  });
+
+  // A read-only field (the connector URL): one click selects all of it, ready to copy.
+  document.querySelectorAll("[data-select-all]").forEach(function (field) {
+    field.addEventListener("focus", function () { field.select(); });
+    field.addEventListener("click", function () { field.select(); });
   });
 
   // Delete account: the button only becomes active once the confirmation matches.
