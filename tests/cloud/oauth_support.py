@@ -12,7 +12,11 @@ import hashlib
 import json
 import re
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -239,3 +243,37 @@ async def issue_token(
         ctx, client, {"code": code, "code_verifier": verifier, "redirect_uri": CLAUDE}
     )
     return tokens.access_token
+
+
+class DocumentHandler(BaseHTTPRequestHandler):
+    """Serves `body` as a client metadata document; counts the fetches."""
+
+    body = b"{}"
+    fetched = 0
+
+    def do_GET(self) -> None:
+        type(self).fetched += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def document_server() -> Iterator[str]:
+    """A plain-HTTP loopback origin serving `DocumentHandler.body` (the test mode's kind)."""
+    DocumentHandler.fetched = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DocumentHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

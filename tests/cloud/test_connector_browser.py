@@ -12,9 +12,7 @@ request is refused.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from pydantic import AnyUrl
 
 from tests.cloud.browser_support import Service, browser_missing, free_port, serve, watched_page
 from tests.cloud.conftest import require_service
+from tests.cloud.oauth_support import DocumentHandler, document_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -60,35 +59,11 @@ class Storage:
         self.client = client_info
 
 
-class _Document(BaseHTTPRequestHandler):
-    body = b"{}"
-    fetched = 0
-
-    def do_GET(self) -> None:
-        type(self).fetched += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "max-age=600")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def document_origin() -> Iterator[str]:
     """A plain-HTTP loopback origin serving one client metadata document."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Document)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with document_server() as origin:
+        yield origin
 
 
 @pytest.fixture(params=["dcr", "cimd"])
@@ -117,7 +92,7 @@ async def test_an_assistant_connects_calls_refreshes_and_is_revoked(
         token_endpoint_auth_method="none",
     )
     document_url = f"{document_origin}/oauth/client.json"
-    _Document.body = json.dumps(
+    DocumentHandler.body = json.dumps(
         {
             "client_id": document_url,
             "client_name": "Test Assistant",
@@ -127,7 +102,7 @@ async def test_an_assistant_connects_calls_refreshes_and_is_revoked(
             "token_endpoint_auth_method": "none",
         }
     ).encode()
-    _Document.fetched = 0
+    DocumentHandler.fetched = 0
 
     async with watched_page(tmp_path / "profile") as (page, problems):
         # The person has an account with WHOOP connected (the built-in sandbox).
@@ -204,7 +179,7 @@ async def test_an_assistant_connects_calls_refreshes_and_is_revoked(
         if registration == "cimd":
             assert storage.client is not None
             assert storage.client.client_id == document_url
-            assert _Document.fetched >= 1
+            assert DocumentHandler.fetched >= 1
         issued = storage.tokens
 
         # An hour later: the connector refreshes (rotating the refresh token), no browser.

@@ -6,6 +6,7 @@ browser; the service runs under uvicorn on a loopback port, on SQLite and Postgr
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,9 @@ from tests.cloud.oauth_support import (
     RESOURCE,
     TOOLS_LIST,
     Connector,
+    DocumentHandler,
     browser,
+    document_server,
     mcp_post,
     pkce,
     query_of,
@@ -454,3 +457,54 @@ def test_the_test_mode_refuses_to_run_with_a_real_provider(
     settings = cloud_settings.model_copy(update={"sandbox": None, "oauth_test_mode": True})
     with pytest.raises(ValueError, match="only runs with every provider on its sandbox"):
         create_app(settings)
+
+
+async def test_client_metadata_documents_are_refused_when_unsafe_or_inconsistent(
+    service: Served,
+    person: httpx2.AsyncClient,
+    cloud_settings: CloudSettings,
+    clock: FakeClock,
+    sandbox: WhoopSandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, challenge = pkce()
+    # Production mode: an https client_id naming this machine or a private network is never
+    # fetched, and the person is not sent anywhere.
+    for url in (
+        "https://127.0.0.1/client.json",
+        "https://10.1.2.3/oauth/client.json",
+        "https://[::1]/client.json",
+        "https://169.254.169.254/latest/meta-data",
+    ):
+        connector = Connector(service, client_id=url)
+        refused = await connector.authorize(person, challenge)
+        assert refused.status_code == 400, url
+        assert "location" not in refused.headers
+        assert "nothing was shared" in refused.text.lower()
+
+    # Test mode, a plain-http loopback document whose client_id is not its own URL.
+    with document_server() as origin:
+        url = f"{origin}/client.json"
+        DocumentHandler.body = json.dumps(
+            {
+                "client_id": f"{origin}/other.json",
+                "client_name": "Impostor",
+                "redirect_uris": [CLAUDE],
+            }
+        ).encode()
+        settings = cloud_settings.model_copy(update={"sandbox": True, "oauth_test_mode": True})
+        async with served(settings, clock, sandbox, caplog) as testing:
+            browser_in_test = await browser(testing, "bo@example.com")
+            try:
+                connector = Connector(testing, client_id=url)
+                refused = await connector.authorize(browser_in_test, challenge)
+                assert refused.status_code == 400
+                assert "location" not in refused.headers
+                assert DocumentHandler.fetched == 1
+                DocumentHandler.body = json.dumps(
+                    {"client_id": url, "client_name": "Real", "redirect_uris": [CLAUDE]}
+                ).encode()
+                started = await connector.authorize(browser_in_test, challenge)
+                assert started.status_code == 303  # now it is consistent
+            finally:
+                await browser_in_test.aclose()
