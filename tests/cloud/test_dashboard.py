@@ -29,6 +29,7 @@ from wellpipe.cloud.services import authorization as oauth
 from wellpipe.cloud.services.tokens import DatabaseTokenProvider
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Message, NewKey
+from wellpipe.cloud.web.snippets import connector_for
 from wellpipe.sandbox import WhoopSandbox
 
 PASSWORD = "correct horse battery staple"
@@ -637,6 +638,8 @@ async def test_the_dashboard_leads_with_the_connector_url_and_claudes_prefilled_
     order += [html.index('id="keys-title"'), html.index('id="setup-title"')]
     assert order == sorted(order)
     assert "Other clients: with an API key" in html
+    # http://wellpipe.test is no address Claude's servers could reach: the page says so.
+    assert 'data-testid="connector-unreachable"' in html
 
     # Nobody connected yet: one sentence pointing up, no table.
     assert 'data-testid="no-assistants"' in html
@@ -816,3 +819,9 @@ async def test_over_https_every_cookie_is_host_prefixed_and_secure(
             cloud, "/keys", {"name": "x"}, token=token, headers={"Origin": PUBLIC_URL}
         )
         assert cross.status_code == 403
+
+
+def test_only_a_public_https_address_is_called_reachable_by_assistants() -> None:
+    assert connector_for("https://wellpipe.example.com").reachable
+    for private in ("http://wellpipe.example.com", "https://127.0.0.1:8000", "https://box.local"):
+        assert not connector_for(private).reachable, private

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 __all__ = [
     "CLAUDE_ADD_CONNECTOR",
@@ -39,6 +39,8 @@ class Connector:
     name: str
     mcp_url: str
     claude_add_url: str
+    reachable: bool = True
+    """Whether Claude's and ChatGPT's servers could reach it (public https)."""
 
 
 def connector_for(public_url: str) -> Connector:
@@ -47,8 +49,14 @@ def connector_for(public_url: str) -> Connector:
     query = urlencode(
         {"modal": "add-custom-connector", "connectorName": CONNECTOR_NAME, "connectorUrl": mcp_url}
     )
+    parts = urlsplit(public_url)
+    host = (parts.hostname or "").lower()
+    private = host in {"localhost", "127.0.0.1", "::1"} or host.endswith((".local", ".test"))
     return Connector(
-        name=CONNECTOR_NAME, mcp_url=mcp_url, claude_add_url=f"{CLAUDE_ADD_CONNECTOR}?{query}"
+        name=CONNECTOR_NAME,
+        mcp_url=mcp_url,
+        claude_add_url=f"{CLAUDE_ADD_CONNECTOR}?{query}",
+        reachable=parts.scheme == "https" and not private,
     )
 
 
