@@ -508,3 +508,27 @@ async def test_client_metadata_documents_are_refused_when_unsafe_or_inconsistent
                 assert started.status_code == 303  # now it is consistent
             finally:
                 await browser_in_test.aclose()
+
+
+async def test_the_operator_can_revoke_a_client_and_all_its_grants(
+    service: Served, person: httpx2.AsyncClient
+) -> None:
+    connector = Connector(service)
+    tokens = await connector.connect(person)
+    other = await Connector(service).connect(person)  # another client: untouched
+
+    assert await authorization.revoke_client(service.cloud.ctx, connector.client_id) == 1
+    assert (await mcp_post(service, tokens["access_token"], TOOLS_LIST)).status_code == 401
+    refused = await connector.refresh(tokens["refresh_token"])
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    _, challenge = pkce()
+    assert (await connector.authorize(person, challenge)).status_code == 400
+    assert (await mcp_post(service, other["access_token"], TOOLS_LIST)).status_code == 200
+
+    # A metadata document's URL can be revoked before it is ever used.
+    url = "https://assistant.example/oauth/client.json"
+    assert await authorization.revoke_client(service.cloud.ctx, url) == 0
+    blocked = await Connector(service, client_id=url).authorize(person, challenge)
+    assert blocked.status_code == 400
+    assert "operator revoked" in blocked.text

@@ -149,3 +149,10 @@ def test_user_delete_asks_first_then_removes_the_account_and_its_keys(
     again = run(env, "user", "delete", EMAIL, "--yes")
     assert again.exit_code == 1
     assert "No account has the email" in again.stderr
+
+
+def test_client_revoke_says_how_many_grants_ended(env: dict[str, str]) -> None:
+    result = run(env, "client", "revoke", "https://assistant.example/oauth/client.json")
+    assert result.exit_code == 0, result.output
+    assert "0 grant(s) ended" in result.stderr
+    assert result.stdout == ""

@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("wellpipe.cloud.operator", "user", "Add or delete accounts."),
     "key": ("wellpipe.cloud.operator", "key", "Create API keys for an account."),
     "set-plan": ("wellpipe.cloud.operator", "set_plan", "Put an account on FREE or PRO."),
+    "client": ("wellpipe.cloud.operator", "client", "Revoke an assistant's OAuth client."),
     "rotate-keys": (
         "wellpipe.cloud.rotation_command",
         "rotate_keys",

@@ -1,4 +1,4 @@
-"""Operator commands: ``wellpipe cloud user add|delete``, ``key create``, ``set-plan``.
+"""Operator commands: ``user add|delete``, ``key create``, ``set-plan``, ``client revoke``.
 
 They run against the database the service uses (``WELLPIPE_DATABASE_URL``, or SQLite in
 the Wellpipe home), migrate it first, and go through the same services as the dashboard,
@@ -17,7 +17,7 @@ import click
 
 from wellpipe.cloud.context import CloudContext
 
-__all__ = ["key", "set_plan", "user"]
+__all__ = ["client", "key", "set_plan", "user"]
 
 T = TypeVar("T")
 
@@ -178,3 +178,28 @@ def set_plan(email: str, plan: str) -> None:
 
     _run(work)
     _say(f"{email} is on {plan.upper()} from the next request.")
+
+
+@click.group()
+def client() -> None:
+    """Revoke an assistant's OAuth client."""
+
+
+@client.command("revoke")
+@click.argument("client_id")
+def client_revoke(client_id: str) -> None:
+    """Stop the assistant CLIENT_ID (a registered id, or a metadata document's URL).
+
+    Every grant it holds is revoked at once, and it can no longer sign anyone in.
+    """
+
+    async def work(ctx: CloudContext) -> int:
+        from wellpipe.cloud.services.authorization import revoke_client
+
+        return await revoke_client(ctx, client_id)
+
+    revoked = _run(work)
+    _say(
+        f"Revoked the client {client_id}: {revoked} grant(s) ended; its next request is "
+        "refused, and it can no longer sign anyone in."
+    )

@@ -49,6 +49,7 @@ __all__ = [
     "read_client",
     "read_refresh",
     "read_request",
+    "revoke_client",
     "revoke_grant",
     "revoke_user_grants",
     "spend_refresh",
@@ -204,6 +205,42 @@ async def read_client(session: AsyncSession, client_id: str) -> ClientRow | None
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
     )
+
+
+async def revoke_client(session: AsyncSession, client_id: str, now: datetime) -> list[str]:
+    """Revoke a client (a registered one, or a metadata document's URL) and its grants.
+
+    Returns:
+        The owners of the grants it had, one entry per grant revoked.
+    """
+    row = await session.get(OAuthClient, client_id, with_for_update=True)
+    if row is None:
+        session.add(
+            OAuthClient(
+                id=client_id,
+                secret_hash=None,
+                metadata_json="{}",
+                source_digest="operator",
+                created_at=now,
+                expires_at=None,
+                revoked_at=now,
+            )
+        )
+    else:
+        row.revoked_at = row.revoked_at or now
+        row.expires_at = None
+    owners = list(
+        (
+            await session.execute(
+                select(OAuthGrant.id, OAuthGrant.user_id).where(
+                    OAuthGrant.client_id == client_id, OAuthGrant.revoked_at.is_(None)
+                )
+            )
+        ).all()
+    )
+    for grant_id, _ in owners:
+        await revoke_grant(session, grant_id, now)
+    return [user_id for _, user_id in owners]
 
 
 async def mark_client_granted(session: AsyncSession, client_id: str) -> None:

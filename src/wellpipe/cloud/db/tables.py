@@ -251,13 +251,14 @@ class OAuthClient(Base):
 
     ``metadata_json`` holds what it registered (name, redirect URIs, auth method), as
     untrusted text. A client that never completes a grant expires (``expires_at``).
-    Clients identified by a metadata document (an https ``client_id``) have no row.
+    Clients identified by a metadata document (an https ``client_id``) have a row only
+    once the operator revoked them (``revoked_at``).
     """
 
     __tablename__ = "oauth_clients"
     __table_args__ = (Index("ix_oauth_clients_source_created", "source_digest", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
     secret_hash: Mapped[str | None] = mapped_column(String(64))
     metadata_json: Mapped[str] = mapped_column(Text)
     source_digest: Mapped[str] = mapped_column(String(64))

@@ -84,6 +84,7 @@ __all__ = [
     "register",
     "resolve_access",
     "resources",
+    "revoke_client",
     "revoke_grant",
     "revoke_token",
 ]
@@ -318,6 +319,10 @@ async def client_for(ctx: CloudContext, client_id: str) -> Client | None:
     """
     test_mode = ctx.settings.oauth_testing
     if looks_like_client_document_url(client_id, allow_loopback_http=test_mode):
+        async with ctx.db.sessions() as session:
+            blocked = await store.read_client(session, client_id[:512])
+        if blocked is not None and blocked.revoked_at is not None:
+            raise ClientRefused("The service's operator revoked this assistant's client.")
         try:
             document = await _documents(ctx).get(client_id, now=ctx.clock.now())
         except ClientDocumentError as refused:
@@ -884,6 +889,26 @@ async def forget_expired(ctx: CloudContext) -> None:
 
 
 # ---------------------------------------------------------------------- the dashboard's side
+async def revoke_client(ctx: CloudContext, client_id: str) -> int:
+    """The operator's switch: a client may no longer sign in, and its grants are revoked.
+
+    Works for registered clients and for metadata-document URLs alike. Returns how many
+    grants were revoked (each owner's activity log says so).
+    """
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        owners = await store.revoke_client(session, client_id, now)
+        for user_id in owners:
+            await record_event(
+                session,
+                user_id=user_id,
+                event="assistant.revoked",
+                at=now,
+                detail={"by": "operator"},
+            )
+    return len(owners)
+
+
 async def list_grants(ctx: CloudContext, user_id: str) -> list[Grant]:
     """The person's connected assistants, newest first."""
     period = month_period(ctx.clock.now())

@@ -22,7 +22,7 @@ def upgrade() -> None:
     """Upgrade schema."""
     op.create_table(
         "oauth_clients",
-        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("id", sa.String(length=512), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=True),
         sa.Column("metadata_json", sa.Text(), nullable=False),
         sa.Column("source_digest", sa.String(length=64), nullable=False),
