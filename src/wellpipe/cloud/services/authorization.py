@@ -702,6 +702,28 @@ def _resource_for(ctx: CloudContext, asked: str | None, bound: str) -> None:
         )
 
 
+async def _revoke_reused(
+    session: Any,
+    grant_id: str,
+    user_id: str,
+    client_name: str,
+    what: str,
+    *,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    """A code or refresh token came back after use: someone copied it, so the grant ends."""
+    await store.revoke_grant(session, grant_id, now)
+    await record_event(
+        session,
+        user_id=user_id,
+        event="assistant.token_reused",
+        at=now,
+        detail={"client": client_name, "what": what},
+        request_id=request_id,
+    )
+
+
 async def exchange_code(
     ctx: CloudContext,
     client: Client,
@@ -725,13 +747,13 @@ async def exchange_code(
     if row.used_at is not None:
         if row.grant_id is not None:  # replayed: what it granted was seen by someone else
             async with ctx.db.transaction() as session:
-                await store.revoke_grant(session, row.grant_id, now)
-                await record_event(
+                await _revoke_reused(
                     session,
-                    user_id=row.user_id,
-                    event="assistant.token_reused",
-                    at=now,
-                    detail={"client": row.client_name, "what": "authorization code"},
+                    row.grant_id,
+                    row.user_id,
+                    row.client_name,
+                    "authorization code",
+                    now=now,
                     request_id=request_id,
                 )
         raise refused
@@ -796,13 +818,13 @@ async def refresh(
         if row is None or row.client_id != client.client_id or row.grant_revoked_at is not None:
             raise refused
         if row.spent_at is not None:
-            await store.revoke_grant(session, row.grant_id, now)
-            await record_event(
+            await _revoke_reused(
                 session,
-                user_id=row.user_id,
-                event="assistant.token_reused",
-                at=now,
-                detail={"client": row.client_name, "what": "refresh token"},
+                row.grant_id,
+                row.user_id,
+                row.client_name,
+                "refresh token",
+                now=now,
                 request_id=request_id,
             )
             reused = True
