@@ -39,6 +39,9 @@ from wellpipe.sandbox import WhoopSandbox
 
 pytestmark = pytest.mark.timeout(120)
 
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For protocol checks that store nothing the two databases could treat differently."""
+
 
 @pytest.fixture(autouse=True)
 def _cheap_keys(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,6 +71,7 @@ async def person(service: Served) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 # ---------------------------------------------------------------------- discovery
+@SQLITE_ONLY
 async def test_an_unauthenticated_mcp_request_points_to_the_metadata(service: Served) -> None:
     async with service.client() as http:
         for path in ("/api/mcp", "/mcp"):
@@ -152,6 +156,7 @@ async def test_the_redirect_carries_state_and_iss(
     }
 
 
+@SQLITE_ONLY
 async def test_a_signed_out_person_signs_in_and_comes_back_to_consent(
     service: Served, person: httpx2.AsyncClient
 ) -> None:
@@ -187,6 +192,7 @@ async def test_a_signed_out_person_signs_in_and_comes_back_to_consent(
 
 
 # ---------------------------------------------------------------------- refusals
+@SQLITE_ONLY
 async def test_authorization_requests_without_s256_pkce_are_refused(
     service: Served, person: httpx2.AsyncClient
 ) -> None:
@@ -215,6 +221,7 @@ async def test_authorization_requests_without_s256_pkce_are_refused(
         assert answer["iss"] == PUBLIC_URL
 
 
+@SQLITE_ONLY
 async def test_unregistered_redirect_uris_are_never_redirected_to(
     service: Served, person: httpx2.AsyncClient
 ) -> None:
@@ -233,6 +240,7 @@ async def test_unregistered_redirect_uris_are_never_redirected_to(
         assert "nothing was shared" in refused.text.lower()
 
 
+@SQLITE_ONLY
 async def test_loopback_redirects_may_use_any_port(
     service: Served, person: httpx2.AsyncClient
 ) -> None:
@@ -329,6 +337,7 @@ async def test_unknown_or_wrongly_authenticated_clients_get_invalid_client(
     assert refused.json()["error"] == "invalid_client"
 
 
+@SQLITE_ONLY
 async def test_registration_validates_redirect_uris_and_is_capped_per_source(
     service: Served,
 ) -> None:
@@ -368,6 +377,7 @@ async def test_clients_that_never_complete_a_grant_expire(
     assert (await used.exchange(answer["code"], verifier)).status_code == 200
 
 
+@SQLITE_ONLY
 async def test_client_names_are_untrusted_text(service: Served, person: httpx2.AsyncClient) -> None:
     connector = Connector(service)
     await connector.register(
@@ -451,6 +461,7 @@ async def test_the_test_mode_approves_for_the_test_user_without_a_browser(
         assert grant.client_name == "Claude"
 
 
+@SQLITE_ONLY
 def test_the_test_mode_refuses_to_run_with_a_real_provider(
     cloud_settings: CloudSettings, whoop_app_credentials: tuple[str, str]
 ) -> None:
@@ -459,6 +470,7 @@ def test_the_test_mode_refuses_to_run_with_a_real_provider(
         create_app(settings)
 
 
+@SQLITE_ONLY
 async def test_client_metadata_documents_are_refused_when_unsafe_or_inconsistent(
     service: Served,
     person: httpx2.AsyncClient,
@@ -532,3 +544,19 @@ async def test_the_operator_can_revoke_a_client_and_all_its_grants(
     blocked = await Connector(service, client_id=url).authorize(person, challenge)
     assert blocked.status_code == 400
     assert "operator revoked" in blocked.text
+
+
+@SQLITE_ONLY
+async def test_an_expired_request_sends_a_signed_in_person_to_the_dashboard(
+    service: Served, person: httpx2.AsyncClient, clock: FakeClock
+) -> None:
+    connector = Connector(service)
+    await connector.register()
+    _, challenge = pkce()
+    started = await connector.authorize(person, challenge)
+    clock.advance(11 * 60)
+    late = await person.get(started.headers["location"])
+    assert late.status_code == 303
+    assert late.headers["location"] == "/dashboard"
+    dashboard = await person.get("/dashboard")
+    assert "has expired; start connecting from the assistant again" in dashboard.text

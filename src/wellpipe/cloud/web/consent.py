@@ -157,6 +157,14 @@ async def consent_page(web: WebDep, request: Request) -> Response:
     """Who asks, where it sends you back, what it may read; Allow or Deny."""
     handle = request.query_params.get("request", "")
     waiting = await oauth.pending(web.ctx, handle, _binding(web))
+    if waiting is None and web.session is not None:  # e.g. back here after signing in late
+        web.set_cookie(_return_cookie(web), None, _attributes(web, 0))
+        web.flash(
+            "info",
+            "That request from your assistant has expired; start connecting from the "
+            "assistant again.",
+        )
+        return web.redirect("/dashboard")
     if waiting is None:
         raise PageError(
             400,
