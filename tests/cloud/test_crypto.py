@@ -247,6 +247,7 @@ def assert_no_key_material(message: str, *keys: str) -> None:
         (b"\xff" * 32, "one byte repeated"),
         (bytes(range(32)), "published example"),
     ],
+    ids=["31 bytes", "33 bytes", "empty", "zeros", "ones", "published example"],
 )
 def test_weak_or_misshapen_keys_are_refused_without_echoing_them(raw: bytes, expected: str) -> None:
     for encoded in {key_text(raw), key_text(raw).rstrip("="), b64encode(raw).decode()}:
