@@ -825,3 +825,40 @@ def test_only_a_public_https_address_is_called_reachable_by_assistants() -> None
     assert connector_for("https://wellpipe.example.com").reachable
     for private in ("http://wellpipe.example.com", "https://127.0.0.1:8000", "https://box.local"):
         assert not connector_for(private).reachable, private
+
+
+async def test_signing_in_with_google_comes_back_to_an_assistants_consent_page(
+    google_cloud: tuple[Cloud, FakeIdP],
+) -> None:
+    cloud, idp = google_cloud
+    registered = await cloud.client.post(
+        "/register",
+        json={
+            "client_name": "Claude",
+            "redirect_uris": [CLAUDE],
+            "token_endpoint_auth_method": "none",
+        },
+    )
+    _, challenge = pkce()
+    started = await cloud.client.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": registered.json()["client_id"],
+            "redirect_uri": CLAUDE,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    consent = started.headers["location"]
+    assert (await cloud.client.get(consent)).headers["location"] == "/signin"
+
+    google = await submit(cloud, "/auth/google", token=csrf_of((await page(cloud, "/signin")).text))
+    async with httpx2.AsyncClient(transport=idp.transport()) as at_google:
+        approved = await at_google.get(google.headers["location"])
+    back = await cloud.client.get(approved.headers["location"])
+    assert back.status_code == 303
+    assert back.headers["location"] == consent
+    shown = await page(cloud, consent)
+    assert "Allow" in shown.text
+    assert "person@example.com" in shown.text
