@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, case, delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wellpipe.cloud.db.engine import Database
+from wellpipe.cloud.db.engine import Database, rowcount
 from wellpipe.cloud.db.tables import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -152,10 +152,6 @@ class RefreshRow:
     spent_at: datetime | None
     replaced_by: str | None = field(repr=False)
     grant_revoked_at: datetime | None
-
-
-def _rowcount(result: Any) -> int:
-    return cast(CursorResult[Any], result).rowcount
 
 
 # ---------------------------------------------------------------------- clients
@@ -428,7 +424,7 @@ async def spend_refresh(
         .where(OAuthToken.digest == digest, OAuthToken.spent_at.is_(None))
         .values(spent_at=now, replaced_by=replaced_by, expires_at=keep_until)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def token_grant(session: AsyncSession, digest: str) -> tuple[str, str, str] | None:
@@ -460,7 +456,7 @@ async def revoke_grant(
     if user_id is not None:
         query = query.where(OAuthGrant.user_id == user_id)
     result = await session.execute(query.values(revoked_at=now))
-    if _rowcount(result) != 1:
+    if rowcount(result) != 1:
         return False
     await session.execute(delete(OAuthToken).where(OAuthToken.grant_id == grant_id))
     return True

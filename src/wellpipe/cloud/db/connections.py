@@ -17,14 +17,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import anyio
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from wellpipe.cloud.db.engine import Database
+from wellpipe.cloud.db.engine import Database, rowcount
 from wellpipe.cloud.db.tables import AuditEvent, Connection
 
 __all__ = [
@@ -119,10 +119,6 @@ class SealedTokens:
 
 def _new_id() -> str:
     return secrets.token_hex(16)
-
-
-def _rowcount(result: Any) -> int:
-    return cast(CursorResult[Any], result).rowcount
 
 
 async def load_connection(db: Database, user_id: str, provider: str) -> ConnectionRow | None:
@@ -231,7 +227,7 @@ async def upsert_connection(
                         .values(version=Connection.version + 1, **fields)
                         .execution_options(synchronize_session=False)
                     )
-                    if _rowcount(result) != 1:
+                    if rowcount(result) != 1:
                         continue  # deleted meanwhile: insert afresh
         except IntegrityError:
             if attempt == 2:
@@ -253,7 +249,7 @@ async def delete_connection(db: Database, *, user_id: str, provider: str) -> boo
             .where(Connection.user_id == user_id, Connection.provider == provider)
             .execution_options(synchronize_session=False)
         )
-    return _rowcount(result) > 0
+    return rowcount(result) > 0
 
 
 async def list_connections(db: Database, user_id: str) -> list[ConnectionInfo]:
@@ -337,7 +333,7 @@ async def swap_tokens(
             )
             .execution_options(synchronize_session=False)
         )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def mark_needs_reauth(
@@ -380,7 +376,7 @@ async def mark_needs_reauth(
             )
             .execution_options(synchronize_session=False)
         )
-        marked = _rowcount(result) == 1
+        marked = rowcount(result) == 1
         if marked:
             session.add(AuditEvent(**audit))
     return marked

@@ -22,12 +22,20 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -38,7 +46,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database", "DriverStatement", "NestedWriteError"]
+__all__ = ["Database", "DriverStatement", "NestedWriteError", "rowcount"]
 
 T = TypeVar("T")
 
@@ -47,6 +55,11 @@ _WRITING: ContextVar[frozenset[int]] = ContextVar("wellpipe_db_writing", default
 
 _ASYNC = "-c synchronous_commit=off"
 """Metering connections: a commit does not wait for the WAL flush (see `run_compiled`)."""
+
+
+def rowcount(result: Any) -> int:
+    """How many rows an ``UPDATE`` or ``DELETE`` touched (``session.execute``'s result)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, bindparam, func, or_, select, update
+from sqlalchemy import String, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wellpipe.cloud.db.engine import Database
+from wellpipe.cloud.db.engine import Database, rowcount
 from wellpipe.cloud.db.tables import ApiKey, User
 
 __all__ = [
@@ -153,7 +152,7 @@ async def revoke_active_key(
         .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=at)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def touch_key(
@@ -168,7 +167,3 @@ async def touch_key(
         )
         .values(last_used_at=now)
     )
-
-
-def _rowcount(result: Any) -> int:
-    return cast("CursorResult[Any]", result).rowcount

@@ -8,12 +8,12 @@ together. Emails are stored and looked up in their normalized form (the caller's
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wellpipe.cloud.db.engine import rowcount
 from wellpipe.cloud.db.tables import User
 
 __all__ = [
@@ -123,8 +123,4 @@ async def lock_user(session: AsyncSession, user_id: str) -> bool:
     it cannot be raced past a limit.
     """
     result = await session.execute(update(User).where(User.id == user_id).values(plan=User.plan))
-    return _rowcount(result) > 0
-
-
-def _rowcount(result: Any) -> int:
-    return cast("CursorResult[Any]", result).rowcount
+    return rowcount(result) > 0

@@ -58,6 +58,7 @@ from wellpipe.cloud.services.client_documents import (
 )
 from wellpipe.cloud.services.keys import Principal
 from wellpipe.cloud.services.limits import month_period
+from wellpipe.cloud.services.sessions import digest
 
 __all__ = [
     "ACCESS_PREFIX",
@@ -227,10 +228,6 @@ def issuer(ctx: CloudContext) -> str:
 def resources(ctx: CloudContext) -> tuple[str, ...]:
     """The resource identifiers tokens may be issued for (RFC 8707)."""
     return tuple(issuer(ctx) + path for path in RESOURCE_PATHS)
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _mint(prefix: str) -> str:
@@ -430,7 +427,7 @@ async def register(ctx: CloudContext, body: bytes, *, source: str | None) -> dic
         await store.add_client(
             session,
             client_id=client_id,
-            secret_hash=_digest(secret) if secret else None,
+            secret_hash=digest(secret) if secret else None,
             metadata_json=json.dumps(registered),
             source_digest=source_digest,
             created_at=now,
@@ -491,7 +488,7 @@ async def authenticate_client(
         raise ClientRefused("This client is not registered (or expired); register again.")
     secret_ok = presented_secret is not None and (
         client.secret_hash is None
-        or hmac.compare_digest(client.secret_hash, _digest(presented_secret))
+        or hmac.compare_digest(client.secret_hash, digest(presented_secret))
     )
     if client.secret_hash is not None and not secret_ok:
         raise ClientRefused("The client secret is missing or wrong; register again.")
@@ -563,10 +560,10 @@ async def begin(ctx: CloudContext, params: Mapping[str, str], browser_binding: s
     async with ctx.db.transaction() as session:
         await store.add_request(
             session,
-            id_digest=_digest(handle),
+            id_digest=digest(handle),
             created_at=now,
             expires_at=now + REQUEST_TTL,
-            browser_binding=_digest(browser_binding),
+            browser_binding=digest(browser_binding),
             client_id=client.client_id,
             client_name=client.name,
             client_kind=client.kind,
@@ -595,10 +592,10 @@ async def pending(ctx: CloudContext, handle: str, browser_binding: str | None) -
     if not handle or not browser_binding or len(handle) > 100:
         return None
     async with ctx.db.sessions() as session:
-        row = await store.read_request(session, _digest(handle))
+        row = await store.read_request(session, digest(handle))
     if row is None or row.expires_at <= ctx.clock.now():
         return None
-    if not hmac.compare_digest(row.browser_binding, _digest(browser_binding)):
+    if not hmac.compare_digest(row.browser_binding, digest(browser_binding)):
         return None
     return _pending(handle, row)
 
@@ -630,15 +627,15 @@ async def decide(
     now = ctx.clock.now()
     code = _mint(CODE_PREFIX)
     async with ctx.db.transaction() as session:
-        row = await store.take_request(session, _digest(handle))
+        row = await store.take_request(session, digest(handle))
         if row is None or row.expires_at <= now:
             return None
-        if not hmac.compare_digest(row.browser_binding, _digest(browser_binding)):
+        if not hmac.compare_digest(row.browser_binding, digest(browser_binding)):
             return None
         if allow:
             await store.add_code(
                 session,
-                code_digest=_digest(code),
+                code_digest=digest(code),
                 user_id=user_id,
                 client_id=row.client_id,
                 client_name=row.client_name,
@@ -678,7 +675,7 @@ async def _issue(
     settings = ctx.settings
     await store.add_token(
         session,
-        digest=_digest(access),
+        digest=digest(access),
         grant_id=grant_id,
         kind="access",
         created_at=now,
@@ -686,7 +683,7 @@ async def _issue(
     )
     await store.add_token(
         session,
-        digest=_digest(refresh_token),
+        digest=digest(refresh_token),
         grant_id=grant_id,
         kind="refresh",
         created_at=now,
@@ -695,7 +692,7 @@ async def _issue(
     return TokenSet(access, refresh_token, settings.oauth_access_ttl_s, scope)
 
 
-def _resource_for(ctx: CloudContext, asked: str | None, bound: str) -> None:
+def _resource_for(asked: str | None, bound: str) -> None:
     if asked and asked != bound:
         raise OAuthError(
             "invalid_target", f"This grant is for {bound}; ask for that resource, or none."
@@ -741,7 +738,7 @@ async def exchange_code(
     now = ctx.clock.now()
     refused = OAuthError("invalid_grant", "The authorization code is invalid, used or expired.")
     async with ctx.db.transaction() as session:  # spent now, whatever happens next
-        row = await store.take_code(session, _digest(code), now)
+        row = await store.take_code(session, digest(code), now)
     if row is None or row.client_id != client.client_id:
         raise refused
     if row.used_at is not None:
@@ -765,7 +762,7 @@ async def exchange_code(
         )
     if not _pkce_ok(form.get("code_verifier"), row.code_challenge):
         raise OAuthError("invalid_grant", "The PKCE code_verifier does not match.")
-    _resource_for(ctx, form.get("resource"), row.resource)
+    _resource_for(form.get("resource"), row.resource)
     grant_id = secrets.token_hex(16)
     async with ctx.db.transaction() as session:
         await store.add_grant(
@@ -780,7 +777,7 @@ async def exchange_code(
             resource=row.resource,
             created_at=now,
         )
-        await store.link_code(session, _digest(code), grant_id)
+        await store.link_code(session, digest(code), grant_id)
         if row.client_kind == "dcr":
             await store.mark_client_granted(session, row.client_id)
         tokens = await _issue(session, ctx, grant_id, now, row.scope)
@@ -814,7 +811,7 @@ async def refresh(
     now = ctx.clock.now()
     refused = OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked.")
     async with ctx.db.transaction() as session:
-        row = await store.read_refresh(session, _digest(presented))
+        row = await store.read_refresh(session, digest(presented))
         if row is None or row.client_id != client.client_id or row.grant_revoked_at is not None:
             raise refused
         if row.spent_at is not None:
@@ -833,13 +830,13 @@ async def refresh(
             if row.expires_at <= now:
                 raise refused
             _granted_scope(form.get("scope"))
-            _resource_for(ctx, form.get("resource"), row.resource)
+            _resource_for(form.get("resource"), row.resource)
             tokens = await _issue(session, ctx, row.grant_id, now, row.scope)
             if not await store.spend_refresh(
                 session,
-                _digest(presented),
+                digest(presented),
                 now=now,
-                replaced_by=_digest(tokens.refresh_token),
+                replaced_by=digest(tokens.refresh_token),
                 keep_until=min(row.expires_at, now + SPENT_KEPT),
             ):
                 raise refused
@@ -859,7 +856,7 @@ async def revoke_token(ctx: CloudContext, client: Client, token: str) -> None:
     """
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        found = await store.token_grant(session, _digest(token))
+        found = await store.token_grant(session, digest(token))
         if found is None:
             return
         grant_id, kind, client_id = found
@@ -868,7 +865,7 @@ async def revoke_token(ctx: CloudContext, client: Client, token: str) -> None:
         if kind == "refresh":
             await store.revoke_grant(session, grant_id, now)
         else:
-            await store.delete_token(session, _digest(token))
+            await store.delete_token(session, digest(token))
 
 
 # ---------------------------------------------------------------------- the gate's side
@@ -885,7 +882,7 @@ async def resolve_access(ctx: CloudContext, presented: str, resource: str) -> Pr
     """
     if not is_access_token(presented):
         return None
-    row = await store.read_access(ctx.db, _digest(presented), ctx.clock.now())
+    row = await store.read_access(ctx.db, digest(presented), ctx.clock.now())
     if row is None or not hmac.compare_digest(row.resource, resource):
         return None
     return Principal(

@@ -22,7 +22,6 @@ names a provider. The flow:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -37,7 +36,7 @@ from wellpipe.cloud.db.oauth_states import add_state, take_state
 from wellpipe.cloud.security.crypto import Binding
 from wellpipe.cloud.services.audit import record_event
 from wellpipe.cloud.services.health import forget_connection
-from wellpipe.cloud.services.sessions import SessionInfo
+from wellpipe.cloud.services.sessions import SessionInfo, digest
 from wellpipe.cloud.services.tokens import (
     DatabaseTokenProvider,
     delete_connection,
@@ -112,10 +111,6 @@ class ConnectOutcome:
 def redirect_uri(ctx: CloudContext, provider: str) -> str:
     """``{public_url}/callback/{provider}``: from configuration, never from the request."""
     return f"{ctx.settings.public_url}/callback/{provider}"
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _display(provider: str) -> str:
@@ -205,21 +200,21 @@ async def begin_connect(
     """
     connector = _connector(provider)
     state = OAuthClient.new_state()
-    digest = _digest(state)
+    state_digest = digest(state)
     now = ctx.clock.now()
     sealed: bytes | None = None
     async with _oauth(ctx, connector) as oauth:
         if connector.info.pkce:
             pkce = new_pkce()
             url = oauth.authorization_url(state, code_challenge=pkce.challenge)
-            binding = _verifier_binding(session.user_id, provider, digest)
+            binding = _verifier_binding(session.user_id, provider, state_digest)
             sealed = ctx.cipher.encrypt(pkce.verifier, binding)
         else:
             url = oauth.authorization_url(state)
     async with ctx.db.transaction() as db:
         await add_state(
             db,
-            state_digest=digest,
+            state_digest=state_digest,
             purpose=f"connect:{provider}",
             browser_binding=session.id_digest,
             user_id=session.user_id,
@@ -289,7 +284,7 @@ async def complete_connect(
     if not state:
         return refused("The link back from the provider carried no state, so it was refused")
     async with ctx.db.transaction() as db:
-        pending = await take_state(db, _digest(state))
+        pending = await take_state(db, digest(state))
     if pending is None:
         return refused("This connection link is unknown or was already used")
     purpose, binding, user_id = pending.purpose, pending.browser_binding, pending.user_id
@@ -325,7 +320,7 @@ async def complete_connect(
     verifier: str | None = None
     if connector.info.pkce:
         try:
-            where = _verifier_binding(user_id or "", provider, _digest(state))
+            where = _verifier_binding(user_id or "", provider, digest(state))
             verifier = None if sealed is None else ctx.cipher.decrypt(sealed, where)
         except WellpipeError:
             verifier = None

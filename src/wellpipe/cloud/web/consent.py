@@ -43,21 +43,11 @@ _CONSENT = "/authorize/consent"
 
 
 def _binding_cookie(web: Web) -> str:
-    return "__Host-wellpipe_authorize" if web.settings.secure_cookies else "wellpipe_authorize"
+    return web.cookie_name("wellpipe_authorize")
 
 
 def _return_cookie(web: Web) -> str:
-    return "__Host-wellpipe_consent" if web.settings.secure_cookies else "wellpipe_consent"
-
-
-def _attributes(web: Web, max_age: int) -> dict[str, object]:
-    return {
-        "path": "/",
-        "secure": web.settings.secure_cookies,
-        "httponly": True,
-        "samesite": "lax",
-        "max_age": max_age,
-    }
+    return web.cookie_name("wellpipe_consent")
 
 
 def _binding(web: Web) -> str | None:
@@ -114,8 +104,8 @@ async def authorize(web: WebDep, request: Request) -> Response:
         raise _refused_page(refused.description) from None
     if web.settings.oauth_test_user:
         return await _approve_for_test_user(web, handle, binding)
-    web.set_cookie(_binding_cookie(web), binding, _attributes(web, _BINDING_TTL_S))
-    web.set_cookie(_return_cookie(web), handle, _attributes(web, _RETURN_TTL_S))
+    web.set_cookie(_binding_cookie(web), binding, web.cookie_attributes(_BINDING_TTL_S))
+    web.set_cookie(_return_cookie(web), handle, web.cookie_attributes(_RETURN_TTL_S))
     return web.redirect(f"{_CONSENT}?request={handle}")
 
 
@@ -158,7 +148,7 @@ async def consent_page(web: WebDep, request: Request) -> Response:
     handle = request.query_params.get("request", "")
     waiting = await oauth.pending(web.ctx, handle, _binding(web))
     if waiting is None and web.session is not None:  # e.g. back here after signing in late
-        web.set_cookie(_return_cookie(web), None, _attributes(web, 0))
+        web.set_cookie(_return_cookie(web), None, web.cookie_attributes(None))
         web.flash(
             "info",
             "That request from your assistant has expired; start connecting from the "
@@ -197,7 +187,7 @@ async def consent_decision(web: WebDep) -> Response:
         allow=decision == "allow",
         request_id=web.request_id,
     )
-    web.set_cookie(_return_cookie(web), None, _attributes(web, 0))
+    web.set_cookie(_return_cookie(web), None, web.cookie_attributes(None))
     if target is None:
         raise PageError(
             400,

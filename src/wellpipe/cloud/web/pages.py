@@ -195,18 +195,19 @@ class Web:
         self._cookies.append((name, value, dict(attributes)))
 
     # ------------------------------------------------------------------ cookies' names
-    def _prefixed(self, name: str) -> str:
+    def cookie_name(self, name: str) -> str:
+        """``name`` as this service sets it: ``__Host-`` prefixed over HTTPS."""
         return f"__Host-{name}" if self.settings.secure_cookies else name
 
     @property
     def flash_cookie_name(self) -> str:
         """The flash cookie's name."""
-        return self._prefixed("wellpipe_flash")
+        return self.cookie_name("wellpipe_flash")
 
     @property
     def form_cookie_name(self) -> str:
         """The signed-out forms' CSRF cookie's name."""
-        return self._prefixed("wellpipe_form")
+        return self.cookie_name("wellpipe_form")
 
     def _secret(self) -> bytes:
         pepper = self.settings.api_key_pepper
@@ -215,7 +216,8 @@ class Web:
         value: str = pepper.get_secret_value()
         return value.encode()
 
-    def _cookie_attributes(self, max_age: int | None) -> dict[str, Any]:
+    def cookie_attributes(self, max_age: int | None) -> dict[str, Any]:
+        """A page cookie's attributes: HttpOnly, SameSite=Lax, ``Path=/``, Secure over HTTPS."""
         attributes: dict[str, Any] = {
             "path": "/",
             "secure": self.settings.secure_cookies,
@@ -248,7 +250,7 @@ class Web:
                 self._form_cookie = secrets.token_urlsafe(32)
                 # A browser-session cookie: it lasts as long as the sign-in page may stay open.
                 self.set_cookie(
-                    self.form_cookie_name, self._form_cookie, self._cookie_attributes(None)
+                    self.form_cookie_name, self._form_cookie, self.cookie_attributes(None)
                 )
         return self._form_token_for(self._form_cookie)
 
@@ -343,7 +345,7 @@ class Web:
         body = templates().get_template(template).render(page)
         response = HTMLResponse(body, status_code=status)
         if self._had_flash:
-            self.set_cookie(self.flash_cookie_name, None, self._cookie_attributes(None))
+            self.set_cookie(self.flash_cookie_name, None, self.cookie_attributes(None))
         return self.finish(response)
 
     def redirect(self, url: str) -> RedirectResponse:
@@ -355,9 +357,9 @@ class Web:
         )
         if carried:
             sealed = self._flash_box.seal(carried, now=self.ctx.clock.now())
-            self.set_cookie(self.flash_cookie_name, sealed, self._cookie_attributes(FLASH_TTL_S))
+            self.set_cookie(self.flash_cookie_name, sealed, self.cookie_attributes(FLASH_TTL_S))
         elif self._had_flash:
-            self.set_cookie(self.flash_cookie_name, None, self._cookie_attributes(None))
+            self.set_cookie(self.flash_cookie_name, None, self.cookie_attributes(None))
         return self.finish(response)
 
     def finish(self, response: R) -> R:
