@@ -1,4 +1,7 @@
-"""The local MCP server: what it reads (your connected providers, or the demo sandboxes) and how."""
+"""The local MCP server on the SDK: over HTTP, and over stdio once the stdio front hands off.
+
+What it reads (your connected providers, or the demo sandboxes) is `wellpipe.cli.local_tools`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,22 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
 from wellpipe.cli.home import LocalPaths
+from wellpipe.cli.local_tools import (
+    NoProviderConnected,
+    SharedProviders,
+    demo_providers,
+    local_runner,
+)
 from wellpipe.cli.server_plan import ServerPlan
-from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import ConfigError
-from wellpipe.core.ports import Clock, HealthProvider
-from wellpipe.mcp.server import ProviderNotConnected, WellpipeServer, build_server
+from wellpipe.mcp.server import WellpipeServer
 
 __all__ = [
     "HTTP_TOKEN_ENV",
@@ -28,7 +34,6 @@ __all__ = [
     "NoProviderConnected",
     "ServerPlan",
     "SharedProviders",
-    "demo_origin",
     "demo_providers",
     "run_http",
     "run_stdio",
@@ -37,167 +42,11 @@ __all__ = [
 HTTP_TOKEN_ENV = "WELLPIPE_HTTP_TOKEN"
 """Fixes the local HTTP server's bearer token (otherwise a fresh one per launch)."""
 
-DEMO_CLIENT_ID = "wellpipe-demo"
-
-Opener = Callable[[str], AbstractAsyncContextManager[HealthProvider]]
-
-
-def demo_origin(provider: str) -> str:
-    """Where the demo's in-process sandbox of ``provider`` pretends to live (never resolved)."""
-    return f"http://sandbox.{provider}.invalid"
-
-
-class NoProviderConnected(ConfigError):
-    """No provider is connected in the local ``.env`` (says how to connect each)."""
-
-    def __init__(self, installed: Sequence[str], configured: Sequence[str]) -> None:
-        commands = [f"`wellpipe auth {name}`" for name in (configured or installed)]
-        listed = ", ".join(commands[:-1]) + (" or " if len(commands) > 1 else "") + commands[-1]
-        if configured:
-            todo = f"connect an account with {listed}"
-        else:
-            todo = f"run `wellpipe init` to set up a developer app, then connect it with {listed}"
-        super().__init__(f"No provider is connected to Wellpipe yet: {todo}.")
-
-
-class SharedProviders:
-    """The server's provider connections, each opened on first use and kept for its life.
-
-    ``connected()`` is asked at every call, so ``wellpipe auth oura`` while the
-    server runs adds Oura without a restart; a failure to open is not cached.
-
-    Args:
-        opener: Opens one provider by name.
-        connected: The names of the providers to serve now, sorted.
-        not_connected: The error to raise when ``connected()`` is empty.
-        on_success: Called with a provider's name after a call that used it succeeded.
-    """
-
-    def __init__(
-        self,
-        opener: Opener,
-        connected: Callable[[], list[str]],
-        not_connected: Callable[[], Exception],
-        on_success: Callable[[str], None] | None = None,
-    ) -> None:
-        self._opener = opener
-        self._connected = connected
-        self._not_connected = not_connected
-        self._on_success = on_success
-        self._stack = AsyncExitStack()
-        self._opened: dict[str, HealthProvider] = {}
-        self._lock = anyio.Lock()
-
-    async def _open(self, name: str) -> HealthProvider:
-        async with self._lock:
-            if name not in self._opened:
-                self._opened[name] = await self._stack.enter_async_context(self._opener(name))
-            return self._opened[name]
-
-    @asynccontextmanager
-    async def connect(self, wanted: str | None = None) -> AsyncIterator[Sequence[HealthProvider]]:
-        """Every connected provider (``None``), or just ``wanted``."""
-        names = self._connected()
-        if wanted is not None:
-            if wanted not in names:
-                raise ProviderNotConnected(wanted, connected=names)
-            names = [wanted]
-        elif not names:
-            raise self._not_connected()
-        providers = [await self._open(name) for name in names]
-        yield providers
-        if self._on_success is not None:
-            for name in names:
-                self._on_success(name)
-
-    async def aclose(self) -> None:
-        """Close every connection (their HTTP clients)."""
-        await self._stack.aclose()
-
-
-def _local_providers(paths: LocalPaths, clock: Clock) -> SharedProviders:
-    from wellpipe.cli.connection import connected_providers, open_local
-    from wellpipe.cli.local_config import LocalConfig
-    from wellpipe.cli.state import LocalState
-    from wellpipe.providers import available_providers
-
-    state = LocalState(paths)
-
-    def connected() -> list[str]:
-        config = LocalConfig.load(paths)
-        return [name for name in connected_providers(paths) if config.is_configured(name)]
-
-    def not_connected() -> Exception:
-        config = LocalConfig.load(paths)
-        installed = available_providers()
-        return NoProviderConnected(
-            installed, [name for name in installed if config.is_configured(name)]
-        )
-
-    def opener(name: str) -> AbstractAsyncContextManager[HealthProvider]:
-        return open_local(name, paths, clock=clock)
-
-    return SharedProviders(
-        opener, connected, not_connected, lambda name: state.record_success(name, clock.now())
-    )
-
-
-def demo_providers() -> list[str]:
-    """The installed providers that have a sandbox, sorted (what the demo serves)."""
-    from wellpipe.providers import available_providers
-    from wellpipe.sandbox import load_sandbox
-
-    return [name for name in available_providers() if load_sandbox(name) is not None]
-
-
-def _demo_providers(seed: int, clock: Clock) -> SharedProviders:
-    names = demo_providers()
-
-    @asynccontextmanager
-    async def opener(name: str) -> AsyncIterator[HealthProvider]:
-        from wellpipe.core.tokens import MemoryTokenProvider
-        from wellpipe.oauth import ClientCredentials
-        from wellpipe.providers.connector import get_connector
-        from wellpipe.sandbox import load_sandbox
-
-        sandbox_class = load_sandbox(name)
-        assert sandbox_class is not None
-        sandbox: Any = sandbox_class(seed=seed, clock=clock)  # type: ignore[call-arg]
-        connector = get_connector(name)
-        credentials = ClientCredentials(
-            client_id=DEMO_CLIENT_ID,
-            client_secret="wellpipe-demo-secret",
-            redirect_uri=f"http://127.0.0.1:8976/callback/{name}",
-        )
-        tokens = MemoryTokenProvider(
-            sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
-        )
-        async with connector.open_account(
-            credentials=credentials,
-            tokens=tokens,
-            location=connector.location(demo_origin(name)),
-            clock=clock,
-            transport=sandbox.transport(),
-        ) as provider:
-            yield provider
-
-    def not_connected() -> Exception:
-        return ConfigError("No provider with a sandbox is installed, so the demo has no data.")
-
-    return SharedProviders(opener, lambda: list(names), not_connected)
-
 
 @asynccontextmanager
 async def _server(plan: ServerPlan) -> AsyncIterator[WellpipeServer]:
-    clock = SystemClock()
-    paths = LocalPaths.from_environ()
-    shared = _demo_providers(plan.seed, clock) if plan.demo else _local_providers(paths, clock)
-    local_tz = datetime.now().astimezone().tzinfo
-    try:
-        yield build_server(connect=shared.connect, clock=clock, default_tz=local_tz or UTC)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await shared.aclose()
+    async with local_runner(plan) as runner:
+        yield WellpipeServer(runner)
 
 
 def run_stdio(plan: ServerPlan) -> None:

@@ -50,7 +50,8 @@ from wellpipe.cloud.services.gate import Call, Caller, Face
 from wellpipe.cloud.services.health import close_shared_http
 from wellpipe.core.errors import WellpipeError
 from wellpipe.core.ports import HealthProvider
-from wellpipe.mcp.server import OpenedProviders, WellpipeServer
+from wellpipe.mcp.calls import OpenedProviders, ToolRunner
+from wellpipe.mcp.server import WellpipeServer
 
 __all__ = ["MCP_PATHS", "build_mcp", "mount_mcp", "transport_security"]
 
@@ -135,7 +136,7 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
         except gate.Unauthenticated:
             raise WellpipeError(_INVALID_KEY) from None
 
-    return _CloudServer(connect=connect, clock=ctx.clock, unexpected=UNEXPECTED)
+    return _CloudServer(ToolRunner(connect=connect, clock=ctx.clock, unexpected=UNEXPECTED))
 
 
 class _Gate:

@@ -1,0 +1,194 @@
+"""What the local MCP server reads (your connected providers, or the demo sandboxes), SDK-free.
+
+Both faces of the local server run tool calls through the `ToolRunner` made
+here: the stdio front (which answers Claude Desktop's first calls before the
+MCP SDK has loaded) and the SDK server (HTTP, and stdio after a hand-off). It
+imports neither the SDK nor a provider until a call needs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from wellpipe.cli.home import LocalPaths
+from wellpipe.cli.server_plan import ServerPlan
+from wellpipe.core.clock import SystemClock
+from wellpipe.core.errors import ConfigError
+from wellpipe.core.ports import Clock, HealthProvider
+from wellpipe.mcp.calls import ProviderNotConnected, ToolRunner
+
+__all__ = [
+    "NoProviderConnected",
+    "SharedProviders",
+    "demo_origin",
+    "demo_providers",
+    "local_runner",
+]
+
+DEMO_CLIENT_ID = "wellpipe-demo"
+
+Opener = Callable[[str], AbstractAsyncContextManager[HealthProvider]]
+
+
+def demo_origin(provider: str) -> str:
+    """Where the demo's in-process sandbox of ``provider`` pretends to live (never resolved)."""
+    return f"http://sandbox.{provider}.invalid"
+
+
+class NoProviderConnected(ConfigError):
+    """No provider is connected in the local ``.env`` (says how to connect each)."""
+
+    def __init__(self, installed: Sequence[str], configured: Sequence[str]) -> None:
+        commands = [f"`wellpipe auth {name}`" for name in (configured or installed)]
+        listed = ", ".join(commands[:-1]) + (" or " if len(commands) > 1 else "") + commands[-1]
+        if configured:
+            todo = f"connect an account with {listed}"
+        else:
+            todo = f"run `wellpipe init` to set up a developer app, then connect it with {listed}"
+        super().__init__(f"No provider is connected to Wellpipe yet: {todo}.")
+
+
+class SharedProviders:
+    """The server's provider connections, each opened on first use and kept for its life.
+
+    ``connected()`` is asked at every call, so ``wellpipe auth oura`` while the
+    server runs adds Oura without a restart; a failure to open is not cached.
+
+    Args:
+        opener: Opens one provider by name.
+        connected: The names of the providers to serve now, sorted.
+        not_connected: The error to raise when ``connected()`` is empty.
+        on_success: Called with a provider's name after a call that used it succeeded.
+    """
+
+    def __init__(
+        self,
+        opener: Opener,
+        connected: Callable[[], list[str]],
+        not_connected: Callable[[], Exception],
+        on_success: Callable[[str], None] | None = None,
+    ) -> None:
+        self._opener = opener
+        self._connected = connected
+        self._not_connected = not_connected
+        self._on_success = on_success
+        self._stack = AsyncExitStack()
+        self._opened: dict[str, HealthProvider] = {}
+        self._lock = anyio.Lock()
+
+    async def _open(self, name: str) -> HealthProvider:
+        async with self._lock:
+            if name not in self._opened:
+                self._opened[name] = await self._stack.enter_async_context(self._opener(name))
+            return self._opened[name]
+
+    @asynccontextmanager
+    async def connect(self, wanted: str | None = None) -> AsyncIterator[Sequence[HealthProvider]]:
+        """Every connected provider (``None``), or just ``wanted``."""
+        names = self._connected()
+        if wanted is not None:
+            if wanted not in names:
+                raise ProviderNotConnected(wanted, connected=names)
+            names = [wanted]
+        elif not names:
+            raise self._not_connected()
+        providers = [await self._open(name) for name in names]
+        yield providers
+        if self._on_success is not None:
+            for name in names:
+                self._on_success(name)
+
+    async def aclose(self) -> None:
+        """Close every connection (their HTTP clients)."""
+        await self._stack.aclose()
+
+
+def _local_providers(paths: LocalPaths, clock: Clock) -> SharedProviders:
+    from wellpipe.cli.connection import connected_providers, open_local
+    from wellpipe.cli.local_config import LocalConfig
+    from wellpipe.cli.state import LocalState
+    from wellpipe.providers import available_providers
+
+    state = LocalState(paths)
+
+    def connected() -> list[str]:
+        config = LocalConfig.load(paths)
+        return [name for name in connected_providers(paths) if config.is_configured(name)]
+
+    def not_connected() -> Exception:
+        config = LocalConfig.load(paths)
+        installed = available_providers()
+        return NoProviderConnected(
+            installed, [name for name in installed if config.is_configured(name)]
+        )
+
+    def opener(name: str) -> AbstractAsyncContextManager[HealthProvider]:
+        return open_local(name, paths, clock=clock)
+
+    return SharedProviders(
+        opener, connected, not_connected, lambda name: state.record_success(name, clock.now())
+    )
+
+
+def demo_providers() -> list[str]:
+    """The installed providers that have a sandbox, sorted (what the demo serves)."""
+    from wellpipe.providers import available_providers
+    from wellpipe.sandbox import load_sandbox
+
+    return [name for name in available_providers() if load_sandbox(name) is not None]
+
+
+def _demo_providers(seed: int, clock: Clock) -> SharedProviders:
+    names = demo_providers()
+
+    @asynccontextmanager
+    async def opener(name: str) -> AsyncIterator[HealthProvider]:
+        from wellpipe.core.tokens import MemoryTokenProvider
+        from wellpipe.oauth import ClientCredentials
+        from wellpipe.providers.connector import get_connector
+        from wellpipe.sandbox import load_sandbox
+
+        sandbox_class = load_sandbox(name)
+        assert sandbox_class is not None
+        sandbox: Any = sandbox_class(seed=seed, clock=clock)  # type: ignore[call-arg]
+        connector = get_connector(name)
+        credentials = ClientCredentials(
+            client_id=DEMO_CLIENT_ID,
+            client_secret="wellpipe-demo-secret",
+            redirect_uri=f"http://127.0.0.1:8976/callback/{name}",
+        )
+        tokens = MemoryTokenProvider(
+            sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
+        )
+        async with connector.open_account(
+            credentials=credentials,
+            tokens=tokens,
+            location=connector.location(demo_origin(name)),
+            clock=clock,
+            transport=sandbox.transport(),
+        ) as provider:
+            yield provider
+
+    def not_connected() -> Exception:
+        return ConfigError("No provider with a sandbox is installed, so the demo has no data.")
+
+    return SharedProviders(opener, lambda: list(names), not_connected)
+
+
+@asynccontextmanager
+async def local_runner(plan: ServerPlan) -> AsyncIterator[ToolRunner]:
+    """The tool runner of ``plan``: its providers opened on first use, closed at the end."""
+    clock = SystemClock()
+    paths = LocalPaths.from_environ()
+    shared = _demo_providers(plan.seed, clock) if plan.demo else _local_providers(paths, clock)
+    local_tz = datetime.now().astimezone().tzinfo
+    try:
+        yield ToolRunner(connect=shared.connect, clock=clock, default_tz=local_tz or UTC)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await shared.aclose()
