@@ -77,8 +77,8 @@ class Wire:
     whole), so reads have timeouts and the child never blocks on a full pipe.
     """
 
-    def __init__(self, home: Path, *args: str) -> None:
-        env = {**os.environ, "WELLPIPE_HOME": str(home)}
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "WELLPIPE_HOME": str(home), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wellpipe", *args],
             stdin=subprocess.PIPE,
@@ -172,8 +172,8 @@ def wire(tmp_path: Path) -> Iterator[Any]:
     """Start ``python -m wellpipe <args>``; the test gets a function that starts one."""
     started: list[Wire] = []
 
-    def start(*args: str) -> Wire:
-        started.append(Wire(tmp_path, *args))
+    def start(*args: str, env: dict[str, str] | None = None) -> Wire:
+        started.append(Wire(tmp_path, *args, env=env))
         return started[-1]
 
     yield start
@@ -233,8 +233,7 @@ async def test_sdk_client_lists_and_calls_tools_over_stdio(
         assert client.protocol_version == era
         listed = await client.list_tools()
         assert [tool.name for tool in listed.tools] == TOOL_NAMES
-        # In the modern era the SDK answers tools/list itself; in legacy the front does.
-        # Either way it is the precomputed list.
+        # The front answers tools/list in both eras: the precomputed list.
         dumped = [
             tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed.tools
         ]
@@ -312,7 +311,7 @@ def test_stdout_carries_only_json_rpc_and_every_request_one_answer(wire: Any) ->
         "result": static["lists"]["tools/list"],
     }
 
-    # One call first (it hands off to the SDK), for ids that get-record can look up.
+    # One call first (the front answers it), for ids that get-record can look up.
     listed = server.ask(tool_call(2, "get-recent-workouts", {"days": 14}))
     table = listed["result"]["structuredContent"]
     ids = [row[table["columns"].index("id")] for row in table["rows"]]
@@ -323,9 +322,13 @@ def test_stdout_carries_only_json_rpc_and_every_request_one_answer(wire: Any) ->
     sent: dict[int, tuple[str, Any, bool]] = {}
     for number, (name, arguments) in enumerate(good + bad, start=3):
         sent[number] = (name, arguments, number - 3 < len(good))
+        if number - 3 == len(good):
+            # A method only the SDK answers: the front hands off, mid-stream, and the
+            # SDK answers the rest (the front's calls still in flight answer too).
+            server.send(request("level", "logging/setLevel", {"level": "debug"}))
         server.send(tool_call(number, name, arguments))
     server.send(request("ping-after", "ping"), request("resources-after", "resources/list"))
-    pending = {*sent, "ping-after", "resources-after"}
+    pending = {*sent, "level", "ping-after", "resources-after"}
     answers: dict[Any, Message] = {}
     while pending:
         message = server.receive()
@@ -347,6 +350,7 @@ def test_stdout_carries_only_json_rpc_and_every_request_one_answer(wire: Any) ->
         else:
             assert text.endswith("."), (name, arguments, text)
             assert "\n" not in text, (name, arguments, text)
+    assert answers["level"]["error"]["code"] == -32601  # the SDK's answer: no logging here
     assert answers["ping-after"]["result"] == {}
     assert answers["resources-after"]["result"] == {"resources": []}
 
@@ -365,9 +369,8 @@ def test_stdout_carries_only_json_rpc_and_every_request_one_answer(wire: Any) ->
     assert sorted(answered) == sorted(json.dumps(ident) for ident in (0, 1, 2, *answers))
     assert REPLAY_ID.encode() not in b"".join(server.raw_lines)
 
-    # Debug logging was on, and went to stderr.
-    assert " DEBUG " in server.stderr
-    assert "HTTP Request: GET http://sandbox.whoop.invalid/" in server.stderr
+    # -vv logging was on (httpx2's request lines show only then), and went to stderr.
+    assert "INFO httpx2: HTTP Request: GET http://sandbox.whoop.invalid/" in server.stderr
 
 
 # ------------------------------------------------------------- the handshake
@@ -472,3 +475,138 @@ def test_malformed_messages_do_not_kill_the_server(wire: Any) -> None:
     assert server.ask(request(3, "ping"), timeout=10) == {"jsonrpc": "2.0", "id": 3, "result": {}}
     assert server.ask(request(4, "tools/list"))["result"] == load()["lists"]["tools/list"]
     assert "Traceback" not in server.stderr
+
+
+# ------------------------------------------------- tool calls without the SDK
+MODERN_VERSION = "2026-07-28"
+ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "wellpipe-tests", "version": "0"},
+}
+
+
+def modern(ident: int | str, method: str, params: dict[str, Any] | None = None) -> Message:
+    return request(ident, method, {**(params or {}), "_meta": dict(ENVELOPE)})
+
+
+FRONT_CALLS: list[tuple[str, Any]] = [
+    ("get-recent-sleep", {"days": 7}),
+    ("get-daily-summary", {"days": 3}),
+    ("get-profile", {}),
+    ("get-profile", None),
+    ("get-recent-sleep", {"days": 0}),
+    ("get-recent-sleep", {"days": 3, "user_id": 1}),
+    ("get-record", {"kind": "sleep", "id": "not-a-real-id"}),
+    ("delete-everything", {}),
+]
+
+
+async def sdk_answers_with_data(messages: list[Message]) -> dict[Any, Message]:
+    """What the SDK server over the demo's providers answers, in memory, by request id."""
+    from wellpipe.cli.local_server import _server
+    from wellpipe.cli.server_plan import ServerPlan
+
+    answers: dict[Any, Message] = {}
+    plan = ServerPlan(demo=True, seed=42, transport="stdio", port=0)
+    async with _server(plan) as server, InMemoryTransport(server) as (read, write):
+        for message in messages:
+            payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
+            await write.send(SessionMessage(payload))
+            if "id" in message:
+                answer = await read.receive()
+                assert isinstance(answer, SessionMessage)
+                answers[message["id"]] = answer.message.model_dump(
+                    mode="json", by_alias=True, exclude_unset=True
+                )
+    return answers
+
+
+def _conversation(era: str) -> list[Message]:
+    if era == "legacy":
+        opening: list[Message] = [initialize(0), INITIALIZED]
+        calls = [tool_call(n, name, args) for n, (name, args) in enumerate(FRONT_CALLS, 1)]
+    else:
+        opening = [modern(0, "server/discover")]
+        calls = [
+            modern(n, "tools/call", {"name": name, "arguments": args})
+            for n, (name, args) in enumerate(FRONT_CALLS, 1)
+        ]
+    return [*opening, *calls]
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_the_front_answers_tool_calls_exactly_as_the_sdk_does(wire: Any, era: str) -> None:
+    conversation = _conversation(era)
+    expected = await sdk_answers_with_data(conversation)
+    server = wire("serve", "--demo")
+    server.send(*conversation)
+    answers: dict[Any, Message] = {}
+    while len(answers) < len(expected):
+        answer = server.receive()
+        answers[answer["id"]] = answer
+    for ident, answer in expected.items():
+        assert answers[ident] == answer, ident
+    assert not answers[1]["result"]["isError"]
+    assert answers[5]["result"]["isError"]
+    server.close_stdin()
+    assert server.wait(10) == 0
+    assert server.rest() == []
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+def test_a_first_answer_never_loads_the_mcp_sdk(wire: Any, tmp_path: Path, era: str) -> None:
+    # An `mcp` that cannot be imported: whatever the front answers, it answered without it.
+    poisoned = tmp_path / "poisoned"
+    for package in ("mcp", "mcp_types"):
+        (poisoned / package).mkdir(parents=True)
+        (poisoned / package / "__init__.py").write_text(
+            f"raise ImportError('the stdio fast path imported {package}')\n", encoding="utf-8"
+        )
+    path = os.pathsep.join([str(poisoned), *sys.path])
+    server = wire("serve", "--demo", env={"PYTHONPATH": path})
+    conversation = _conversation(era)
+    if era == "legacy":
+        conversation += [request("list", "tools/list"), request("ping", "ping")]
+    else:
+        conversation += [modern("list", "tools/list")]
+    server.send(*conversation)
+    expected = {m["id"] for m in conversation if "id" in m}
+    answers = {}
+    while len(answers) < len(expected):
+        answer = server.receive()
+        answers[answer["id"]] = answer
+    assert all("result" in answer for answer in answers.values()), answers
+    assert not answers[1]["result"]["isError"]
+    assert answers[1]["result"]["structuredContent"]["rows"]
+    assert "imported mcp" not in server.stderr
+
+    # Only a method the front does not know loads the SDK (which here fails, and says so).
+    server.send(request("unknown", "wellpipe/unknown"))
+    server.close_stdin()
+    assert server.wait(15) == 0
+    assert "the stdio fast path imported mcp" in server.stderr
+
+
+def test_a_cancelled_call_is_never_answered(wire: Any) -> None:
+    server = wire("serve", "--demo")
+    cancel = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": 1, "reason": "the user moved on"},
+    }
+    # All at once: the call is cancelled while the tools are still loading.
+    server.send(
+        initialize(0),
+        INITIALIZED,
+        tool_call(1, "get-daily-summary", {"days": 30}),
+        cancel,
+        tool_call(2, "get-profile", {}),
+    )
+    assert server.receive()["id"] == 0
+    answer = server.receive()
+    assert answer["id"] == 2
+    assert not answer["result"]["isError"]
+    server.close_stdin()
+    assert server.wait(10) == 0
+    assert server.rest() == []

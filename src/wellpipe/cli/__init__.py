@@ -7,12 +7,15 @@ Commands live in their own modules and load only when they run, so
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 import click
 
 from wellpipe import __version__
-from wellpipe.cli.console import configure_logging
+from wellpipe.cli.logs import configure_logging
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["main"]
 
@@ -34,8 +37,15 @@ PLUGIN_GROUP = "wellpipe.commands"
 """Entry-point group for command groups installed beside the CLI (``wellpipe cloud``)."""
 
 
+def _entry_points(name: str | None = None) -> list[EntryPoint]:
+    # importlib.metadata scans every installed package: only when a command is not ours.
+    from importlib.metadata import entry_points
+
+    return [ep for ep in entry_points(group=PLUGIN_GROUP) if name in (None, ep.name)]
+
+
 def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=PLUGIN_GROUP)}
+    return {ep.name: ep.value for ep in _entry_points()}
 
 
 class LazyGroup(click.Group):
@@ -48,7 +58,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import the command's module only now."""
         if cmd_name not in COMMANDS:
-            for ep in entry_points(group=PLUGIN_GROUP, name=cmd_name):
+            for ep in _entry_points(cmd_name):
                 plugin = ep.load()
                 if isinstance(plugin, click.Command):
                     return plugin

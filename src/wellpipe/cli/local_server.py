@@ -26,6 +26,7 @@ from wellpipe.cli.local_tools import (
 )
 from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.errors import ConfigError
+from wellpipe.mcp.calls import ToolRunner
 from wellpipe.mcp.server import WellpipeServer
 
 __all__ = [
@@ -49,14 +50,9 @@ async def _server(plan: ServerPlan) -> AsyncIterator[WellpipeServer]:
         yield WellpipeServer(runner)
 
 
-def run_stdio(plan: ServerPlan) -> None:
-    """Serve MCP on stdio until stdin closes (runs on the stdio front's SDK thread)."""
-
-    async def main() -> None:
-        async with _server(plan) as server:
-            await server.run_stdio_async()
-
-    anyio.run(main)
+async def run_stdio(runner: ToolRunner) -> None:
+    """Serve MCP on stdio with the SDK until stdin closes (the stdio front's hand-off)."""
+    await WellpipeServer(runner).run_stdio_async()
 
 
 # ---------------------------------------------------------------------- HTTP

@@ -1,20 +1,22 @@
 """``wellpipe serve`` and ``wellpipe demo``: the MCP server, on stdio or local HTTP.
 
 This module is imported whenever Claude Desktop starts Wellpipe, so it imports
-only click at the top. On stdio the handshake is answered by the fast front
-(`wellpipe.mcp.stdio`) while the SDK, the provider client and (for the demo)
-the sandbox load on a background thread.
+only click at the top. On stdio the fast front
+(`wellpipe.mcp.stdio`) answers the handshake and tool calls itself; the MCP SDK
+loads only for a message the front does not answer.
 """
 
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from wellpipe.cli.server_plan import ServerPlan
+    from wellpipe.mcp.calls import ToolRunner
 
 __all__ = ["demo", "serve"]
 
@@ -28,10 +30,10 @@ def _plan(*, demo: bool, seed: int, transport: str, port: int) -> ServerPlan:
 
 
 def _run(plan: ServerPlan) -> None:
-    from wellpipe.cli.console import err
-
     if plan.transport == "stdio":
         if sys.stdin.isatty():
+            from wellpipe.cli.console import err
+
             err.print(
                 "[dim]Wellpipe's MCP server is waiting for an MCP client on stdin "
                 "(Claude Desktop starts it this way; see `wellpipe claude install`). "
@@ -40,7 +42,7 @@ def _run(plan: ServerPlan) -> None:
             )
         from wellpipe.mcp.stdio import serve_stdio
 
-        serve_stdio(lambda: _run_stdio_sdk(plan))
+        serve_stdio(lambda: _open_runner(plan), _run_stdio_sdk)
     else:
         from wellpipe.cli.console import reports_errors
         from wellpipe.cli.local_server import run_http
@@ -48,11 +50,18 @@ def _run(plan: ServerPlan) -> None:
         reports_errors(run_http)(plan)
 
 
-def _run_stdio_sdk(plan: ServerPlan) -> None:
-    # On the stdio front's background thread: the SDK and everything else load here.
+def _open_runner(plan: ServerPlan) -> AbstractAsyncContextManager[ToolRunner]:
+    # On the stdio front's event loop thread, while the handshake is answered.
+    from wellpipe.cli.local_tools import local_runner
+
+    return local_runner(plan)
+
+
+async def _run_stdio_sdk(runner: ToolRunner) -> None:
+    # Only when the stdio front meets a message it does not answer: the SDK loads here.
     from wellpipe.cli.local_server import run_stdio
 
-    run_stdio(plan)
+    await run_stdio(runner)
 
 
 _transport = click.option(

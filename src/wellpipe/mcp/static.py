@@ -19,6 +19,11 @@ __all__ = ["STATIC_FILE", "generate", "load"]
 STATIC_FILE = Path(__file__).with_name("static.json")
 
 _PROBE_UNKNOWN = "1999-01-01"
+_MODERN_ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "wellpipe-static", "version": "0"},
+}
 
 
 def load() -> dict[str, Any]:
@@ -77,6 +82,52 @@ async def generate() -> dict[str, Any]:
                     lists[method] = await call({"jsonrpc": "2.0", "id": number, "method": method})
             return initialized, lists
 
+    async def modern() -> dict[str, Any]:
+        """The 2026-07-28 era: ``server/discover``, the lists, and what a call result carries."""
+        async with InMemoryTransport(server) as (read, write):
+            answers: dict[str, Any] = {}
+            for number, method in enumerate(["server/discover", *listings], start=1):
+                params: dict[str, Any] = {"_meta": dict(_MODERN_ENVELOPE)}
+                message = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+                payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
+                await write.send(SessionMessage(payload))
+                answer = await read.receive()
+                assert isinstance(answer, SessionMessage)
+                dumped = answer.message.model_dump(mode="json", by_alias=True, exclude_none=True)
+                answers[method] = dumped["result"]
+            # What the SDK adds to every tools/call result beside the tool's own answer.
+            call = {
+                "jsonrpc": "2.0",
+                "id": 99,
+                "method": "tools/call",
+                "params": {"_meta": dict(_MODERN_ENVELOPE), "name": "", "arguments": {}},
+            }
+            payload = mcp_types.jsonrpc_message_adapter.validate_python(call)
+            await write.send(SessionMessage(payload))
+            answer = await read.receive()
+            assert isinstance(answer, SessionMessage)
+            dumped = answer.message.model_dump(mode="json", by_alias=True, exclude_none=True)
+            own = ("content", "structuredContent", "isError")
+            extra = {k: v for k, v in dumped["result"].items() if k not in own}
+            return {
+                "versions": list(mcp_types.version.MODERN_PROTOCOL_VERSIONS),
+                "discover": answers.pop("server/discover"),
+                "lists": answers,
+                "call_extra": extra,
+            }
+
+    def modern_extra(legacy: dict[str, Any], modern: dict[str, Any]) -> dict[str, Any]:
+        """What the 2026-07-28 era adds to every listing (checked to be only additions)."""
+        extras = []
+        for method, result in modern["lists"].items():
+            extra = {k: v for k, v in result.items() if k not in legacy[method]}
+            if {**legacy[method], **extra} != result:
+                raise AssertionError(f"{method} differs by era beyond additions; extend the front")
+            extras.append(extra)
+        if any(extra != extras[0] for extra in extras):
+            raise AssertionError("the listings' modern additions differ; extend the front")
+        return extras[0]
+
     negotiated: dict[str, str] = {}
     template: dict[str, Any] | None = None
     answers: dict[str, Any] = {}
@@ -87,7 +138,13 @@ async def generate() -> dict[str, Any]:
             template, answers = result, listed
         elif result != template:
             raise AssertionError(f"initialize differs by version ({version}); extend the front")
-    return {"initialize": template, "negotiated": negotiated, "lists": answers}
+    modern_answers = await modern()
+    return {
+        "initialize": template,
+        "negotiated": negotiated,
+        "lists": answers,
+        "modern": {**modern_answers, "lists": modern_extra(answers, modern_answers)},
+    }
 
 
 def _write() -> None:

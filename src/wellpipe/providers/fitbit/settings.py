@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydantic import AnyHttpUrl, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wellpipe.oauth.client import OAuthEndpoints
+from wellpipe.providers.settings import EnvSettings
 
 __all__ = ["DEVELOPER_CONSOLE", "SCOPE_PREFIX", "FitbitSettings"]
 
@@ -22,7 +22,7 @@ def _origin_only(value: AnyHttpUrl, name: str) -> AnyHttpUrl:
     return value
 
 
-class FitbitSettings(BaseSettings):
+class FitbitSettings(EnvSettings):
     """Google Health connection settings, read from ``WELLPIPE_FITBIT_*`` environment variables.
 
     Google splits its service over three origins; `for_origin` points all three
@@ -34,7 +34,7 @@ class FitbitSettings(BaseSettings):
         token_url: Google's token server (``/token`` and ``/revoke``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="WELLPIPE_FITBIT_", frozen=True, extra="ignore")
+    env_prefix = "WELLPIPE_FITBIT_"
 
     base_url: AnyHttpUrl = AnyHttpUrl("https://health.googleapis.com")
     auth_url: AnyHttpUrl = AnyHttpUrl("https://accounts.google.com")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydantic import AnyHttpUrl, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wellpipe.oauth.client import OAuthEndpoints
+from wellpipe.providers.settings import EnvSettings
 
 __all__ = ["DEVELOPER_PORTAL", "OuraSettings"]
 
@@ -19,7 +19,7 @@ def _origin_only(name: str, example: str, value: AnyHttpUrl) -> AnyHttpUrl:
     return value
 
 
-class OuraSettings(BaseSettings):
+class OuraSettings(EnvSettings):
     """Oura connection settings, read from ``WELLPIPE_OURA_*`` environment variables.
 
     Attributes:
@@ -32,7 +32,7 @@ class OuraSettings(BaseSettings):
     Point both at a `wellpipe sandbox` (`for_origin`) to run without an Oura account.
     """
 
-    model_config = SettingsConfigDict(env_prefix="WELLPIPE_OURA_", frozen=True, extra="ignore")
+    env_prefix = "WELLPIPE_OURA_"
 
     base_url: AnyHttpUrl = AnyHttpUrl("https://api.ouraring.com")
     auth_url: AnyHttpUrl = AnyHttpUrl("https://cloud.ouraring.com")

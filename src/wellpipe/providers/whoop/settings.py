@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydantic import AnyHttpUrl, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wellpipe.oauth.client import OAuthEndpoints
+from wellpipe.providers.settings import EnvSettings
 
 __all__ = ["DEVELOPER_DASHBOARD", "WhoopSettings"]
 
@@ -13,7 +13,7 @@ DEVELOPER_DASHBOARD = "https://developer-dashboard.whoop.com"
 """Where a WHOOP member creates a developer app (client id, secret, redirect URIs)."""
 
 
-class WhoopSettings(BaseSettings):
+class WhoopSettings(EnvSettings):
     """WHOOP connection settings, read from ``WELLPIPE_WHOOP_*`` environment variables.
 
     Attributes:
@@ -22,7 +22,7 @@ class WhoopSettings(BaseSettings):
             at a `wellpipe sandbox` to run without a WHOOP account.
     """
 
-    model_config = SettingsConfigDict(env_prefix="WELLPIPE_WHOOP_", frozen=True, extra="ignore")
+    env_prefix = "WELLPIPE_WHOOP_"
 
     base_url: AnyHttpUrl = AnyHttpUrl("https://api.prod.whoop.com")
 
