@@ -71,6 +71,8 @@ The budget was 900 for WHOOP's 8 tools; the three new tools and the argument cos
 (1,000 for 11 tools, 956 used); search and fetch brought it to 1,150 (1,113 used).
 """
 TARGET_ANSWER_RATIO = 1 / 3
+TARGET_FIRST_ANSWER_MS = 475.0
+"""The fastest peer (whoop-ai-mcp, Node) on this machine and sandbox, median of 5 (issue 14)."""
 
 COLLECTIONS = {
     "cycle": "/developer/v2/cycle",
@@ -496,6 +498,54 @@ def measure_first_answer(
     return seconds
 
 
+@dataclass
+class SdkFirstAnswer:
+    """Spawn -> connected -> the first tool call answered, by the official client, per mode."""
+
+    connect_s: dict[str, list[float]] = field(default_factory=dict)
+    answer_s: dict[str, list[float]] = field(default_factory=dict)
+
+
+SDK_MODES = ("auto", "legacy")
+"""The `mcp` client's default (``server/discover`` first, then the handshake), and the handshake."""
+
+
+def measure_sdk_first_answer(
+    argv: Sequence[str],
+    env: dict[str, str],
+    log: Path,
+    runs: int,
+    first: tuple[str, dict[str, Any]],
+) -> SdkFirstAnswer:
+    """What a user waits for: the official `mcp` client spawns the server and asks one thing.
+
+    The client connects in its own way (``auto`` probes ``server/discover`` first), lists
+    nothing, and calls ``first``; the figure is spawn until that answer is in hand.
+    """
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    async def once(mode: str) -> tuple[float, float]:
+        params = StdioServerParameters(command=argv[0], args=list(argv[1:]), env=env)
+        with log.open("a", encoding="utf-8") as errlog:
+            began = time.perf_counter()
+            async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
+                connected = time.perf_counter()
+                result = await client.call_tool(*first)
+                answered = time.perf_counter()
+        if result.is_error:
+            raise ServerFailed(f"{first[0]}: {result.content}")
+        return connected - began, answered - began
+
+    measured = SdkFirstAnswer()
+    for mode in SDK_MODES:
+        for _ in range(runs):
+            connect, answer = anyio.run(once, mode)
+            measured.connect_s.setdefault(mode, []).append(connect)
+            measured.answer_s.setdefault(mode, []).append(answer)
+    return measured
+
+
 def measure_calls(
     argv: Sequence[str],
     env: dict[str, str],
@@ -810,6 +860,7 @@ class Results:
     cold: ColdStart
     demo: ColdStart | None
     first_answer_s: list[float]
+    sdk_first: SdkFirstAnswer
     http: HttpRuns | None
     calls: list[CallRuns]
     windows: dict[tuple[str, int], Window]
@@ -839,6 +890,8 @@ def measure(args: argparse.Namespace, console: Console) -> Results:
         if not args.no_demo:
             demo = measure_cold_start([*argv, "--demo"], env, log, args.runs)
         first_answer = measure_first_answer(argv, env, log, args.runs, answer_calls[0])
+        home_env = make_home_env(env)
+        sdk_first = measure_sdk_first_answer(argv, home_env, log, args.call_runs, answer_calls[0])
         http = None
         if not args.no_http:
             http = measure_http(argv, env, log, args.call_runs, args.warm, answer_calls[0], sandbox)
@@ -851,7 +904,14 @@ def measure(args: argparse.Namespace, console: Console) -> Results:
             warm=args.warm,
             sandbox=sandbox,
         )
-    return Results(args.runs, args.call_runs, cold, demo, first_answer, http, calls, windows)
+    return Results(
+        args.runs, args.call_runs, cold, demo, first_answer, sdk_first, http, calls, windows
+    )
+
+
+def make_home_env(env: dict[str, str]) -> dict[str, str]:
+    """What the SDK client adds to its allow-listed environment: Wellpipe's own variables."""
+    return {key: value for key, value in env.items() if key.startswith("WELLPIPE_")}
 
 
 def report(results: Results, console: Console, *, show: bool) -> None:
@@ -885,6 +945,30 @@ def report(results: Results, console: Console, *, show: bool) -> None:
             *spread(results.http.to_tools_s),
             "",
         )
+
+    first_answer = Table(
+        title=f"Time to first answer: the official mcp client spawns `wellpipe serve` and calls "
+        f"{sleep_call}, {results.call_runs} runs per mode (ms)"
+    )
+    first_answer.add_column("what")
+    for mode in SDK_MODES:
+        first_answer.add_column(f"{mode} mode", justify="right")
+    first_answer.add_column("target", justify="right")
+    medians = {m: statistics.median(results.sdk_first.answer_s[m]) * 1000 for m in SDK_MODES}
+    for label, pick in (("median", statistics.median), ("min", min), ("max", max)):
+        first_answer.add_row(
+            f"spawn -> first answer, {label}",
+            *(ms(pick(results.sdk_first.answer_s[m])) for m in SDK_MODES),
+            f"<= {TARGET_FIRST_ANSWER_MS:.0f} "
+            f"{verdict(max(medians.values()) <= TARGET_FIRST_ANSWER_MS)}"
+            if label == "median"
+            else "",
+        )
+    first_answer.add_row(
+        "spawn -> connected, median",
+        *(ms(statistics.median(results.sdk_first.connect_s[m])) for m in SDK_MODES),
+        "",
+    )
 
     tools = results.cold.tools
     facing = count_tokens(compact([model_facing(t) for t in tools]))
@@ -978,7 +1062,7 @@ def report(results: Results, console: Console, *, show: bool) -> None:
         )
         shown.append((question, text))
 
-    for table in (startup, listing, latency, answers):
+    for table in (startup, first_answer, listing, latency, answers):
         console.print(table)
     console.print(
         "Start-up: `wellpipe serve` answers initialize, the list methods and ping from a "

@@ -1,3 +1,3 @@
-from wellpipe.cli import main
+from wellpipe.cli import run
 
-main()
+run()

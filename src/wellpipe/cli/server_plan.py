@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ServerPlan"]
+__all__ = ["DEFAULT_SEED", "ServerPlan"]
+
+DEFAULT_SEED = 42
+"""The demo's synthetic history, unless ``--seed`` picks another."""
 
 
 @dataclass(frozen=True)
