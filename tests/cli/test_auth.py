@@ -8,7 +8,11 @@ lands in the command's callback server.
 
 from __future__ import annotations
 
+import os
+import select
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,51 @@ from wellpipe.sandbox.whoop import History
 
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret-0123456789"
+
+
+class Terminal:
+    """A command in a real pseudo-terminal: what a person types and sees."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str]) -> None:
+        import pty
+
+        self._master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        self.screen = ""
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self._master)
+
+    def read_until(self, text: str, timeout_s: float = 30.0) -> str:
+        """Everything shown so far, once ``text`` is on the screen."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while text not in self.screen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never appeared on: {self.screen!r}"
+            ready, _, _ = select.select([self._master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self._master, 65536)
+                except OSError:  # the command exited and the terminal closed
+                    chunk = b""
+                assert chunk, f"{text!r} never appeared on: {self.screen!r}"
+                self.screen += chunk.decode(errors="replace")
+        return self.screen
+
+    def write(self, text: str) -> None:
+        os.write(self._master, text.encode())
+
+    def wait(self) -> int:
+        return self.proc.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -258,7 +307,7 @@ def test_a_missing_read_scope_is_stored_and_surfaced(ready: Setup) -> None:
     result = ready.invoke("auth", "whoop", hooks=AuthHooks(open_browser=Browser()))
 
     assert result.exit_code == 0, result.output
-    assert "did not grant read:workout" in said(result)
+    assert "without read:workout, Wellpipe cannot read workouts" in said(result)
     assert "read:workout" not in ready.env()["WHOOP_TOKEN_SCOPES"].split()
 
 
@@ -346,16 +395,84 @@ def test_no_browser_prints_the_url_and_accepts_the_pasted_address(
     assert printed_url.startswith(f"{ready.origin}/oauth/oauth2/auth?")
     assert parse_qs(urlsplit(printed_url).query)["state"] == [fixed_state]
     assert "Connected WHOOP as Alex Rivera (member 10129)." in result.stdout
-    assert code not in result.output  # hidden input is not echoed
+    assert "input hidden" not in result.output
     assert ready.env()["WHOOP_REFRESH_TOKEN"]
+    assert code not in ready.env().values()  # the code is spent, never stored
     assert _profile(ready.home).source_id == "10129"
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    ["just-the-code-0123", "http://127.0.0.1:1/elsewhere?code=x&state=y", "the other state"],
+    ids=["not-an-address", "another-address", "another-state"],
+)
+def test_no_browser_asks_again_after_a_wrong_paste(
+    ready: Setup, fixed_state: str, wrong: str
+) -> None:
+    landing = _landing(ready, fixed_state)
+    if wrong == "the other state":
+        wrong = _landing(ready, "an-older-sign-in-state-0123456789")
+    result = ready.invoke("auth", "whoop", "--no-browser", stdin=f"{wrong}\n{landing}\n")
+
+    assert result.exit_code == 0, result.output
+    assert "That address does not work" in said(result)
+    assert "2 more tries" in said(result)
+    assert "Connected WHOOP as Alex Rivera (member 10129)." in result.stdout
+    assert ready.sandbox.auth.token_requests == 1
+
+
+def test_no_browser_gives_up_after_three_wrong_pastes(ready: Setup, fixed_state: str) -> None:
+    result = ready.invoke("auth", "whoop", "--no-browser", stdin="a\nb\nc\nd\n")
+    assert result.exit_code == 65, result.output
+    assert said(result).count("That address does not work") == 2
+    assert "1 more try" in said(result)
+    assert ready.sandbox.auth.token_requests == 0
+    _no_tokens(ready)
+
+
+def test_no_browser_in_a_terminal_shows_the_pasted_address(ready: Setup) -> None:
+    """As a person does it: a real terminal, the URL read off the screen, the answer pasted."""
+    with Terminal(
+        [sys.executable, "-m", "wellpipe", "auth", "whoop", "--no-browser"],
+        env={**os.environ, "WELLPIPE_HOME": str(ready.home)},
+    ) as terminal:
+        screen = terminal.read_until("Paste the address here")
+        [url] = [line.strip() for line in screen.splitlines() if "/oauth/oauth2/auth?" in line]
+        with httpx2.Client(trust_env=False) as http:
+            landing = http.get(url).headers["location"]
+        terminal.write(landing + "\r")
+        screen = terminal.read_until("Connected WHOOP as")
+        assert landing in screen  # echoed as typed: the address is visible, not a hidden prompt
+        assert terminal.wait() == 0
+    assert ready.env()["WHOOP_REFRESH_TOKEN"]
+
+
+def test_auth_keeps_a_base_url_from_the_environment_beside_the_tokens(setup: Setup) -> None:
+    """Tokens from a sandbox must never go to the real provider, in any process."""
+    LocalPaths(home=setup.home).ensure_home()
+    EnvFile(setup.home / ".env").update(
+        {
+            "WHOOP_CLIENT_ID": CLIENT_ID,
+            "WHOOP_CLIENT_SECRET": CLIENT_SECRET,
+            "WHOOP_REDIRECT_URI": setup.redirect_uri,
+        }
+    )
+    result = setup.runner.invoke(
+        main,
+        ["auth", "whoop"],
+        obj=AuthHooks(open_browser=Browser()),
+        env={"WELLPIPE_HOME": str(setup.home), "WELLPIPE_WHOOP_BASE_URL": setup.origin},
+    )
+    assert result.exit_code == 0, result.output
+    assert setup.env()["WELLPIPE_WHOOP_BASE_URL"] == setup.origin
+    assert f"Saved WELLPIPE_WHOOP_BASE_URL={setup.origin}" in said(result)
 
 
 def test_no_browser_refuses_a_pasted_address_with_another_state(
     ready: Setup, fixed_state: str
 ) -> None:
     landing = _landing(ready, "someone-elses-state-0123456789")
-    result = ready.invoke("auth", "whoop", "--no-browser", stdin=landing + "\n")
+    result = ready.invoke("auth", "whoop", "--no-browser", stdin=f"{landing}\n" * 3)
     assert result.exit_code == 65, result.output
     assert ready.sandbox.auth.token_requests == 0
     _no_tokens(ready)
@@ -363,7 +480,7 @@ def test_no_browser_refuses_a_pasted_address_with_another_state(
 
 def test_no_browser_refuses_an_address_on_another_path(ready: Setup, fixed_state: str) -> None:
     landing = _landing(ready, fixed_state).replace("/callback/whoop", "/callback/oura")
-    result = ready.invoke("auth", "whoop", "--no-browser", stdin=landing + "\n")
+    result = ready.invoke("auth", "whoop", "--no-browser", stdin=f"{landing}\n" * 3)
     assert result.exit_code == 65, result.output
     assert "does not start with your redirect URI" in said(result)
     assert ready.sandbox.auth.token_requests == 0

@@ -16,9 +16,11 @@ from wellpipe.cli.claude_config import (
     backup_path,
     claude_config_dir,
     claude_config_path,
+    desktop_entry,
     is_secret_key,
     load_config,
     plan_install,
+    runs_demo_over_http,
     server_entry,
     wellpipe_command,
 )
@@ -362,3 +364,109 @@ def test_show_exits_1_without_an_entry(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "wellpipe claude install" in result.stderr
+
+
+# ------------------------------------------------------------------ what the entry carries
+WITH_HOME_AND_TOKENS: dict[str, Any] = {
+    "mcpServers": {
+        "wellpipe": {
+            "command": "/old/bin/wellpipe",
+            "args": ["serve"],
+            "env": {
+                "WELLPIPE_HOME": "/data/wellpipe",
+                "WHOOP_ACCESS_TOKEN": "stale-access",
+                "WHOOP_REFRESH_TOKEN": "stale-refresh",
+            },
+        }
+    }
+}
+
+
+def test_dry_run_keeps_the_entrys_home_when_it_removes_its_tokens(tmp_path: Path) -> None:
+    config = tmp_path / "claude_desktop_config.json"
+    config.write_text(json.dumps(WITH_HOME_AND_TOKENS))
+    result = install("--config", str(config), "--dry-run")  # this shell sets no WELLPIPE_HOME
+
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout)["mcpServers"]["wellpipe"]
+    assert entry["env"] == {"WELLPIPE_HOME": "/data/wellpipe"}  # the tokens' home, kept
+    assert "Would remove WHOOP_ACCESS_TOKEN, WHOOP_REFRESH_TOKEN" in unwrapped(result.stderr)
+    assert "Would keep WELLPIPE_HOME=/data/wellpipe" in unwrapped(result.stderr)
+    assert "stale-refresh" not in result.output
+    # ...and installing for real writes what the dry run showed.
+    assert install("--config", str(config)).exit_code == 0
+    assert json.loads(config.read_text())["mcpServers"]["wellpipe"] == entry
+
+
+def test_a_home_set_in_this_shell_replaces_the_entrys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "claude_desktop_config.json"
+    config.write_text(json.dumps(WITH_HOME_AND_TOKENS))
+    monkeypatch.setenv("WELLPIPE_HOME", str(tmp_path / "here"))
+    result = install("--config", str(config), "--dry-run")
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout)["mcpServers"]["wellpipe"]
+    assert entry["env"] == {"WELLPIPE_HOME": str(tmp_path / "here")}
+
+
+def test_a_base_url_only_in_this_shell_goes_into_the_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Desktop must talk to the sandbox this shell talks to, not to WHOOP itself."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("WELLPIPE_HOME", str(home))
+    monkeypatch.setenv("WELLPIPE_WHOOP_BASE_URL", "http://127.0.0.1:8765")
+    config = tmp_path / "claude_desktop_config.json"
+
+    result = install("--config", str(config))
+    assert result.exit_code == 0, result.output
+    entry = json.loads(config.read_text())["mcpServers"]["wellpipe"]
+    assert entry["env"] == {
+        "WELLPIPE_HOME": str(home),
+        "WELLPIPE_WHOOP_BASE_URL": "http://127.0.0.1:8765",
+    }
+    assert "carries WELLPIPE_WHOOP_BASE_URL=http://127.0.0.1:8765" in unwrapped(result.stderr)
+
+    # Once the .env holds it (`wellpipe init`), the server finds it there itself.
+    home.mkdir()
+    (home / ".env").write_text("WELLPIPE_WHOOP_BASE_URL=http://127.0.0.1:8765\n")
+    assert install("--config", str(config)).exit_code == 0
+    entry = json.loads(config.read_text())["mcpServers"]["wellpipe"]
+    assert entry["env"] == {"WELLPIPE_HOME": str(home)}
+
+    # The demo reads no provider at all.
+    assert install("--config", str(config), "--demo").exit_code == 0
+    assert "WELLPIPE_WHOOP_BASE_URL" not in json.dumps(config.read_text())
+
+
+def test_a_stale_base_url_in_the_entry_is_dropped() -> None:
+    config = {
+        "mcpServers": {
+            "wellpipe": {
+                "command": "/bin/wellpipe",
+                "args": ["serve"],
+                "env": {"WELLPIPE_OURA_BASE_URL": "http://127.0.0.1:8766", "WELLPIPE_LOG": "x"},
+            }
+        }
+    }
+    plan = plan_install(config, name="wellpipe", entry=server_entry(command=["/bin/wellpipe"]))
+    assert plan.entry["env"] == {"WELLPIPE_LOG": "x"}
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["real", "demo"])
+def test_generated_entries_run_serve_never_the_http_demo(demo: bool) -> None:
+    entry = desktop_entry(demo=demo, environ={}, command=["/bin/wellpipe"])
+    assert entry["args"] == (["serve", "--demo"] if demo else ["serve"])
+    assert not runs_demo_over_http(entry)
+    assert runs_demo_over_http({"command": "/bin/wellpipe", "args": ["demo"]})
+    assert not runs_demo_over_http(
+        {"command": "/bin/wellpipe", "args": ["demo", "--transport", "stdio"]}
+    )
+
+
+def test_the_readme_configures_claude_with_serve_not_the_http_demo() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for line in readme.splitlines():
+        if "claude" in line.lower() and "wellpipe demo" in line:
+            assert "--transport stdio" in line, line

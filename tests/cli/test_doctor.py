@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -36,7 +37,7 @@ from wellpipe.cli.env_file import EnvFile
 from wellpipe.cli.home import LocalPaths
 from wellpipe.cli.state import LocalState
 from wellpipe.providers.whoop import SCOPES
-from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox import Fault, WhoopSandbox
 from wellpipe.sandbox.server import serve_in_background
 
 
@@ -117,10 +118,11 @@ def test_a_missing_home_fails_with_init(tmp_path: Path) -> None:
     assert result.fix == "run `wellpipe init`"
 
 
-def test_a_home_others_can_enter_is_a_warning(paths: LocalPaths, tmp_path: Path) -> None:
+def test_a_home_others_can_enter_fails_with_the_chmod(paths: LocalPaths, tmp_path: Path) -> None:
     paths.home.chmod(0o755)
     result = check_home(context(paths, tmp_path))
-    assert result.outcome is Outcome.WARN
+    assert result.outcome is Outcome.FAIL
+    assert "0755" in result.detail
     assert result.fix == f"chmod 700 {paths.home}"
 
 
@@ -256,14 +258,69 @@ def test_a_grant_whoop_refuses_fails_the_call_with_auth(
 def test_an_unreachable_whoop_fails_the_call_with_what_to_check(
     paths: LocalPaths, tmp_path: Path, sandbox: WhoopSandbox, clock: FakeClock
 ) -> None:
-    origin = f"http://127.0.0.1:{closed_port()}"
+    origin = "https://whoop.example"
+
+    def unreachable(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("no route to host", request=request)
+
     setup_env(paths, sandbox, clock, origin=origin)
-    result = check_whoop_call(context(paths, tmp_path, clock=clock))
+    ctx = context(
+        paths, tmp_path, clock=clock, transports={"whoop": httpx2.MockTransport(unreachable)}
+    )
+    result = check_whoop_call(ctx)
     assert result.outcome is Outcome.FAIL
     assert "not responding" in result.detail
     assert result.fix is not None
     assert "internet connection" in result.fix
     assert origin in result.fix
+
+
+def test_a_sandbox_that_is_not_running_says_to_start_it(
+    paths: LocalPaths, tmp_path: Path, sandbox: WhoopSandbox, clock: FakeClock
+) -> None:
+    origin = f"http://127.0.0.1:{closed_port()}"
+    setup_env(paths, sandbox, clock, origin=origin)
+    result = check_whoop_call(context(paths, tmp_path, clock=clock))
+    assert result.outcome is Outcome.FAIL
+    assert f"the WHOOP sandbox at {origin} is not running" in result.detail
+    assert result.fix is not None
+    assert "start `wellpipe sandbox`" in result.fix
+    assert "internet connection" not in result.fix
+
+
+def test_after_a_lost_refresh_answer_doctor_and_status_say_the_token_was_spent(
+    paths: LocalPaths, tmp_path: Path, sandbox: WhoopSandbox, clock: FakeClock
+) -> None:
+    setup_env(paths, sandbox, clock, expires_in=timedelta(hours=-1))
+    # WHOOP rotates the refresh token, then the answer is lost on the way back.
+    sandbox.inject(Fault(path_prefix="/oauth/oauth2/token", body="truncated"))
+    first = check_whoop_call(context(paths, tmp_path, sandbox, clock=clock))
+    assert first.outcome is Outcome.FAIL
+    assert "may already be spent" in first.detail
+    assert "nothing was lost" not in first.detail.lower()
+    assert first.fix is not None
+    assert "wellpipe auth whoop" in first.fix
+
+    second = check_whoop_call(context(paths, tmp_path, sandbox, clock=clock))
+    assert second.outcome is Outcome.FAIL
+    assert "the refresh token was spent" in second.detail
+    assert second.fix == "run `wellpipe auth whoop` to connect again"
+
+    grant = check_grant(context(paths, tmp_path))
+    assert grant.outcome is Outcome.FAIL
+    assert "the refresh token was spent" in grant.detail
+    assert "no refresh token" not in grant.detail
+
+    shown = CliRunner().invoke(
+        main,
+        ["status", "--claude-config", str(tmp_path / "c.json")],
+        env={"WELLPIPE_HOME": str(paths.home)},
+    )
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.stdout.split())
+    assert "the refresh token was spent" in text
+    assert "without a refresh token" not in text
+    assert "Refresh token yes" not in text
 
 
 def test_offline_skips_the_call(paths: LocalPaths, tmp_path: Path) -> None:
@@ -292,6 +349,35 @@ def test_a_claude_entry_for_another_home_fails(paths: LocalPaths, tmp_path: Path
     result = check_claude_entry(context(paths, tmp_path))
     assert result.outcome is Outcome.FAIL
     assert str(tmp_path / "other") in result.detail
+    assert result.fix is not None
+    assert f"WELLPIPE_HOME={paths.home} wellpipe claude install" in result.fix
+
+
+@pytest.mark.parametrize(
+    ("args", "outcome"),
+    [
+        (["demo"], Outcome.FAIL),
+        (["demo", "--port", "8000"], Outcome.FAIL),
+        (["demo", "--transport", "http"], Outcome.FAIL),
+        (["demo", "--transport", "stdio"], Outcome.WARN),
+        (["serve", "--demo"], Outcome.WARN),
+    ],
+    ids=["demo", "demo-port", "demo-http", "demo-stdio", "serve-demo"],
+)
+def test_a_claude_entry_running_the_http_demo_fails(
+    paths: LocalPaths, tmp_path: Path, args: list[str], outcome: Outcome
+) -> None:
+    install_claude(tmp_path, paths)  # a real command, and the right home
+    config = tmp_path / "claude_desktop_config.json"
+    data = json.loads(config.read_text())
+    data["mcpServers"]["wellpipe"]["args"] = args
+    config.write_text(json.dumps(data))
+    result = check_claude_entry(context(paths, tmp_path))
+    assert result.outcome is outcome, result
+    if outcome is Outcome.FAIL:
+        assert "serves HTTP" in result.detail
+        assert result.fix is not None
+        assert "wellpipe claude install --demo" in result.fix
 
 
 def test_a_demo_entry_is_a_warning(paths: LocalPaths, tmp_path: Path) -> None:

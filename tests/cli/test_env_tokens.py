@@ -33,6 +33,7 @@ from wellpipe.cli.env_file import EnvFile
 from wellpipe.cli.env_tokens import EnvTokenProvider, store_tokens
 from wellpipe.cli.home import LocalPaths
 from wellpipe.core import (
+    ProviderError,
     ProviderRateLimited,
     ProviderUnavailable,
     ReauthorizationRequired,
@@ -285,6 +286,63 @@ async def test_a_loose_home_and_file_still_work_and_the_next_write_tightens_the_
     async with local(paths, clock, network) as whoop:
         await whoop.profile()
     assert EnvFile(paths.env_file).mode() == 0o600
+    assert paths.home.stat().st_mode & 0o777 == 0o700  # the folder the tokens live in, too
+
+
+# ------------------------------------------------------------- a refresh answer lost
+@pytest.mark.parametrize(
+    "lose",
+    ["read timeout after delivery", "connection reset after delivery", "unusable 200 body"],
+)
+async def test_a_lost_refresh_answer_is_remembered_and_explains_the_dead_grant(
+    paths: LocalPaths,
+    sandbox: WhoopSandbox,
+    clock: FakeClock,
+    network: FlakyNetwork,
+    lose: str,
+) -> None:
+    connect_home(paths, sandbox, clock, expired=True)
+    if lose == "read timeout after delivery":
+        network.fail(TOKEN_PATH, httpx2.ReadTimeout, after_delivery=True)
+    elif lose == "connection reset after delivery":
+        network.fail(TOKEN_PATH, httpx2.ReadError, after_delivery=True)
+    else:
+        sandbox.inject(Fault(path_prefix=TOKEN_PATH, body="truncated"))
+    async with local(paths, clock, network) as whoop:
+        with pytest.raises(ProviderError):
+            await whoop.profile()  # WHOOP rotated the refresh token; the answer never came
+    assert stored(paths)["WHOOP_REFRESH_UNANSWERED_AT"]
+    store = EnvTokenProvider(paths, clock=clock, environ={})
+    assert store.refresh_unanswered_at == clock.now()
+
+    async with local(paths, clock, network) as whoop:
+        with pytest.raises(ReauthorizationRequired):
+            await whoop.profile()  # the stored refresh token was spent: invalid_grant
+    reason = EnvTokenProvider(paths, clock=clock, environ={}).reauthorization_reason
+    assert reason is not None
+    assert "the refresh token was spent" in reason
+    assert "replaces the refresh token at every refresh" in reason
+    assert "no refresh token" not in reason
+    assert "WHOOP_REFRESH_UNANSWERED_AT" not in stored(paths)
+
+    store_tokens(paths, issue(sandbox, clock))  # `wellpipe auth whoop` again
+    fresh = EnvTokenProvider(paths, clock=clock, environ={})
+    assert fresh.reauthorization_reason is None
+    assert fresh.refresh_unanswered_at is None
+
+
+async def test_a_refresh_that_succeeds_after_a_lost_answer_clears_the_mark(
+    paths: LocalPaths, sandbox: WhoopSandbox, clock: FakeClock, network: FlakyNetwork
+) -> None:
+    connect_home(paths, sandbox, clock, expired=True)
+    network.fail(TOKEN_PATH, httpx2.ReadTimeout, after_delivery=False)  # lost on the way out
+    async with local(paths, clock, network) as whoop:
+        with pytest.raises(ProviderUnavailable):
+            await whoop.profile()
+        assert "WHOOP_REFRESH_UNANSWERED_AT" in stored(paths)  # we cannot know it was not sent
+        assert (await whoop.profile()).first_name == "Alex"  # it was not: the token still works
+    assert "WHOOP_REFRESH_UNANSWERED_AT" not in stored(paths)
+    assert "WHOOP_GRANT_ERROR" not in stored(paths)
 
 
 async def test_the_file_lock_excludes_another_holder_and_times_out_with_a_clear_error(

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from click.testing import CliRunner, Result
 
 from wellpipe.cli import main
 from wellpipe.cli.env_file import EnvFile
 from wellpipe.cli.init_command import mask_secret
 from wellpipe.cli.local_config import DEFAULT_REDIRECT_URI
+from wellpipe.core import SystemClock
 from wellpipe.providers import available_providers
+from wellpipe.sandbox import WhoopSandbox
+from wellpipe.sandbox.server import serve_in_background
+from wellpipe.sandbox.whoop import History
 
 SECRET = "a-client-secret-0123456789abcdef"
 TOKENS = {
@@ -233,3 +240,79 @@ def test_an_environment_value_that_overrides_the_file_is_pointed_out(home: Path)
 )
 def test_mask_secret(secret: str, shown: str) -> None:
     assert mask_secret(secret) == shown
+
+
+# ---------------------------------------------------------------------- against a sandbox
+@pytest.fixture
+def running_sandbox(history: History) -> Iterator[str]:
+    """A WHOOP sandbox on loopback, as `wellpipe sandbox` runs it: its origin."""
+    sandbox = WhoopSandbox(clock=SystemClock(), history=history)
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(serve_in_background(sandbox)) as origin,
+    ):
+        yield origin
+
+
+def test_at_a_sandbox_any_client_will_do_and_the_base_url_is_saved(
+    home: Path, running_sandbox: str
+) -> None:
+    result = run(home, "--yes", "--provider", "whoop", "--base-url", running_sandbox)
+
+    assert result.exit_code == 0, result.output
+    text = said(result)
+    assert f"the WHOOP sandbox at {running_sandbox}" in text
+    assert "any client id and secret will do" in text
+    assert "developer-dashboard" not in text  # no developer app to create
+    assert stored(home) == {
+        "WHOOP_CLIENT_ID": "sandbox-client",
+        "WHOOP_CLIENT_SECRET": "sandbox-secret",
+        "WHOOP_REDIRECT_URI": "http://127.0.0.1:8976/callback/whoop",
+        "WELLPIPE_WHOOP_BASE_URL": running_sandbox,
+    }
+
+
+def test_interactively_enter_takes_the_sandbox_client(home: Path, running_sandbox: str) -> None:
+    result = run(home, "--provider", "whoop", "--base-url", running_sandbox, stdin="\n\n\n")
+    assert result.exit_code == 0, result.output
+    assert "Enter takes sandbox-secret" in said(result)
+    assert stored(home)["WHOOP_CLIENT_ID"] == "sandbox-client"
+
+
+def test_the_base_url_exported_for_the_sandbox_is_saved_in_the_env(
+    home: Path, running_sandbox: str
+) -> None:
+    """`wellpipe sandbox` says to export these; every later process must see them too."""
+    result = run(home, "--yes", "--provider", "whoop", WELLPIPE_WHOOP_BASE_URL=running_sandbox)
+    assert result.exit_code == 0, result.output
+    assert stored(home)["WELLPIPE_WHOOP_BASE_URL"] == running_sandbox
+    assert "any client id and secret will do" in said(result)
+    assert "saved as WELLPIPE_WHOOP_BASE_URL in the .env" in said(result)
+
+
+def test_a_sandbox_that_is_not_running_yet_is_pointed_out(home: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        origin = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    result = run(home, "--yes", "--provider", "whoop", "--base-url", origin)
+    assert result.exit_code == 0, result.output
+    assert f"nothing answers at {origin} yet: start `wellpipe sandbox`" in said(result)
+
+
+def test_an_existing_loose_home_is_made_private(home: Path) -> None:
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    result = run(home, "--yes", "--client-id", "c", "--client-secret", SECRET)
+    assert result.exit_code == 0, result.output
+    assert home.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.skipif("fitbit" not in available_providers(), reason="fitbit is not registered")
+def test_google_scopes_are_named_with_the_exact_scope_to_add(home: Path) -> None:
+    result = run(home, "--yes", "--provider", "fitbit", "--client-id", "c",
+                 "--client-secret", SECRET)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "Health metrics: https://www.googleapis.com/auth/"
+        "googlehealth.health_metrics_and_measurements.readonly" in said(result)
+    )

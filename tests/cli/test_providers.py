@@ -151,9 +151,9 @@ def test_oura_unticked_scopes_are_stored_and_their_cost_explained(oura: Setup) -
     (url,) = browser.opened
     assert urlsplit(url).path == "/oauth/authorize"
     text = said(result)
-    assert "Granted scopes:" in text
-    assert "did not grant heartrate, workout" in text
-    assert "workouts" in text  # the data that goes missing
+    assert "Granted: Email address, Personal info, Daily summaries, Sessions" in text
+    assert "without heartrate and workout, Wellpipe cannot read heart rate and workouts" in text
+    assert "the rest of your data is readable" not in text
     assert "wellpipe auth oura" in text
     stored = oura.env()
     granted = stored["OURA_TOKEN_SCOPES"].split()
@@ -167,7 +167,7 @@ def test_oura_unticked_scopes_are_stored_and_their_cost_explained(oura: Setup) -
 
 
 @needs("fitbit")
-def test_fitbit_sends_pkce_and_offline_access_and_warns_about_testing_mode(
+def test_fitbit_sends_pkce_and_offline_access_and_no_testing_note_in_production(
     fitbit: Setup,
 ) -> None:
     browser = Browser()
@@ -180,9 +180,31 @@ def test_fitbit_sends_pkce_and_offline_access_and_warns_about_testing_mode(
     assert len(query["code_challenge"][0]) == 43
     assert query["access_type"] == ["offline"]
     assert fitbit.sandbox.auth.token_requests == 1  # the sandbox checked the verifier
-    assert "7 days" in said(result)
-    assert "In production" in said(result)
     assert fitbit.env()["FITBIT_REFRESH_TOKEN"]
+    text = said(result)
+    assert "Granted: Sleep, Health metrics, Activity and fitness, Profile, Settings" in text
+    assert "https://" not in text.split("Granted:", 1)[1]  # scopes by name, not URL
+    assert "7 days" not in text  # a client "In production" keeps its refresh token
+    assert "Testing" not in text
+
+
+@pytest.fixture
+def fitbit_testing(tmp_path: Path) -> Iterator[Setup]:
+    from wellpipe.sandbox.fitbit import FitbitSandbox
+
+    sandbox = FitbitSandbox(clock=SystemClock(), days=120, publishing_status="testing")
+    yield from _serve_setup(sandbox, tmp_path, "fitbit")
+
+
+@needs("fitbit")
+def test_a_fitbit_client_in_testing_gets_the_testing_note(fitbit_testing: Setup) -> None:
+    result = fitbit_testing.invoke("auth", "fitbit", hooks=AuthHooks(open_browser=Browser()))
+
+    assert result.exit_code == 0, result.output
+    text = said(result)
+    assert "lasts about 7 days" in text
+    assert "7 days" in text
+    assert "In production" in text
 
 
 # ---------------------------------------------------------------------- status and doctor

@@ -34,6 +34,7 @@ from tests.conftest import connect
 from tests.fakes import FakeClock
 from wellpipe.cli import main
 from wellpipe.cli.local_server import HTTP_TOKEN_ENV, _bind, _server, http_app
+from wellpipe.cli.serve_command import STDIO_DEMO_NOTICE
 from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.errors import ConfigError
 from wellpipe.core.ports import HealthProvider
@@ -207,10 +208,75 @@ async def test_requests_without_the_token_get_401_saying_what_to_do(gated: Local
 
 
 async def test_every_path_and_method_needs_the_token(gated: Local) -> None:
+    stream = {"Accept": "text/event-stream"}
     async with httpx2.AsyncClient() as http:
-        for method, path in [("GET", "/mcp"), ("DELETE", "/mcp"), ("GET", "/"), ("GET", "/x")]:
-            response = await http.request(method, f"http://127.0.0.1:{gated.port}{path}")
-            assert response.status_code == 401, (method, path)
+        for method, path, headers in [
+            ("GET", "/mcp", stream),
+            ("DELETE", "/mcp", {}),
+            ("POST", "/mcp", {"Accept": ACCEPT}),
+            ("GET", "/x", {}),
+            ("GET", "/mcp", {"Host": "evil.com"}),  # no page for a foreign Host
+        ]:
+            url = f"http://127.0.0.1:{gated.port}{path}"
+            response = await http.request(method, url, headers=headers)
+            assert response.status_code == 401, (method, path, headers)
+
+
+# ------------------------------------------------------------- a person's GET
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+async def test_a_browser_gets_a_page_saying_how_to_connect_to_the_demo(
+    sandbox: WhoopSandbox, clock: FakeClock
+) -> None:
+    async with (
+        serving(sandbox_server(sandbox, clock), token=None) as local,
+        httpx2.AsyncClient(timeout=10) as http,
+    ):
+        page = await http.get(local.url, headers={"Accept": BROWSER})
+        curl = await http.get(local.url, headers={"Accept": "*/*"})
+        root = await http.get(f"http://127.0.0.1:{local.port}/", headers={"Accept": BROWSER})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-store"
+    assert "<title>Wellpipe MCP server" in page.text
+    for said in (page.text, curl.text):
+        assert local.url in said
+        assert "MCP clients" in said
+        assert "npx @modelcontextprotocol/inspector" in said
+        assert "wellpipe claude install --demo" in said
+    assert curl.status_code == 200
+    assert curl.headers["content-type"].startswith("text/plain")
+    assert root.status_code == 200
+    assert local.url in root.text
+
+
+async def test_the_page_of_the_real_server_needs_no_token_and_shows_none(gated: Local) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        page = await http.get(gated.url, headers={"Accept": BROWSER})
+        curl = await http.get(gated.url)  # httpx sends Accept: */*
+    for response in (page, curl):
+        assert response.status_code == 200
+        assert TOKEN not in response.text
+        assert "bearer token" in response.text
+        assert "wellpipe claude install" in response.text
+        assert "--demo" not in response.text
+        assert "Alex" not in response.text  # no data either
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["demo", "real"])
+async def test_an_mcp_clients_get_still_opens_the_event_stream(
+    sandbox: WhoopSandbox, clock: FakeClock, token: str | None
+) -> None:
+    async with serving(sandbox_server(sandbox, clock), token=token) as local:
+        headers = {"Accept": "text/event-stream", **(bearer() if token else {})}
+        async with (
+            httpx2.AsyncClient(timeout=10) as http,
+            http.stream("GET", local.url, headers=headers) as response,
+        ):
+            status, kind = response.status_code, response.headers.get("content-type", "")
+    assert status == 200
+    assert kind.startswith("text/event-stream")  # the stream, not the page
 
 
 # --------------------------------------------------------------- end to end
@@ -218,7 +284,9 @@ async def test_every_path_and_method_needs_the_token(gated: Local) -> None:
 async def http_client(
     url: str, mode: str, headers: dict[str, str] | None = None
 ) -> AsyncIterator[Client]:
-    async with httpx2.AsyncClient(headers=headers or {}) as http:
+    # The demo's first call builds every sandbox's history: seconds on a loaded machine,
+    # more than httpx's default 5 s read timeout.
+    async with httpx2.AsyncClient(headers=headers or {}, timeout=30) as http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, mode=mode) as client:
             yield client
@@ -359,10 +427,12 @@ class Spawned:
         return entry
 
 
-def _popen_wellpipe(args: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[str]:
+def _popen_wellpipe(
+    args: tuple[str, ...], env: dict[str, str], stdin: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "wellpipe", *args],
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -375,8 +445,10 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., AbstractAsyncContextManager[
     procs: list[subprocess.Popen[str]] = []
 
     @asynccontextmanager
-    async def start(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[Spawned]:
-        proc = _popen_wellpipe(args, {"WELLPIPE_HOME": str(tmp_path), **(env or {})})
+    async def start(
+        *args: str, env: dict[str, str] | None = None, stdin: int = subprocess.DEVNULL
+    ) -> AsyncIterator[Spawned]:
+        proc = _popen_wellpipe(args, {"WELLPIPE_HOME": str(tmp_path), **(env or {})}, stdin)
         procs.append(proc)
         assert proc.stdout is not None
         lines: list[str] = []
@@ -415,7 +487,7 @@ async def test_serve_demo_over_http_prints_the_banner_and_serves_mcp(spawn: Any)
             "--method tools/call --tool-name get-daily-summary" in served.banner
         )
         assert "wellpipe claude install --demo" in served.banner
-        entry = served.claude_entry()["mcpServers"]["wellpipe-demo"]
+        entry = served.claude_entry()["mcpServers"]["wellpipe"]
         assert entry["args"][-2:] == ["serve", "--demo"]
         assert os.path.isabs(entry["command"])
 
@@ -452,25 +524,27 @@ async def test_ctrl_c_stops_the_http_server_cleanly(spawn: Any) -> None:
     assert code == 0
 
 
-def test_demo_with_piped_stdin_speaks_stdio(tmp_path: Path) -> None:
+STDIO_OPENING = [
+    {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "wellpipe-tests", "version": "0"},
+        },
+    },
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 8, "method": "tools/list"},
+]
+
+
+def test_demo_with_transport_stdio_speaks_stdio_and_says_so_on_stderr(tmp_path: Path) -> None:
     static = load()
-    opening = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 7,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "wellpipe-tests", "version": "0"},
-            },
-        }
-    )
-    listing = json.dumps({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
-    initialized = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
     done = subprocess.run(
-        [sys.executable, "-m", "wellpipe", "demo"],
-        input=f"{opening}\n{initialized}\n{listing}\n",
+        [sys.executable, "-m", "wellpipe", "demo", "--transport", "stdio"],
+        input="".join(json.dumps(message) + "\n" for message in STDIO_OPENING),
         capture_output=True,
         text=True,
         timeout=20,
@@ -478,7 +552,7 @@ def test_demo_with_piped_stdin_speaks_stdio(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    answers = [json.loads(line) for line in done.stdout.splitlines()]  # protocol only
     assert answers == [
         {
             "jsonrpc": "2.0",
@@ -487,4 +561,67 @@ def test_demo_with_piped_stdin_speaks_stdio(tmp_path: Path) -> None:
         },
         {"jsonrpc": "2.0", "id": 8, "result": static["lists"]["tools/list"]},
     ]
+    notice = [line for line in done.stderr.splitlines() if "Wellpipe demo" in line]
+    assert notice == [STDIO_DEMO_NOTICE]
+    assert "MCP on stdio" in notice[0]
     assert "Wellpipe MCP server on" not in done.stdout + done.stderr  # no HTTP banner
+
+
+def test_demo_with_transport_stdio_and_nothing_to_read_still_says_so(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wellpipe", "demo", "--transport", "stdio"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={**os.environ, "WELLPIPE_HOME": str(tmp_path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert STDIO_DEMO_NOTICE in done.stderr.splitlines()
+
+
+async def test_demo_without_a_terminal_serves_http_like_in_one(spawn: Any) -> None:
+    """From an IDE, nohup or CI (stdin not a terminal) the quick start does what it says."""
+    async with spawn("demo", "--port", "0") as served:  # stdin is /dev/null
+        assert "Wellpipe MCP server on the built-in" in served.banner
+        async with http_client(served.url, "legacy") as client:
+            listed = await client.list_tools()
+            assert [tool.name for tool in listed.tools] == TOOL_NAMES
+
+
+async def test_demo_in_a_terminal_serves_http_too(spawn: Any) -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        async with spawn("demo", "--port", "0", stdin=terminal) as served:
+            assert "Wellpipe MCP server on the built-in" in served.banner
+            async with httpx2.AsyncClient(timeout=10) as http:
+                page = await http.get(served.url, headers={"Accept": BROWSER})
+            assert page.status_code == 200
+            assert served.url in page.text
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+async def test_the_demo_banner_and_claude_install_demo_write_the_same_entry(
+    spawn: Any, tmp_path: Path
+) -> None:
+    env = {"WELLPIPE_HOME": str(tmp_path / "home")}
+    async with spawn("demo", "--port", "0", env=env) as served:
+        printed = served.claude_entry()["mcpServers"]
+    config = tmp_path / "claude_desktop_config.json"
+    installed = await anyio.run_process(
+        [sys.executable, "-m", "wellpipe", "claude", "install", "--demo", "--config", str(config)],
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr.decode()
+    written = json.loads(config.read_text())["mcpServers"]
+    assert printed == written  # name, command, args and env, exactly
+    [entry] = written.values()
+    assert entry["args"][-2:] == ["serve", "--demo"]

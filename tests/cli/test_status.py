@@ -112,12 +112,83 @@ def test_a_connected_account_with_an_expired_access_token(paths: LocalPaths) -> 
     assert "offline granted" in table
 
 
+def said(result: Any) -> str:
+    """Stdout with rich's table wrapping undone."""
+    return " ".join(result.stdout.split())
+
+
 def test_a_dead_grant_is_shown_with_the_next_step(paths: LocalPaths) -> None:
     connect(paths, expires_at=datetime.now(UTC), WHOOP_GRANT_ERROR="refresh token revoked")
     whoop = json.loads(status("--json").stdout)["providers"]["whoop"]
     assert whoop["grant_error"] == "refresh token revoked"
     assert "run `wellpipe auth whoop`" in whoop["expiry"]  # it cannot refresh any more
-    assert "dead (refresh token revoked)" in status().stdout
+    assert "dead (refresh token revoked)" in said(status())
+
+
+def test_a_dead_grant_with_a_stored_refresh_token_never_says_there_is_none(
+    paths: LocalPaths,
+) -> None:
+    connect(
+        paths,
+        expires_at=datetime.now(UTC) - timedelta(hours=1),
+        WHOOP_GRANT_ERROR="the provider refused the refresh token",
+    )
+    whoop = json.loads(status("--json").stdout)["providers"]["whoop"]
+    assert whoop["refresh_token"] is True
+    assert "without a refresh token" not in whoop["expiry"]
+    assert "refused" in whoop["expiry"]
+    text = said(status())
+    assert "Refresh token yes" not in text
+    assert "without a refresh token" not in text
+    assert "Refresh token stored, but refused" in text
+
+
+def test_without_a_refresh_token_status_says_so_once_and_consistently(paths: LocalPaths) -> None:
+    connect(paths, expires_at=datetime.now(UTC) - timedelta(hours=1), WHOOP_REFRESH_TOKEN="")
+    text = said(status())
+    assert "Refresh token no" in text
+    assert "without a refresh token" in text
+
+
+def test_right_after_sign_in_the_last_call_is_not_used_yet(paths: LocalPaths) -> None:
+    connect(paths, expires_at=datetime.now(UTC) + timedelta(hours=1))
+    whoop = json.loads(status("--json").stdout)["providers"]["whoop"]
+    assert whoop["last_success"] is None
+    text = said(status())
+    assert "Last successful call not used yet" in text
+    assert "never" not in text
+
+
+def test_scopes_are_shown_by_name_and_an_unticked_one_by_what_it_costs(
+    paths: LocalPaths,
+) -> None:
+    from wellpipe.providers import available_providers, get_provider_info
+
+    if not {"oura", "fitbit"} <= set(available_providers()):
+        pytest.skip("needs the Oura and Fitbit providers")
+    fitbit = get_provider_info("fitbit")
+    oura = get_provider_info("oura")
+    EnvFile(paths.env_file).update(
+        {
+            "FITBIT_CLIENT_ID": "f",
+            "FITBIT_CLIENT_SECRET": SECRET,
+            "FITBIT_ACCESS_TOKEN": ACCESS,
+            "FITBIT_REFRESH_TOKEN": REFRESH,
+            "FITBIT_TOKEN_SCOPES": " ".join(fitbit.scopes),
+            "OURA_CLIENT_ID": "o",
+            "OURA_CLIENT_SECRET": SECRET,
+            "OURA_ACCESS_TOKEN": ACCESS,
+            "OURA_REFRESH_TOKEN": REFRESH,
+            "OURA_TOKEN_SCOPES": " ".join(set(oura.scopes) - {"heartrate", "spo2Daily"}),
+        }
+    )
+    text = said(status())
+    assert "https://" not in text
+    assert "Sleep, Health metrics, Activity and fitness, Profile, Settings" in text
+    assert (
+        "without heartrate and spo2Daily, Wellpipe cannot read heart rate and blood oxygen "
+        "(SpO2)" in text
+    )
 
 
 def test_collect_status_in_a_fixed_present(paths: LocalPaths, tmp_path: Path) -> None:

@@ -555,10 +555,12 @@ async def test_the_front_answers_tool_calls_exactly_as_the_sdk_does(wire: Any, e
 
 
 @pytest.mark.parametrize("era", ["legacy", "modern"])
-def test_a_first_answer_never_loads_the_mcp_sdk(wire: Any, tmp_path: Path, era: str) -> None:
-    # An `mcp` that cannot be imported: whatever the front answers, it answered without it.
+def test_a_first_answer_loads_neither_the_mcp_sdk_nor_the_cli(
+    wire: Any, tmp_path: Path, era: str
+) -> None:
+    # Packages that cannot be imported: whatever the front answers, it answered without them.
     poisoned = tmp_path / "poisoned"
-    for package in ("mcp", "mcp_types"):
+    for package in ("mcp", "mcp_types", "click", "rich"):
         (poisoned / package).mkdir(parents=True)
         (poisoned / package / "__init__.py").write_text(
             f"raise ImportError('the stdio fast path imported {package}')\n", encoding="utf-8"
@@ -572,7 +574,7 @@ def test_a_first_answer_never_loads_the_mcp_sdk(wire: Any, tmp_path: Path, era: 
         conversation += [modern("list", "tools/list")]
     server.send(*conversation)
     expected = {m["id"] for m in conversation if "id" in m}
-    answers = {}
+    answers: dict[Any, Message] = {}
     while len(answers) < len(expected):
         answer = server.receive()
         answers[answer["id"]] = answer

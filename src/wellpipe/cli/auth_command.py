@@ -9,7 +9,8 @@ What ``wellpipe auth whoop`` does (security.md R-1.1 to R-1.8):
 2. Listens on ``127.0.0.1`` at the redirect URI's port and path
    (`wellpipe.cli.callback`), then opens the browser. With ``--no-browser``, or
    an ``https://`` redirect URI, it prints the URL and asks for the address the
-   browser lands on instead.
+   browser lands on instead (shown as it is pasted; a wrong one is asked for
+   again, up to three times).
 3. Compares the returned ``state`` in constant time before anything else;
    a provider ``error=`` is a clean failure.
 4. Exchanges the code, requires ``offline`` in the granted scopes (without it
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import click
+import httpx2
 
 from wellpipe.cli.callback import CallbackPortInUse, CallbackTimeout
 from wellpipe.cli.console import err, out, reports_errors
@@ -77,6 +79,8 @@ __all__ = [
 
 STATE_LIFETIME_S = 600.0
 """A state older than this is refused (R-1.1: expires within 10 minutes)."""
+PASTE_ATTEMPTS = 3
+"""How many addresses ``--no-browser`` takes before it gives up."""
 
 
 # ---------------------------------------------------------------------- errors
@@ -312,17 +316,30 @@ def _paste_flow(connector: Connector, *, state: str, url: str) -> str:
         markup=False,
     )
     started = time.monotonic()
-    pasted = click.prompt(
-        "Paste the address here (input hidden)", hide_input=True, err=True, show_default=False
-    )
-    params = _params_from_pasted(pasted, connector.redirect_uri, provider=name)
+    for attempt in range(1, PASTE_ATTEMPTS + 1):
+        pasted = click.prompt("Paste the address here", err=True, show_default=False)
+        try:
+            params = _params_from_pasted(pasted, connector.redirect_uri, provider=name)
+            code = code_from_callback(params, state=state, provider=name, display_name=display)
+        except CallbackRejected as error:
+            if attempt == PASTE_ATTEMPTS:
+                raise
+            left = PASTE_ATTEMPTS - attempt
+            reason = str(error).split("; nothing was saved")[0]
+            err.print(
+                f"[yellow]That address does not work:[/] {reason}. Copy the address from the "
+                f"browser's address bar again ({left} more {'try' if left == 1 else 'tries'}).",
+                highlight=False,
+                soft_wrap=True,
+            )
+            continue
+        break
     if time.monotonic() - started > STATE_LIFETIME_S:
         raise CallbackRejected(
             "The sign-in took longer than 10 minutes, so its state expired; nothing was "
             f"saved: run `wellpipe auth {name}` again.",
             provider=name,
         )
-    code = code_from_callback(params, state=state, provider=name, display_name=display)
     return anyio.run(
         functools.partial(connector.connect, code, callback_scopes=scopes_from_callback(params))
     )
@@ -385,6 +402,7 @@ class _LocalConnector:
 
     def __init__(self, name: str, config: LocalConfig, paths: LocalPaths) -> None:
         from wellpipe.cli.connection import credentials_hint
+        from wellpipe.cli.local_config import AppKeys
         from wellpipe.core.clock import SystemClock
         from wellpipe.net import build_http_client
         from wellpipe.providers.connector import get_connector
@@ -398,8 +416,13 @@ class _LocalConnector:
         credentials = config.credentials(name)
         self.redirect_uri = credentials.redirect_uri
         location = config.location(name)
+        self._base_url_key = AppKeys(name).base_url
+        self._origin = config.get(self._base_url_key)
         # Opened (and closed) only in `connect`; creating it does no I/O.
         self._http = build_http_client(base_url=location.origin)
+        self._http.event_hooks["response"].append(self._watch_token_answer)
+        self.refresh_token_expires_in: float | None = None
+        """What the token answer said about the refresh token's life (Google's Testing mode)."""
         self._oauth = connector.oauth_client(
             settings=location,
             credentials=credentials,
@@ -408,6 +431,20 @@ class _LocalConnector:
             credentials_hint=credentials_hint(name, self.display_name),
         )
         self._verifier: str | None = None
+
+    async def _watch_token_answer(self, response: httpx2.Response) -> None:
+        """Note ``refresh_token_expires_in`` (Google sends it for "Testing" clients)."""
+        if response.request.method != "POST" or response.status_code != 200:
+            return
+        if response.request.url.path != httpx2.URL(self._oauth.endpoints.token_url).path:
+            return
+        await response.aread()
+        try:
+            lifetime = response.json().get("refresh_token_expires_in")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+            self.refresh_token_expires_in = float(lifetime)
 
     def authorization_url(self, state: str) -> str:
         from wellpipe.oauth import new_pkce
@@ -433,10 +470,9 @@ class _LocalConnector:
             tokens = replace(tokens, scopes=callback_scopes)
         _require_offline(tokens, info=self.info)
         store_tokens(self._paths, tokens, provider=self.name)
+        self._save_origin()
         profile_readable = _report_scopes(self.info, tokens.scopes)
-        from wellpipe.cli.provider_notes import notes_for
-
-        for note in notes_for(self.info).connect:
+        for note in _connect_notes(self.info, self.refresh_token_expires_in):
             err.print(f"[yellow]Note:[/] {note}", highlight=False)
         if not profile_readable:
             return "an account whose profile Wellpipe may not read"
@@ -448,10 +484,52 @@ class _LocalConnector:
             return "an account (its profile could not be read just now)"
         return f"{profile.display_name} (member {profile.source_id})"
 
+    def _save_origin(self) -> None:
+        """Keep the origin that issued these tokens beside them in the ``.env``.
+
+        A base URL from this shell's environment alone (a sandbox's) would be
+        missing for every other process, Claude Desktop's server included, which
+        would then send these tokens to the real provider.
+        """
+        from wellpipe.cli.env_file import EnvFile
+
+        env_file = EnvFile(self._paths.env_file)
+        if not self._origin or env_file.read().get(self._base_url_key, "").strip() == self._origin:
+            return
+        env_file.update({self._base_url_key: self._origin})
+        err.print(
+            f"Saved {self._base_url_key}={self._origin} in {self._paths.env_file}: these "
+            f"tokens come from there, so every Wellpipe process must talk there.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _connect_notes(info: ProviderInfo, refresh_token_expires_in: float | None) -> list[str]:
+    """The provider's notes for after a sign-in, the ones that apply to this grant.
+
+    A provider whose refresh tokens only die in some app configurations (Google's
+    "Testing" clients: `ProviderNotes.refresh_token_days`) has notes about that;
+    they apply when the token answer said the refresh token expires.
+    """
+    from wellpipe.cli.provider_notes import notes_for
+
+    notes = notes_for(info)
+    if notes.refresh_token_days is None:
+        return list(notes.connect)
+    if refresh_token_expires_in is None:
+        return []
+    days = refresh_token_expires_in / 86_400
+    return [
+        f"{info.display_name} says this sign-in lasts about {days:.0f} days, whatever Wellpipe "
+        "does.",
+        *notes.connect,
+    ]
+
 
 def _report_scopes(info: ProviderInfo, granted: frozenset[str]) -> bool:
     """Say which scopes were granted and what is missing; whether the profile is readable."""
-    from wellpipe.cli.provider_notes import KIND_WORDS, lacking_kinds
+    from wellpipe.cli.provider_notes import granted_names, lacking_kinds, missing_note
     from wellpipe.core.models import DataKind
 
     name, display = info.name, info.display_name
@@ -462,21 +540,15 @@ def _report_scopes(info: ProviderInfo, granted: frozenset[str]) -> bool:
             highlight=False,
         )
         return True
-    err.print(f"Granted scopes: {' '.join(sorted(granted))}", highlight=False, soft_wrap=True)
-    missing = [scope for scope in info.scopes if scope not in granted]
-    if missing:
-        lacking = lacking_kinds(info, granted)
-        consequence = (
-            f"questions about {', '.join(KIND_WORDS.get(k, k.value) for k in lacking)} will get "
-            f"no {display} data (the tools say so)"
-            if lacking
-            else "the rest of your data is readable"
-        )
+    err.print(f"Granted: {granted_names(info, granted)}", highlight=False, soft_wrap=True)
+    note = missing_note(info, granted)
+    if note is not None:
         err.print(
-            f"[yellow]Note:[/] {display} did not grant {', '.join(missing)}, so {consequence}. "
-            f"To fix it, run `wellpipe auth {name}` again and leave every permission allowed "
-            "on the consent page.",
+            f"[yellow]Note:[/] {display} did not grant everything: {note}; the rest is "
+            f"readable. To fix it, run `wellpipe auth {name}` again and leave every "
+            "permission allowed on the consent page.",
             highlight=False,
+            markup=True,
         )
     return DataKind.PROFILE not in lacking_kinds(info, granted)
 

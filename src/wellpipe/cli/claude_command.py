@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
-from wellpipe.cli.claude_config import DEFAULT_NAME, ENV_CLAUDE_CONFIG
+from wellpipe.cli.claude_config import DEFAULT_NAME, ENV_CLAUDE_CONFIG, entry_home
 from wellpipe.cli.console import err, out, reports_errors
 
 __all__ = ["NEXT_STEP", "claude", "entry_home"]
@@ -34,19 +35,6 @@ name_option = click.option(
 )
 
 
-def entry_home(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The Wellpipe home to pin in Claude's entry, or ``None`` when it is the default one.
-
-    Claude Desktop starts the server without the shell's environment, so a
-    ``WELLPIPE_HOME`` set here must be written into the entry to apply there.
-    """
-    from wellpipe.cli.home import wellpipe_home
-
-    chosen = wellpipe_home(environ).expanduser().absolute()
-    default = wellpipe_home({}).expanduser().absolute()
-    return None if chosen == default else chosen
-
-
 @click.group(short_help="Add Wellpipe to Claude Desktop.")
 def claude() -> None:
     """Connect Wellpipe's MCP server to Claude Desktop (claude_desktop_config.json)."""
@@ -63,22 +51,27 @@ def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> N
 
     Every other server and setting in the file is kept as it is, and the old
     file is copied to claude_desktop_config.json.bak-<time> first. No token or
-    secret is written: the server reads them from Wellpipe's own .env.
+    secret is written: the server reads them from Wellpipe's own .env. What the
+    server would miss from this shell goes into the entry's env: WELLPIPE_HOME
+    (if not the default) and base URLs set only in the environment (a sandbox).
     """
+    import os
+
     from wellpipe.cli.claude_config import (
         claude_config_path,
+        desktop_entry,
         load_config,
         plan_install,
         render_config,
-        server_entry,
-        wellpipe_command,
         write_config,
     )
+    from wellpipe.cli.home import ENV_HOME
 
     path = claude_config_path(config_path)
     claude_missing = config_path is None and not path.parent.is_dir()
-    entry = server_entry(command=wellpipe_command(), demo=demo, home=entry_home())
-    plan = plan_install(load_config(path), name=name, entry=entry)
+    entry = desktop_entry(demo=demo)
+    shell_sets_home = bool(os.environ.get(ENV_HOME, "").strip())
+    plan = plan_install(load_config(path), name=name, entry=entry, keep_home=not shell_sets_home)
     summary = "\n".join(plan.summary())
 
     if dry_run:
@@ -88,6 +81,7 @@ def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> N
         )
         err.print(summary, markup=False, highlight=False, soft_wrap=True)
         _warn(plan.removed_secrets, plan.other_secrets, plan.other_wellpipe, dry_run=True)
+        _explain_env(plan.entry, plan.kept_home, dry_run=True)
         return
 
     if claude_missing:
@@ -114,6 +108,7 @@ def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> N
     if backup is not None:
         out.print(f"The previous file is saved as {backup}.", highlight=False, soft_wrap=True)
     _warn(plan.removed_secrets, plan.other_secrets, plan.other_wellpipe)
+    _explain_env(plan.entry, plan.kept_home)
     if demo:
         out.print(
             "This entry serves the built-in sandbox (synthetic data).",
@@ -121,6 +116,37 @@ def install(config_path: Path | None, name: str, demo: bool, dry_run: bool) -> N
             soft_wrap=True,
         )
     out.print(f"Next: {NEXT_STEP}.", highlight=False, soft_wrap=True)
+
+
+def _explain_env(entry: Mapping[str, Any], kept_home: str | None, *, dry_run: bool = False) -> None:
+    """Say why the entry carries a home or base URLs (Claude does not see this shell's)."""
+    from wellpipe.cli.home import ENV_HOME, wellpipe_home
+
+    if kept_home is not None:
+        verb = "Would keep" if dry_run else "Kept"
+        err.print(
+            f"{verb} {ENV_HOME}={kept_home} in the entry: its setup lives there, and this "
+            f"shell sets no {ENV_HOME}. To point Claude Desktop at the default home instead, "
+            f"run `{ENV_HOME}={wellpipe_home({})} wellpipe claude install`.",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    env = entry.get("env")
+    base_urls = (
+        {k: v for k, v in env.items() if k.startswith("WELLPIPE_") and k.endswith("_BASE_URL")}
+        if isinstance(env, dict)
+        else {}
+    )
+    for key, value in base_urls.items():
+        err.print(
+            f"The entry carries {key}={value} from this shell's environment, so Claude "
+            "Desktop's server talks to the same place (save it in Wellpipe's .env with "
+            "`wellpipe init --base-url` to need it no more).",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _warn(

@@ -4,8 +4,12 @@ Claude Desktop starts each local MCP server from an ``mcpServers`` entry
 (``command``, ``args``, ``env``) with a minimal environment, so the command is
 an absolute path. Tokens never go into that file: the server rotates the
 refresh token on first use and cannot rewrite Claude's file, so a token there
-goes stale (and the ``.env`` wins anyway). Only ``WELLPIPE_HOME`` goes into
-``env``, and only when the home is not the default one.
+goes stale (and the ``.env`` wins anyway). ``env`` carries only what the server
+would otherwise miss, since Claude Desktop does not pass on the shell's environment:
+``WELLPIPE_HOME`` when the home is not the default one, and a provider's base URL
+(``WELLPIPE_<NAME>_BASE_URL``, a sandbox) set in this shell's environment but not in
+the ``.env``. `desktop_entry` builds that entry; ``wellpipe claude install`` writes it
+and the HTTP server's banner prints it.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ __all__ = [
     "ENV_CLAUDE_CONFIG",
     "InstallPlan",
     "backup_path",
+    "carried_base_urls",
     "claude_config_dir",
     "claude_config_option",
     "claude_config_path",
+    "desktop_entry",
+    "entry_home",
     "is_secret_key",
     "load_config",
     "plan_install",
     "render_config",
+    "runs_demo_over_http",
     "runs_wellpipe",
     "secret_keys_in",
     "server_entry",
@@ -60,7 +68,13 @@ claude_config_option = click.option(
 """``--claude-config`` for the commands that read Claude Desktop's config (status, doctor)."""
 
 _SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY")
-_STALE_TOKEN_STATE = ("_TOKEN_EXPIRES_AT", "_TOKEN_SCOPES", "_GRANT_ERROR", "_GRANTED_AT")
+_STALE_TOKEN_STATE = (
+    "_TOKEN_EXPIRES_AT",
+    "_TOKEN_SCOPES",
+    "_GRANT_ERROR",
+    "_GRANTED_AT",
+    "_REFRESH_UNANSWERED_AT",
+)
 """Suffixes of any provider's token state (``OURA_TOKEN_SCOPES``...): stale outside the .env."""
 
 
@@ -147,22 +161,89 @@ def wellpipe_command(
 
 
 def server_entry(
-    *, command: list[str], demo: bool = False, home: Path | None = None
+    *,
+    command: list[str],
+    demo: bool = False,
+    home: Path | None = None,
+    base_urls: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Our ``mcpServers`` entry.
 
+    It always runs ``serve`` (stdio by default), never ``demo``, which serves HTTP
+    unless told ``--transport stdio``.
+
     Args:
         command: From `wellpipe_command`.
-        demo: Serve the built-in sandbox (``serve --demo``) instead of WHOOP.
+        demo: Serve the built-in sandboxes (``serve --demo``) instead of your accounts.
         home: The Wellpipe home to pin in ``env``; ``None`` for the default home.
+        base_urls: ``WELLPIPE_<NAME>_BASE_URL`` values to pin in ``env``.
     """
     entry: dict[str, Any] = {
         "command": command[0],
         "args": [*command[1:], "serve", *(["--demo"] if demo else [])],
     }
-    if home is not None:
-        entry["env"] = {"WELLPIPE_HOME": str(home)}
+    env = {**({"WELLPIPE_HOME": str(home)} if home is not None else {}), **(base_urls or {})}
+    if env:
+        entry["env"] = env
     return entry
+
+
+def entry_home(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The Wellpipe home to pin in Claude's entry, or ``None`` when it is the default one.
+
+    Claude Desktop starts the server without the shell's environment, so a
+    ``WELLPIPE_HOME`` set here must be written into the entry to apply there.
+    """
+    from wellpipe.cli.home import wellpipe_home
+
+    chosen = wellpipe_home(environ).expanduser().absolute()
+    default = wellpipe_home({}).expanduser().absolute()
+    return None if chosen == default else chosen
+
+
+def _is_base_url_key(key: str) -> bool:
+    return key.startswith("WELLPIPE_") and key.endswith("_BASE_URL")
+
+
+def carried_base_urls(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The providers' base URLs this shell's environment sets and the ``.env`` does not.
+
+    Claude Desktop's server reads the ``.env`` itself, but not this shell's
+    environment: without these it would talk to the real provider (with a
+    sandbox's tokens, if the account was connected at a sandbox).
+    """
+    from wellpipe.cli.env_file import EnvFile
+    from wellpipe.cli.home import LocalPaths
+    from wellpipe.cli.local_config import AppKeys
+    from wellpipe.providers import available_providers
+
+    env = os.environ if environ is None else environ
+    in_file = EnvFile(LocalPaths.from_environ(env).env_file).read()
+    carried = {}
+    for name in available_providers():
+        key = AppKeys(name).base_url
+        value = env.get(key, "").strip()
+        if value and in_file.get(key, "").strip() != value:
+            carried[key] = value
+    return carried
+
+
+def desktop_entry(
+    *, demo: bool, environ: Mapping[str, str] | None = None, command: list[str] | None = None
+) -> dict[str, Any]:
+    """The entry ``wellpipe claude install [--demo]`` writes, and the HTTP banner prints.
+
+    Args:
+        demo: Serve the built-in sandboxes (they need no base URL).
+        environ: This shell's environment (``os.environ`` when ``None``).
+        command: From `wellpipe_command` (computed when ``None``).
+    """
+    return server_entry(
+        command=command or wellpipe_command(),
+        demo=demo,
+        home=entry_home(environ),
+        base_urls=None if demo else carried_base_urls(environ),
+    )
 
 
 def is_secret_key(key: str) -> bool:
@@ -244,6 +325,7 @@ class InstallPlan:
         removed_secrets: ``env`` keys dropped from our entry because they hold tokens.
         other_secrets: Other entries that hold tokens (left alone, but worth a warning).
         other_wellpipe: Other entries that also run Wellpipe.
+        kept_home: The entry's ``WELLPIPE_HOME``, kept because this shell sets none.
     """
 
     name: str
@@ -254,6 +336,7 @@ class InstallPlan:
     removed_secrets: list[str] = field(default_factory=list)
     other_secrets: dict[str, list[str]] = field(default_factory=dict)
     other_wellpipe: list[str] = field(default_factory=list)
+    kept_home: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -298,15 +381,32 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def runs_wellpipe(entry: object) -> bool:
-    """Whether an ``mcpServers`` entry starts ``wellpipe ... serve``."""
+def _words(entry: object) -> list[str]:
     if not isinstance(entry, dict):
-        return False
+        return []
     command = entry.get("command")
     args = entry.get("args")
     words = [command] if isinstance(command, str) else []
     words += [a for a in args if isinstance(a, str)] if isinstance(args, list) else []
-    return any(Path(word).stem == "wellpipe" for word in words) and "serve" in words
+    return words if any(Path(word).stem == "wellpipe" for word in words) else []
+
+
+def runs_wellpipe(entry: object) -> bool:
+    """Whether an ``mcpServers`` entry starts ``wellpipe ... serve`` (or ``wellpipe ... demo``)."""
+    words = _words(entry)
+    return "serve" in words or "demo" in words
+
+
+def runs_demo_over_http(entry: object) -> bool:
+    """Whether an entry starts ``wellpipe demo`` without ``--transport stdio``.
+
+    ``wellpipe demo`` serves HTTP unless told otherwise, which Claude Desktop cannot speak.
+    """
+    words = _words(entry)
+    if "demo" not in words or "serve" in words:
+        return False
+    joined = " ".join(words)
+    return "--transport stdio" not in joined and "--transport=stdio" not in joined
 
 
 def wellpipe_entries(config: Mapping[str, Any] | None, name: str = DEFAULT_NAME) -> list[str]:
@@ -320,12 +420,26 @@ def wellpipe_entries(config: Mapping[str, Any] | None, name: str = DEFAULT_NAME)
     ]
 
 
-def plan_install(config: dict[str, Any] | None, *, name: str, entry: dict[str, Any]) -> InstallPlan:
+def plan_install(
+    config: dict[str, Any] | None,
+    *,
+    name: str,
+    entry: dict[str, Any],
+    keep_home: bool = False,
+) -> InstallPlan:
     """Add or update ``mcpServers[name]``, leaving every other key and entry as it is.
 
     Keys of an existing entry that we do not set (``disabled``, custom ``env``
     values...) are kept, except token and secret ``env`` keys, which are dropped,
-    and a ``WELLPIPE_HOME`` that no longer applies.
+    base URLs that ``entry`` does not set, and a ``WELLPIPE_HOME`` that no longer
+    applies.
+
+    Args:
+        config: The whole config (``None`` if the file does not exist).
+        name: The entry's name.
+        entry: From `desktop_entry`.
+        keep_home: Keep the entry's ``WELLPIPE_HOME`` when ``entry`` sets none (this
+            shell does not set one: the entry's home is where its setup lives).
     """
     before = json.loads(json.dumps(config)) if config is not None else None
     after: dict[str, Any] = json.loads(json.dumps(config)) if config is not None else {}
@@ -339,8 +453,15 @@ def plan_install(config: dict[str, Any] | None, *, name: str, entry: dict[str, A
     removed = [key for key in env if is_secret_key(str(key))]
     for key in removed:
         del env[key]
-    env.pop("WELLPIPE_HOME", None)
-    env.update(entry.get("env", {}))
+    new_env = entry.get("env", {})
+    kept_home = None
+    if keep_home and "WELLPIPE_HOME" not in new_env and env.get("WELLPIPE_HOME"):
+        kept_home = str(env["WELLPIPE_HOME"])
+    else:
+        env.pop("WELLPIPE_HOME", None)
+    for key in [key for key in env if _is_base_url_key(str(key))]:
+        del env[key]
+    env.update(new_env)
     if env:
         merged["env"] = env
     else:
@@ -358,6 +479,7 @@ def plan_install(config: dict[str, Any] | None, *, name: str, entry: dict[str, A
         other_wellpipe=[
             other for other, value in servers.items() if other != name and runs_wellpipe(value)
         ],
+        kept_home=kept_home,
     )
 
 

@@ -212,9 +212,9 @@ def check_home(ctx: DoctorContext) -> CheckResult:
         return _fail("Home folder", f"{home} does not exist", "run `wellpipe init`")
     mode = stat.S_IMODE(home.stat().st_mode)
     if os.name == "posix" and mode & 0o077:
-        return _warn(
+        return _fail(
             "Home folder",
-            f"{home} has mode {mode:04o}: other users can look inside",
+            f"{home} has mode {mode:04o}: other users can look inside, where your tokens are",
             f"chmod 700 {_quote(home)}",
         )
     return _ok("Home folder", str(home))
@@ -371,7 +371,7 @@ def check_grant(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
 
 def check_offline_scope(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
     """Offline access (refresh tokens) and the read scopes were granted."""
-    from wellpipe.cli.provider_notes import KIND_WORDS, lacking_kinds
+    from wellpipe.cli.provider_notes import missing_note
 
     info = _info(provider)
     check = f"{info.display_name} scopes"
@@ -387,14 +387,10 @@ def check_offline_scope(ctx: DoctorContext, provider: str = "whoop") -> CheckRes
             "`offline` was not granted, so the connection cannot renew itself",
             f"{auth} and allow offline access",
         )
-    missing = [scope for scope in info.scopes if scope not in tokens.scopes]
-    if missing:
-        lacking = lacking_kinds(info, tokens.scopes)
-        what = ", ".join(KIND_WORDS.get(k, k.value) for k in lacking) or "that data"
+    note = missing_note(info, tokens.scopes)
+    if note is not None:
         return _warn(
-            check,
-            f"not granted: {' '.join(missing)} ({what} will be unavailable)",
-            f"{auth} and allow every permission",
+            check, f"not everything was granted: {note}", f"{auth} and allow every permission"
         )
     return _ok(check, "every scope Wellpipe asks for was granted")
 
@@ -423,6 +419,7 @@ def check_call(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
     from wellpipe.cli.state import LocalState
     from wellpipe.core.clock import SystemClock
     from wellpipe.core.errors import (
+        ProviderError,
         ProviderUnavailable,
         ReauthorizationRequired,
         ScopeNotGranted,
@@ -451,10 +448,26 @@ def check_call(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
         aged = _expired_refresh_token(ctx, provider)
         if aged is not None:
             return _fail(check, f"{error} ({aged[0]})", aged[1])
+        recorded = ctx.store(provider).reauthorization_reason
+        if recorded:  # what the token store knows (a spent refresh token, say) says more
+            return _fail(check, f"{display} access needs to be renewed ({recorded})", error.action)
         return _fail(check, str(error), error.action)
-    except ProviderUnavailable as error:
+    except ProviderError as error:
+        unanswered = _unanswered_refresh(ctx, provider, display)
+        if unanswered is not None:
+            return unanswered
         key = AppKeys(provider).base_url
         where = ctx.config.get(key)
+        if where and _is_loopback(where) and _refuses_connections(where):
+            return _fail(
+                check,
+                f"the {display} sandbox at {where} is not running ({key})",
+                f"start `wellpipe sandbox` (or remove {key} to use {display} itself), then run "
+                "`wellpipe doctor` again",
+            )
+        if not isinstance(error, ProviderUnavailable):
+            sentence = str(error)
+            return _fail(check, sentence, _next_step(sentence))
         return _fail(
             check,
             str(error),
@@ -473,6 +486,41 @@ def check_call(ctx: DoctorContext, provider: str = "whoop") -> CheckResult:
         )
     LocalState(ctx.paths).record_success(provider, clock.now())
     return _ok(check, f"{display} answered: signed in as {profile.display_name}")
+
+
+def _is_loopback(origin: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(origin).hostname or "").lower() in LOOPBACK_HOSTS | {"::1"}
+
+
+def _refuses_connections(origin: str) -> bool:
+    """Whether nothing listens at a loopback ``origin`` (a sandbox that is not running)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(origin)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+def _unanswered_refresh(ctx: DoctorContext, provider: str, display: str) -> CheckResult | None:
+    """The verdict after a token refresh that got no usable answer (the token may be spent)."""
+    if ctx.store(provider).refresh_unanswered_at is None:
+        return None
+    return _fail(
+        f"{display} call",
+        f"{display} gave no usable answer to the token refresh. It replaces the refresh token "
+        "at every refresh, so the stored one may already be spent",
+        f"run `wellpipe doctor` again; if {display} then refuses the grant, run "
+        f"`wellpipe auth {provider}` to connect again",
+    )
 
 
 def check_whoop_call(ctx: DoctorContext) -> CheckResult:
@@ -498,7 +546,7 @@ def _load_claude(ctx: DoctorContext) -> tuple[dict[str, Any] | None, str | None]
 
 def check_claude_entry(ctx: DoctorContext) -> CheckResult:
     """Claude Desktop's config has a Wellpipe entry whose command exists."""
-    from wellpipe.cli.claude_config import wellpipe_entries
+    from wellpipe.cli.claude_config import runs_demo_over_http, wellpipe_entries
 
     check = "Claude Desktop"
     install = "run `wellpipe claude install`"
@@ -510,6 +558,15 @@ def check_claude_entry(ctx: DoctorContext) -> CheckResult:
     names = wellpipe_entries(config)
     if not names:
         return _fail(check, f"no Wellpipe entry in {ctx.claude_config}", install)
+    over_http = [name for name in names if runs_demo_over_http(config["mcpServers"][name])]
+    if over_http:
+        return _fail(
+            check,
+            f"the entry {over_http[0]!r} runs `wellpipe demo`, which serves HTTP, not the "
+            "stdio Claude Desktop speaks",
+            "run `wellpipe claude install --demo` (it runs `wellpipe serve --demo`), and remove "
+            f"{over_http[0]!r} if it is another entry",
+        )
     entry = config["mcpServers"][names[0]]
     command = entry.get("command")
     args = entry.get("args") if isinstance(entry.get("args"), list) else []
@@ -533,9 +590,11 @@ def check_claude_entry(ctx: DoctorContext) -> CheckResult:
         return _fail(
             check,
             f"the entry {names[0]!r} uses the home {their_home}, this shell uses {ctx.paths.home}",
-            f"{install} from this shell (or set WELLPIPE_HOME to {their_home})",
+            f"to check the setup Claude uses, set WELLPIPE_HOME={_quote(their_home)} here; to "
+            f"point Claude at this one, run `WELLPIPE_HOME={_quote(ctx.paths.home)} wellpipe "
+            "claude install`",
         )
-    if "--demo" in args:
+    if "--demo" in args or ("demo" in args and "serve" not in args):
         return _warn(
             check,
             f"the entry {names[0]!r} serves the sandboxes (--demo), not your own data",

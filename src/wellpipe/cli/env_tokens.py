@@ -16,6 +16,9 @@ processes refreshing at once would log the user out (security.md §1.4). Hence:
   R-1.19), keeping the previous refresh token when a response carries none;
 * only ``invalid_grant`` marks the grant dead (``WHOOP_GRANT_ERROR``); tokens
   are never deleted (R-1.13);
+* a refresh that got no usable answer is remembered (``WHOOP_REFRESH_UNANSWERED_AT``):
+  where refresh tokens rotate, the provider may have spent the stored one, so a
+  later ``invalid_grant`` is explained as that, not as a token nobody had;
 * tokens in the process environment only seed a file that holds none: once the
   file has tokens it wins, because only the file is rewritten when they rotate
   (R-1.18).
@@ -34,18 +37,21 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-import filelock
 
 from wellpipe.cli.env_file import FILE_MODE, EnvFile
 from wellpipe.cli.home import LocalPaths
-from wellpipe.core.errors import ProviderUnavailable
+from wellpipe.core.errors import ProviderError, ProviderResponseError, ProviderUnavailable
 from wellpipe.core.ports import Clock
 from wellpipe.core.tokens import TokenSet
 
-__all__ = ["EnvTokenProvider", "TokenKeys", "store_tokens"]
+if TYPE_CHECKING:
+    import filelock
+
+__all__ = ["EnvTokenProvider", "TokenKeys", "spent_reason", "store_tokens"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +107,11 @@ class TokenKeys:
         return f"{self.prefix}_GRANTED_AT"
 
     @property
+    def refresh_unanswered(self) -> str:
+        """When a refresh was sent but got no usable answer, ISO-8601 (the token may be spent)."""
+        return f"{self.prefix}_REFRESH_UNANSWERED_AT"
+
+    @property
     def token_keys(self) -> tuple[str, str, str, str]:
         """The keys that together describe the stored tokens."""
         return (self.access, self.refresh, self.expires_at, self.scopes)
@@ -127,10 +138,49 @@ def _token_changes(keys: TokenKeys, tokens: TokenSet) -> dict[str, str | None]:
         keys.expires_at: tokens.expires_at.isoformat() if tokens.expires_at else None,
         keys.scopes: " ".join(sorted(tokens.scopes)) or None,
         keys.grant_error: None,
+        keys.refresh_unanswered: None,
     }
 
 
+def _lock_timeout() -> type[Exception]:
+    import filelock
+
+    return filelock.Timeout
+
+
+def _answer_lost(error: ProviderError) -> bool:
+    """Whether a failed token request reached the provider and its answer was lost.
+
+    A timeout or a connection cut after sending, or a 200 whose body is unusable:
+    the provider may have done the refresh. Not: a connection never made, nor an
+    answer that says no (an HTTP error status, a 429).
+    """
+    if isinstance(error, ProviderUnavailable):
+        return error.detail.startswith(("connection failed", "response cut off"))
+    if isinstance(error, ProviderResponseError):
+        return error.status in (None, 200)
+    return False
+
+
+def spent_reason(provider: str, unanswered: datetime) -> str:
+    """Why a grant died after a refresh that got no answer (a sentence fragment)."""
+    from wellpipe.core.errors import UnknownProviderError
+    from wellpipe.providers import get_provider_info
+
+    try:
+        display = get_provider_info(provider).display_name
+    except UnknownProviderError:
+        display = provider
+    when = unanswered.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+    return (
+        f"the refresh token was spent by a refresh at {when} whose answer never arrived: "
+        f"{display} replaces the refresh token at every refresh, so the stored one no longer works"
+    )
+
+
 def _file_lock(paths: LocalPaths) -> filelock.BaseFileLock:
+    import filelock  # only to write tokens: a server with fresh ones never loads it
+
     return filelock.FileLock(
         paths.lock_file, mode=FILE_MODE, thread_local=False, preserve_lock_file=True
     )
@@ -196,9 +246,13 @@ class EnvTokenProvider:
         self._seed = {key: env[key].strip() for key in self.keys.token_keys if env.get(key)}
         self._lock_timeout_s = lock_timeout_s
         self._task_lock = anyio.Lock()
-        self._file_lock = _file_lock(paths)
+        self._lock_file: filelock.BaseFileLock | None = None  # made on first refresh
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: dict[str, str] = {}
+        self._handed_out = False
+        """Whether the refresh token was handed out under the current refresh lock."""
+        self._settled = False
+        """Whether the current refresh lock stored an outcome (new tokens, a dead grant)."""
 
     # ------------------------------------------------------------------ reading
     def _file_values(self, *, fresh: bool = False) -> dict[str, str]:
@@ -240,6 +294,12 @@ class EnvTokenProvider:
         return bool(stored.get(self.keys.access) or stored.get(self.keys.refresh))
 
     @property
+    def refresh_unanswered_at(self) -> datetime | None:
+        """When a refresh got no usable answer, if the stored refresh token may be spent."""
+        value = self._file_values().get(self.keys.refresh_unanswered)
+        return _parse_expiry(value, key=self.keys.refresh_unanswered)
+
+    @property
     def granted_at(self) -> datetime | None:
         """When ``wellpipe auth`` stored the grant (``None`` if unknown)."""
         value = self._file_values().get(self.keys.granted_at)
@@ -276,6 +336,8 @@ class EnvTokenProvider:
         stored = self._stored()
         if stored.get(self.keys.grant_error):
             return None
+        if id(self) in _held.get():
+            self._handed_out = True  # under the refresh lock: a refresh is about to be sent
         return stored.get(self.keys.refresh)
 
     async def is_expired(self, margin: timedelta = timedelta(0)) -> bool:
@@ -307,14 +369,44 @@ class EnvTokenProvider:
                 keys.expires_at: expires_at.isoformat() if expires_at else None,
                 keys.scopes: stored.get(keys.scopes),
                 keys.grant_error: None,
+                keys.refresh_unanswered: None,
             }
             self._write(changes)
+            self._settled = True
         logger.debug("%s tokens written to %s", self.provider, self.paths.env_file)
 
     async def mark_reauthorization_required(self, reason: str) -> None:
-        """Record that the grant is dead; the tokens stay in the file for the record."""
+        """Record that the grant is dead; the tokens stay in the file for the record.
+
+        After a refresh that got no answer, at a provider whose refresh tokens
+        rotate, the reason recorded is that the refresh token was spent then.
+        """
         async with self._locked():
-            self._write({self.keys.grant_error: reason})
+            unanswered = self.refresh_unanswered_at
+            if unanswered is not None and self._rotates():
+                reason = spent_reason(self.provider, unanswered)
+            self._write({self.keys.grant_error: reason, self.keys.refresh_unanswered: None})
+            self._settled = True
+
+    def _rotates(self) -> bool:
+        from wellpipe.core.errors import UnknownProviderError
+        from wellpipe.providers import get_provider_info
+
+        try:
+            return get_provider_info(self.provider).rotating_refresh_tokens
+        except UnknownProviderError:
+            return True
+
+    def _note_unanswered(self, error: ProviderError) -> None:
+        """Remember a refresh that was sent and got no usable answer (under the lock)."""
+        if not self._handed_out or self._settled or not _answer_lost(error):
+            return
+        if not self._rotates():
+            return
+        logger.warning(
+            "%s refresh got no usable answer; the refresh token may be spent", self.provider
+        )
+        self._write({self.keys.refresh_unanswered: self._clock.now().isoformat()})
 
     def _write(self, changes: Mapping[str, str | None]) -> None:
         self.paths.ensure_home()
@@ -343,12 +435,22 @@ class EnvTokenProvider:
         async with self._task_lock:
             await self._acquire_file_lock()
             token = _held.set(_held.get() | {id(self)})
+            self._handed_out = self._settled = False
             try:
                 self._file_values(fresh=True)
                 yield
+            except ProviderError as error:
+                self._note_unanswered(error)
+                raise
             finally:
                 _held.reset(token)
                 self._file_lock.release()
+
+    @property
+    def _file_lock(self) -> filelock.BaseFileLock:
+        if self._lock_file is None:
+            self._lock_file = _file_lock(self.paths)
+        return self._lock_file
 
     async def _acquire_file_lock(self) -> None:
         self.paths.ensure_home()
@@ -364,7 +466,7 @@ class EnvTokenProvider:
                 # Not abandoned on cancellation: the thread's result (a held lock) must
                 # come back here, and the caller's ``finally`` releases it.
                 await anyio.to_thread.run_sync(attempt)
-            except filelock.Timeout:
+            except _lock_timeout():
                 if remaining <= _LOCK_SLICE_S:
                     raise ProviderUnavailable(
                         provider=self.provider,

@@ -12,6 +12,12 @@ Every question has a flag, so scripts can run it without a terminal::
     printf '%s' "$SECRET" | wellpipe init --yes --provider oura --client-id ID --client-secret-stdin
 
 Run again, it shows the current values (the secret masked) as defaults.
+
+Against a sandbox (``--base-url http://127.0.0.1:8765``, or the
+``WELLPIPE_<NAME>_BASE_URL`` lines ``wellpipe sandbox`` prints, exported in this
+shell) it says that no developer app is needed and any client id and secret will
+do (offering ``sandbox-client`` / ``sandbox-secret``), and saves the base URL in
+the ``.env``, where every Wellpipe process (Claude Desktop's too) finds it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,44 @@ T = TypeVar("T")
 
 DEFAULT_PROVIDER = "whoop"
 """What ``wellpipe init`` sets up when nothing says otherwise (the first provider Wellpipe had)."""
+
+SANDBOX_CLIENT = ("sandbox-client", "sandbox-secret")
+"""The client id and secret offered for a sandbox (which accepts any, unless pinned)."""
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class _Sandbox:
+    """What a loopback base URL turned out to be.
+
+    Attributes:
+        origin: The base URL.
+        running: Whether a Wellpipe sandbox answered there.
+        pinned: Whether it accepts only the client it was started with.
+    """
+
+    origin: str
+    running: bool
+    pinned: bool = False
+
+
+def _probe_sandbox(origin: str) -> _Sandbox | None:
+    """A sandbox at ``origin``, if it is a loopback address (``None`` otherwise)."""
+    from urllib.parse import urlsplit
+
+    import httpx2
+
+    if (urlsplit(origin).hostname or "").lower() not in _LOOPBACK:
+        return None
+    try:
+        with httpx2.Client(trust_env=False, timeout=2.0) as http:
+            info = http.get(f"{origin}/_sandbox").json()
+    except (httpx2.HTTPError, ValueError):
+        return _Sandbox(origin, running=False)
+    if not isinstance(info, dict) or "sandbox" not in info:
+        return _Sandbox(origin, running=False)
+    return _Sandbox(origin, running=True, pinned=bool(info.get("pinned_client")))
 
 
 def mask_secret(secret: str) -> str:
@@ -95,6 +139,30 @@ def _base_url(provider: str, value: str) -> str | None:
         ) from None
 
 
+def _explain_sandbox(info: ProviderInfo, sandbox: _Sandbox) -> None:
+    where = f"the {info.display_name} sandbox at {sandbox.origin}"
+    if sandbox.pinned:
+        err.print(
+            f"[bold]{info.display_name}[/]: Wellpipe talks to {where}. It accepts only the "
+            "client id and secret it was started with (`wellpipe sandbox --client-id ... "
+            "--client-secret ...`): enter those.",
+            highlight=False,
+        )
+        return
+    err.print(
+        f"[bold]{info.display_name}[/]: Wellpipe talks to {where}, not to "
+        f"{info.display_name}: no developer app is needed, and any client id and secret "
+        f"will do (Enter takes {SANDBOX_CLIENT[0]} / {SANDBOX_CLIENT[1]}).",
+        highlight=False,
+    )
+    if not sandbox.running:
+        err.print(
+            f"[yellow]Note:[/] nothing answers at {sandbox.origin} yet: start `wellpipe "
+            f"sandbox` before `wellpipe auth {info.name}`.",
+            highlight=False,
+        )
+
+
 def _explain_app(info: ProviderInfo) -> None:
     from wellpipe.cli.provider_notes import notes_for
 
@@ -112,6 +180,8 @@ def _explain_app(info: ProviderInfo) -> None:
 
 
 def _explain_registration(info: ProviderInfo, redirect_uri: str) -> None:
+    from wellpipe.cli.provider_notes import scope_lines
+
     err.print(
         f"In your {info.display_name} app, register this redirect URI exactly "
         "(character for character):",
@@ -119,7 +189,8 @@ def _explain_registration(info: ProviderInfo, redirect_uri: str) -> None:
     )
     err.print(f"  [bold]{redirect_uri}[/]", highlight=False, soft_wrap=True)
     err.print("and allow these scopes (tick them where the app lists scopes):")
-    err.print(f"  {', '.join(info.scopes)}", highlight=False, soft_wrap=True)
+    for line in scope_lines(info):
+        err.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     if "offline" in info.scopes:
         err.print(
             "Wellpipe asks for `offline` when you sign in, so it stays connected after the "
@@ -322,7 +393,35 @@ def _setup_provider(
     client_secret = given.client_secret or os.environ.get(keys.client_secret, "").strip() or None
     redirect_uri = given.redirect_uri
 
-    _explain_app(info)
+    # Where it will talk: the flag, else this shell's environment (`wellpipe sandbox`
+    # prints the lines to export), else what the .env already says.
+    new_base_url: str | None = None
+    save_base_url = base_url_given
+    if base_url_given:
+        new_base_url = given.base_url
+    else:
+        exported = os.environ.get(keys.base_url, "").strip()
+        if exported:
+            try:
+                new_base_url = _base_url(name, exported)
+            except click.BadParameter:
+                raise click.UsageError(
+                    f"{keys.base_url}={exported!r} in your environment is not an origin such "
+                    "as http://127.0.0.1:8765; fix or unset it (or pass --base-url)"
+                ) from None
+            save_base_url = new_base_url != (current.get(keys.base_url, "").strip() or None)
+        else:
+            new_base_url = current.get(keys.base_url, "").strip() or None
+    sandbox = _probe_sandbox(new_base_url) if new_base_url else None
+    offer_id, offer_secret = current_id, current_secret
+    if sandbox is not None and not sandbox.pinned:
+        offer_id = offer_id or SANDBOX_CLIENT[0]
+        offer_secret = offer_secret or SANDBOX_CLIENT[1]
+
+    if sandbox is not None:
+        _explain_sandbox(info, sandbox)
+    else:
+        _explain_app(info)
     if current_id or current_secret:
         err.print(
             f"Current settings: client id {current_id or '(none)'}, "
@@ -347,7 +446,8 @@ def _setup_provider(
                 err=True,
             )
     assert redirect_uri is not None
-    _explain_registration(info, redirect_uri)
+    if sandbox is None:  # a sandbox takes any redirect URI and grants every scope
+        _explain_registration(info, redirect_uri)
     if redirect_uri.lower().startswith("http://localhost"):
         err.print(
             "[yellow]Note:[/] 127.0.0.1 is more reliable than localhost (which may resolve to "
@@ -363,29 +463,35 @@ def _setup_provider(
 
     if client_id is None:
         if non_interactive:
-            if current_id is None:
+            if offer_id is None:
                 raise click.UsageError("--client-id is required with --yes (nothing saved yet)")
-            client_id = current_id
+            client_id = offer_id
         else:
             client_id = click.prompt(
                 f"{info.display_name} Client ID",
-                default=current_id,
+                default=offer_id,
                 value_proc=lambda value: _single_token("client id", value),
                 err=True,
             )
     if client_secret is None:
         if non_interactive:
-            if current_secret is None:
+            if offer_secret is None:
                 raise click.UsageError(
                     f"--client-secret, --client-secret-stdin or ${keys.client_secret} is "
                     "required with --yes (nothing saved yet)"
                 )
-            client_secret = current_secret
+            client_secret = offer_secret
         else:
-            hint = f" (Enter keeps {mask_secret(current_secret)})" if current_secret else ""
+            hint = (
+                f" (Enter keeps {mask_secret(current_secret)})"
+                if current_secret
+                else f" (Enter takes {offer_secret})"
+                if offer_secret
+                else ""
+            )
             client_secret = click.prompt(
                 f"{info.display_name} Client secret, input hidden{hint}",
-                default=current_secret,
+                default=offer_secret,
                 show_default=False,
                 hide_input=True,
                 value_proc=lambda value: _single_token("client secret", value),
@@ -399,8 +505,8 @@ def _setup_provider(
         keys.client_secret: client_secret,
         keys.redirect_uri: redirect_uri,
     }
-    if base_url_given:
-        changes[keys.base_url] = given.base_url
+    if save_base_url:
+        changes[keys.base_url] = new_base_url
     paths.ensure_home()
     env_file.update(changes)
 
@@ -411,9 +517,10 @@ def _setup_provider(
             "belong to the previous app: connect again with the command below.",
             highlight=False,
         )
-    if given.base_url is not None and base_url_given:
+    if new_base_url is not None and save_base_url:
         err.print(
-            f"Wellpipe will talk to {given.base_url} instead of {info.display_name}.",
+            f"Wellpipe will talk to {new_base_url} instead of {info.display_name} (saved as "
+            f"{keys.base_url} in the .env, so Claude Desktop's server talks there too).",
             highlight=False,
         )
     _warn_environment_overrides(changes)

@@ -73,6 +73,7 @@ TOKEN_KEY_SUFFIXES = (
     "_TOKEN_SCOPES",
     "_GRANT_ERROR",
     "_GRANTED_AT",
+    "_REFRESH_UNANSWERED_AT",
 )
 """Keys ending like this are token state: the file wins over the environment for them (R-1.18)."""
 

@@ -1,6 +1,9 @@
 """The local MCP server on the SDK: over HTTP, and over stdio once the stdio front hands off.
 
 What it reads (your connected providers, or the demo sandboxes) is `wellpipe.cli.local_tools`.
+Over HTTP a person's plain GET of ``/mcp`` (a browser, curl) gets a short page saying how to
+connect (`EndpointPage`), and the banner prints the very Claude Desktop entry that
+``wellpipe claude install`` writes (`wellpipe.cli.claude_config.desktop_entry`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,10 +35,13 @@ from wellpipe.mcp.server import WellpipeServer
 __all__ = [
     "HTTP_TOKEN_ENV",
     "BearerGate",
+    "EndpointPage",
     "NoProviderConnected",
     "ServerPlan",
     "SharedProviders",
+    "connect_lines",
     "demo_providers",
+    "http_app",
     "run_http",
     "run_stdio",
 ]
@@ -107,8 +113,143 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-def http_app(server: WellpipeServer, *, port: int, token: str | None) -> Any:
-    """The streamable-HTTP app at ``/mcp``: stateless, Host and Origin pinned to loopback."""
+INSPECTOR = "npx @modelcontextprotocol/inspector"
+"""The MCP Inspector's command (Node 22+)."""
+TOKEN_PLACEHOLDER = "<the token `wellpipe serve` printed>"
+"""What the endpoint page shows where the banner shows the bearer token."""
+
+
+def connect_lines(*, url: str, demo: bool, token: str | None) -> list[str]:
+    """How to connect a client to the local HTTP server (the banner's and the page's words)."""
+    header = "" if token is None else f' --header "Authorization: Bearer {token}"'
+    return [
+        "Try it with the MCP Inspector (Node 22+):",
+        f"  {INSPECTOR} --cli {url} --transport http{header} "
+        "--method tools/call --tool-name get-daily-summary",
+        f"  or open the Inspector's UI ({INSPECTOR}), choose 'Streamable HTTP' and enter {url}",
+        "",
+        "Use it in Claude Desktop (which starts its own copy over stdio):",
+        f"  wellpipe claude install{' --demo' if demo else ''}    "
+        "then quit and reopen Claude Desktop",
+    ]
+
+
+def _page_text(*, url: str, demo: bool) -> str:
+    what = "the built-in sandboxes (synthetic data)" if demo else "your connected accounts"
+    lines = [
+        f"Wellpipe MCP server: {url}",
+        "",
+        f"This address is for MCP clients (streamable HTTP), not for a browser. It serves {what}.",
+    ]
+    if not demo:
+        lines.append(
+            "Clients must send the bearer token printed in the terminal where `wellpipe serve` "
+            f"runs (Authorization: Bearer ...; {HTTP_TOKEN_ENV} fixes it)."
+        )
+    lines += ["", *connect_lines(url=url, demo=demo, token=None if demo else TOKEN_PLACEHOLDER)]
+    return "\n".join(lines) + "\n"
+
+
+def _page_html(text: str) -> str:
+    import html
+
+    title, _, rest = text.partition("\n")
+    paragraphs = "".join(
+        f"<pre>{html.escape(block.strip(chr(10)))}</pre>"
+        if block.startswith("  ") or "\n  " in block
+        else f"<p>{html.escape(block.strip())}</p>"
+        for block in rest.split("\n\n")
+        if block.strip()
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;"
+        "padding:0 1rem;line-height:1.5;color:#222}pre{white-space:pre-wrap;background:#f4f4f4;"
+        "padding:.6rem;border-radius:4px}h1{font-size:1.3rem}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>{paragraphs}</body></html>"
+    )
+
+
+_PAGE_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+        b"form-action 'none'; frame-ancestors 'none'",
+    ),
+]
+
+
+class EndpointPage:
+    """ASGI middleware: a person's plain GET of ``/mcp`` (or ``/``) gets a page, not a stream.
+
+    A GET that does not accept ``text/event-stream`` (a browser, curl) is
+    answered with a short page saying this is an MCP endpoint and how to connect:
+    HTML when ``text/html`` is accepted, plain text otherwise. It needs no token
+    and shows none, nor any data. Everything else (an MCP client's GET for an
+    event stream, every POST) goes to ``app``. Only loopback ``Host`` values get
+    the page; others go on to ``app``, which refuses them.
+    """
+
+    def __init__(self, app: Any, *, url: str, hosts: Sequence[str], demo: bool) -> None:
+        self._app = app
+        self._hosts = {host.encode() for host in hosts}
+        self._text = _page_text(url=url, demo=demo)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Answer a person's GET with the page; pass everything else on."""
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and scope["path"] in ("/", "/mcp", "/mcp/")
+        ):
+            headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+            accept = b",".join(v for k, v in headers if k == b"accept").lower()
+            host = [v.lower() for k, v in headers if k == b"host"]
+            if b"text/event-stream" not in accept and len(host) == 1 and host[0] in self._hosts:
+                await self._page(
+                    send, as_html=b"text/html" in accept, head=scope["method"] == "HEAD"
+                )
+                return
+        await self._app(scope, receive, send)
+
+    async def _page(self, send: Any, *, as_html: bool, head: bool) -> None:
+        body = (_page_html(self._text) if as_html else self._text).encode()
+        kind = b"text/html; charset=utf-8" if as_html else b"text/plain; charset=utf-8"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", kind),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"vary", b"Accept"),
+                    *_PAGE_HEADERS,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def http_app(
+    server: WellpipeServer, *, port: int, token: str | None, demo: bool | None = None
+) -> Any:
+    """The streamable-HTTP app at ``/mcp``: stateless, Host and Origin pinned to loopback.
+
+    Without ``token`` (the demo) every request is served; with one, MCP requests
+    need it. A person's plain GET gets `EndpointPage`'s page either way.
+
+    Args:
+        server: The MCP server.
+        port: The port it listens on (for the Host and Origin checks).
+        token: The bearer token MCP requests must carry (``None``: none).
+        demo: Whether it serves the sandboxes (default: when there is no token).
+    """
     from mcp.server.transport_security import TransportSecuritySettings
 
     hosts = [f"127.0.0.1:{port}", f"localhost:{port}"]
@@ -123,7 +264,13 @@ def http_app(server: WellpipeServer, *, port: int, token: str | None) -> Any:
         transport_security=security,
         host="127.0.0.1",
     )
-    return app if token is None else BearerGate(app, token)
+    gated = app if token is None else BearerGate(app, token)
+    return EndpointPage(
+        gated,
+        url=f"http://127.0.0.1:{port}/mcp",
+        hosts=hosts,
+        demo=token is None if demo is None else demo,
+    )
 
 
 def _listing(names: Sequence[str]) -> str:
@@ -143,7 +290,7 @@ def _accounts() -> str:
 
 
 def _banner(plan: ServerPlan, url: str, token: str | None) -> str:
-    from wellpipe.cli.claude_config import server_entry, wellpipe_command
+    from wellpipe.cli.claude_config import DEFAULT_NAME, desktop_entry
 
     what = (
         f"the built-in {_listing(demo_providers())} "
@@ -151,9 +298,8 @@ def _banner(plan: ServerPlan, url: str, token: str | None) -> str:
         if plan.demo
         else _accounts()
     )
-    header = "" if token is None else f' --header "Authorization: Bearer {token}"'
-    name = "wellpipe-demo" if plan.demo else "wellpipe"
-    entry = {"mcpServers": {name: server_entry(command=wellpipe_command(), demo=plan.demo)}}
+    # The very entry `wellpipe claude install [--demo]` writes from this shell.
+    entry = {"mcpServers": {DEFAULT_NAME: desktop_entry(demo=plan.demo)}}
     lines = [
         f"Wellpipe MCP server on {what}",
         f"  URL:   {url}  (streamable HTTP, this machine only)",
@@ -162,21 +308,38 @@ def _banner(plan: ServerPlan, url: str, token: str | None) -> str:
         lines.append(f"  Token: {token}  (send as 'Authorization: Bearer …'; new at each start)")
     lines += [
         "",
-        "Try it with the MCP Inspector (Node 22+):",
-        f"  npx @modelcontextprotocol/inspector --cli {url} --transport http{header} "
-        "--method tools/call --tool-name get-daily-summary",
-        "  or open the Inspector's UI (npx @modelcontextprotocol/inspector), choose "
-        f"'Streamable HTTP' and enter {url}",
-        "",
-        "Use it in Claude Desktop (which starts its own copy over stdio):",
-        f"  wellpipe claude install{' --demo' if plan.demo else ''}    "
-        "then quit and reopen Claude Desktop",
+        *connect_lines(url=url, demo=plan.demo, token=token),
         "  or add this to claude_desktop_config.json yourself:",
         *(f"  {line}" for line in json.dumps(entry, indent=2).splitlines()),
         "",
         "Ctrl-C stops the server.",
     ]
     return "\n".join(lines)
+
+
+class _AfterStartup:
+    """ASGI middleware: ``announce`` once the app has started (its lifespan startup is complete).
+
+    The banner says "Ctrl-C stops the server"; printed before start-up finished, a
+    Ctrl-C pressed at once would cancel the start-up and print a traceback.
+    """
+
+    def __init__(self, app: Any, announce: Callable[[], None]) -> None:
+        self._app = app
+        self._announce = announce
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass everything through; announce after ``lifespan.startup.complete`` is sent."""
+        if scope["type"] != "lifespan":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_then_announce(message: Any) -> None:
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                self._announce()
+
+        await self._app(scope, receive, send_then_announce)
 
 
 def run_http(plan: ServerPlan) -> None:
@@ -193,8 +356,11 @@ def run_http(plan: ServerPlan) -> None:
     async def main() -> None:
         async with _server(plan) as server:
             app = http_app(server, port=port, token=token)
-            config = uvicorn.Config(app, log_level="warning", lifespan="on", log_config=None)
-            out.print(_banner(plan, url, token), highlight=False, soft_wrap=True)
+            banner = _banner(plan, url, token)
+            announced = _AfterStartup(
+                app, lambda: out.print(banner, highlight=False, soft_wrap=True)
+            )
+            config = uvicorn.Config(announced, log_level="warning", lifespan="on", log_config=None)
             await uvicorn.Server(config).serve(sockets=[sock])
 
     # Ctrl-C is the documented way to stop; uvicorn shuts down, then re-raises it.

@@ -1,26 +1,31 @@
 """``wellpipe serve`` and ``wellpipe demo``: the MCP server, on stdio or local HTTP.
 
-This module is imported whenever Claude Desktop starts Wellpipe, so it imports
-only click at the top. On stdio the fast front
-(`wellpipe.mcp.stdio`) answers the handshake and tool calls itself; the MCP SDK
-loads only for a message the front does not answer.
+It imports only click at the top. Claude Desktop's own command lines
+(``wellpipe serve``, ``wellpipe serve --demo``) skip click altogether and go
+straight to `wellpipe.cli.stdio_serve` (see `wellpipe.cli.run`).
 """
 
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 import click
 
+from wellpipe.cli.server_plan import DEFAULT_SEED
+
 if TYPE_CHECKING:
     from wellpipe.cli.server_plan import ServerPlan
-    from wellpipe.mcp.calls import ToolRunner
 
 __all__ = ["demo", "serve"]
 
 DEFAULT_HTTP_PORT = 8000
+STDIO_DEMO_NOTICE = (
+    "Wellpipe demo: serving MCP on stdio (stdin and stdout) for an MCP client such as "
+    "Claude Desktop; to try it in the MCP Inspector or a browser, run `wellpipe demo` "
+    "without --transport stdio."
+)
+"""The one line ``wellpipe demo --transport stdio`` writes to stderr."""
 
 
 def _plan(*, demo: bool, seed: int, transport: str, port: int) -> ServerPlan:
@@ -40,9 +45,9 @@ def _run(plan: ServerPlan) -> None:
                 "To try it by hand, run `wellpipe demo` instead. Ctrl-C quits.[/]",
                 highlight=False,
             )
-        from wellpipe.mcp.stdio import serve_stdio
+        from wellpipe.cli.stdio_serve import serve_on_stdio
 
-        serve_stdio(lambda: _open_runner(plan), _run_stdio_sdk)
+        serve_on_stdio(plan)
     else:
         from wellpipe.cli.console import reports_errors
         from wellpipe.cli.local_server import run_http
@@ -50,25 +55,12 @@ def _run(plan: ServerPlan) -> None:
         reports_errors(run_http)(plan)
 
 
-def _open_runner(plan: ServerPlan) -> AbstractAsyncContextManager[ToolRunner]:
-    # On the stdio front's event loop thread, while the handshake is answered.
-    from wellpipe.cli.local_tools import local_runner
-
-    return local_runner(plan)
-
-
-async def _run_stdio_sdk(runner: ToolRunner) -> None:
-    # Only when the stdio front meets a message it does not answer: the SDK loads here.
-    from wellpipe.cli.local_server import run_stdio
-
-    await run_stdio(runner)
-
-
 _transport = click.option(
     "--transport",
     type=click.Choice(["stdio", "http"]),
     default=None,
-    help="stdio (for Claude Desktop; the default) or streamable HTTP on 127.0.0.1.",
+    help="stdio (for Claude Desktop; serve's default) or streamable HTTP on 127.0.0.1 "
+    "(demo's default).",
 )
 _port = click.option(
     "--port",
@@ -78,7 +70,7 @@ _port = click.option(
     help="Port for --transport http (0 picks a free one).",
 )
 _seed = click.option(
-    "--seed", default=42, show_default=True, help="Seed of the demo's synthetic history."
+    "--seed", default=DEFAULT_SEED, show_default=True, help="Seed of the demo's synthetic history."
 )
 
 
@@ -107,9 +99,14 @@ def serve(transport: str | None, port: int, demo: bool, seed: int) -> None:
 def demo(transport: str | None, port: int, seed: int) -> None:
     """The MCP server on the built-in provider sandboxes: no account, synthetic data.
 
-    Started from a terminal it serves HTTP on 127.0.0.1 and prints how to
-    connect Claude Desktop or the MCP Inspector; started by an MCP client (stdin
-    is a pipe) it speaks stdio, exactly like ``wellpipe serve --demo``.
+    It serves streamable HTTP on 127.0.0.1 and prints how to connect the MCP
+    Inspector or Claude Desktop, whether or not it runs in a terminal (an IDE,
+    nohup and CI get the same). ``--transport stdio`` speaks MCP on stdin and
+    stdout instead, for an MCP client, exactly like ``wellpipe serve --demo``
+    (which is what Claude Desktop runs).
     """
-    chosen = transport or ("http" if sys.stdin.isatty() else "stdio")
+    chosen = transport or "http"
+    if chosen == "stdio" and not sys.stdin.isatty():
+        # A terminal gets `_run`'s own hint; stdout carries protocol only.
+        click.echo(STDIO_DEMO_NOTICE, err=True)
     _run(_plan(demo=True, seed=seed, transport=chosen, port=port))

@@ -48,18 +48,33 @@ def relative_time(delta: timedelta) -> str:
 
 
 def describe_expiry(
-    expires_at: datetime | None, now: datetime, *, refreshable: bool, provider: str = "whoop"
+    expires_at: datetime | None,
+    now: datetime,
+    *,
+    refreshable: bool,
+    provider: str = "whoop",
+    dead: bool = False,
 ) -> str:
-    """When the access token expires, in words, and what that means for the user."""
+    """When the access token expires, in words, and what that means for the user.
+
+    Args:
+        expires_at: When the access token expires (``None``: unknown).
+        now: The present.
+        refreshable: Whether a usable refresh token is stored.
+        provider: The provider's name, for the next step.
+        dead: Whether the provider refused the grant (a refresh token may still be
+            stored, but it no longer works).
+    """
     if expires_at is None:
         return "expiry unknown" + ("; it refreshes automatically" if refreshable else "")
     left = expires_at - now
     if left.total_seconds() > 0:
         return f"expires in {relative_time(left)}"
     text = f"expired {relative_time(left)} ago"
-    if refreshable:
+    if refreshable and not dead:
         return text + "; that's fine, it refreshes automatically on the next call"
-    return text + f"; without a refresh token, run `wellpipe auth {provider}` to connect again"
+    why = "the provider refused the grant" if dead else "without a refresh token"
+    return text + f"; {why}, run `wellpipe auth {provider}` to connect again"
 
 
 def local_time(instant: datetime) -> str:
@@ -103,6 +118,9 @@ class ProviderStatus:
     granted_at: str | None = None
     missing_scopes: list[str] = field(default_factory=list)
     lacking: list[str] = field(default_factory=list)
+    scope_names: str = ""
+    missing_note: str | None = None
+    refresh_unanswered_at: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -168,7 +186,13 @@ def _provider_status(
 ) -> ProviderStatus:
     from wellpipe.cli.env_tokens import EnvTokenProvider
     from wellpipe.cli.local_config import AppKeys, LocalConfig
-    from wellpipe.cli.provider_notes import KIND_WORDS, lacking_kinds
+    from wellpipe.cli.provider_notes import (
+        KIND_WORDS,
+        granted_names,
+        lacking_kinds,
+        missing_note,
+        missing_scopes,
+    )
     from wellpipe.cli.state import LocalState
     from wellpipe.core.clock import SystemClock
     from wellpipe.core.errors import ConfigError
@@ -196,6 +220,7 @@ def _provider_status(
     granted = tokens.scopes if tokens else frozenset()
     last = LocalState(paths).last_success(name)
     granted_at = store.granted_at
+    unanswered = store.refresh_unanswered_at
     return ProviderStatus(
         name=name,
         display_name=info.display_name,
@@ -212,7 +237,7 @@ def _provider_status(
         expires_in_seconds=(expires_at - now).total_seconds() if expires_at else None,
         expiry=(
             describe_expiry(
-                expires_at, now, refreshable=has_refresh and not grant_error, provider=name
+                expires_at, now, refreshable=has_refresh, provider=name, dead=bool(grant_error)
             )
             if tokens
             else None
@@ -220,8 +245,11 @@ def _provider_status(
         last_success=last.isoformat() if last else None,
         last_success_ago=f"{relative_time(now - last)} ago" if last else None,
         granted_at=granted_at.isoformat() if granted_at else None,
-        missing_scopes=[s for s in info.scopes if granted and s not in granted],
+        missing_scopes=missing_scopes(info, granted),
         lacking=[KIND_WORDS.get(k, k.value) for k in lacking_kinds(info, granted)],
+        scope_names=granted_names(info, granted),
+        missing_note=missing_note(info, granted),
+        refresh_unanswered_at=unanswered.isoformat() if unanswered else None,
     )
 
 
@@ -278,16 +306,24 @@ def _provider_rows(table: Any, p: ProviderStatus, section: Any) -> None:
     if p.base_url:
         table.add_row("API", p.base_url)
     table.add_row("Access token", _yes(p.access_token))
-    table.add_row("Refresh token", _yes(p.refresh_token))
+    refresh = _yes(p.refresh_token)
+    if p.refresh_token and p.grant_error:
+        refresh = "[red]stored, but refused[/] (see Grant below)"
+    elif p.refresh_token and p.refresh_unanswered_at:
+        when = local_time(datetime.fromisoformat(p.refresh_unanswered_at))
+        refresh = (
+            f"[yellow]yes, but maybe spent[/]: a refresh at {when} got no answer, and "
+            f"{p.display_name} replaces it at every refresh; the next call tells"
+        )
+    table.add_row("Refresh token", refresh)
     if p.tokens_from == "environment":
         table.add_row("", "[yellow]tokens come from the environment, not the .env[/]")
     if p.connected:
-        table.add_row("Scopes", " ".join(p.scopes) or "(not recorded)")
-        if p.missing_scopes:
-            lacking = f" ({', '.join(p.lacking)} unavailable)" if p.lacking else ""
+        table.add_row("Scopes", p.scope_names or "(not recorded)")
+        if p.missing_note:
             table.add_row(
                 "Not granted",
-                f"[yellow]{' '.join(p.missing_scopes)}[/]{lacking}: run {auth} and allow them",
+                f"[yellow]{p.missing_note}[/]: run {auth} and allow them",
             )
         table.add_row("offline granted", _yes(p.offline_granted))
     if p.granted_at:
@@ -301,7 +337,7 @@ def _provider_rows(table: Any, p: ProviderStatus, section: Any) -> None:
         last = (
             f"{local_time(datetime.fromisoformat(p.last_success))} ({p.last_success_ago})"
             if p.last_success
-            else "never"
+            else "not used yet"
         )
         table.add_row("Last successful call", last)
     if not p.connected:
