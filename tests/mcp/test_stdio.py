@@ -192,13 +192,14 @@ def _unusable(_provider: str | None) -> AbstractAsyncContextManager[Sequence[Hea
     raise AssertionError("the handshake never reads data")
 
 
-async def sdk_says(messages: list[Message]) -> dict[Any, Message]:
+async def sdk_says(messages: list[Message], server: Any = None) -> dict[Any, Message]:
     """What the SDK server (in memory, no front) answers to ``messages``, by request id.
 
-    Answers are dumped as the SDK's stdio transport writes them.
+    ``server`` defaults to one that reads no data. Answers are dumped as the SDK's
+    stdio transport writes them.
     """
     answers: dict[Any, Message] = {}
-    async with InMemoryTransport(build_server(connect=_unusable)) as (read, write):
+    async with InMemoryTransport(server or build_server(connect=_unusable)) as (read, write):
         for message in messages:
             payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
             await write.send(SessionMessage(payload))
@@ -507,19 +508,8 @@ async def sdk_answers_with_data(messages: list[Message]) -> dict[Any, Message]:
     from wellpipe.cli.local_server import _server
     from wellpipe.cli.server_plan import ServerPlan
 
-    answers: dict[Any, Message] = {}
-    plan = ServerPlan(demo=True, seed=42, transport="stdio", port=0)
-    async with _server(plan) as server, InMemoryTransport(server) as (read, write):
-        for message in messages:
-            payload = mcp_types.jsonrpc_message_adapter.validate_python(message)
-            await write.send(SessionMessage(payload))
-            if "id" in message:
-                answer = await read.receive()
-                assert isinstance(answer, SessionMessage)
-                answers[message["id"]] = answer.message.model_dump(
-                    mode="json", by_alias=True, exclude_unset=True
-                )
-    return answers
+    async with _server(ServerPlan(demo=True, seed=42, transport="stdio", port=0)) as server:
+        return await sdk_says(messages, server)
 
 
 def _conversation(era: str) -> list[Message]:
