@@ -382,8 +382,8 @@ async def test_identity_profile_and_settings(
     settings = (await http.get(f"{API}/settings", headers=bearer)).json()
     assert identity["healthUserId"] == fitbit.member().user_id
     assert identity["legacyUserId"] == "9XKQ7B"
-    assert profile["age"] == 38
-    assert settings["timeZone"] == "America/Chicago"
+    assert profile["age"] == 37  # born 1989-04-17 (the demo's one person)
+    assert settings["timeZone"] == "America/Panama"
 
 
 # ------------------------------------------------------------------ auth, scopes, limits

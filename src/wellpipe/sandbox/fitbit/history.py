@@ -21,6 +21,15 @@ For every member, civil day by civil day (in the time zone they were in that day
 Edge cases: days with no data at all (the tracker stayed in a drawer), a travel
 week in another time zone, a night without SpO2, and the newest night unprocessed
 (no nightly metrics yet). The same seed and ``now`` give the same bytes.
+
+The first default member is `wellpipe.sandbox.person.PERSON` (the WHOOP and Oura
+sandboxes' default member too): the same age (from the birth date), height and
+latest weigh-in, the same home time zone and travel week (zones with one UTC offset
+all year), and the person's true nights, naps, workouts, steps, resting heart rate
+and HRV as a tracker measures them: sessions a few minutes off at either end, stage
+boundaries a couple of minutes off, steps from the true hourly steps (the charging
+hour falls when the person was not training), a resting heart rate a little above
+the truth, a daily RMSSD a little below it, most workouts (some never tracked).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from wellpipe.sandbox.fitbit.types import (
     offset_seconds,
     rfc3339,
 )
+from wellpipe.sandbox.person import PERSON, Life, PersonSpec, life
 
 __all__ = [
     "DEFAULT_MEMBERS",
@@ -89,24 +99,28 @@ class MemberSpec:
     """Display name, manufacturer and app package of the phone writing via Health Connect."""
     metric_units: bool
     locale: str
+    person: PersonSpec | None = None
+    """The shared synthetic person this member is (their days come from it), if any.
+
+    Then ``age`` is the person's age on the member's today, from their birth date."""
 
 
 DEFAULT_MEMBERS: tuple[MemberSpec, ...] = (
     MemberSpec(
         health_user_id="108227641895330742118",
         legacy_user_id="9XKQ7B",
-        home_zone="America/Chicago",
-        travel_zone="Europe/Lisbon",
-        travel_days_ago=(47, 41),
+        home_zone=PERSON.home_zone,
+        travel_zone=PERSON.travel_zone,
+        travel_days_ago=PERSON.travel_days_ago,
         no_data_days_ago=(26, 25),
         missing_spo2_days_ago=9,
-        late_sleep_days_ago=12,
-        age=38,
+        late_sleep_days_ago=PERSON.late_game_days_ago - 1,
+        age=PERSON.age_on(date(2026, 11, 21)),
         membership_start=date(2019, 3, 14),
-        height_mm=1781,
-        weight_g=81_400.0,
-        rhr_bpm=56.0,
-        hrv_ms=42.0,
+        height_mm=round(PERSON.height_m * 1000),
+        weight_g=round(PERSON.weight_kg * 1000, 1),
+        rhr_bpm=PERSON.rhr_bpm,
+        hrv_ms=PERSON.hrv_ms,
         vo2_max=44.5,
         walking_stride_mm=741,
         running_stride_mm=1136,
@@ -114,6 +128,7 @@ DEFAULT_MEMBERS: tuple[MemberSpec, ...] = (
         phone=("Galaxy S24", "Samsung", "com.sec.android.app.shealth"),
         metric_units=False,
         locale="en_US",
+        person=PERSON,
     ),
     MemberSpec(
         health_user_id="117460913338125649207",
@@ -272,11 +287,19 @@ class MemberHistory:
             "legacyUserId": self.spec.legacy_user_id,
         }
 
+    @property
+    def age(self) -> int:
+        """The member's age in years (the person's, on the member's today)."""
+        person = self.spec.person
+        if person is None:
+            return self.spec.age
+        return person.age_on(self.now.astimezone(ZoneInfo(self.spec.home_zone)).date())
+
     def profile(self, scopes: frozenset[str]) -> Json:
         """``users.getProfile``; stride lengths only with the activity scope."""
         body: Json = {
             "name": f"users/{self.user_id}/profile",
-            "age": self.spec.age,
+            "age": self.age,
             "membershipStartDate": date_json(self.spec.membership_start),
         }
         if ACTIVITY in scopes:
@@ -450,6 +473,33 @@ _EXERCISES: tuple[tuple[str, str, int, int, int, bool, bool], ...] = (
     ("HIKING", "Hiking", 3, 90, 220, True, True),
 )
 _EXERCISE_WEIGHTS = [e[2] for e in _EXERCISES]
+_PERSON_EXERCISES: dict[str, tuple[str, str, int, int, int, bool, bool]] = {
+    # the person's sports (WHOOP's names) as exercise types; weights and minutes unused
+    "running": ("RUNNING", "Running", 0, 0, 0, True, True),
+    "weightlifting": ("WEIGHTLIFTING", "Weightlifting", 0, 0, 0, False, False),
+    "functional fitness": (
+        "FUNCTIONAL_STRENGTH_TRAINING",
+        "Functional training",
+        0,
+        0,
+        0,
+        False,
+        False,
+    ),
+    "cycling": ("BIKING", "Biking", 0, 0, 0, False, True),
+    "walking": ("WALKING", "Walking", 0, 0, 0, True, True),
+    "yoga": ("YOGA", "Yoga", 0, 0, 0, False, False),
+    "hiit": ("HIIT", "HIIT", 0, 0, 0, False, False),
+    "swimming": ("SWIMMING_POOL", "Pool swimming", 0, 0, 0, False, False),
+    "spin": ("SPINNING", "Spinning", 0, 0, 0, False, False),
+    "tennis": ("TENNIS", "Tennis", 0, 0, 0, True, False),
+    "pilates": ("PILATES", "Pilates", 0, 0, 0, False, False),
+    "hiking/rucking": ("HIKING", "Hiking", 0, 0, 0, True, True),
+    "rowing": ("ROWING_MACHINE", "Rowing machine", 0, 0, 0, False, False),
+    "activity": ("OTHER", "Activity", 0, 0, 0, False, False),
+    "ice hockey": ("HOCKEY", "Ice hockey", 0, 0, 0, True, False),
+}
+_STAGE_OF = {"awake": "AWAKE", "light": "LIGHT", "deep": "DEEP", "rem": "REM"}
 _NIGHTLY = (
     "daily-heart-rate-variability",
     "daily-oxygen-saturation",
@@ -560,6 +610,8 @@ class _Builder:
         self.offsets: dict[tuple[str, date], tuple[datetime, datetime, int | None]] = {}
         self.utc_memo: dict[tuple[ZoneInfo, datetime], tuple[datetime, int]] = {}
         self.exercise_load: list[tuple[datetime, datetime, int, float]] = []
+        self.life: Life | None = life(spec.person, member.seed, member.now) if spec.person else None
+        self.last_main_minutes: list[str] | None = None
 
     # ----------------------------------------------------------------- helpers
     def days_ago(self, day: date) -> int:
@@ -651,6 +703,10 @@ class _Builder:
                 self.build_day(day, zone)
             day += timedelta(days=1)
         self.mark_newest_night_unprocessed()
+        if self.life is not None and self.points.get("weight"):
+            # the newest weigh-in is the weight the person's other devices know
+            newest = self.points["weight"][-1]
+            newest.value["weightGrams"] = self.spec.weight_g
         self.add_height()
         member.unworn.sort()
         member.blocks.sort(key=lambda b: b.start)
@@ -672,6 +728,8 @@ class _Builder:
         exercises = self.add_exercises(day, zone, wake_civil)
         self.add_nap(day, zone, exercises)
         charging = rng.randrange(9, 20)
+        if self.life is not None:
+            charging = self.free_hour(self.life, day, zone, charging)
         charge_start = datetime.combine(day, time(charging)).replace(tzinfo=zone)
         self.data.unworn.append(
             (charge_start.astimezone(UTC), (charge_start + timedelta(hours=1)).astimezone(UTC))
@@ -681,9 +739,28 @@ class _Builder:
         if rng.random() < 0.28:
             self.add_weight(day, zone, wake_civil)
 
+    def civil(self, instant: datetime, zone: ZoneInfo) -> datetime:
+        """An instant on ``zone``'s wall clock (naive)."""
+        return instant.astimezone(zone).replace(tzinfo=None)
+
+    def free_hour(self, truth: Life, day: date, zone: ZoneInfo, wanted: int) -> int:
+        """``wanted`` or the next hour from 09:00 to 19:00 the person neither trained nor napped."""
+        today = truth.day(day)
+        busy = [(self.civil(w.start, zone), self.civil(w.end, zone)) for w in today.workouts]
+        busy += [(self.civil(a, zone), self.civil(b, zone)) for a, b in today.naps]
+        for step in range(11):
+            hour = 9 + (wanted - 9 + step) % 11
+            start = datetime.combine(day, time(hour))
+            end = start + timedelta(hours=1)
+            if not any(start < b and a < end for a, b in busy):
+                return hour
+        return wanted
+
     # ----------------------------------------------------------------- sleep
     def add_night(self, day: date, zone: ZoneInfo) -> Point | None:
         rng = self.rng
+        if self.life is not None:
+            return self.measured_night(self.life, day, zone)
         if self.days_ago(day) == self.spec.late_sleep_days_ago:
             onset = datetime.combine(day, time(0, 40 + rng.randrange(15)))
             minutes = rng.randrange(380, 420)
@@ -707,6 +784,33 @@ class _Builder:
             start = point.start
             assert point.end is not None
             self.data.blocks.append(_Block(start, point.end, "sleep", 0.0))
+        return point
+
+    def measured_night(self, truth: Life, day: date, zone: ZoneInfo) -> Point | None:
+        """The person's true night as the tracker sees it.
+
+        A few minutes off at either end, stage boundaries a couple of minutes off, and
+        sometimes only classic stages.
+        """
+        rng = self.rng
+        night = truth.night(day)
+        shift = rng.randrange(-5, 6)
+        minutes = night.window(shift, len(night.by_minute) + rng.randrange(-5, 6))
+        minutes[0] = minutes[-1] = "awake"
+        classic = rng.random() < 0.06
+        stages = _classic_of(rng, minutes) if classic else _stages_of(rng, minutes)
+        status = (
+            rng.choice(("REJECTED_COVERAGE", "REJECTED_MAX_GAP", "REJECTED_START_GAP"))
+            if classic
+            else "SUCCEEDED"
+        )
+        onset = self.civil(night.bed + timedelta(minutes=shift), zone)
+        point = self.add_sleep(zone, onset, stages, classic, status, main=True)
+        if point is not None:
+            self.last_main_sleep = point
+            self.last_main_minutes = minutes
+            assert point.end is not None
+            self.data.blocks.append(_Block(point.start, point.end, "sleep", 0.0))
         return point
 
     def stage_cycle(self, minutes: int) -> list[tuple[str, int]]:
@@ -808,6 +912,16 @@ class _Builder:
         self, day: date, zone: ZoneInfo, exercises: list[tuple[datetime, datetime]]
     ) -> None:
         rng = self.rng
+        if self.life is not None:
+            for nap_start, nap_end in self.life.day(day).naps:
+                start = self.civil(nap_start, zone) + timedelta(minutes=rng.randrange(0, 3))
+                length = round((nap_end - nap_start).total_seconds() / 60)
+                point = self.add_sleep(
+                    zone, start, self.classic_stages(length), True, "REJECTED_NAP", main=False
+                )
+                if point is not None and point.end is not None:
+                    self.data.blocks.append(_Block(point.start, point.end, "sleep", 0.0))
+            return
         if rng.random() >= 0.1:
             return
         start = datetime.combine(day, time(13, 30)) + timedelta(minutes=rng.randrange(0, 100))
@@ -831,7 +945,10 @@ class _Builder:
         assert point.end is not None
         minutes = round((point.end - point.start).total_seconds() / 60)
         self.rng = random.Random(f"wellpipe-fitbit-sandbox:{self.seed}:newest")
-        stages = self.classic_stages(minutes)
+        if self.life is not None and self.last_main_minutes is not None:
+            stages = _classic_of(self.rng, self.last_main_minutes)
+        else:
+            stages = self.classic_stages(minutes)
         self.points["sleep"].remove(point)
         zone = self.zone_for(end.date())
         replacement = self.add_sleep(zone, point.civil_start, stages, True, "", main=True)
@@ -848,6 +965,8 @@ class _Builder:
         self, day: date, zone: ZoneInfo, wake: datetime
     ) -> list[tuple[datetime, datetime]]:
         rng = self.rng
+        if self.life is not None:
+            return self.measured_exercises(self.life, day, zone)
         count = rng.choices((0, 1, 2), weights=(35, 50, 15))[0]
         slots = [
             wake + timedelta(minutes=rng.randrange(50, 140)),
@@ -868,12 +987,29 @@ class _Builder:
                 done.append((start, end))
         return done
 
+    def measured_exercises(
+        self, truth: Life, day: date, zone: ZoneInfo
+    ) -> list[tuple[datetime, datetime]]:
+        """The person's true workouts the tracker recorded (nearly all), to the minute."""
+        rng = self.rng
+        done: list[tuple[datetime, datetime]] = []
+        for workout in truth.day(day).workouts:
+            if workout.sport != "ice hockey" and rng.random() < 0.08:
+                continue  # not tracked
+            start = self.civil(workout.start + timedelta(seconds=rng.randrange(-60, 61)), zone)
+            end = self.civil(workout.end + timedelta(seconds=rng.randrange(-60, 61)), zone)
+            steps = round(workout.steps * rng.uniform(0.95, 1.05))
+            if self.add_exercise(zone, start, end, _PERSON_EXERCISES[workout.sport], steps):
+                done.append((start, end))
+        return done
+
     def add_exercise(
         self,
         zone: ZoneInfo,
         start: datetime,
         end: datetime,
         kind: tuple[str, str, int, int, int, bool, bool],
+        known_steps: int | None = None,
     ) -> bool:
         rng = self.rng
         exercise_type, name, _, _, _, on_foot, gps = kind
@@ -906,7 +1042,10 @@ class _Builder:
         steps = 0
         if on_foot:
             cadence = 160 if exercise_type == "RUNNING" else 110
-            steps = round(minutes * cadence * rng.uniform(0.85, 1.05))
+            if known_steps is None:
+                steps = round(minutes * cadence * rng.uniform(0.85, 1.05))
+            else:
+                steps = known_steps
             summary["steps"] = str(steps)
         if gps:
             speed_mm_s = {"RUNNING": 2900, "WALKING": 1400, "BIKING": 6200, "HIKING": 1150}[
@@ -967,6 +1106,8 @@ class _Builder:
         load = self.exercise_load
         bmr_hour = (1500 + 9.0 * spec.weight_g / 1000) / 24
         first_hour = wake.hour + 1 if wake.date() == day else 0
+        truth = self.life.day(day).hourly_steps if self.life is not None else None
+        counted = rng.uniform(0.97, 1.03) if truth is not None else 1.0
         for hour in range(24):
             start = datetime.combine(day, time(hour))
             end = start + timedelta(hours=1)
@@ -980,7 +1121,10 @@ class _Builder:
                     extra_kcal += e_kcal * share
             awake = first_hour <= hour <= 22
             steps = 0
-            if awake:
+            if truth is not None:  # the person's true steps (workouts included)
+                awake = truth[hour] > 0
+                steps = round(truth[hour] * counted)  # none in a sedentary hour: no point
+            elif awake:
                 steps = max(0, round(rng.gauss(520, 260))) + extra_steps
                 if rng.random() < 0.12:
                     steps = 0  # a sedentary hour: Google sends no point, not a zero
@@ -1002,7 +1146,9 @@ class _Builder:
                     )
             if not awake:
                 continue
-            if hour == charging:
+            if hour == charging and truth is not None:
+                phone_steps = max(40, round(truth[hour] * rng.uniform(0.6, 0.9)))
+            elif hour == charging:
                 phone_steps = max(40, round(rng.gauss(450, 150)))
             elif rng.random() < 0.7 and steps:
                 phone_steps = round(steps * rng.uniform(0.55, 0.9))
@@ -1023,8 +1169,14 @@ class _Builder:
         rng = self.rng
         spec = self.spec
         midnight = datetime.combine(day, time(0))
-        hrv = spec.hrv_ms * rng.lognormvariate(0, 0.14)
-        rhr = round(spec.rhr_bpm + 0.12 * (spec.hrv_ms - hrv) + rng.gauss(0, 1.0))
+        if self.life is not None:  # the person's true night: RMSSD a little low, RHR high
+            truth = self.life.day(day)
+            hrv = truth.hrv_ms * rng.uniform(0.88, 0.98)
+            above = rng.uniform(-0.5, 1.5) if sleep is not None else rng.uniform(1.5, 3.5)
+            rhr = round(truth.resting_hr + above)
+        else:
+            hrv = spec.hrv_ms * rng.lognormvariate(0, 0.14)
+            rhr = round(spec.rhr_bpm + 0.12 * (spec.hrv_ms - hrv) + rng.gauss(0, 1.0))
         self.data.daily_rhr[day] = rhr
         when = "WITH_SLEEP" if sleep is not None else "ONLY_WITH_AWAKE_DATA"
 
@@ -1099,8 +1251,11 @@ class _Builder:
         when = max(wake, datetime.combine(day, time(6))) + timedelta(
             minutes=rng.randrange(10, 50), seconds=rng.randrange(60)
         )
-        drift = 900 * (self.days_ago(day) / 365)
-        grams = round(self.spec.weight_g + drift + rng.gauss(0, 450), 1)
+        if self.life is not None:  # what the person weighed that morning, on the scale
+            grams = round(self.life.day(day).weight_kg * 1000 + rng.gauss(0, 120), 1)
+        else:
+            drift = 900 * (self.days_ago(day) / 365)
+            grams = round(self.spec.weight_g + drift + rng.gauss(0, 450), 1)
         source = "scale" if rng.random() < 0.85 else "manual"
         self.add("weight", zone, when, None, source, {"weightGrams": grams}, self.new_id())
 
@@ -1149,6 +1304,45 @@ def _assemble(
         else:
             merged.append((stage, length))
     return merged
+
+
+def _runs(minutes: list[str]) -> list[tuple[str, int]]:
+    runs: list[tuple[str, int]] = []
+    for stage in minutes:
+        if runs and runs[-1][0] == stage:
+            runs[-1] = (stage, runs[-1][1] + 1)
+        else:
+            runs.append((stage, 1))
+    return runs
+
+
+def _stages_of(rng: random.Random, minutes: list[str]) -> list[tuple[str, int]]:
+    """The tracker's stages of a true night, minute by minute.
+
+    Each boundary between two sleep stages is a couple of minutes off.
+    """
+    runs = [(_STAGE_OF[stage], length) for stage, length in _runs(minutes)]
+    for index in range(1, len(runs)):
+        (before, a), (after, b) = runs[index - 1], runs[index]
+        if "AWAKE" in {before, after}:
+            continue
+        move = max(1 - a, min(b - 1, rng.randint(-2, 2)))
+        runs[index - 1], runs[index] = (before, a + move), (after, b - move)
+    return runs
+
+
+def _classic_of(rng: random.Random, minutes: list[str]) -> list[tuple[str, int]]:
+    """Classic stages of a true night: asleep, restless now and then, awake."""
+    classic = ["AWAKE" if stage == "awake" else "ASLEEP" for stage in minutes]
+    index = 1
+    while index < len(classic) - 1:
+        if classic[index] == "ASLEEP" and rng.random() < 1 / 60:
+            for offset in range(rng.randint(1, 3)):
+                if index + offset < len(classic) - 1 and classic[index + offset] == "ASLEEP":
+                    classic[index + offset] = "RESTLESS"
+            index += 5
+        index += 1
+    return _runs(classic)
 
 
 def _summary(stages: list[tuple[str, int]], classic: bool) -> Json:

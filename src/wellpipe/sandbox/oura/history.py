@@ -23,6 +23,16 @@ week in another UTC offset, a day the ring was not worn (no document at all), nu
 readiness contributors while the baselines are still being learnt (the first two
 weeks), and today's readiness not yet available for the first member.
 
+The first default member is `wellpipe.sandbox.person.PERSON` (the WHOOP and Fitbit
+sandboxes' default member too): the same email, height, weight, sex and age (from
+the birth date), the same home offset and travel week, and the person's true nights,
+naps, workouts and steps as a ring measures them: bedtimes a few minutes off,
+5-minute phases read from the true hypnogram (a few epochs read differently), the
+night's lowest heart rate and average HRV close to the true resting heart rate and
+HRV, steps from the true hourly steps, most workouts (some never detected nor
+logged; autodetected ones start a few minutes late). Its rejected rests, late naps
+and sessions fall where the person was free.
+
 The same seed and ``now`` always give the same bytes. A member's documents are
 generated on first use (0.4 s for 400 days on a busy 2-CPU machine).
 """
@@ -37,6 +47,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
+
+from wellpipe.sandbox.person import PERSON, Life, Night, PersonSpec, life
 
 __all__ = [
     "COLLECTIONS",
@@ -91,26 +103,31 @@ class MemberSpec:
     hrv_ms: float
     bedtime_minutes: int
     """Usual bedtime, minutes after local midnight of the evening (may exceed 24 h)."""
+    person: PersonSpec | None = None
+    """The shared synthetic person this member is (their days come from it), if any.
+
+    Then ``age`` is the person's age on the member's today, from their birth date."""
 
 
 DEFAULT_MEMBERS: tuple[MemberSpec, ...] = (
     MemberSpec(
         user_id="6a1e58f4-2c3b-4b1e-9f0a-1d2c3b4a5e6f",
-        email="maya.lindqvist@example.com",
-        age=34,
-        biological_sex="female",
-        height_m=1.68,
-        weight_kg=61.5,
-        home_offset="-07:00",
-        travel_offset="+09:00",
-        travel_days_ago=(48, 42),
+        email=PERSON.email,
+        age=PERSON.age_on(date(2026, 11, 21)),
+        biological_sex=PERSON.biological_sex,
+        height_m=round(PERSON.height_m, 2),
+        weight_kg=round(PERSON.weight_kg, 1),
+        home_offset=PERSON.home_offset,
+        travel_offset=PERSON.travel_offset,
+        travel_days_ago=PERSON.travel_days_ago,
         ring_generation=3,
         not_worn_days_ago=20,
         low_battery_days_ago=33,
         readiness_pending_today=True,
-        rhr_bpm=54.0,
-        hrv_ms=58.0,
-        bedtime_minutes=22 * 60 + 45,
+        rhr_bpm=PERSON.rhr_bpm,
+        hrv_ms=PERSON.hrv_ms,
+        bedtime_minutes=23 * 60 + 6,
+        person=PERSON,
     ),
     MemberSpec(
         user_id="0f3c9b7e-8d21-4e55-a7c4-9b2e1f6d3a80",
@@ -251,11 +268,17 @@ class MemberHistory:
         return self.now.astimezone(self._offset_for(self.now.astimezone(home).date())).date()
 
     @property
+    def age(self) -> int:
+        """The member's age in years (the person's, on the member's today)."""
+        person = self.spec.person
+        return person.age_on(self.today) if person is not None else self.spec.age
+
+    @property
     def personal_info(self) -> Json:
         """The ``personal_info`` document, every field filled."""
         return {
             "id": self.spec.user_id,
-            "age": self.spec.age,
+            "age": self.age,
             "weight": self.spec.weight_kg,
             "height": self.spec.height_m,
             "biological_sex": self.spec.biological_sex,
@@ -339,6 +362,8 @@ class _MemberBuilder:
         self.now = member.now
         self.docs: dict[str, list[Document]] = {name: [] for name in COLLECTIONS}
         self.ring_id = _doc_id(random.Random(f"oura-ring:{self.seed}:{self.spec.user_id}"))
+        person = self.spec.person
+        self.life: Life | None = life(person, self.seed, self.now) if person else None
 
     def rng(self, *parts: object) -> random.Random:
         return random.Random(
@@ -436,7 +461,7 @@ class _MemberBuilder:
                         "id": _doc_id(rng),
                         "day": day.isoformat(),
                         "timestamp": oura_time(at),
-                        "vo2_max": round(_clip(44 - spec.age * 0.15 + rng.gauss(0, 1.2), 25, 60)),
+                        "vo2_max": round(_clip(44 - self.m.age * 0.15 + rng.gauss(0, 1.2), 25, 60)),
                     },
                 )
 
@@ -444,6 +469,8 @@ class _MemberBuilder:
     def long_sleep(
         self, rng: random.Random, day: date, tz: timezone, fatigue: float, low_battery: bool
     ) -> Json | None:
+        if self.life is not None:
+            return self.measured_sleep(self.life, rng, day, tz, fatigue, low_battery)
         evening = datetime.combine(day - timedelta(days=1), time(0), tzinfo=tz)
         bedtime = evening + timedelta(minutes=self.spec.bedtime_minutes + rng.randint(-50, 60))
         epochs = int(_clip(rng.gauss(92, 9), 66, 115))
@@ -451,6 +478,44 @@ class _MemberBuilder:
         if end > self.now:
             return None  # tonight is not over (or not synced) yet
         body = self.sleep_body(rng, day, bedtime, epochs, "long_sleep", 0, fatigue, low_battery)
+        self.add("sleep", day, tz, bedtime, body)
+        self.interval(bedtime, end, "sleep")
+        return body
+
+    def measured_sleep(
+        self,
+        truth: Life,
+        rng: random.Random,
+        day: date,
+        tz: timezone,
+        fatigue: float,
+        low_battery: bool,
+    ) -> Json | None:
+        """The person's true night as the ring sees it."""
+        night = truth.night(day)
+        shift = rng.randint(-6, 6)
+        bedtime = (night.bed + timedelta(minutes=shift)).astimezone(tz)
+        rise = night.rise + timedelta(minutes=rng.randint(-6, 6))
+        epochs = max(4, round((rise - bedtime).total_seconds() / 300))
+        end = bedtime + timedelta(seconds=epochs * 300)
+        if end > self.now:
+            return None  # tonight is not over (or not synced) yet
+        phases = _measured_phases(rng, night, shift, epochs)
+        vitals = truth.day(day)
+        lowest = vitals.resting_hr + rng.uniform(-1.5, 0.8)
+        hrv = vitals.hrv_ms * rng.uniform(0.92, 1.0)
+        body = self.sleep_body(
+            rng,
+            day,
+            bedtime,
+            epochs,
+            "long_sleep",
+            0,
+            fatigue,
+            low_battery,
+            phases=phases,
+            vitals=(lowest, hrv),
+        )
         self.add("sleep", day, tz, bedtime, body)
         self.interval(bedtime, end, "sleep")
         return body
@@ -465,7 +530,15 @@ class _MemberBuilder:
         period: int,
         fatigue: float,
         low_battery: bool = False,
+        *,
+        phases: str | None = None,
+        vitals: tuple[float, float] | None = None,
     ) -> Json:
+        """A sleep period's document.
+
+        ``phases`` and ``vitals`` (lowest heart rate, average HRV) are what the ring
+        measured; without them they are made up here.
+        """
         end = bedtime + timedelta(seconds=epochs * 300)
         body: Json = {
             "id": _doc_id(rng),
@@ -503,11 +576,14 @@ class _MemberBuilder:
         }
         if low_battery:
             return body
-        phases = _phases(rng, epochs, nap=kind != "long_sleep")
+        if phases is None:
+            phases = _phases(rng, epochs, nap=kind != "long_sleep")
         deep, light, rem, awake = (phases.count(c) * 300 for c in "1234")
         hr_items: list[float | None] = []
         hrv_items: list[float | None] = []
         rhr, hrv = self.spec.rhr_bpm + fatigue * 2, self.spec.hrv_ms - fatigue * 5
+        if vitals is not None:
+            rhr, hrv = vitals
         noise = _noise(rng, 2 * epochs)
         for index, phase in enumerate(phases):
             if phase == "4" and noise[index] > 0.5:
@@ -517,6 +593,13 @@ class _MemberBuilder:
             dip = -4 * math.sin(math.pi * index / max(1, epochs))
             hr_items.append(float(round(rhr + 3 + dip + noise[index] * 1.5)))
             hrv_items.append(float(round(_clip(hrv + noise[epochs + index] * 8, 8, 180))))
+        if vitals is not None:  # the lowest heart rate and average HRV are the measured ones
+            measured = [v for v in hr_items if v is not None]
+            lift = round(rhr) - min(measured) if measured else 0.0
+            hr_items = [None if v is None else v + lift for v in hr_items]
+            measured = [v for v in hrv_items if v is not None]
+            lift = round(hrv - sum(measured) / len(measured)) if measured else 0.0
+            hrv_items = [None if v is None else _clip(v + lift, 8, 180) for v in hrv_items]
         hr_values = [v for v in hr_items if v is not None] or [rhr]
         hrv_values = [v for v in hrv_items if v is not None] or [hrv]
         latency = (len(phases) - len(phases.lstrip("4"))) * 300
@@ -637,6 +720,9 @@ class _MemberBuilder:
         )
 
     def naps(self, rng: random.Random, day: date, tz: timezone, days_ago: int) -> None:
+        if self.life is not None:
+            self.measured_naps(self.life, rng, day, tz, days_ago)
+            return
         midnight = datetime.combine(day, time(0), tzinfo=tz)
         period = 1
         roll = rng.random()
@@ -651,6 +737,30 @@ class _MemberBuilder:
         if rng.random() < 0.04 or days_ago in {11, 40}:  # dozed off after 18:00: next day's
             start = midnight + timedelta(hours=19, minutes=rng.randint(0, 45))
             self.nap(rng, day + timedelta(days=1), tz, start, rng.randint(4, 9), "late_nap", 1)
+
+    def measured_naps(
+        self, truth: Life, rng: random.Random, day: date, tz: timezone, days_ago: int
+    ) -> None:
+        """The person's true naps; rests the user rejected and late naps where they were free."""
+        midnight = datetime.combine(day, time(0), tzinfo=tz)
+        period = 1
+        for asleep, awake in truth.day(day).naps:
+            start = (asleep + timedelta(minutes=rng.randint(0, 3))).astimezone(tz)
+            epochs = max(4, round((awake - start).total_seconds() / 300))
+            self.nap(rng, day, tz, start, epochs, "sleep", period)
+            period += 1
+        if rng.random() < 0.04 or days_ago in {5, 15}:  # detected, then rejected in the app
+            epochs = rng.randint(4, 8)
+            wanted = midnight + timedelta(hours=13, minutes=rng.randint(0, 60))
+            rest = _free_start(truth, day, wanted, epochs * 5)
+            if rest is not None:
+                self.nap(rng, day, tz, rest, epochs, "rest", period)
+        if rng.random() < 0.04 or days_ago in {11, 40}:  # dozed off after 18:00: next day's
+            epochs = rng.randint(4, 9)
+            wanted = midnight + timedelta(hours=19, minutes=rng.randint(0, 45))
+            doze = _free_start(truth, day, wanted, epochs * 5)
+            if doze is not None:
+                self.nap(rng, day + timedelta(days=1), tz, doze, epochs, "late_nap", 1)
 
     def nap(
         self,
@@ -675,6 +785,8 @@ class _MemberBuilder:
     # ------------------------------------------------------------------ activity
     def workouts(self, rng: random.Random, day: date, tz: timezone) -> list[tuple[int, int, str]]:
         """Workouts of the day; returns their (start slot, end slot, intensity) for activity."""
+        if self.life is not None:
+            return self.measured_workouts(self.life, rng, day, tz)
         slots: list[tuple[int, int, str]] = []
         count = rng.choices((0, 1, 2), weights=(50, 40, 10))[0]
         hours = sorted(rng.sample((7, 12, 17, 18), count))
@@ -721,6 +833,86 @@ class _MemberBuilder:
             slots.append((first, first + minutes // 5 + 1, intensity))
         return slots
 
+    def measured_workouts(
+        self, truth: Life, rng: random.Random, day: date, tz: timezone
+    ) -> list[tuple[int, int, str]]:
+        """The person's true workouts the ring detected or the user logged."""
+        slots: list[tuple[int, int, str]] = []
+        day_start = datetime.combine(day, time(4), tzinfo=tz)
+        for workout in truth.day(day).workouts:
+            if workout.sport != "ice hockey" and rng.random() < 0.1:
+                continue  # neither detected nor logged
+            name, intensity, has_distance, kcal = _OURA_SPORTS[workout.sport]
+            source = rng.choices(
+                ("autodetected", "confirmed", "manual", "workout_heart_rate"),
+                weights=(45 if name == "walking" else 10, 25, 25, 15),
+            )[0]
+            detected = source in {"autodetected", "confirmed"}
+            late = rng.randint(120, 540) if detected else rng.randint(-60, 60)
+            start = (workout.start + timedelta(seconds=late)).astimezone(tz)
+            end = (workout.end + timedelta(seconds=rng.randint(-90, 60))).astimezone(tz)
+            if end > self.now:
+                continue
+            minutes = (end - start).total_seconds() / 60
+            speed = {"walking": 80, "running": 170, "cycling": 380, "hiking": 70}.get(name, 40)
+            distance = (
+                round(minutes * speed * rng.uniform(0.85, 1.15), 1)
+                if has_distance and not (source == "manual" and rng.random() < 0.5)
+                else None
+            )
+            self.add(
+                "workout",
+                day,
+                tz,
+                start,
+                {
+                    "id": _doc_id(rng),
+                    "activity": name,
+                    "calories": round(minutes * kcal * rng.uniform(0.8, 1.2), 3),
+                    "day": day.isoformat(),
+                    "distance": distance,
+                    "end_datetime": oura_time(end),
+                    "intensity": intensity,
+                    "label": _LABELS.get(name) if rng.random() < 0.2 else None,
+                    "source": source,
+                    "start_datetime": oura_time(start),
+                },
+            )
+            self.interval(start, end, "workout")
+            first = int((start - day_start).total_seconds() // 300)
+            slots.append((first, first + int(minutes) // 5 + 1, intensity))
+        return slots
+
+    def measured_classes(self, truth: Life, rng: random.Random, day: date) -> list[str]:
+        """5-minute activity classes from 04:00.
+
+        Resting while the person lay in bed; low activity as often as their true steps
+        that hour say.
+        """
+        today, tomorrow = truth.day(day), truth.day(day + timedelta(days=1))
+        lying = [(today.night.bed, today.night.rise), *today.naps]
+        lying += [(tomorrow.night.bed, tomorrow.night.rise)]
+        start = today.midnight + timedelta(hours=4)
+        resting = [False] * 288
+        for a, b in lying:  # slots whose middle minute (+2 min) lies in [a, b)
+            first = math.ceil((a - start).total_seconds() / 300 - 0.4)
+            last = math.ceil((b - start).total_seconds() / 300 - 0.4)
+            for slot in range(max(0, first), min(288, last)):
+                resting[slot] = True
+        hourly = today.hourly_steps[4:] + tomorrow.hourly_steps[:4]
+        active = [_clip(steps / 1500, 0.03, 0.9) for steps in hourly]
+        return [
+            "1" if resting[slot] else "3" if rng.random() < active[slot // 12] else "2"
+            for slot in range(288)
+        ]
+
+    def measured_steps(self, truth: Life, rng: random.Random, day: date, classes: str) -> int:
+        """The true steps of the 5-minute slots the ring was worn, counted a little off."""
+        today, tomorrow = truth.day(day), truth.day(day + timedelta(days=1))
+        hourly = today.hourly_steps[4:] + tomorrow.hourly_steps[:4]
+        worn = sum(hourly[slot // 12] / 12 for slot, c in enumerate(classes) if c != "0")
+        return round(worn * rng.uniform(0.96, 1.03))
+
     def activity(
         self,
         rng: random.Random,
@@ -732,19 +924,26 @@ class _MemberBuilder:
         day_start = datetime.combine(day, time(4), tzinfo=tz)  # Oura's activity day: 04:00-04:00
         if day_start > self.now:
             return
-        classes = []
-        for slot in range(288):
-            hour = 4 + slot / 12
-            if hour < 7 or hour >= 23:
-                classes.append("1")
-            else:
-                classes.append("2" if rng.random() < 0.7 else "3")
+        if self.life is not None:
+            classes = self.measured_classes(self.life, rng, day)
+        else:
+            classes = []
+            for slot in range(288):
+                hour = 4 + slot / 12
+                if hour < 7 or hour >= 23:
+                    classes.append("1")
+                else:
+                    classes.append("2" if rng.random() < 0.7 else "3")
         for first, last, intensity in workouts:
             level = {"easy": "3", "moderate": "4", "hard": "5"}[intensity]
             for slot in range(max(0, first), min(288, last)):
                 classes[slot] = level
         if rng.random() < 0.08:  # took the ring off for a while
             gap, length = rng.randint(100, 200), rng.randint(6, 24)
+            if self.life is not None:  # the person: a short charge, never while training
+                length = (length + 2) // 4
+                if any(c in "45" for c in classes[gap : gap + length]):
+                    length = 0
             classes[gap : gap + length] = ["0"] * length
         elapsed = int((self.now - day_start).total_seconds() // 300)
         partial = elapsed < 288
@@ -765,11 +964,14 @@ class _MemberBuilder:
             (counts["3"] * 2.5 + counts["4"] * 5 + counts["5"] * 10) / 60 * self.spec.weight_kg / 70
         )
         bmr = round(
-            (10 * self.spec.weight_kg + 625 * self.spec.height_m - 5 * self.spec.age)
+            (10 * self.spec.weight_kg + 625 * self.spec.height_m - 5 * self.m.age)
             * (len(classes) / 288)
         )
-        steps = round(counts["2"] / 60 * 8 + counts["3"] / 60 * 70 + counts["4"] / 60 * 110)
-        steps += round(counts["5"] / 60 * 150)
+        if self.life is not None:
+            steps = self.measured_steps(self.life, rng, day, class_5_min)
+        else:
+            steps = round(counts["2"] / 60 * 8 + counts["3"] / 60 * 70 + counts["4"] / 60 * 110)
+            steps += round(counts["5"] / 60 * 150)
         distance = round(steps * 0.74)
         target_meters = 8000
         self.add(
@@ -844,6 +1046,11 @@ class _MemberBuilder:
         midnight = datetime.combine(day, time(0), tzinfo=tz)
         start = midnight + timedelta(hours=20, minutes=rng.randint(0, 90))
         minutes = rng.randint(5, 20)
+        if self.life is not None:  # when the person was free (the planted one for sure)
+            free = _free_start(self.life, day, start, minutes)
+            if free is None or (free != start and days_ago != 2):
+                return
+            start = free.astimezone(tz)
         end = start + timedelta(minutes=minutes)
         if end > self.now:
             return
@@ -877,6 +1084,63 @@ class _MemberBuilder:
             },
         )
         self.interval(start, end, "session")
+
+
+# The person's sports as Oura names them: (activity, intensity, has distance, kcal per minute)
+_OURA_SPORTS: dict[str, tuple[str, str, bool, float]] = {
+    "running": ("running", "hard", True, 11.0),
+    "weightlifting": ("strengthTraining", "moderate", False, 6.0),
+    "functional fitness": ("crossTraining", "hard", False, 9.0),
+    "cycling": ("cycling", "moderate", True, 8.5),
+    "walking": ("walking", "easy", True, 4.5),
+    "yoga": ("yoga", "easy", False, 3.5),
+    "hiit": ("hiit", "hard", False, 10.0),
+    "swimming": ("swimming", "hard", True, 9.0),
+    "spin": ("cycling", "hard", False, 10.0),
+    "tennis": ("tennis", "hard", False, 8.5),
+    "pilates": ("pilates", "easy", False, 4.0),
+    "hiking/rucking": ("hiking", "moderate", True, 7.0),
+    "rowing": ("rowing", "hard", True, 9.5),
+    "activity": ("other", "easy", False, 4.0),
+    "ice hockey": ("iceHockey", "hard", False, 10.0),
+}
+_PHASE_OF = {"deep": "1", "light": "2", "rem": "3", "awake": "4"}
+
+
+def _measured_phases(rng: random.Random, night: Night, shift: int, epochs: int) -> str:
+    """The ring's hypnogram of a true night, awake at either end.
+
+    Each 5-minute epoch is its middle minute's stage; a few epochs are read as light
+    sleep (or light as deep or REM).
+    """
+    minutes = night.window(shift, shift + epochs * 5)
+    phases = []
+    for epoch in range(epochs):
+        phase = _PHASE_OF[minutes[epoch * 5 + 2]]
+        if phase != "4" and rng.random() < 0.06:
+            phase = rng.choice("13") if phase == "2" else "2"
+        phases.append(phase)
+    phases[0] = phases[-1] = "4"
+    return "".join(phases)
+
+
+def _free_start(truth: Life, day: date, wanted: datetime, minutes: int) -> datetime | None:
+    """``wanted``, or up to two hours later, when ``minutes`` fit while the person was up.
+
+    Their naps and workouts keep 15 minutes clear either side; None if nothing fits.
+    """
+    today = truth.day(day)
+    next_bed = truth.night(day + timedelta(days=1)).bed
+    margin = timedelta(minutes=15)
+    busy = [(w.start, w.end) for w in today.workouts] + list(today.naps)
+    for step in range(5):
+        start = wanted + timedelta(minutes=30 * step)
+        end = start + timedelta(minutes=minutes)
+        if start < today.night.rise + timedelta(hours=1) or end > next_bed - timedelta(hours=1):
+            continue
+        if not any(start < b + margin and a < end + margin for a, b in busy):
+            return start
+    return None
 
 
 def _phases(rng: random.Random, epochs: int, *, nap: bool) -> str:
@@ -941,6 +1205,7 @@ def _specs(count: int) -> tuple[MemberSpec, ...]:
                     **base.__dict__,
                     "user_id": user_id,
                     "email": f"member{index + 1}@example.com",
+                    "person": None,  # someone else: their own days
                 }
             )
         )

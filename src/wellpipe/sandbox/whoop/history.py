@@ -13,6 +13,13 @@ For every member, day by day up to ``now``:
   optional fields (SpO2 and skin temperature before a WHOOP 4.0, sleep
   performance and consistency before WHOOP knows the member, distance without GPS).
 
+The first default member is `wellpipe.sandbox.person.PERSON`, the person the Oura and
+Fitbit sandboxes' default members are too: their nights, naps, workouts, resting heart
+rate and HRV are that person's true ones as a WHOOP band measures them (onset and wake
+a few minutes off, stage splits a few percent off, RMSSD and resting heart rate close
+to the truth). The travel week, the late game and the night after it are the person's.
+Other members are generated from this module's own random stream.
+
 The same seed and ``now`` always give the same history. Payloads are JSON-ready
 dicts in WHOOP's wire format; tests validate them against the official spec.
 """
@@ -25,6 +32,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
+
+from wellpipe.sandbox.person import PERSON, Life, PersonSpec, life
 
 __all__ = [
     "DEFAULT_MEMBERS",
@@ -60,25 +69,28 @@ class MemberSpec:
     max_heart_rate: int
     hrv_baseline_ms: float
     rhr_baseline_bpm: float
+    person: PersonSpec | None = None
+    """The shared synthetic person this member is (their days come from it), if any."""
 
 
 DEFAULT_MEMBERS: tuple[MemberSpec, ...] = (
     MemberSpec(
         user_id=10129,
-        first_name="Alex",
-        last_name="Rivera",
-        email="alex.rivera@example.com",
-        home_offset="-05:00",
-        travel_offset="+01:00",
-        travel_days_ago=(68, 62),
+        first_name=PERSON.first_name,
+        last_name=PERSON.last_name,
+        email=PERSON.email,
+        home_offset=PERSON.home_offset,
+        travel_offset=PERSON.travel_offset,
+        travel_days_ago=PERSON.travel_days_ago,
         whoop_4_since_days_ago=330,
-        midnight_workout_days_ago=12,
+        midnight_workout_days_ago=PERSON.late_game_days_ago,
         unscorable_day_days_ago=40,
-        height_meter=1.7818,
-        weight_kilogram=76.2043,
-        max_heart_rate=191,
-        hrv_baseline_ms=62.0,
-        rhr_baseline_bpm=52.0,
+        height_meter=PERSON.height_m,
+        weight_kilogram=PERSON.weight_kg,
+        max_heart_rate=PERSON.max_heart_rate,
+        hrv_baseline_ms=PERSON.hrv_ms,
+        rhr_baseline_bpm=PERSON.rhr_bpm,
+        person=PERSON,
     ),
     MemberSpec(
         user_id=20458,
@@ -210,6 +222,7 @@ _SPORTS: tuple[tuple[str, int, int, int, float, float, float, bool], ...] = (
 )
 _SPORT_WEIGHTS = [sport[1] for sport in _SPORTS]
 _MIDNIGHT_SPORT = ("ice hockey", 0, 80, 90, 12.0, 16.0, 45.0, False)
+_SPORT_BY_NAME = {sport[0]: sport for sport in (*_SPORTS, _MIDNIGHT_SPORT)}
 
 
 @dataclass
@@ -221,6 +234,8 @@ class _Night:
     wake: datetime
     in_bed_ms: int
     awake_ms: int
+    truth: dict[str, float] | None = None
+    """Seconds per true stage between onset and wake (the shared person only)."""
 
 
 @dataclass
@@ -235,6 +250,7 @@ class _MemberBuilder:
         self.spec = spec
         self.now = now
         self.rng = random.Random(f"wellpipe-sandbox:{seed}:{spec.user_id}")
+        self.life: Life | None = life(spec.person, seed, now) if spec.person else None
         self.days = days
         home_today = now.astimezone(_tz(spec.home_offset)).date()
         self.today = home_today
@@ -324,6 +340,8 @@ class _MemberBuilder:
 
     def plan_nights(self) -> list[_Night]:
         """Sleep onsets leading into each day, from the first day to tomorrow."""
+        if self.life is not None:
+            return self.measure_nights(self.life)
         nights: list[_Night] = []
         day = self.first_day
         last = self.today + timedelta(days=1)
@@ -349,7 +367,33 @@ class _MemberBuilder:
             day += timedelta(days=1)
         return nights
 
+    def measure_nights(self, truth: Life) -> list[_Night]:
+        """The person's true nights as the band sees them: onset and wake a few minutes off."""
+        nights: list[_Night] = []
+        day = self.first_day
+        while day <= self.today + timedelta(days=1):
+            tzd = self.tzd_for(day)
+            night = truth.night(day)
+            onset = night.bed + timedelta(milliseconds=round(self.rng.uniform(-4, 8) * 60_000))
+            wake = night.rise + timedelta(milliseconds=round(self.rng.uniform(-5, 5) * 60_000))
+            in_bed_ms = int((wake - onset).total_seconds() * 1000)
+            wake = onset + timedelta(milliseconds=in_bed_ms)
+            stages = night.seconds_between(onset, wake)
+            awake_ms = min(in_bed_ms - 60_000, int(stages["awake"] * 1000))
+            nights.append(_Night(day, _tz(tzd), tzd, onset, wake, in_bed_ms, awake_ms, stages))
+            day += timedelta(days=1)
+        return nights
+
     def plan_workouts(self, night: _Night, next_onset: datetime) -> list[_Workout]:
+        if self.life is not None:  # the person's workouts, started and stopped on the band
+            return [
+                _Workout(
+                    w.start + timedelta(milliseconds=round(self.rng.uniform(-60, 90) * 1000)),
+                    w.end + timedelta(milliseconds=round(self.rng.uniform(-90, 60) * 1000)),
+                    _SPORT_BY_NAME[w.sport],
+                )
+                for w in self.life.day(night.day).workouts
+            ]
         earliest = night.wake + timedelta(minutes=45)
         latest = next_onset - timedelta(minutes=60)
         plan: list[_Workout] = []
@@ -380,6 +424,14 @@ class _MemberBuilder:
         return plan
 
     def plan_naps(self, night: _Night, workouts: list[_Workout]) -> list[tuple[datetime, datetime]]:
+        if self.life is not None:
+            return [
+                (
+                    start + timedelta(milliseconds=round(self.rng.uniform(0, 120) * 1000)),
+                    end + timedelta(milliseconds=round(self.rng.uniform(-90, 30) * 1000)),
+                )
+                for start, end in self.life.day(night.day).naps
+            ]
         if self.rng.random() >= 0.11:
             return []
         start = self.at(night.day, night.tz, self.rng.uniform(13.5, 15.5))
@@ -410,8 +462,13 @@ class _MemberBuilder:
         awake = night.awake_ms if not nap else int(in_bed * self.rng.uniform(0.03, 0.15))
         no_data = min(no_data, max(0, in_bed - awake - 60_000))
         asleep = max(0, in_bed - awake - no_data)
-        deep_share = self.rng.uniform(0.17, 0.24) if not nap else self.rng.uniform(0.05, 0.30)
-        rem_share = self.rng.uniform(0.19, 0.26) if not nap else self.rng.uniform(0.0, 0.15)
+        if night.truth is not None and not nap:  # the true split, seen a few percent off
+            slept = max(1.0, night.truth["light"] + night.truth["deep"] + night.truth["rem"])
+            deep_share = night.truth["deep"] / slept * self.rng.uniform(0.93, 1.07)
+            rem_share = night.truth["rem"] / slept * self.rng.uniform(0.93, 1.07)
+        else:
+            deep_share = self.rng.uniform(0.17, 0.24) if not nap else self.rng.uniform(0.05, 0.30)
+            rem_share = self.rng.uniform(0.19, 0.26) if not nap else self.rng.uniform(0.0, 0.15)
         deep = int(asleep * deep_share)
         rem = int(asleep * rem_share)
         light = asleep - deep - rem
@@ -501,16 +558,21 @@ class _MemberBuilder:
                 + stages["total_rem_sleep_time_milli"]
             )
             asleep_ratio = asleep / max(1, sum(sleep_score["sleep_needed"].values()))
-        travel = spec.travel_days_ago[1] <= days_ago <= spec.travel_days_ago[0]
-        jet_lag = travel and days_ago >= spec.travel_days_ago[0] - 2
-        hrv = spec.hrv_baseline_ms * math.exp(self.rng.gauss(0, 0.13))
-        hrv *= 1 - 0.02 * max(0.0, prev_strain - 12)
-        hrv *= 0.78 if self.rng.random() < 0.05 else 1.0  # a late night out
-        hrv *= 0.88 if jet_lag else 1.0
-        hrv *= 0.9 + 0.1 * _clip(asleep_ratio, 0.5, 1.0)
-        rhr = spec.rhr_baseline_bpm * (
-            1 + 0.12 * (spec.hrv_baseline_ms / hrv - 1)
-        ) + self.rng.gauss(0, 1.1)
+        if self.life is not None:  # the person's true night, by the band's RMSSD
+            truth = self.life.day(night.day)
+            hrv = truth.hrv_ms * self.rng.uniform(0.97, 1.03)
+            rhr = truth.resting_hr + self.rng.uniform(-1.0, 1.0)
+        else:
+            travel = spec.travel_days_ago[1] <= days_ago <= spec.travel_days_ago[0]
+            jet_lag = travel and days_ago >= spec.travel_days_ago[0] - 2
+            hrv = spec.hrv_baseline_ms * math.exp(self.rng.gauss(0, 0.13))
+            hrv *= 1 - 0.02 * max(0.0, prev_strain - 12)
+            hrv *= 0.78 if self.rng.random() < 0.05 else 1.0  # a late night out
+            hrv *= 0.88 if jet_lag else 1.0
+            hrv *= 0.9 + 0.1 * _clip(asleep_ratio, 0.5, 1.0)
+            rhr = spec.rhr_baseline_bpm * (
+                1 + 0.12 * (spec.hrv_baseline_ms / hrv - 1)
+            ) + self.rng.gauss(0, 1.1)
         recovery = (
             58 + 95 * math.log(hrv / spec.hrv_baseline_ms) - 2.2 * (rhr - spec.rhr_baseline_bpm)
         )
