@@ -176,12 +176,19 @@ async def test_connection_problems_are_tool_errors_with_the_next_step(cloud: Clo
         missing = await client.call_tool("get-profile", {})
     async with mcp_client(cloud, dead.auth, mode) as client:
         revoked = await client.call_tool("get-profile", {})
+        other = await client.call_tool("get-profile", {"provider": "oura"})
+        unknown = await client.call_tool("get-profile", {"provider": "garmin"})
 
     assert missing.is_error
     assert "No provider is connected" in text_of(missing)
     assert "WHOOP in the Wellpipe dashboard first" in text_of(missing)
     assert revoked.is_error
     assert "reconnect WHOOP in the dashboard" in text_of(revoked)
+    assert "connect Oura in the Wellpipe dashboard" in text_of(other)
+    assert "garmin is not a provider Wellpipe has; it reads fitbit, oura, whoop" in text_of(unknown)
+    for answer in (missing, revoked, other, unknown):
+        assert answer.is_error
+        assert "`wellpipe" not in text_of(answer)  # the cloud names no CLI command
     assert await counted(cloud, unconnected) == 0
 
 

@@ -553,3 +553,10 @@ async def test_a_revoked_recalled_key_learns_nothing_about_the_account(cloud: Cl
     assert_problem(refused, 401, "unauthorized", "revoked")
     assert "WHOOP" not in refused.text
     assert await _counters(cloud, tenant.user_id) == (0, 0)
+
+
+async def test_one_day_is_one_day_in_the_audit_and_the_chart(cloud: Cloud, tenant: Tenant) -> None:
+    response = await cloud.client.get("/api/v1/health?type=sleep&days=1", headers=tenant.auth)
+    assert response.status_code == 200, response.text
+    events = [e for e in await list_events(cloud.ctx, tenant.user_id) if e.event == "data.accessed"]
+    assert [e.detail["range"] for e in events] == ["last 1 day"]

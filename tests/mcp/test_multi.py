@@ -31,15 +31,18 @@ from wellpipe.core.errors import (
 )
 from wellpipe.core.models import (
     BodyMeasurement,
+    Cycle,
     DailyActivity,
     DailyVitals,
     Profile,
     Readiness,
     Record,
+    Recovery,
     Sleep,
     SleepScore,
     SleepStage,
     StageSegment,
+    Workout,
 )
 from wellpipe.core.provider_info import ProviderInfo
 from wellpipe.mcp.server import Connect, ProviderNotConnected, build_server
@@ -142,11 +145,13 @@ class Served:
         *,
         fails: WellpipeError | None = None,
         notes: tuple[str, ...] = (),
+        age: int | None = None,
     ) -> None:
         self._info = info
         self.records = list(records)
         self.fails = fails
         self.notes = notes
+        self.age = age
         self.reads: list[frozenset[DataKind]] = []
 
     @property
@@ -171,6 +176,9 @@ class Served:
 
         return RecordSet(
             sleeps=of(Sleep, DataKind.SLEEP),
+            recoveries=of(Recovery, DataKind.RECOVERY),
+            workouts=of(Workout, DataKind.WORKOUT),
+            cycles=of(Cycle, DataKind.CYCLE),
             readiness=of(Readiness, DataKind.READINESS),
             activities=of(DailyActivity, DataKind.ACTIVITY),
             vitals=of(DailyVitals, DataKind.VITALS),
@@ -188,7 +196,7 @@ class Served:
     async def profile(self) -> Profile:
         if self.fails is not None:
             raise self.fails
-        return Profile(provider=self.info.name, source_id="u1", first_name="Alex")
+        return Profile(provider=self.info.name, source_id="u1", first_name="Alex", age=self.age)
 
     async def body_measurement(self) -> BodyMeasurement:
         return BodyMeasurement(provider=self.info.name, weight_kg=70.2)
@@ -234,16 +242,19 @@ async def test_one_provider_answers_as_before_without_source_or_notes(
     summary = await call(many(sandbox, clock), clock, "get-daily-summary", {"days": 7})
     answer = summary.structured_content
     assert answer["provider"] == "whoop"
-    assert answer["columns"] == list(SUMMARY_COLUMNS)
+    # WHOOP has no readiness and counts no steps: those columns are not shown at all.
+    assert answer["columns"] == [
+        c for c in SUMMARY_COLUMNS if c not in {"readiness_score_pct", "steps"}
+    ]
     assert "notes" not in answer
     assert text_of(summary).startswith("WHOOP daily summary, 2026-11-15 to 2026-11-21")
     assert "Note:" not in text_of(summary)
     sleep = (await call(many(sandbox, clock), clock, "get-recent-sleep", {})).structured_content
     assert "source" not in sleep["columns"]
     assert sleep["columns"][-1] == "id"
-    # WHOOP has no sleep score, latency or sleep HRV: empty, never zero.
+    # WHOOP has no sleep score, latency or sleep HRV: no such columns, rather than empty ones.
     for name in ("sleep_score_pct", "latency_min", "avg_hrv_rmssd_ms", "lowest_heart_rate_bpm"):
-        assert set(column(sleep, name)) == {None}, name
+        assert name not in sleep["columns"], name
 
 
 # ------------------------------------------------------------------ merged
@@ -338,7 +349,11 @@ async def test_the_provider_argument_reads_only_that_provider(
 
 @pytest.mark.parametrize(
     ("provider", "mentions"),
-    [("fitbit", "not connected"), ("Oura Ring", "provider must be a provider's name")],
+    [
+        ("fitbit", "not connected"),
+        ("Oura Ring", "'Oura Ring' is not a provider Wellpipe has; it reads fitbit, oura, whoop"),
+        ("garmin", "garmin is not a provider Wellpipe has; it reads fitbit, oura, whoop"),
+    ],
 )
 async def test_a_provider_that_is_not_connected_is_one_sentence(
     sandbox: WhoopSandbox, clock: FakeClock, provider: str, mentions: str

@@ -7,6 +7,7 @@ present is Saturday 2026-11-21 (UTC, the server's default zone).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -385,7 +386,7 @@ async def test_search_then_fetch_a_day(three: Three) -> None:
         "providers": "fitbit,oura,whoop",
     }
     lines = fetched["text"].splitlines()
-    assert lines[0] == "summary:"
+    assert lines[0] == "summary (local times UTC-05:00):"  # one person, one offset
     assert lines[1].startswith("day|source|asleep_duration_min")
     headings = [line.split(" (")[0].rstrip(":") for line in lines if line.endswith(":")]
     assert headings[0] == "summary"
@@ -413,14 +414,16 @@ async def test_search_then_fetch_a_record(three: Three) -> None:
     assert fetched["title"] == sleep["title"] == "Sleep, Fri 2026-11-20 (Oura)"
     assert fetched["metadata"] == {"kind": "sleep", "provider": "oura", "day": "2026-11-20"}
     lines = fetched["text"].splitlines()
-    assert lines[:3] == [sleep["title"], "local times: UTC-07:00", "start: 23:21"]
-    assert "asleep_duration_min: 420" in lines
-    assert "sleep_score_pct: 88" in lines
-    assert "avg_heart_rate_bpm: 55" in lines  # beyond the listing's columns
-    assert lines[-1].startswith("stages: awake 23:21-23:31, light 23:31-00:01")
+    assert lines[:2] == [sleep["title"], "local times: UTC-05:00"]
+    # A night starts the evening before the day it ends: both times carry their date.
+    assert re.fullmatch(r"start: \d\d-\d\d \d\d:\d\d", lines[2])
+    assert "asleep_duration_min: 500" in lines
+    assert "sleep_score_pct: 90" in lines
+    assert "avg_heart_rate_bpm: 54.27" in lines  # beyond the listing's columns
+    assert lines[-1].startswith("stages: awake 23:39-23:44, light 23:44-00:14")
     # get-record reads the same record.
     record = await three.call("get-record", {"kind": "sleep", "id": source_id})
-    assert record.structured_content["record"]["score"]["sleep_score_pct"] == 88
+    assert record.structured_content["record"]["score"]["sleep_score_pct"] == 90
 
 
 async def test_a_recovery_points_at_its_sleep_and_cycle(three: Three) -> None:
@@ -450,7 +453,7 @@ async def test_fetch_of_a_provider_day(three: Three) -> None:
         ({"id": "sleep:whoop:no-such-sleep"}, "run search again and pass one of the ids"),
         ({"id": "readiness:oura:no-such-day"}, "run search again and pass one of the ids"),
         ({"id": "day:2031-01-01"}, "in the future"),
-        ({"id": "sleep:garmin:1"}, "not connected"),
+        ({"id": "sleep:garmin:1"}, "garmin is not a provider Wellpipe has"),
     ],
 )
 async def test_fetch_of_a_malformed_or_unknown_id_is_a_tool_error_saying_what_to_do(

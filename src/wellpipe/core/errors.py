@@ -16,6 +16,7 @@ The tree::
     │   ├── ProviderRateLimited      429 or our own outbound budget (transient)
     │   ├── ProviderResponseError    a response we cannot use (malformed, 400, ...)
     │   └── NotFound                 no record with that id
+    │       └── NotFoundAnywhere     none of several providers has it (or could answer)
     ├── UnsupportedDataKind          the provider does not offer that kind of data
     ├── InvalidRequest               the question cannot be answered as asked (a range)
     └── UnknownProviderError         no provider of that name is installed
@@ -26,11 +27,15 @@ user a token: only `ReauthorizationRequired` follows a dead grant.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+
 __all__ = [
     "AuthError",
     "ConfigError",
     "InvalidRequest",
     "NotFound",
+    "NotFoundAnywhere",
     "ProviderError",
     "ProviderRateLimited",
     "ProviderResponseError",
@@ -40,6 +45,9 @@ __all__ = [
     "UnknownProviderError",
     "UnsupportedDataKind",
     "WellpipeError",
+    "display_name",
+    "not_a_provider",
+    "why_not",
 ]
 
 
@@ -209,6 +217,75 @@ class NotFound(ProviderError):
         )
 
 
+class NotFoundAnywhere(NotFound):
+    """None of the providers asked has the record; the sentence names each one asked.
+
+    A provider that could not answer (rate-limited, down, a grant to renew) is named
+    as such, never as one that has no such record.
+
+    Attributes:
+        missing: The providers that answered that they have no such record, by name.
+        failed: The providers that could not answer, with their errors.
+        display_names: How to write each provider's name (else the built-in names).
+    """
+
+    def __init__(
+        self,
+        *,
+        what: str,
+        missing: Sequence[str],
+        failed: Sequence[tuple[str, WellpipeError]] = (),
+        action: str = "check the id and try again",
+        display_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.missing = tuple(missing)
+        self.failed = tuple(failed)
+        self.what = what
+        self.display_names = dict(display_names or {})
+
+        def shown(name: str) -> str:
+            return self.display_names.get(name) or _display_name(name)
+
+        parts: list[str] = []
+        if missing:
+            names = [shown(name) for name in missing]
+            if len(names) == 1:
+                parts.append(f"{names[0]} has no {what}")
+            elif not failed:
+                article = "an" if what[:1] in set("aeiou") else "a"
+                parts.append(f"None of {_listed(names, 'or')} has {article} {what}")
+            else:
+                parts.append(f"{_listed(names, 'and')} have no {what}")
+        for name, error in failed:
+            parts.append(f"{shown(name)} could not be asked ({why_not(error)})")
+        todo = action if not failed else f"{action}, or ask again once every provider answers"
+        ProviderError.__init__(
+            self,
+            f"{'; '.join(parts)}: {todo}.",
+            provider=(missing or [name for name, _ in failed])[0],
+            endpoint=None,
+        )
+
+
+def why_not(error: WellpipeError) -> str:
+    """Why a provider could not answer, in a few words and what to do (no final stop).
+
+    ``rate-limited; try again in 60 seconds``, ``not responding (HTTP 503); try again in a
+    few minutes``, ``its access needs to be renewed: reconnect WHOOP in the dashboard``.
+    """
+    if isinstance(error, ProviderRateLimited):
+        return f"rate-limited; try again in {_human_seconds(error.retry_after)}"
+    if isinstance(error, ProviderUnavailable):
+        return f"not responding ({error.detail}); try again in a few minutes"
+    if isinstance(error, ReauthorizationRequired):
+        return f"its access needs to be renewed: {error.action}"
+    if isinstance(error, ScopeNotGranted):
+        return f"the `{error.scope}` permission was not granted: {error.action}"
+    if isinstance(error, ProviderResponseError):
+        return f"it sent a response Wellpipe cannot use: {error.problem}"
+    return str(error).rstrip(".")
+
+
 class UnsupportedDataKind(WellpipeError):
     """The provider does not offer that kind of data."""
 
@@ -239,11 +316,29 @@ class UnknownProviderError(WellpipeError, LookupError):
         self.installed = installed
 
 
+def not_a_provider(name: str, installed: Sequence[str]) -> str:
+    """The sentence for a provider name Wellpipe does not have (no final stop).
+
+    ``garmin is not a provider Wellpipe has; it reads fitbit, oura, whoop``.
+    """
+    shown = name if re.fullmatch(r"[\w.-]{1,32}", name) else repr(name[:32])
+    listed = ", ".join(sorted(installed)) or "none"
+    return f"{shown} is not a provider Wellpipe has; it reads {listed}"
+
+
 _DISPLAY_NAMES = {"whoop": "WHOOP", "oura": "Oura", "fitbit": "Fitbit (Google Health)"}
 
 
-def _display_name(provider: str) -> str:
+def display_name(provider: str) -> str:
+    """How people write a built-in provider's name (``WHOOP``); others as they are."""
     return _DISPLAY_NAMES.get(provider, provider)
+
+
+_display_name = display_name
+
+
+def _listed(names: Sequence[str], conjunction: str) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
 
 
 def _on(endpoint: str | None) -> str:

@@ -54,6 +54,10 @@ class ProviderInfo:
             app configurations (Google's "Testing" clients: 7); ``None`` if no
             such limit is known.
         refresh_token_hint: What to do when that happens (a sentence fragment).
+        unmeasured: For each kind it offers, the fields of that kind's core record (or
+            of its score) the provider never fills (Google gives no sleep efficiency,
+            Oura no sleep performance). Tables leave out a column no provider they
+            show can fill, and leave it empty on the rows of one that cannot.
     """
 
     name: str
@@ -72,6 +76,13 @@ class ProviderInfo:
     refresh_token_days: int | None = None
     refresh_token_hint: str = ""
     scope_labels: tuple[tuple[str, str], ...] = ()
+    unmeasured: tuple[tuple[DataKind, tuple[str, ...]], ...] = ()
+
+    def measures(self, kind: DataKind, field: str) -> bool:
+        """Whether the provider offers ``kind`` and fills its ``field`` (when measured at all)."""
+        if kind not in self.kinds:
+            return False
+        return not any(k is kind and field in fields for k, fields in self.unmeasured)
 
     def scopes_for(self, kind: DataKind) -> tuple[str, ...]:
         """The scopes a read of ``kind`` needs (any one is enough); empty when none."""
@@ -107,6 +118,11 @@ class ProviderInfo:
             )
         if any(not label.strip() for _, label in self.scope_labels):
             raise ValueError(f"provider {self.name!r} has an empty scope label")
+        unmeasured = [kind for kind, _ in self.unmeasured]
+        if len(set(unmeasured)) != len(unmeasured) or not set(unmeasured) <= self.kinds:
+            raise ValueError(
+                f"provider {self.name!r} must list unmeasured fields once per kind it offers"
+            )
 
 
 _MAX_FALLBACK = 32

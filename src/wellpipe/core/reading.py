@@ -9,13 +9,19 @@ render what it returns; they never read on their own.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Generic, Literal, TypeVar
 
 import anyio
 
-from wellpipe.core.errors import InvalidRequest, NotFound, UnsupportedDataKind, WellpipeError
+from wellpipe.core.errors import (
+    InvalidRequest,
+    NotFound,
+    NotFoundAnywhere,
+    UnsupportedDataKind,
+    WellpipeError,
+)
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -28,6 +34,7 @@ from wellpipe.core.models import (
     merge_timeline,
     summarize_days,
 )
+from wellpipe.core.patience import MULTI_PROVIDER_PATIENCE_S, patience
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.core.provider_info import ProviderInfo
 
@@ -36,9 +43,11 @@ __all__ = [
     "EARLIEST",
     "MAX_DAYS",
     "READ_KINDS",
+    "ROW_PER_DAY_KINDS",
     "SUMMARY",
     "TIMED_KINDS",
     "FoundRecord",
+    "Gap",
     "Gathered",
     "Profiles",
     "Reader",
@@ -46,7 +55,9 @@ __all__ = [
     "SourceFailure",
     "SourceProfile",
     "TableKind",
+    "ask_each",
     "checked_range",
+    "gap_note",
     "gather",
     "latest_tz",
     "offering",
@@ -66,6 +77,9 @@ DAILY_KINDS = frozenset({DataKind.READINESS, DataKind.ACTIVITY, DataKind.VITALS}
 
 READ_KINDS = TIMED_KINDS | DAILY_KINDS
 """Every kind `HealthProvider.read` returns (as opposed to profile and body measurement)."""
+
+ROW_PER_DAY_KINDS = READ_KINDS - {DataKind.WORKOUT}
+"""The kinds a provider offering them records every day (a day without one is a gap)."""
 
 SUMMARY = "summary"
 """The daily summary: one entry per local day joining every kind."""
@@ -211,17 +225,38 @@ async def gather(
     """
     if not providers:
         raise WellpipeError("No provider offers this; connect one that does first.")
+    read = await ask_each(providers, ask)
+    if not read.answers:
+        failures = read.failures
+        preferred = [f for f in failures if prefer is not None and isinstance(f.error, prefer)]
+        raise (preferred or failures)[0].error
+    return read
+
+
+async def ask_each(
+    providers: Sequence[HealthProvider], ask: Callable[[HealthProvider], Awaitable[T]]
+) -> Gathered[T]:
+    """Ask every provider at once; the answers and the failures apart (none may have answered).
+
+    With several providers, each is asked with a `patience` of `MULTI_PROVIDER_PATIENCE_S`:
+    one that asks Wellpipe to slow down for longer is left out (a `ProviderRateLimited`
+    failure) instead of holding the others' answers.
+    """
     outcomes: list[T | WellpipeError | None] = [None] * len(providers)
 
     async def one(index: int, provider: HealthProvider) -> None:
         try:
-            outcomes[index] = await ask(provider)
+            with patience(MULTI_PROVIDER_PATIENCE_S):
+                outcomes[index] = await ask(provider)
         except WellpipeError as error:
             outcomes[index] = error
 
-    if len(providers) == 1:  # nothing to run beside it: no task group to pay for
-        await one(0, providers[0])
-    else:
+    if len(providers) == 1:  # nothing to run beside it: no task group, no patience
+        try:
+            outcomes[0] = await ask(providers[0])
+        except WellpipeError as error:
+            outcomes[0] = error
+    elif providers:
         async with anyio.create_task_group() as group:
             for index, provider in enumerate(providers):
                 group.start_soon(one, index, provider)
@@ -232,9 +267,6 @@ async def gather(
             failures.append(SourceFailure(provider.info, outcome))
         else:
             answers.append((provider.info, outcome))  # type: ignore[arg-type]
-    if not answers:
-        preferred = [f for f in failures if prefer is not None and isinstance(f.error, prefer)]
-        raise (preferred or failures)[0].error
     return Gathered(answers=tuple(answers), failures=tuple(failures))
 
 
@@ -310,6 +342,8 @@ class Reading:
         answers: ``(provider, records)`` for each provider that answered, in that order.
         notes: Sentences about what was left out and what to do (connections left out,
             providers that failed, permissions not granted), connections first.
+        today: Today, where the user is (as far as the data knows): a day from today on
+            without a record may simply not be scored or synced yet.
     """
 
     kind: TableKind
@@ -317,6 +351,7 @@ class Reading:
     asked: tuple[ProviderInfo, ...]
     answers: tuple[tuple[ProviderInfo, RecordSet], ...]
     notes: tuple[str, ...]
+    today: date | None = None
 
     @property
     def merged(self) -> bool:
@@ -351,6 +386,100 @@ class Reading:
             return merge_timeline(sources, self.days)
         found = self.answers[0][1].all() if self.answers else []
         return summarize_days(found, self.days)
+
+    def gaps(self) -> tuple[Gap, ...]:
+        """For each answering provider, the days it has no record of the kind asked for.
+
+        Only kinds a provider records every day count (`ROW_PER_DAY_KINDS`; for the
+        summary, any record): a day without a workout is no gap. A provider whose read
+        came back with notes (a permission not granted) and nothing of the kind is left
+        to its note.
+        """
+        if self.kind != SUMMARY and DataKind(self.kind) not in ROW_PER_DAY_KINDS:
+            return ()
+        found: list[Gap] = []
+        for info, records in self.answers:
+            if self.kind == SUMMARY:
+                mine = records.all()
+            else:
+                mine = list(records.of_kind(DataKind(self.kind)))
+            if not mine and records.notes:
+                continue
+            recorded = {record.day for record in mine}
+            missing = [day for day in self.days.days() if day not in recorded]
+            if not missing:
+                continue
+            today = self.today or self.days.last
+            found.append(
+                Gap(
+                    source=info,
+                    past=tuple(day for day in missing if day < today),
+                    today=today in missing,
+                    future=tuple(day for day in missing if day > today),
+                )
+            )
+        return tuple(found)
+
+
+_GAP_NOUNS = {
+    SUMMARY: "data",
+    "sleep": "sleep",
+    "recovery": "recovery",
+    "cycle": "day strain",
+    "readiness": "readiness",
+    "activity": "activity",
+    "vitals": "vitals",
+}
+
+
+def _spans(days: Sequence[date]) -> str:
+    """Days as compact runs: ``2026-11-03, 2026-11-10 to 2026-11-12``."""
+    runs: list[list[date]] = []
+    for day in sorted(days):
+        if runs and (day - runs[-1][-1]).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]} to {run[-1]}" for run in runs)
+
+
+def gap_note(reading: Reading) -> str | None:
+    """One sentence naming the days without a row, per provider, and why (``None``: no gap).
+
+    ``No readiness from Oura on 2026-11-03, 2026-11-10 to 2026-11-12 (no data from the
+    device those days) or 2026-11-21 (today: not scored or synced yet).``
+    """
+    clauses: list[str] = []
+    for gap in reading.gaps():
+        why: list[str] = []
+        if gap.past:
+            those = "that day" if len(gap.past) == 1 else "those days"
+            why.append(f"{_spans(gap.past)} (no data from the device {those})")
+        if gap.today:
+            why.append(f"{reading.today or reading.days.last} (today: not scored or synced yet)")
+        if gap.future:
+            why.append(f"{_spans(gap.future)} (still to come)")
+        clauses.append(f"from {gap.source.display_name} on {' or '.join(why)}")
+    if not clauses:
+        return None
+    return f"No {_GAP_NOUNS[reading.kind]} {'; '.join(clauses)}."
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Days one provider has no record for, where a record a day is the rule.
+
+    Attributes:
+        source: The provider.
+        past: Days before today: the device recorded nothing (not worn, not synced).
+        today: Whether today is one (it may not be scored or synced yet).
+        future: Days after today (a range may end tomorrow): nothing yet, of course.
+    """
+
+    source: ProviderInfo
+    past: tuple[date, ...]
+    today: bool
+    future: tuple[date, ...]
 
 
 @dataclass(frozen=True)
@@ -412,14 +541,20 @@ class Reader:
         """Today in the user's zone (as far as the reader knows it)."""
         return self.clock.now().astimezone(self.default_tz).date()
 
-    def _reading(self, kind: TableKind, days: DayRange, read: Gathered[RecordSet]) -> Reading:
-        return Reading(
+    def _reading(
+        self, kind: TableKind, days: DayRange, read: Gathered[RecordSet], today: date
+    ) -> Reading:
+        """What was read, its notes last saying which days have no row and why."""
+        reading = Reading(
             kind=kind,
             days=days,
             asked=tuple(p.info for p in offering(self.providers, _kinds(kind))),
             answers=read.answers,
             notes=(*self.notes, *read.notes),
+            today=today,
         )
+        gaps = gap_note(reading)
+        return reading if gaps is None else replace(reading, notes=(*reading.notes, gaps))
 
     async def recent(self, kind: TableKind, days: int) -> Reading:
         """The last ``days`` local days, today included (today where the newest record is).
@@ -435,7 +570,7 @@ class Reader:
             now=self.clock.now(),
             default_tz=self.default_tz,
         )
-        return self._reading(kind, span, read)
+        return self._reading(kind, span, read, span.last)
 
     async def between(self, kind: TableKind, first: date, last: date) -> Reading:
         """Explicit local days, ``first`` to ``last`` included.
@@ -447,27 +582,45 @@ class Reader:
         """
         days = checked_range(first, last, today=self.today())
         read = await read_each(self.providers, _kinds(kind), days.query_window())
-        return self._reading(kind, days, read)
+        everything = [r for _, records in read.answers for r in records.all()]
+        today = self.clock.now().astimezone(latest_tz(everything, self.default_tz)).date()
+        return self._reading(kind, days, read, today)
 
     async def record(self, kind: DataKind, source_id: str) -> FoundRecord:
         """The record from the provider that has it (ids are each provider's own).
 
         Every provider offering the kind is asked at once; the first (by name) that has
-        it answers. When none has it, a "no such record" sentence wins over other
-        failures (another provider's id is often malformed for the rest).
+        it answers. When none of several has it, the sentence names every provider asked,
+        each one that could not answer (rate-limited, down) as such.
 
         Raises:
             UnsupportedDataKind: no provider offers ``kind``.
-            NotFound: no provider has the id.
-            WellpipeError: every provider failed otherwise.
+            NotFound: the one provider asked has no such record.
+            NotFoundAnywhere: none of several providers has it (some may have failed).
+            WellpipeError: every provider failed otherwise (the first one's error).
         """
+        wanted = source_id.strip()
 
         async def lookup(provider: HealthProvider) -> Record:
-            return await provider.record(kind, source_id.strip())
+            return await provider.record(kind, wanted)
 
-        found = await gather(offering(self.providers, {kind}), lookup, prefer=NotFound)
-        info, record = found.answers[0]
-        return FoundRecord(source=info, record=record)
+        asked = offering(self.providers, {kind})
+        if not asked:
+            raise WellpipeError("No provider offers this; connect one that does first.")
+        found = await ask_each(asked, lookup)
+        if found.answers:
+            info, record = found.answers[0]
+            return FoundRecord(source=info, record=record)
+        failures = found.failures
+        missing = [f.info.name for f in failures if isinstance(f.error, NotFound)]
+        if len(failures) == 1 or not missing:
+            raise failures[0].error
+        raise NotFoundAnywhere(
+            what=f"{kind.value} with id {wanted!r}",
+            missing=missing,
+            failed=[(f.info.name, f.error) for f in failures if not isinstance(f.error, NotFound)],
+            display_names={p.info.name: p.info.display_name for p in asked},
+        )
 
     async def profiles(self) -> Profiles:
         """Each provider's profile and body measurement (``None`` when it holds none).

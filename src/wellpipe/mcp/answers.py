@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from wellpipe.core.models import count_of_days
 from wellpipe.mcp.tables import Cell, Table
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "SearchResult",
     "SourceProfile",
     "TableAnswer",
+    "count_days",
     "json_answer",
     "profile_answer",
+    "readable",
     "record_answer",
     "render_cell",
     "table_answer",
@@ -30,7 +33,7 @@ __all__ = [
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 TableKind = Literal[
@@ -73,6 +76,7 @@ class SourceProfile(_Out):
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
+    age: int | None = None
     height_m: float | None = None
     weight_kg: float | None = None
     max_heart_rate_bpm: int | None = None
@@ -173,10 +177,9 @@ def table_answer(
             "notes": list(notes) or None,
         }
     )
-    days = (last - first).days + 1
     where = f"local times UTC{table.utc_offset}" if table.utc_offset else "local times"
     who = " + ".join(display_names)
-    heading = f"{who} {_NOUNS[kind]}, {first} to {last} ({days} days, {where})"
+    heading = f"{who} {_NOUNS[kind]}, {first} to {last} ({count_days(first, last)}, {where})"
     if not table.rows:
         return Answer(structured, "\n".join([f"{heading}: nothing recorded.", *_note_lines(notes)]))
     lines = [heading + ":", "|".join(table.columns)]
@@ -184,11 +187,59 @@ def table_answer(
     return Answer(structured, "\n".join([*lines, *_note_lines(notes)]))
 
 
+def count_days(first: date, last: date) -> str:
+    """``1 day``, ``7 days``: how many days ``first`` to ``last`` (both included) are."""
+    return count_of_days((last - first).days + 1)
+
+
+_PRECISION = (
+    ("_ml_kg_min", 1),
+    ("_per_min", 1),
+    ("_min", 0),
+    ("_pct", 1),
+    ("_ms", 1),
+    ("_bpm", 0),
+    ("_kcal", 0),
+    ("_celsius", 2),
+    ("_kg", 1),
+    ("strain", 1),
+)
+"""Decimals a person reads, by the unit a field's name ends with (first match wins)."""
+
+
+def _rounded(name: str, value: float) -> float | int:
+    """``value`` of field ``name`` at its unit's precision (metres: cm under 10 m, else m)."""
+    if name.endswith("_m"):
+        digits = 2 if abs(value) < 10 else 0
+    else:
+        fallback = 0 if abs(value) >= 100 else (1 if abs(value) >= 10 else 2)
+        digits = next((d for suffix, d in _PRECISION if name.endswith(suffix)), fallback)
+    return round(value) if digits == 0 else round(value, digits)
+
+
+def readable(value: JsonValue, name: str = "") -> JsonValue:
+    """A record's JSON as a person reads it: numbers rounded per unit, empty lists left out.
+
+    Empty objects go too (no extras, no contributors); ``name`` is the field a number sits
+    in (a list's items keep their list's name).
+    """
+    if isinstance(value, dict):
+        kept = {key: readable(inner, key) for key, inner in value.items()}
+        return {key: inner for key, inner in kept.items() if inner != [] and inner != {}}
+    if isinstance(value, list):
+        return [readable(inner, name) for inner in value]
+    if isinstance(value, float):
+        return _rounded(name, value)
+    return value
+
+
 def record_answer(record: dict[str, JsonValue]) -> Answer:
-    """One record, every field, as compact JSON."""
+    """One record, every field, as compact JSON (rounded, without empty lists)."""
+    shown = readable(record)
+    assert isinstance(shown, dict)
     return Answer(
-        RecordAnswer(record=record),
-        json.dumps(record, separators=(",", ":"), ensure_ascii=False),
+        RecordAnswer(record=shown),
+        json.dumps(shown, separators=(",", ":"), ensure_ascii=False),
     )
 
 

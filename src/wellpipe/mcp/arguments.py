@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -14,8 +15,10 @@ from pydantic import (
     model_validator,
 )
 
+from wellpipe.core.errors import not_a_provider
 from wellpipe.core.reading import MAX_DAYS, range_problem
 from wellpipe.mcp.search import DayId, RecordId, parse_id, query_provider
+from wellpipe.providers import available_providers
 
 __all__ = [
     "MAX_DAYS",
@@ -28,25 +31,43 @@ __all__ = [
     "SearchArgs",
     "StrictArgs",
     "explain",
+    "installed_provider",
 ]
 
 
 RecordKind = Literal["sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals"]
 
+
+def installed_provider(name: str) -> str:
+    """``name`` as an installed provider's name (any case), or a ValueError saying which exist."""
+    wanted = name.strip().lower()
+    installed = available_providers()
+    if wanted not in installed:
+        raise ValueError(not_a_provider(name.strip(), installed))
+    return wanted
+
+
+def _known(name: str | None) -> str | None:
+    return None if name is None else installed_provider(name)
+
+
 ProviderName = Annotated[
     str | None,
-    Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,31}$"),
-    # A plain string (the server instructions explain it once, for every tool): which
-    # providers are connected is the user's business, not the static tool list's.
-    WithJsonSchema({"type": "string"}),
+    Field(default=None, max_length=64),
+    AfterValidator(_known),
+    # The installed providers, not the connected ones: which are connected is the
+    # user's business, not the static tool list's (a provider installed but not
+    # connected gets a sentence saying how to connect it).
+    WithJsonSchema({"description": "omit for all", "enum": available_providers()}),
 ]
-"""One provider's name (``whoop``, ``oura``, ``fitbit``); ``None`` reads every connected one."""
+"""One installed provider's name (``whoop``, ``oura``, ``fitbit``); ``None`` reads every
+connected one."""
 
 
 class StrictArgs(BaseModel):
     """Arguments that reject anything unknown."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class NoArgs(StrictArgs):
@@ -62,7 +83,7 @@ class ProviderArgs(StrictArgs):
 class DaysArgs(StrictArgs):
     """How many local days back from today."""
 
-    days: int = Field(default=7, ge=1, le=MAX_DAYS, description="local days back, today included")
+    days: int = Field(default=7, ge=1, le=MAX_DAYS)  # today included: the instructions say so
     provider: ProviderName = None
 
 
@@ -80,8 +101,8 @@ class RangeArgs(StrictArgs):
     kind: Literal[
         "sleep", "recovery", "workout", "cycle", "readiness", "activity", "vitals", "summary"
     ]
-    start: date = Field(description="first local day, YYYY-MM-DD")
-    end: date = Field(description="last local day, included")
+    start: date
+    end: date = Field(description="included")
     provider: ProviderName = None
 
     @model_validator(mode="after")
@@ -112,7 +133,9 @@ class FetchArgs(StrictArgs):
 
     @model_validator(mode="after")
     def _an_id_search_gives(self) -> Self:
-        parse_id(self.id)
+        provider = parse_id(self.id).provider
+        if provider is not None:
+            installed_provider(provider)
         return self
 
     @property
@@ -153,8 +176,6 @@ def _problem(field: str, kind: str, ctx: dict[str, Any], message: str) -> str:
         "date_from_datetime_inexact",
     }:
         return f"{field} must be a date like 2026-11-21"
-    if field == "provider" and kind == "string_pattern_mismatch":
-        return "provider must be a provider's name such as whoop, oura or fitbit"
     if kind == "literal_error":
         return f"{field} must be one of {ctx.get('expected', 'the listed values')}"
     if kind == "value_error":

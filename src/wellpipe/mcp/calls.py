@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import UnknownProviderError, WellpipeError
+from wellpipe.core.errors import UnknownProviderError, WellpipeError, not_a_provider
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.mcp.arguments import explain
 from wellpipe.mcp.tools import TOOLS, ToolContext, tool_by_name
@@ -31,6 +31,7 @@ __all__ = [
     "ProviderNotConnected",
     "ToolOutcome",
     "ToolRunner",
+    "none_connected",
     "single_provider",
 ]
 
@@ -45,9 +46,14 @@ raise the error that says how to connect one); a name means just that provider
 say which connections were left out and why.
 """
 
-NONE_CONNECTED = (
-    "No provider is connected to Wellpipe yet; connect one first (`wellpipe auth <provider>`)."
-)
+
+def none_connected() -> str:
+    """The sentence for a self-hosted caller with nothing connected: each command that exists."""
+    commands = [f"`wellpipe auth {name}`" for name in _installed()] or ["`wellpipe init`"]
+    listed = commands[0] if len(commands) == 1 else f"{', '.join(commands[:-1])} or {commands[-1]}"
+    return f"No provider is connected to Wellpipe yet; connect one first ({listed})."
+
+
 UNEXPECTED = (
     "Wellpipe hit an unexpected error while answering; try again, and if it keeps "
     "happening run `wellpipe doctor` (details are in the server's log)."
@@ -81,8 +87,17 @@ def _display(name: str) -> str:
         return name
 
 
+def _installed() -> list[str]:
+    from wellpipe.providers import available_providers
+
+    return available_providers()
+
+
 class ProviderNotConnected(WellpipeError):
     """A tool asked for a provider the caller has not connected.
+
+    A name that is no installed provider at all says so (and which providers there
+    are), never to connect it.
 
     Attributes:
         name: The provider asked for.
@@ -92,6 +107,13 @@ class ProviderNotConnected(WellpipeError):
     def __init__(self, name: str, *, connected: Sequence[str], action: str | None = None) -> None:
         self.name = name
         self.connected = tuple(connected)
+        installed = _installed()
+        if name not in installed:
+            super().__init__(
+                f"{not_a_provider(name, installed)}; leave out provider to read every "
+                "connected one."
+            )
+            return
         listed = ", ".join(_display(n) for n in self.connected) or "none"
         todo = action or f"run `wellpipe auth {name}` to connect it"
         super().__init__(
@@ -155,6 +177,8 @@ class ToolRunner:
         default_tz: The user's time zone when no record says otherwise.
         on_success: Called after a call that answered without error.
         unexpected: The sentence for a failure nobody foresaw (the details go to the log).
+        none_connected: The sentence for a caller with no provider connected, saying how
+            to connect one (the cloud: in the dashboard; by default `none_connected`).
         link_base: Where search and fetch results link to (``None``: no links).
     """
 
@@ -166,6 +190,7 @@ class ToolRunner:
         default_tz: tzinfo = UTC,
         on_success: Callable[[], None] | None = None,
         unexpected: str = UNEXPECTED,
+        none_connected: str | None = None,
         link_base: str | None = None,
     ) -> None:
         self._connect = connect
@@ -173,6 +198,7 @@ class ToolRunner:
         self._default_tz = default_tz
         self._on_success = on_success
         self._unexpected = unexpected
+        self._none_connected = none_connected
         self._link_base = link_base
 
     async def call(self, name: str, arguments: dict[str, Any] | None) -> ToolOutcome:
@@ -187,10 +213,12 @@ class ToolRunner:
         except ValidationError as invalid:
             return ToolOutcome.error(explain(invalid, spec.arguments))
         wanted = getattr(validated, "provider", None)
+        if wanted is not None and wanted not in _installed():
+            return ToolOutcome.error(f"{not_a_provider(wanted, _installed())}.")
         try:
             async with self._connect(wanted) as providers:
                 if not providers:
-                    raise WellpipeError(NONE_CONNECTED)
+                    raise WellpipeError(self._none_connected or none_connected())
                 tool_context = ToolContext(
                     providers=tuple(providers),
                     clock=self._clock,

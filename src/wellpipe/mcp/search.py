@@ -571,7 +571,8 @@ def _snippet(kind: str, row: dict[str, Cell]) -> str:
         for name in _SNIPPETS[kind]
         if (value := row.get(name)) is not None and not (name == "state" and value == "scored")
     ]
-    return ", ".join([*(["-".join(times)] if times else []), *cells])
+    joiner = " to " if any(" " in time for time in times) else "-"  # dated: 11-20 23:10
+    return ", ".join([*([joiner.join(times)] if times else []), *cells])
 
 
 def _rows(table: Table) -> list[dict[str, Cell]]:
@@ -585,11 +586,14 @@ def _day_results(query: Query, reading: Reading) -> Found:
     display = {info.name: info.display_name for info in reading.sources}
     who = " + ".join(display.values())
     entries = sorted(reading.summary(), key=lambda entry: entry.day, reverse=True)
+    by_name = {info.name: info for info in reading.sources}
     found: Found = []
     for day, same_day in groupby(entries, key=lambda entry: entry.day):
         parts: list[str] = []
         for entry in same_day:
-            line = _snippet(SUMMARY, _rows(summary_table([entry]))[0])
+            source = by_name.get(entry.provider or "")
+            shown = [source] if source is not None else list(reading.sources)
+            line = _snippet(SUMMARY, _rows(summary_table([entry], sources=shown))[0])
             if line:
                 merged = reading.merged and entry.provider
                 parts.append(f"{entry.provider}: {line}" if merged else line)
@@ -658,7 +662,10 @@ def day_text(item: DayId, reading: Reading, *, link_base: str | None = None) -> 
     """One day in full: its summary, then every record of it, one table per kind."""
     order = [info.name for info in reading.sources]
     who = " + ".join(info.display_name for info in reading.sources)
-    lines = _table_lines("summary", summary_table(reading.summary(), sourced=reading.merged))
+    lines = _table_lines(
+        "summary",
+        summary_table(reading.summary(), sourced=reading.merged, sources=reading.sources),
+    )
     recorded = False
     for kind in KINDS:
         records = [
@@ -668,7 +675,9 @@ def day_text(item: DayId, reading: Reading, *, link_base: str | None = None) -> 
             if reading.days.includes(record.day)
         ]
         if records:
-            table = table_for(kind, records, order=order, sourced=reading.merged)
+            table = table_for(
+                kind, records, order=order, sourced=reading.merged, sources=reading.sources
+            )
             lines += _table_lines(kind, table)
             recorded = True
     if recorded:

@@ -2,8 +2,14 @@
 
 A table costs a fraction of the provider's JSON for the same records: names are
 said once (in ``columns``), numbers are rounded to what a person reads, times
-are local wall-clock ``HH:MM`` at the record's own UTC offset, and a pending or
-unscorable record says so in ``state`` instead of pretending to be zero.
+are local wall-clock ``HH:MM`` at the record's own UTC offset (``MM-DD HH:MM``
+for both times of a record whose start and end fall on different days), and a
+pending or unscorable record says so in ``state`` instead of pretending to be zero.
+
+Given the providers it shows (``sources``), a table leaves out the columns none of
+them can fill (`ProviderInfo.unmeasured`) and leaves a cell empty on the row of a
+provider that cannot fill its column, so an empty cell means "not measured this
+time" only where the provider does measure it.
 """
 
 from __future__ import annotations
@@ -12,23 +18,28 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from wellpipe.core.models import (
     Cycle,
     DailyActivity,
     DailyVitals,
+    DataKind,
     DaySummary,
     Readiness,
     Record,
     Recovery,
+    ScoreState,
     Sleep,
     Workout,
 )
+from wellpipe.core.provider_info import ProviderInfo
 
 __all__ = [
     "KINDS",
+    "SUMMARY_SOURCES",
+    "UNSCORABLE",
     "Cell",
     "Table",
     "clean_text",
@@ -38,6 +49,8 @@ __all__ = [
 ]
 
 Cell = str | int | float | bool | None
+
+UNSCORABLE = ScoreState.UNSCORABLE.value
 
 
 @dataclass(frozen=True)
@@ -62,9 +75,22 @@ def _offset(moment: datetime) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _clock(moment: datetime | None) -> str | None:
-    """Local wall-clock ``HH:MM`` (a start before midnight reads as the evening before)."""
-    return None if moment is None else f"{moment:%H:%M}"
+def _dated(moment: datetime) -> str:
+    """Local ``MM-DD HH:MM``: a time whose day is not the other time's."""
+    return f"{moment:%m-%d %H:%M}"
+
+
+def _times(start: datetime, end: datetime | None, day: date) -> tuple[str, str]:
+    """A record's start and end as cells: each with its date when they fall on different days.
+
+    An open record (no end yet) reads ``now``; its start has its date when that is not
+    the row's day.
+    """
+    if end is None:
+        return (_dated(start) if start.date() != day else f"{start:%H:%M}"), "now"
+    if start.date() != end.date():  # a night, a cycle, a game past midnight
+        return _dated(start), _dated(end)
+    return f"{start:%H:%M}", f"{end:%H:%M}"
 
 
 _MARKUP = re.compile(r"[<>{}\[\]`]")
@@ -133,8 +159,7 @@ def _sleep_row(sleep: Sleep) -> list[Cell]:
     )
     return [
         sleep.day.isoformat(),
-        _clock(sleep.start),
-        _clock(sleep.end),
+        *_times(sleep.start, sleep.end, sleep.day),
         sleep.nap,
         sleep.score_state.value,
         *metrics,
@@ -219,8 +244,7 @@ def _workout_row(workout: Workout) -> list[Cell]:
         ]
     return [
         workout.day.isoformat(),
-        _clock(workout.start),
-        _clock(workout.end),
+        *_times(workout.start, workout.end, workout.day),
         clean_text(workout.sport),
         workout.score_state.value,
         *metrics,
@@ -253,8 +277,7 @@ def _cycle_row(cycle: Cycle) -> list[Cell]:
             s.max_heart_rate_bpm,
         ]
     )
-    end = "now" if cycle.end is None else _clock(cycle.end)
-    head: list[Cell] = [cycle.day.isoformat(), _clock(cycle.start), end]
+    head: list[Cell] = [cycle.day.isoformat(), *_times(cycle.start, cycle.end, cycle.day)]
     return [*head, cycle.score_state.value, *metrics, cycle.source_id]
 
 
@@ -281,10 +304,17 @@ READINESS_COLUMNS = (
 )
 
 
+def _readiness_score(readiness: Readiness) -> Cell:
+    """The readiness score; a day Oura sent without one is unscorable, not unmeasured."""
+    if readiness.score_pct is None:
+        return UNSCORABLE
+    return _round(readiness.score_pct)
+
+
 def _readiness_row(readiness: Readiness) -> list[Cell]:
     return [
         readiness.day.isoformat(),
-        _round(readiness.score_pct),
+        _readiness_score(readiness),
         *(readiness.contributors.get(name) for name in CONTRIBUTORS),
         _round(readiness.temperature_deviation_celsius, 2),
         _round(readiness.temperature_trend_deviation_celsius, 2),
@@ -328,6 +358,7 @@ def _activity_row(activity: DailyActivity) -> list[Cell]:
 VITALS_COLUMNS = (
     "day",
     "resting_heart_rate_bpm",
+    "resting_heart_rate_awake_only",
     "hrv_rmssd_ms",
     "spo2_pct",
     "respiratory_rate_per_min",
@@ -346,6 +377,7 @@ def _vitals_row(vitals: DailyVitals) -> list[Cell]:
     return [
         vitals.day.isoformat(),
         _round(vitals.resting_heart_rate_bpm),
+        vitals.resting_heart_rate_awake_only,
         _round(vitals.hrv_rmssd_ms, 1),
         _round(vitals.spo2_pct, 1),
         _round(vitals.respiratory_rate_per_min, 1),
@@ -398,14 +430,97 @@ def _labelled(
     return Table(columns=(*columns[:at], "source", *columns[at:]), rows=labelled, utc_offset=None)
 
 
+# ------------------------------------------------------------------ what fills a column
+_ALWAYS = frozenset({"day", "source", "utc_offset", "start", "end", "nap", "state", "sport", "id"})
+"""Columns every row has (what, when, which), whatever the provider measures."""
+
+_FIELDS = {
+    **{f"zone_{n}_min": "heart_rate_zones" for n in range(6)},
+    "readiness_score_pct": "score_pct",
+    **dict.fromkeys(CONTRIBUTORS, "contributors"),
+}
+"""Table columns named otherwise than the record field they show."""
+
+Sources = tuple[tuple[DataKind, str], ...]
+
+SUMMARY_SOURCES: dict[str, Sources] = {
+    "asleep_duration_min": ((DataKind.SLEEP, "asleep_duration_min"),),
+    "sleep_performance_pct": ((DataKind.SLEEP, "sleep_performance_pct"),),
+    "naps_min": ((DataKind.SLEEP, "asleep_duration_min"),),
+    "recovery_score_pct": ((DataKind.RECOVERY, "recovery_score_pct"),),
+    "readiness_score_pct": ((DataKind.READINESS, "score_pct"),),
+    "hrv_rmssd_ms": ((DataKind.RECOVERY, "hrv_rmssd_ms"), (DataKind.VITALS, "hrv_rmssd_ms")),
+    "resting_heart_rate_bpm": (
+        (DataKind.RECOVERY, "resting_heart_rate_bpm"),
+        (DataKind.VITALS, "resting_heart_rate_bpm"),
+    ),
+    "day_strain": ((DataKind.CYCLE, "strain"),),
+    "energy_kcal": ((DataKind.CYCLE, "energy_kcal"), (DataKind.ACTIVITY, "total_energy_kcal")),
+    "steps": ((DataKind.ACTIVITY, "steps"),),
+    "workouts": ((DataKind.WORKOUT, "sport"),),
+}
+"""Where each summary column comes from: any of these (kind, field) fills it."""
+
+
+def _sources(kind: str, column: str) -> Sources | None:
+    """What fills ``column`` of a ``kind`` table (``None``: every row has it)."""
+    if column in _ALWAYS:
+        return None
+    if kind == "summary":
+        return SUMMARY_SOURCES.get(column)
+    return ((DataKind(kind), _FIELDS.get(column, column)),)
+
+
+def _fills(info: ProviderInfo, sources: Sources | None) -> bool:
+    return sources is None or any(info.measures(kind, field) for kind, field in sources)
+
+
+def _measured(
+    kind: str, table: Table, providers: Sequence[str | None], sources: Sequence[ProviderInfo]
+) -> Table:
+    """The table without what ``sources`` cannot measure.
+
+    A cell on the row of a provider that cannot fill its column is emptied (a state
+    such as ``pending`` included: that provider never has a value there); a column
+    none of ``sources`` can fill, and that no row fills, is left out.
+    """
+    by_name = {info.name: info for info in sources}
+    fillers = [_sources(kind, column) for column in table.columns]
+    rows: list[list[Cell]] = []
+    for row, provider in zip(table.rows, providers, strict=True):
+        own = by_name.get(provider or "")  # None: a day no provider recorded (merged summary)
+        rows.append(
+            [
+                None if own is not None and not _fills(own, where) else cell
+                for cell, where in zip(row, fillers, strict=True)
+            ]
+        )
+    keep = [
+        at
+        for at, where in enumerate(fillers)
+        if any(_fills(info, where) for info in sources) or any(r[at] is not None for r in rows)
+    ]
+    return Table(
+        columns=tuple(table.columns[at] for at in keep),
+        rows=[[row[at] for at in keep] for row in rows],
+        utc_offset=table.utc_offset,
+    )
+
+
 def table_for(
-    kind: str, records: Sequence[Record], *, order: Sequence[str] = (), sourced: bool = False
+    kind: str,
+    records: Sequence[Record],
+    *,
+    order: Sequence[str] = (),
+    sourced: bool = False,
+    sources: Sequence[ProviderInfo] | None = None,
 ) -> Table:
     """One row per record of ``kind``, oldest first.
 
     ``sourced`` adds a ``source`` column (the record's provider) after ``day``,
     for tables that merge several providers; within a day and start time, rows
-    follow ``order`` (provider names).
+    follow ``order`` (provider names). ``sources`` (the providers read) leaves out
+    what none of them measures (see `_measured`).
     """
     columns, row = KINDS[kind]
     ordered = ordered_records(records, order)
@@ -413,7 +528,10 @@ def table_for(
     if sourced:
         labelled = _labelled(columns, rows, [r.provider for r in ordered])
         columns, rows = labelled.columns, labelled.rows
-    return _with_offsets(columns, rows, ordered)
+    table = _with_offsets(columns, rows, ordered)
+    if sources is None:
+        return table
+    return _measured(kind, table, [r.provider for r in ordered], sources)
 
 
 def _with_offsets(
@@ -485,7 +603,7 @@ def _summary_row(day: DaySummary) -> list[Cell]:
         _metric(sleep, lambda s: _round(s.sleep_performance_pct)),
         _round(naps) if day.naps else None,
         _metric(recovery, lambda s: _round(s.recovery_score_pct)),
-        None if day.readiness is None else _round(day.readiness.score_pct),
+        None if day.readiness is None else _readiness_score(day.readiness),
         hrv,
         rhr,
         _metric(cycle, lambda s: _round(s.strain, 1)),
@@ -495,12 +613,18 @@ def _summary_row(day: DaySummary) -> list[Cell]:
     ]
 
 
-def summary_table(days: Sequence[DaySummary], *, sourced: bool = False) -> Table:
+def summary_table(
+    days: Sequence[DaySummary],
+    *,
+    sourced: bool = False,
+    sources: Sequence[ProviderInfo] | None = None,
+) -> Table:
     """One row per local day (per source, when ``sourced``), oldest first.
 
     Metrics of pending or unscorable records say so. ``sourced`` adds a
     ``source`` column after ``day``: each row is one provider's day (a day no
-    provider recorded anything keeps one row with an empty source).
+    provider recorded anything keeps one row with an empty source). ``sources``
+    (the providers read) leaves out what none of them measures (see `_measured`).
     """
     rows = [_summary_row(day) for day in days]
     anchors: list[Record] = [r for d in days for r in (d.sleep, d.cycle) if r is not None]
@@ -509,8 +633,12 @@ def summary_table(days: Sequence[DaySummary], *, sourced: bool = False) -> Table
     if sourced:
         labelled = _labelled(columns, rows, [day.provider for day in days])
         columns, rows = labelled.columns, labelled.rows
-    return Table(
+    table = Table(
         columns=columns,
         rows=rows,
         utc_offset=offsets.pop() if len(offsets) == 1 else None,
     )
+    if sources is None:
+        return table
+    alone = sources[0].name if len(sources) == 1 else None
+    return _measured("summary", table, [day.provider or alone for day in days], sources)

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from wellpipe.core.errors import NotFound
+from wellpipe.core.errors import NotFound, NotFoundAnywhere
 from wellpipe.core.models import DataKind
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.core.reading import SUMMARY, Reader, Reading, TableKind
@@ -62,13 +62,15 @@ INSTRUCTIONS = (
     "local calendar days, by each provider's rule: WHOOP counts a sleep, its recovery "
     "and day strain on the waking day, "
     "Oura uses its own day, Fitbit the date a sleep ended; workouts count on the day they "
-    "started. Times are local wall-clock times; units are in the column names (_min "
+    "started; days counts back from today, today included. Times are local wall-clock "
+    "times (MM-DD HH:MM when a record spans days); units are in the column names (_min "
     "minutes, _pct percent, _bpm beats per minute, _ms milliseconds). WHOOP recovery and "
     "Oura readiness are different 0-100 scores: never compare one with the other. In the "
-    "summary, HRV and resting heart rate come from WHOOP recovery or Oura/Fitbit vitals. An "
-    "empty cell means the provider does not measure it; a pending or unscorable state has "
-    "no metrics: say so rather than guessing. Notes say what was left out. The id column "
-    "feeds get-record."
+    "summary, HRV and resting heart rate come from WHOOP recovery or Oura/Fitbit vitals. A "
+    "column no provider shown measures is left out; an empty cell means not measured (the "
+    "row's provider does not measure it, or did not that time); a pending or unscorable "
+    "state has no metrics: say so rather than guessing. Notes say what was left out and "
+    "why a day has no row. The id column feeds get-record."
 )
 
 ArgsT = TypeVar("ArgsT", bound=StrictArgs)
@@ -143,11 +145,20 @@ def reader(context: ToolContext) -> Reader:
 
 
 def reading_table(reading: Reading) -> Table:
-    """The table of a reading: one row per record (or day), a source column when merged."""
+    """The table of a reading: one row per record (or day), a source column when merged.
+
+    Columns none of the answering providers measures are left out.
+    """
     order = [info.name for info in reading.sources]
     if reading.kind == SUMMARY:
-        return summary_table(reading.summary(), sourced=reading.merged)
-    return table_for(reading.kind, reading.records(), order=order, sourced=reading.merged)
+        return summary_table(reading.summary(), sourced=reading.merged, sources=reading.sources)
+    return table_for(
+        reading.kind,
+        reading.records(),
+        order=order,
+        sourced=reading.merged,
+        sources=reading.sources,
+    )
 
 
 def _answer(reading: Reading) -> Answer:
@@ -187,6 +198,7 @@ def source_profile(found: FoundProfile) -> SourceProfile:
         first_name=profile.first_name,
         last_name=profile.last_name,
         email=profile.email,
+        age=profile.age,
         height_m=None if body is None or body.height_m is None else round(body.height_m, 2),
         weight_kg=None if body is None or body.weight_kg is None else round(body.weight_kg, 1),
         max_heart_rate_bpm=None if body is None else body.max_heart_rate_bpm,
@@ -205,6 +217,9 @@ async def _search(context: ToolContext, args: SearchArgs) -> Answer:
     return search_results(query, reading, link_base=context.link_base)
 
 
+_SEARCH_AGAIN = "run search again and pass one of the ids it returns"
+
+
 async def _fetch(context: ToolContext, args: FetchArgs) -> Answer:
     item, read = args.item, reader(context)
     if isinstance(item, DayId):
@@ -212,12 +227,20 @@ async def _fetch(context: ToolContext, args: FetchArgs) -> Answer:
         return day_text(item, reading, link_base=context.link_base)
     try:
         found = await read.record(DataKind(item.kind), item.source_id)
+    except NotFoundAnywhere as missing:
+        raise NotFoundAnywhere(
+            what=f"{item.kind} with that id",
+            missing=missing.missing,
+            failed=missing.failed,
+            action=_SEARCH_AGAIN,
+            display_names=missing.display_names,
+        ) from None
     except NotFound as missing:
         raise NotFound(
             provider=missing.provider,
             endpoint=missing.endpoint,
             what=f"{item.kind} with that id",
-            action="run search again and pass one of the ids it returns",
+            action=_SEARCH_AGAIN,
         ) from None
     return record_text(item, found, link_base=context.link_base)
 
@@ -227,7 +250,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-daily-summary",
         title="Daily summary",
         description=(
-            "One row per local day: sleep, recovery or readiness, strain, steps, workouts. "
+            "One row per day: sleep, recovery or readiness, strain, steps, workouts. "
             "Start here for how days went, trends and comparisons."
         ),
         arguments=DaysArgs,
@@ -238,8 +261,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-recent-sleep",
         title="Recent sleep",
         description=(
-            "Sleeps and naps: times, stage durations, performance or score, efficiency, "
-            "latency, HRV. The stage timeline is in get-record."
+            "Sleeps and naps: times, stages, performance or score, efficiency, latency, HRV."
         ),
         arguments=DaysArgs,
         output=TableAnswer,
@@ -248,10 +270,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         name="get-recent-recovery",
         title="Recent recovery",
-        description=(
-            "WHOOP recovery score, HRV, resting heart rate, SpO2 and skin temperature "
-            "over each night's sleep."
-        ),
+        description=("WHOOP recovery score, HRV, resting heart rate, SpO2, skin temperature."),
         arguments=DaysArgs,
         output=TableAnswer,
         run=_recent("recovery"),
@@ -291,7 +310,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         title="Recent workouts",
         description=(
             "Workouts: sport, times, strain (0-21), energy, heart rate, distance, "
-            "minutes per heart-rate zone."
+            "heart-rate zone minutes."
         ),
         arguments=DaysArgs,
         output=TableAnswer,
@@ -301,8 +320,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-recent-cycles",
         title="Recent day strain",
         description=(
-            "WHOOP day strain (0-21), energy and heart rate per cycle "
-            "(sleep onset to next sleep onset)."
+            "WHOOP day strain (0-21), energy and heart rate per cycle (sleep onset to the next)."
         ),
         arguments=DaysArgs,
         output=TableAnswer,
@@ -312,8 +330,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-range",
         title="Data for a date range",
         description=(
-            "Any kind, or the daily summary, for explicit local days (up to 90), "
-            "e.g. a past month or the same week last year."
+            "Any kind, or the daily summary, for explicit days (up to 90), e.g. a past month."
         ),
         arguments=RangeArgs,
         output=TableAnswer,
@@ -322,7 +339,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         name="get-record",
         title="One record",
-        description="Every field of one record, by kind and the id column of a listing.",
+        description="Every field of one record, a sleep's stage timeline included.",
         arguments=RecordArgs,
         output=RecordAnswer,
         run=_record,
@@ -330,7 +347,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         name="get-profile",
         title="Profile",
-        description="Name, email, height, weight and maximum heart rate.",
+        description="Name, email, age, height, weight and maximum heart rate.",
         arguments=ProviderArgs,
         output=ProfileAnswer,
         run=_profile,

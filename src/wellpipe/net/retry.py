@@ -4,8 +4,10 @@ Retries go through `stamina` (exponential backoff with jitter, bounded in both
 attempts and total time). What is retried:
 
 * 429: after the provider's ``Retry-After`` (seconds or HTTP date) or, failing
-  that, its ``X-RateLimit-Reset``. With a `Throttle`, the whole app pauses,
-  not only this request. A wait longer than ``max_retry_after_s`` is not slept
+  that, its ``X-RateLimit-Reset`` (without either, ``wait_max_s``). With a
+  `Throttle`, the whole app pauses, not only this request. A wait longer than
+  ``max_retry_after_s``, or than the read's patience (`wellpipe.core.patience`:
+  a read answering with other providers waits 2 s at most), is not slept
   through: the caller gets `ProviderRateLimited` with the wait.
 * 5xx, and connection failures before the request was sent.
 * Read timeouts and dropped connections, only for idempotent requests.
@@ -25,6 +27,7 @@ import httpx2
 import stamina
 
 from wellpipe.core.errors import ProviderRateLimited, ProviderResponseError, ProviderUnavailable
+from wellpipe.core.patience import current_patience
 from wellpipe.core.ports import Clock
 from wellpipe.net.throttle import RequestBudget, parse_seconds, reset_seconds
 
@@ -189,11 +192,17 @@ async def _attempt(
         wait = retry_after if retry_after is not None else policy.wait_max_s
         if throttle is not None:
             throttle.pause(wait)
-        if wait > policy.max_retry_after_s:
+        patience = current_patience()
+        if wait > policy.max_retry_after_s or (patience is not None and not patience.allows(wait)):
             raise ProviderRateLimited(provider=provider, endpoint=endpoint, retry_after=wait)
-        # With a throttle the whole app waits there; without one, stamina sleeps it off.
+        if throttle is None:  # stamina sleeps it off
+            if patience is not None:
+                patience.spend(wait)
+            raise _Retry("HTTP 429", status=429, wait=wait, retry_after=wait)
+        # With a throttle the whole app waits there (spending the patience, if any, as it
+        # does); stamina adds its own backoff only when no patience is counting the wait.
         raise _Retry(
-            "HTTP 429", status=429, wait=None if throttle is not None else wait, retry_after=wait
+            "HTTP 429", status=429, wait=None if patience is None else 0.0, retry_after=wait
         )
     if status >= 500:
         raise _Retry(f"HTTP {status}", status=status)

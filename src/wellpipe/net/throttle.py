@@ -4,7 +4,9 @@ Providers limit requests per developer *app*, not per user (WHOOP: 100 a minute
 and 10,000 a day), so every account served by one process draws on one budget.
 The throttle keeps a sliding log per window and waits for room before a request
 goes out. It also listens to the provider: when the provider reports no
-requests remaining, or answers 429, everyone waits until its reset.
+requests remaining, or answers 429, everyone waits until its reset; a read that
+answers with other providers (`wellpipe.core.patience`) waits on such a pause only as
+long as its patience lasts, and otherwise gives up on this provider at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Protocol
 import anyio
 
 from wellpipe.core.errors import ProviderRateLimited
+from wellpipe.core.patience import current_patience
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 
@@ -114,6 +117,14 @@ class Throttle:
                 if wait > self._max_wait_s:
                     raise ProviderRateLimited(
                         provider=self._provider, endpoint=endpoint, retry_after=wait
+                    )
+                paused = self._paused_until - now
+                patience = current_patience()
+                if patience is not None and paused > 0 and not patience.spend(paused):
+                    # The provider asked to slow down, and this read answers with others:
+                    # leave this provider out rather than hold their answers.
+                    raise ProviderRateLimited(
+                        provider=self._provider, endpoint=endpoint, retry_after=paused
                     )
                 await self._clock.sleep(wait)
 

@@ -459,6 +459,7 @@ def test_vitals_per_date_with_temperature_deviation_and_the_days_last_weigh_in()
                 "extras": {"cardio_fitness_level": "GOOD"},
                 "kind": "vitals",
                 "resting_heart_rate_bpm": None,
+                "resting_heart_rate_awake_only": None,
                 "hrv_rmssd_ms": None,
                 "spo2_pct": None,
                 "respiratory_rate_per_min": None,
@@ -475,12 +476,12 @@ def test_vitals_per_date_with_temperature_deviation_and_the_days_last_weigh_in()
                 "source_id": "2026-11-20",
                 "day": "2026-11-20",
                 "extras": {
-                    "resting_heart_rate_method": "WITH_SLEEP",
                     "hrv_deep_sleep_rmssd_ms": 48.1,
                     "skin_temp_baseline_celsius": 33.8,
                 },
                 "kind": "vitals",
                 "resting_heart_rate_bpm": 54.0,
+                "resting_heart_rate_awake_only": False,
                 "hrv_rmssd_ms": 41.7,
                 "spo2_pct": 96.4,
                 "respiratory_rate_per_min": 14.6,
@@ -495,6 +496,23 @@ def test_vitals_per_date_with_temperature_deviation_and_the_days_last_weigh_in()
         ]
     )
     assert vitals[0].skin_temp_deviation_celsius is None  # no baseline yet
+
+
+@pytest.mark.parametrize(
+    ("method", "awake_only"),
+    [("ONLY_WITH_AWAKE_DATA", True), ("WITH_SLEEP", False), (None, None)],
+    ids=["awake", "sleep", "unsaid"],
+)
+def test_a_resting_heart_rate_from_awake_data_only_says_so(
+    method: str | None, awake_only: bool | None
+) -> None:
+    metadata = {"dailyRestingHeartRateMetadata": {"calculationMethod": method}} if method else {}
+    rhr = gh.daily_point(
+        "dailyRestingHeartRate", date(2026, 11, 20), beatsPerMinute="61", **metadata
+    )
+    [vitals] = mapping.vitals_to_core([point(rhr)])
+    assert vitals.resting_heart_rate_bpm == 61
+    assert vitals.resting_heart_rate_awake_only is awake_only
 
 
 def test_profile_and_body_measurement() -> None:

@@ -242,7 +242,7 @@ def test_a_night_oura_could_not_score_is_unscorable_not_zero() -> None:
             "provider": "oura",
             "source_id": "c1a7d4a2-8c39-4b0f-9d4e-0f7c1b2a3e05",
             "day": "2026-11-19",
-            "extras": {"period": 1, "type": "long_sleep"},
+            "extras": {"period": 1, "type": "long_sleep", "low_battery_alert": True},
             "start": "2026-11-18T23:40:00-05:00",
             "end": "2026-11-19T06:20:00-05:00",
             "score_state": "unscorable",
@@ -252,6 +252,21 @@ def test_a_night_oura_could_not_score_is_unscorable_not_zero() -> None:
             "stages": [],
         }
     )
+
+
+def test_a_night_whose_daily_scores_are_null_is_unscorable_even_with_durations() -> None:
+    """Oura measured the night, then scored it as nothing: unscorable, not scored and empty."""
+    measured = {**fx.NIGHT, "day": "2026-11-19", "low_battery_alert": False}
+    nap = {**fx.NAP, "day": "2026-11-19"}
+    daily = [parse(wire.PublicDailySleep, fx.daily_sleep("2026-11-19", None))]
+    night, nap_sleep = mapping.sleeps_to_core(periods(measured, nap), daily)
+    assert night.score_state is ScoreState.UNSCORABLE
+    assert night.score is None
+    assert night.stages  # the timeline Oura sent is kept
+    assert nap_sleep.score_state is ScoreState.SCORED  # a nap never carries the day's score
+    # Without the day's daily_sleep (not read, or not there yet) the night stays scored.
+    [alone] = mapping.sleeps_to_core(periods(measured))
+    assert alone.score_state is ScoreState.SCORED
 
 
 def test_a_night_across_a_flight_keeps_both_offsets_and_oura_s_day() -> None:
@@ -382,6 +397,7 @@ def test_vitals_merge_five_routes_per_day_and_absent_stays_absent() -> None:
                 "extras": {},
                 "kind": "vitals",
                 "resting_heart_rate_bpm": 49.0,
+                "resting_heart_rate_awake_only": None,
                 "hrv_rmssd_ms": 55.0,
                 "spo2_pct": None,
                 "respiratory_rate_per_min": 15.0,
@@ -400,6 +416,7 @@ def test_vitals_merge_five_routes_per_day_and_absent_stays_absent() -> None:
                 "extras": {"stress_day_summary": "normal"},
                 "kind": "vitals",
                 "resting_heart_rate_bpm": 51.0,
+                "resting_heart_rate_awake_only": None,
                 "hrv_rmssd_ms": 48.0,
                 "spo2_pct": 96.4,
                 "respiratory_rate_per_min": 14.625,

@@ -111,7 +111,8 @@ async def test_rejected_rests_never_become_sleeps_and_naps_are_naps(
     ids = {s.source_id for s in records.sleeps}
     assert not ids & rests
     assert naps <= ids
-    assert all(s.nap == (s.source_id in naps) for s in records.sleeps)
+    kinds = {d.id: d.body["type"] for d in periods}  # a late nap may count for the day before
+    assert all(s.nap == (kinds[s.source_id] in ("sleep", "late_nap")) for s in records.sleeps)
 
 
 async def test_the_low_battery_night_is_unscorable_and_its_day_has_no_sleep_score(
@@ -129,10 +130,10 @@ async def test_the_low_battery_night_is_unscorable_and_its_day_has_no_sleep_scor
 
 
 async def test_the_travel_week_keeps_the_offset_slept_in(oura: OuraProvider) -> None:
-    days = DayRange(first=days_ago(50), last=days_ago(40))
+    days = DayRange(first=days_ago(70), last=days_ago(60))
     summaries = await read_days(oura, days)
     offsets = {s.sleep.end.utcoffset() for s in summaries if s.sleep}
-    assert offsets == {timedelta(hours=-7), timedelta(hours=9)}
+    assert offsets == {timedelta(hours=-5), timedelta(hours=1)}
     assert all(s.sleep is not None and s.sleep.day == s.day for s in summaries)
 
 
@@ -266,7 +267,7 @@ async def test_record_refuses_kinds_oura_does_not_list(oura: OuraProvider) -> No
 async def test_profile_and_body_measurement(oura: OuraProvider, oura_sandbox: OuraSandbox) -> None:
     info = oura_sandbox.member().personal_info
     profile = await oura.profile()
-    assert (profile.source_id, profile.email, profile.age) == (info["id"], info["email"], 34)
+    assert (profile.source_id, profile.email, profile.age) == (info["id"], info["email"], 37)
     assert profile.first_name is None
     assert profile.display_name == info["email"]
     body = await oura.body_measurement()

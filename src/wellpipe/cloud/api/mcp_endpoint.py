@@ -49,6 +49,7 @@ from wellpipe.cloud.services import authorization, gate
 from wellpipe.cloud.services.gate import Call, Caller, Face
 from wellpipe.cloud.services.health import close_shared_http
 from wellpipe.core.errors import WellpipeError
+from wellpipe.core.models import count_of_days
 from wellpipe.core.ports import HealthProvider
 from wellpipe.mcp.calls import OpenedProviders, ToolRunner
 from wellpipe.mcp.server import WellpipeServer
@@ -65,6 +66,12 @@ UNEXPECTED = (
     "service's operator if it keeps happening."
 )
 """The tool error for a failure of ours (the cloud never suggests a command to run)."""
+
+NONE_CONNECTED = (
+    "No provider is connected to your Wellpipe account yet: connect one in the Wellpipe "
+    "dashboard first."
+)
+"""The tool error for an account with nothing connected (the gate usually says it first)."""
 
 _INVALID_KEY = (
     "This API key is not valid (mistyped, revoked or deleted); create a new key in the dashboard."
@@ -99,7 +106,8 @@ def _tool_call(name: str, arguments: dict[str, Any]) -> Call:
     if "start" in arguments and "end" in arguments:
         span = f"{arguments['start']}..{arguments['end']}"
     elif "days" in arguments or name.startswith(("get-recent", "get-daily")):
-        span = f"last {arguments.get('days', 7)} days"
+        days = arguments.get("days", 7)
+        span = f"last {count_of_days(days)}"
     if name == "get-daily-summary":
         kind = "summary"
     return Call(Face.MCP, name, str(kind)[:32], span=span)
@@ -136,7 +144,14 @@ def build_mcp(ctx: CloudContext) -> WellpipeServer:
         except gate.Unauthenticated:
             raise WellpipeError(_INVALID_KEY) from None
 
-    return _CloudServer(ToolRunner(connect=connect, clock=ctx.clock, unexpected=UNEXPECTED))
+    return _CloudServer(
+        ToolRunner(
+            connect=connect,
+            clock=ctx.clock,
+            unexpected=UNEXPECTED,
+            none_connected=NONE_CONNECTED,
+        )
+    )
 
 
 class _Gate:

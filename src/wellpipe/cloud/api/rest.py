@@ -46,7 +46,7 @@ from wellpipe.cloud.api.problems import Problem
 from wellpipe.cloud.services.gate import Call, Face, Pass
 from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.core.errors import InvalidRequest
-from wellpipe.core.models import DataKind
+from wellpipe.core.models import DataKind, count_of_days
 from wellpipe.core.reading import (
     MAX_DAYS,
     SUMMARY,
@@ -205,7 +205,8 @@ async def get_health(
             answer = _profiles(await _reader(request, passed).profiles(), detail)
     else:
         kind: TableKind = type.value  # type: ignore[assignment]  # every other type is a table
-        call = Call(Face.REST, "health", kind, span=f"last {days} days", provider=provider)
+        span = f"last {count_of_days(days)}"
+        call = Call(Face.REST, "health", kind, span=span, provider=provider)
         async with admitted(request, response, caller, call) as passed:
             answer = _listing(await _reader(request, passed).recent(kind, days), detail)
     answer.headers.update(response.headers)

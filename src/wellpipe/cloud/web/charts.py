@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from wellpipe.core.models import count_of_days
+
 __all__ = ["Bar", "BarChart", "bar_chart", "nice_ceiling"]
 
 WIDTH = 720
@@ -134,6 +136,6 @@ def bar_chart(days: Sequence[tuple[date, int]], *, what: str = "Requests per day
         bars=tuple(bars),
         ticks=ticks,
         total=total,
-        title=f"{what}, last {len(days)} days",
+        title=f"{what}, last {count_of_days(len(days))}",
         description=description,
     )

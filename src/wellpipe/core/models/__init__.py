@@ -8,6 +8,7 @@ from wellpipe.core.models.common import (
     ScoreState,
     TimedRecord,
     TimeWindow,
+    count_of_days,
 )
 from wellpipe.core.models.cycle import Cycle, CycleScore
 from wellpipe.core.models.daily import DailyActivity, DailyVitals, Readiness
@@ -44,6 +45,7 @@ __all__ = [
     "TimedRecord",
     "Workout",
     "WorkoutScore",
+    "count_of_days",
     "merge_timeline",
     "summarize_days",
 ]

@@ -16,7 +16,13 @@ __all__ = [
     "ScoredRecord",
     "TimeWindow",
     "TimedRecord",
+    "count_of_days",
 ]
+
+
+def count_of_days(count: int) -> str:
+    """``1 day``, ``7 days``: how every face writes a number of days."""
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 class DataKind(StrEnum):
@@ -53,7 +59,7 @@ class ScoreState(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class Record(_Frozen):
@@ -104,7 +110,8 @@ class ScoredRecord(TimedRecord, Generic[ScoreT]):
     """A timed record the provider scores after the fact."""
 
     score_state: ScoreState
-    score: ScoreT | None
+    score: ScoreT | None = None
+    """Present exactly when scored; answers that leave out empty fields leave it out too."""
 
     @model_validator(mode="after")
     def _score_matches_state(self) -> Self:

@@ -14,7 +14,7 @@ __all__ = ["Cycle", "CycleScore"]
 class CycleScore(BaseModel):
     """A cycle's measurements."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     strain: float = Field(ge=0, le=21, description="cardiovascular load on WHOOP's 0-21 scale")
     energy_kcal: float = Field(ge=0)

@@ -75,6 +75,9 @@ class DailyVitals(Record):
 
     Attributes:
         resting_heart_rate_bpm: Resting heart rate.
+        resting_heart_rate_awake_only: Whether the provider computed the resting heart
+            rate from awake data only (no sleep was tracked that day), which reads higher
+            than one measured over sleep (Fitbit says which; ``None`` when not said).
         hrv_rmssd_ms: Heart rate variability (RMSSD) of the night, milliseconds.
         spo2_pct: Average blood oxygen saturation.
         respiratory_rate_per_min: Breaths per minute during sleep.
@@ -89,6 +92,7 @@ class DailyVitals(Record):
 
     kind: Literal["vitals"] = "vitals"
     resting_heart_rate_bpm: float | None = Field(default=None, ge=0)
+    resting_heart_rate_awake_only: bool | None = None
     hrv_rmssd_ms: float | None = Field(default=None, ge=0)
     spo2_pct: float | None = Field(default=None, ge=0, le=100)
     respiratory_rate_per_min: float | None = Field(default=None, ge=0)

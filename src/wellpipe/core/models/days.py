@@ -41,7 +41,7 @@ class DaySummary(BaseModel):
             rather than silently dropped.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     day: date
     sleep: Sleep | None = None

@@ -12,7 +12,7 @@ __all__ = ["BodyMeasurement", "Profile"]
 class Profile(BaseModel):
     """The account holder as the provider knows them. What a provider does not say is ``None``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     kind: Literal["profile"] = "profile"
     provider: str
@@ -33,7 +33,7 @@ class Profile(BaseModel):
 class BodyMeasurement(BaseModel):
     """Body measurements the provider holds for the account (``None`` when it has none)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     kind: Literal["body_measurement"] = "body_measurement"
     provider: str

@@ -23,7 +23,7 @@ class RecordSet(BaseModel):
             to do. Shown beside the data, never instead of it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     sleeps: tuple[Sleep, ...] = ()
     recoveries: tuple[Recovery, ...] = ()

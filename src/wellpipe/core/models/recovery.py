@@ -14,7 +14,7 @@ __all__ = ["Recovery", "RecoveryScore"]
 class RecoveryScore(BaseModel):
     """A recovery's measurements."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     recovery_score_pct: float = Field(ge=0, le=100)
     resting_heart_rate_bpm: float = Field(ge=0)

@@ -33,7 +33,7 @@ class SleepStage(StrEnum):
 class StageSegment(BaseModel):
     """One contiguous stretch of a single stage."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     stage: SleepStage
     start: AwareDatetime
@@ -57,7 +57,7 @@ class SleepScore(BaseModel):
     A field the provider does not measure is ``None``, never zero.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     in_bed_duration_min: float = Field(ge=0)
     asleep_duration_min: float = Field(ge=0, description="light + deep + REM (or classic asleep)")

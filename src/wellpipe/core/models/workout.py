@@ -14,7 +14,7 @@ __all__ = ["HeartRateZones", "Workout", "WorkoutScore"]
 class HeartRateZones(BaseModel):
     """Minutes spent in each heart-rate zone (zone 0 is the lightest)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     zone_0_min: float = Field(ge=0)
     zone_1_min: float = Field(ge=0)
@@ -27,7 +27,7 @@ class HeartRateZones(BaseModel):
 class WorkoutScore(BaseModel):
     """A workout's measurements. A field the provider lacks is ``None``, never zero."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     strain: float | None = Field(default=None, ge=0, le=21, description="WHOOP's 0-21 scale")
     energy_kcal: float | None = Field(default=None, ge=0)

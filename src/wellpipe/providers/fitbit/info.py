@@ -100,4 +100,50 @@ INFO = ProviderInfo(
         (PROFILE_SCOPE, "Profile"),
         (SETTINGS_SCOPE, "Settings"),
     ),
+    unmeasured=(
+        (
+            DataKind.SLEEP,
+            (
+                "no_data_duration_min",
+                "sleep_cycle_count",
+                "disturbance_count",
+                "sleep_need_min",
+                "sleep_performance_pct",
+                "sleep_score_pct",
+                "sleep_consistency_pct",
+                "sleep_efficiency_pct",
+                "respiratory_rate_per_min",
+                "avg_heart_rate_bpm",
+                "lowest_heart_rate_bpm",
+                "avg_hrv_rmssd_ms",
+            ),
+        ),
+        (
+            DataKind.ACTIVITY,
+            (
+                "high_activity_min",
+                "medium_activity_min",
+                "low_activity_min",
+                "sedentary_min",
+                "activity_score_pct",
+            ),
+        ),
+        (
+            DataKind.VITALS,
+            ("breathing_disturbance_index", "stress_high_min", "recovery_high_min"),
+        ),
+        (
+            DataKind.WORKOUT,
+            (
+                "strain",
+                "max_heart_rate_bpm",
+                "heart_rate_recorded_pct",
+                "altitude_change_m",
+                "intensity",
+                "heart_rate_zones",
+            ),
+        ),
+        (DataKind.PROFILE, ("email", "first_name", "last_name", "biological_sex")),
+        (DataKind.BODY_MEASUREMENT, ("max_heart_rate_bpm",)),
+    ),
 )

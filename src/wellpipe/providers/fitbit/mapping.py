@@ -79,6 +79,8 @@ _STAGES: Final = {
     "RESTLESS": SleepStage.RESTLESS,
 }
 _GENERIC_EXERCISES: Final = frozenset({"OTHER", "EXERCISE_TYPE_UNSPECIFIED"})
+_RHR_METHODS: Final = {"WITH_SLEEP": False, "ONLY_WITH_AWAKE_DATA": True}
+"""``dailyRestingHeartRateMetadata.calculationMethod``: whether only awake data was used."""
 
 
 class _Named(Protocol):
@@ -315,23 +317,28 @@ def vitals_to_core(
     """One `DailyVitals` per date from `VITALS_DAILY_TYPES` points and ``weight`` samples.
 
     Skin temperature deviation is nightly minus the 30-day baseline (Fitbit's
-    "relative" temperature); without a baseline it stays absent. A day's
-    weight is its latest weigh-in. Newest day first.
+    "relative" temperature); without a baseline it stays absent. A resting heart
+    rate Google computed with awake data only (``ONLY_WITH_AWAKE_DATA``: no sleep
+    tracked) says so (``resting_heart_rate_awake_only``). A day's weight is its
+    latest weigh-in. Newest day first.
     """
-    days: dict[date, dict[str, float]] = {}
+    days: dict[date, dict[str, float | bool]] = {}
     extras: dict[date, dict[str, JsonValue]] = {}
     weighed_at: dict[date, datetime] = {}
 
-    def at(day: date) -> dict[str, float]:
+    def at(day: date) -> dict[str, float | bool]:
         extras.setdefault(day, {})
         return days.setdefault(day, {})
 
     for point in points:
         if (rhr := point.dailyRestingHeartRate) is not None:
             day = rhr.date.as_date()
-            at(day)["resting_heart_rate_bpm"] = float(rhr.beatsPerMinute)
+            values = at(day)
+            values["resting_heart_rate_bpm"] = float(rhr.beatsPerMinute)
             method = rhr.dailyRestingHeartRateMetadata
-            if method is not None and method.calculationMethod:
+            if method is not None and method.calculationMethod in _RHR_METHODS:
+                values["resting_heart_rate_awake_only"] = _RHR_METHODS[method.calculationMethod]
+            elif method is not None and method.calculationMethod:
                 extras[day]["resting_heart_rate_method"] = method.calculationMethod
         elif (hrv := point.dailyHeartRateVariability) is not None:
             day = hrv.date.as_date()

@@ -124,7 +124,7 @@ Duration = Annotated[timedelta, PlainValidator(_duration, json_schema_input_type
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, strict=True, frozen=True, extra="ignore")
 
 
 # ------------------------------------------------------------------ time
@@ -653,7 +653,7 @@ class Settings(_Wire):
 class ErrorInfo(BaseModel):
     """One entry of ``details``; only ``google.rpc.ErrorInfo`` entries carry a ``reason``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     type: str | None = Field(default=None, alias="@type")
     reason: str | None = None
@@ -664,7 +664,7 @@ class ErrorInfo(BaseModel):
 class ErrorStatus(BaseModel):
     """``Status`` as REST sends it (with ``status``), read leniently: never hide the error."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     code: int | None = None
     message: str | None = None
@@ -680,6 +680,6 @@ class ErrorStatus(BaseModel):
 class ErrorEnvelope(BaseModel):
     """``{"error": ErrorStatus}``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     error: ErrorStatus

@@ -68,4 +68,34 @@ INFO = ProviderInfo(
         ("session", "Sessions"),
         ("spo2Daily", "Blood oxygen (SpO2)"),
     ),
+    unmeasured=(
+        (
+            DataKind.SLEEP,
+            (
+                "no_data_duration_min",
+                "sleep_cycle_count",
+                "sleep_need_min",
+                "sleep_performance_pct",
+                "sleep_consistency_pct",
+            ),
+        ),
+        (DataKind.ACTIVITY, ("active_zone_min",)),
+        (DataKind.VITALS, ("skin_temp_celsius", "weight_kg", "resting_heart_rate_awake_only")),
+        (
+            DataKind.WORKOUT,
+            (
+                "strain",
+                "avg_heart_rate_bpm",
+                "max_heart_rate_bpm",
+                "heart_rate_recorded_pct",
+                "altitude_gain_m",
+                "altitude_change_m",
+                "steps",
+                "active_zone_min",
+                "heart_rate_zones",
+            ),
+        ),
+        (DataKind.PROFILE, ("first_name", "last_name")),
+        (DataKind.BODY_MEASUREMENT, ("max_heart_rate_bpm",)),
+    ),
 )

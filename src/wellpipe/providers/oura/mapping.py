@@ -13,7 +13,9 @@ Sleep periods:
 * ``long_sleep`` is the night; ``sleep`` and ``late_nap`` are naps (a period
   without a type counts as a nap when it lasted under 3 hours in bed);
 * a period is scored when Oura measured its ``total_sleep_duration``, else it
-  is ``UNSCORABLE`` (Oura does not say "pending");
+  is ``UNSCORABLE`` (Oura does not say "pending"); a night whose ``daily_sleep``
+  came with a null score (a low-battery night, say) is ``UNSCORABLE`` too, not a
+  scored night with its scores missing;
 * seconds become minutes; ``average_breath`` is the respiratory rate;
 * the stage timeline comes from ``sleep_phase_5_min`` (1 deep, 2 light, 3 REM,
   4 awake), one slot per 5 minutes from ``bedtime_start``, runs of one stage merged;
@@ -140,13 +142,18 @@ def stages_from_5_min(phases: str, start: datetime, end: datetime) -> tuple[Stag
 
 
 def sleep_to_core(
-    period: wire.PublicModifiedSleepModel, *, sleep_score: int | None = None
+    period: wire.PublicModifiedSleepModel,
+    *,
+    sleep_score: int | None = None,
+    unscored: bool = False,
 ) -> Sleep:
     """An Oura sleep period (night or nap).
 
     Args:
         period: The period; it must be a sleep (`is_sleep`).
         sleep_score: The day's ``daily_sleep`` score, for the night only.
+        unscored: Oura scored the day's sleep as nothing (its ``daily_sleep`` score is
+            null): the night is `ScoreState.UNSCORABLE` whatever it measured.
 
     Raises:
         ValueError: the period is a rejected rest or deleted.
@@ -155,7 +162,7 @@ def sleep_to_core(
         raise ValueError(f"an Oura {period.type} period is not a sleep")
     start, end = period.bedtime_start, period.bedtime_end
     score = None
-    if period.total_sleep_duration is not None:
+    if period.total_sleep_duration is not None and not unscored:
         score = SleepScore(
             in_bed_duration_min=period.time_in_bed / 60,
             asleep_duration_min=period.total_sleep_duration / 60,
@@ -175,6 +182,8 @@ def sleep_to_core(
     extras: dict[str, JsonValue] = {"period": period.period}
     if period.type is not None:
         extras["type"] = period.type.value
+    if period.low_battery_alert:
+        extras["low_battery_alert"] = True
     return Sleep(
         provider=PROVIDER,
         source_id=period.id,
@@ -197,12 +206,17 @@ def sleeps_to_core(
 ) -> tuple[Sleep, ...]:
     """Every sleep among ``periods`` (rests and deleted periods dropped), in Oura's order.
 
-    Each day's ``daily_sleep`` score goes on that day's night (`main_sleeps`).
+    Each day's ``daily_sleep`` score goes on that day's night (`main_sleeps`); a night
+    whose ``daily_sleep`` has a null score is unscorable.
     """
     scores = {daily.day: daily.score for daily in daily_sleeps}
     nights = {period.id for period in main_sleeps(p for p in periods if is_sleep(p)).values()}
     return tuple(
-        sleep_to_core(p, sleep_score=scores.get(p.day) if p.id in nights else None)
+        sleep_to_core(
+            p,
+            sleep_score=scores.get(p.day) if p.id in nights else None,
+            unscored=p.id in nights and p.day in scores and scores[p.day] is None,
+        )
         for p in periods
         if is_sleep(p)
     )

@@ -50,7 +50,7 @@ __all__ = [
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, strict=True, frozen=True, extra="ignore")
 
 
 RecordT = TypeVar("RecordT", bound=BaseModel)

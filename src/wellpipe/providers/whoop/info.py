@@ -55,4 +55,18 @@ INFO = ProviderInfo(
         ("read:body_measurement", "Body measurements"),
         ("offline", "Stay connected"),
     ),
+    unmeasured=(
+        (
+            DataKind.SLEEP,
+            (
+                "latency_min",
+                "sleep_score_pct",
+                "avg_heart_rate_bpm",
+                "lowest_heart_rate_bpm",
+                "avg_hrv_rmssd_ms",
+            ),
+        ),
+        (DataKind.WORKOUT, ("steps", "active_zone_min", "intensity")),
+        (DataKind.PROFILE, ("age", "biological_sex")),
+    ),
 )

@@ -51,7 +51,7 @@ class ScoreState(StrEnum):
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, strict=True, frozen=True, extra="ignore")
 
 
 class _Scored(_Wire):
