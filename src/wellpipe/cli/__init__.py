@@ -9,6 +9,7 @@ Desktop waits for their first answer. Everything else is the click group
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ def run() -> None:
     """The ``wellpipe`` command."""
     demo = _STDIO_COMMANDS.get(tuple(sys.argv[1:]))
     if demo is not None and not sys.stdin.isatty():
+        # Pydantic looks for plugins in every installed distribution's metadata at the
+        # first model (~20-50 ms); the server uses none. An explicit setting is kept.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
         from wellpipe.cli.logs import configure_logging
         from wellpipe.cli.server_plan import DEFAULT_SEED, ServerPlan
         from wellpipe.cli.stdio_serve import serve_on_stdio

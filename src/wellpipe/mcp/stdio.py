@@ -133,10 +133,11 @@ class _Loop:
 
 class _Front:
     def __init__(self, open_runner: OpenRunner, run_sdk: RunSdk) -> None:
+        self._loop = _Loop(open_runner)
+        self._loop.start()  # first: the runner loads while the handshake is answered
         self._static = load()
         self._modern = self._static["modern"]
         self._run_sdk = run_sdk
-        self._loop = _Loop(open_runner)
         self._client_in: IO[bytes] = os.fdopen(os.dup(0), "rb")
         self._client_out: IO[bytes] = os.fdopen(os.dup(1), "wb")
         sdk_in_r, self._sdk_in_w = os.pipe()
@@ -322,7 +323,6 @@ class _Front:
         envelope = _envelope(params)
         if self._era is None:
             self._era = "modern" if envelope is not None and method != "initialize" else "legacy"
-            self._loop.start()  # the runner loads while the client is busy with the handshake
         if self._era == "modern":
             return self._answer_modern(message, method, ident, params or {}, envelope)
         if envelope is not None:
