@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -17,8 +17,10 @@ from pydantic import (
 
 from wellpipe.core.errors import not_a_provider
 from wellpipe.core.reading import MAX_DAYS, range_problem
-from wellpipe.mcp.search import DayId, RecordId, parse_id, query_provider
 from wellpipe.providers import available_providers
+
+if TYPE_CHECKING:
+    from wellpipe.mcp.search import DayId, RecordId
 
 __all__ = [
     "MAX_DAYS",
@@ -123,6 +125,8 @@ class SearchArgs(StrictArgs):
     @property
     def provider(self) -> str | None:
         """The one provider the query names, or ``None`` to read every connected one."""
+        from wellpipe.mcp.search import query_provider  # search's module loads on first use
+
         return query_provider(self.query)
 
 
@@ -133,7 +137,7 @@ class FetchArgs(StrictArgs):
 
     @model_validator(mode="after")
     def _an_id_search_gives(self) -> Self:
-        provider = parse_id(self.id).provider
+        provider = self.item.provider
         if provider is not None:
             installed_provider(provider)
         return self
@@ -141,6 +145,8 @@ class FetchArgs(StrictArgs):
     @property
     def item(self) -> DayId | RecordId:
         """The day or record the id names."""
+        from wellpipe.mcp.search import parse_id  # search's module loads on first use
+
         return parse_id(self.id)
 
     @property

@@ -40,7 +40,6 @@ from wellpipe.mcp.arguments import (
     SearchArgs,
     StrictArgs,
 )
-from wellpipe.mcp.search import DayId, day_text, parse_query, record_text, search_results
 from wellpipe.mcp.tables import Table, summary_table, table_for
 
 __all__ = [
@@ -211,6 +210,8 @@ async def _profile(context: ToolContext, args: ProviderArgs) -> Answer:
 
 
 async def _search(context: ToolContext, args: SearchArgs) -> Answer:
+    from wellpipe.mcp.search import parse_query, search_results  # loads on first use
+
     read = reader(context)
     query = parse_query(args.query, today=read.today())
     reading = await read.between(query.asks, query.first, query.last)
@@ -221,6 +222,8 @@ _SEARCH_AGAIN = "run search again and pass one of the ids it returns"
 
 
 async def _fetch(context: ToolContext, args: FetchArgs) -> Answer:
+    from wellpipe.mcp.search import DayId, day_text, record_text  # loads on first use
+
     item, read = args.item, reader(context)
     if isinstance(item, DayId):
         reading = await read.between("summary", item.day, item.day)
