@@ -28,6 +28,7 @@ the standard library.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -94,6 +95,10 @@ class _Loop:
                 self._thread.start()
 
     def _open(self) -> None:
+        # What loads here (modules, pydantic's models) lives as long as the process:
+        # the cyclic collector would only walk it again and again while it loads. So
+        # it is off for the load, and what was made is frozen out of its way after.
+        gc.disable()
         try:
             from anyio.from_thread import start_blocking_portal
 
@@ -104,6 +109,9 @@ class _Loop:
         except BaseException as exc:  # reported with every call that needed it
             self.failure = exc
             sys.stderr.write(f"wellpipe: the MCP server could not start: {exc}\n")
+        finally:
+            gc.freeze()
+            gc.enable()
         with self._lock:
             self._ready.set()
             backlog, self._backlog = self._backlog, []
