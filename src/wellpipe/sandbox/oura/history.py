@@ -804,34 +804,53 @@ class _MemberBuilder:
                 ("autodetected", "confirmed", "manual", "workout_heart_rate"),
                 weights=(45 if name == "walking" else 10, 25, 25, 15),
             )[0]
-            speed = {"walking": 80, "running": 170, "cycling": 380, "hiking": 70}.get(name, 40)
-            distance = (
-                round(minutes * speed * rng.uniform(0.85, 1.15), 1)
-                if has_distance and not (source == "manual" and rng.random() < 0.5)
-                else None
+            self.workout_document(
+                rng, day, tz, start, end, minutes, name, intensity, has_distance, kcal, source
             )
-            self.add(
-                "workout",
-                day,
-                tz,
-                start,
-                {
-                    "id": _doc_id(rng),
-                    "activity": name,
-                    "calories": round(minutes * kcal * rng.uniform(0.8, 1.2), 3),
-                    "day": day.isoformat(),
-                    "distance": distance,
-                    "end_datetime": oura_time(end),
-                    "intensity": intensity,
-                    "label": _LABELS.get(name) if rng.random() < 0.2 else None,
-                    "source": source,
-                    "start_datetime": oura_time(start),
-                },
-            )
-            self.interval(start, end, "workout")
             first = (hour - 4) * 12
             slots.append((first, first + minutes // 5 + 1, intensity))
         return slots
+
+    def workout_document(
+        self,
+        rng: random.Random,
+        day: date,
+        tz: timezone,
+        start: datetime,
+        end: datetime,
+        minutes: float,
+        name: str,
+        intensity: str,
+        has_distance: bool,
+        kcal: float,
+        source: str,
+    ) -> None:
+        """One workout document as Oura's API sends it, and the interval it occupies."""
+        speed = {"walking": 80, "running": 170, "cycling": 380, "hiking": 70}.get(name, 40)
+        distance = (
+            round(minutes * speed * rng.uniform(0.85, 1.15), 1)
+            if has_distance and not (source == "manual" and rng.random() < 0.5)
+            else None
+        )
+        self.add(
+            "workout",
+            day,
+            tz,
+            start,
+            {
+                "id": _doc_id(rng),
+                "activity": name,
+                "calories": round(minutes * kcal * rng.uniform(0.8, 1.2), 3),
+                "day": day.isoformat(),
+                "distance": distance,
+                "end_datetime": oura_time(end),
+                "intensity": intensity,
+                "label": _LABELS.get(name) if rng.random() < 0.2 else None,
+                "source": source,
+                "start_datetime": oura_time(start),
+            },
+        )
+        self.interval(start, end, "workout")
 
     def measured_workouts(
         self, truth: Life, rng: random.Random, day: date, tz: timezone
@@ -854,31 +873,9 @@ class _MemberBuilder:
             if end > self.now:
                 continue
             minutes = (end - start).total_seconds() / 60
-            speed = {"walking": 80, "running": 170, "cycling": 380, "hiking": 70}.get(name, 40)
-            distance = (
-                round(minutes * speed * rng.uniform(0.85, 1.15), 1)
-                if has_distance and not (source == "manual" and rng.random() < 0.5)
-                else None
+            self.workout_document(
+                rng, day, tz, start, end, minutes, name, intensity, has_distance, kcal, source
             )
-            self.add(
-                "workout",
-                day,
-                tz,
-                start,
-                {
-                    "id": _doc_id(rng),
-                    "activity": name,
-                    "calories": round(minutes * kcal * rng.uniform(0.8, 1.2), 3),
-                    "day": day.isoformat(),
-                    "distance": distance,
-                    "end_datetime": oura_time(end),
-                    "intensity": intensity,
-                    "label": _LABELS.get(name) if rng.random() < 0.2 else None,
-                    "source": source,
-                    "start_datetime": oura_time(start),
-                },
-            )
-            self.interval(start, end, "workout")
             first = int((start - day_start).total_seconds() // 300)
             slots.append((first, first + int(minutes) // 5 + 1, intensity))
         return slots
