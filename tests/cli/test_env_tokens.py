@@ -316,8 +316,14 @@ async def test_a_lost_refresh_answer_is_remembered_and_explains_the_dead_grant(
     assert store.refresh_unanswered_at == clock.now()
 
     async with local(paths, clock, network) as whoop:
-        with pytest.raises(ReauthorizationRequired):
+        with pytest.raises(ReauthorizationRequired) as dead:
             await whoop.profile()  # the stored refresh token was spent: invalid_grant
+        with pytest.raises(ReauthorizationRequired) as still:
+            await whoop.profile()
+    # What a tool answer says, at once and after: the token was spent, not missing.
+    for said in (str(dead.value), str(still.value)):
+        assert "the refresh token was spent" in said
+        assert "no refresh token is stored" not in said
     reason = EnvTokenProvider(paths, clock=clock, environ={}).reauthorization_reason
     assert reason is not None
     assert "the refresh token was spent" in reason

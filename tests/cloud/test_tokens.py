@@ -411,7 +411,8 @@ async def test_an_invalid_grant_marks_the_connection_once(
         )
         with pytest.raises(ReauthorizationRequired, match="reconnect WHOOP in the dashboard"):
             await refresher.access_token()
-        with pytest.raises(ReauthorizationRequired, match="no refresh token is stored"):
+        # Asked again, the recorded reason, not "no refresh token is stored".
+        with pytest.raises(ReauthorizationRequired, match="the provider refused the refresh token"):
             await refresher.access_token()
     row = await raw_row(ctx, user)
     assert (row.status, row.refresh_token, row.access_token) == ("needs_reauth", None, None)

@@ -168,9 +168,12 @@ async def test_invalid_grant_marks_the_grant_dead_and_stops_refreshing(
     assert caught.value.provider == "whoop"
     assert tokens.reauthorization_reason is not None
     requests_so_far = sandbox.auth.token_requests
-    with pytest.raises(ReauthorizationRequired):
+    with pytest.raises(ReauthorizationRequired) as again:
         await connected.profile()
     assert sandbox.auth.token_requests == requests_so_far  # no retry storm on a dead grant
+    # The next call says why the grant is dead, as recorded, not that no token is stored.
+    assert tokens.reauthorization_reason in str(again.value)
+    assert "no refresh token is stored" not in str(again.value)
 
 
 @pytest.mark.parametrize(

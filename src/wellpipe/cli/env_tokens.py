@@ -331,6 +331,10 @@ class EnvTokenProvider:
         """The stored access token, or ``None``."""
         return self._stored().get(self.keys.access)
 
+    async def dead_grant_reason(self) -> str | None:
+        """The reason recorded in the ``.env`` when the grant was marked dead, or ``None``."""
+        return self.reauthorization_reason
+
     async def get_refresh_token(self) -> str | None:
         """The stored refresh token, or ``None`` if there is none or the grant is dead."""
         stored = self._stored()

@@ -92,6 +92,10 @@ class TokenProvider(Protocol):
         """
         ...
 
+    async def dead_grant_reason(self) -> str | None:
+        """Why the grant was marked dead (as recorded), or ``None`` if it was not."""
+        ...
+
 
 class HealthProvider(Protocol):
     """What one connected account at one provider can read."""

@@ -79,3 +79,7 @@ class MemoryTokenProvider:
     async def mark_reauthorization_required(self, reason: str) -> None:
         """Remember that the grant is dead."""
         self.reauthorization_reason = reason
+
+    async def dead_grant_reason(self) -> str | None:
+        """Why the grant was marked dead, or ``None``."""
+        return self.reauthorization_reason

@@ -89,7 +89,8 @@ class TokenRefresher:
                 return current  # someone else refreshed while we waited for the lock
             refresh_token = await self._tokens.get_refresh_token()
             if not refresh_token:
-                raise self._dead("no refresh token is stored")
+                recorded = await self._tokens.dead_grant_reason()
+                raise self._dead(recorded or "no refresh token is stored")
             with anyio.CancelScope(shield=True):
                 token = await self._rotate(refresh_token)
         return token
@@ -108,10 +109,11 @@ class TokenRefresher:
             logger.warning(
                 "%s grant is dead (invalid_grant); re-authorization needed", self._provider
             )
-            await self._tokens.mark_reauthorization_required(
-                "the provider refused the refresh token"
-            )
-            raise self._dead("the provider refused the refresh token") from None
+            refused = "the provider refused the refresh token"
+            await self._tokens.mark_reauthorization_required(refused)
+            # The store may know better (a refresh whose answer was lost spent the token).
+            recorded = await self._tokens.dead_grant_reason()
+            raise self._dead(recorded or refused) from None
         await self._tokens.update_tokens(new.access_token, new.refresh_token, new.expires_at)
         self.refreshes += 1
         logger.info("%s access token refreshed", self._provider)

@@ -330,6 +330,10 @@ class DatabaseTokenProvider:
             return False
         return self._ctx.clock.now() + margin >= expires_at
 
+    async def dead_grant_reason(self) -> str | None:
+        """Why the grant was marked dead (the connection's recorded reason), or ``None``."""
+        return await self.reauthorization_reason()
+
     async def reauthorization_reason(self) -> str | None:
         """Why the grant needs renewing, or ``None`` while it is active (or absent)."""
         found = await connections.connection_state(self._ctx.db, self.user_id, self.provider)
