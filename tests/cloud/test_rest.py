@@ -560,3 +560,18 @@ async def test_one_day_is_one_day_in_the_audit_and_the_chart(cloud: Cloud, tenan
     assert response.status_code == 200, response.text
     events = [e for e in await list_events(cloud.ctx, tenant.user_id) if e.event == "data.accessed"]
     assert [e.detail["range"] for e in events] == ["last 1 day"]
+
+
+def test_a_record_a_failed_provider_may_hold_is_a_retry_not_a_404() -> None:
+    from wellpipe.cloud.api.deps import problem_for
+    from wellpipe.core.errors import NotFoundAnywhere, ProviderRateLimited
+
+    busy = ProviderRateLimited(provider="fitbit", endpoint=None, retry_after=42)
+    unsure = problem_for(
+        NotFoundAnywhere(what="sleep", missing=["whoop"], failed=[("fitbit", busy)])
+    )
+    assert (unsure.status, unsure.kind) == (503, "provider-unavailable")
+    assert unsure.headers["Retry-After"] == "42"
+    assert "could not be asked" in unsure.detail
+    sure = problem_for(NotFoundAnywhere(what="sleep", missing=["whoop", "oura"]))
+    assert (sure.status, sure.kind) == (404, "not-found")

@@ -31,6 +31,7 @@ from wellpipe.core.errors import (
     AuthError,
     ConfigError,
     NotFound,
+    NotFoundAnywhere,
     ProviderRateLimited,
     ProviderResponseError,
     ProviderUnavailable,
@@ -235,6 +236,11 @@ def problem_for(error: WellpipeError, headers: Mapping[str, str] | None = None) 
         return Problem(503, "provider-busy", sentence, headers=extra)
     if isinstance(error, ProviderUnavailable):
         extra["Retry-After"] = "30"
+        return Problem(503, "provider-unavailable", sentence, headers=extra)
+    if isinstance(error, NotFoundAnywhere) and error.failed:
+        # A provider that could not be asked may have the record: not a 404 but a retry.
+        waits = [e.retry_after for _, e in error.failed if isinstance(e, ProviderRateLimited)]
+        extra["Retry-After"] = _seconds(max(waits)) if waits else "30"
         return Problem(503, "provider-unavailable", sentence, headers=extra)
     if isinstance(error, NotFound):
         return Problem(404, "not-found", sentence, headers=extra)
