@@ -491,9 +491,14 @@ def modern(ident: int | str, method: str, params: dict[str, Any] | None = None) 
     return request(ident, method, {**(params or {}), "_meta": dict(ENVELOPE)})
 
 
+# Past days only: today's partial day grows while the two servers answer (steps, energy).
+_PAST = {
+    "start": str(date.today() - timedelta(days=8)),
+    "end": str(date.today() - timedelta(days=2)),
+}
 FRONT_CALLS: list[tuple[str, Any]] = [
-    ("get-recent-sleep", {"days": 7}),
-    ("get-daily-summary", {"days": 3}),
+    ("get-range", {"kind": "sleep", **_PAST}),
+    ("get-range", {"kind": "summary", **_PAST}),
     ("get-profile", {}),
     ("get-profile", None),
     ("get-recent-sleep", {"days": 0}),

@@ -82,6 +82,7 @@ class ConnectionRow:
         access_token: The sealed access token, if any.
         refresh_token: The sealed refresh token, if any.
         expires_at: When the access token expires, if known.
+        status_reason: Why the grant needs renewing (``needs_reauth`` only).
     """
 
     id: str
@@ -92,6 +93,7 @@ class ConnectionRow:
     access_token: bytes | None
     refresh_token: bytes | None
     expires_at: datetime | None
+    status_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ async def _load_row(db: Database, user_id: str, provider: str) -> ConnectionRow 
                     Connection.access_token,
                     Connection.refresh_token,
                     Connection.expires_at,
+                    Connection.status_reason,
                 ).where(Connection.user_id == user_id, Connection.provider == provider)
             )
         ).one_or_none()
@@ -158,6 +161,7 @@ async def _load_row(db: Database, user_id: str, provider: str) -> ConnectionRow 
         access_token=found.access_token,
         refresh_token=found.refresh_token,
         expires_at=found.expires_at,
+        status_reason=found.status_reason,
     )
 
 

@@ -331,8 +331,11 @@ class DatabaseTokenProvider:
         return self._ctx.clock.now() + margin >= expires_at
 
     async def dead_grant_reason(self) -> str | None:
-        """Why the grant was marked dead (the connection's recorded reason), or ``None``."""
-        return await self.reauthorization_reason()
+        """Why the grant was marked dead, from the row this instance last read or wrote."""
+        row = self._seen if self._seen is not None else await self._read()
+        if row is None or row.status == "active":
+            return None
+        return row.status_reason
 
     async def reauthorization_reason(self) -> str | None:
         """Why the grant needs renewing, or ``None`` while it is active (or absent)."""
@@ -502,6 +505,7 @@ class DatabaseTokenProvider:
                     access_token=None,
                     refresh_token=None,
                     expires_at=base.expires_at,
+                    status_reason=reason,
                 )
             )
         else:
