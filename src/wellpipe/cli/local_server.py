@@ -28,7 +28,7 @@ from wellpipe.cli.local_tools import (
     local_runner,
 )
 from wellpipe.cli.server_plan import ServerPlan
-from wellpipe.core.errors import ConfigError
+from wellpipe.core.errors import ConfigError, listed
 from wellpipe.mcp.calls import ToolRunner
 from wellpipe.mcp.server import WellpipeServer
 
@@ -276,8 +276,7 @@ def http_app(
 def _listing(names: Sequence[str]) -> str:
     from wellpipe.providers import get_provider_info
 
-    shown = [get_provider_info(name).display_name for name in names] or ["(no)"]
-    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
+    return listed([get_provider_info(name).display_name for name in names]) or "(no)"
 
 
 def _accounts() -> str:

@@ -18,7 +18,7 @@ import anyio
 from wellpipe.cli.home import LocalPaths
 from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import ConfigError
+from wellpipe.core.errors import ConfigError, listed
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.mcp.calls import ProviderNotConnected, ToolRunner
 
@@ -45,11 +45,11 @@ class NoProviderConnected(ConfigError):
 
     def __init__(self, installed: Sequence[str], configured: Sequence[str]) -> None:
         commands = [f"`wellpipe auth {name}`" for name in (configured or installed)]
-        listed = ", ".join(commands[:-1]) + (" or " if len(commands) > 1 else "") + commands[-1]
+        choices = listed(commands, "or")
         if configured:
-            todo = f"connect an account with {listed}"
+            todo = f"connect an account with {choices}"
         else:
-            todo = f"run `wellpipe init` to set up a developer app, then connect it with {listed}"
+            todo = f"run `wellpipe init` to set up a developer app, then connect it with {choices}"
         super().__init__(f"No provider is connected to Wellpipe yet: {todo}.")
 
 

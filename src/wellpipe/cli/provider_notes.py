@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from wellpipe.core.errors import listed
 from wellpipe.core.models import DataKind
 from wellpipe.core.provider_info import ProviderInfo
 
@@ -96,10 +97,6 @@ def short_scope(info: ProviderInfo, scope: str) -> str:
     return info.scope_label(scope) if _is_url(scope) else scope
 
 
-def _and(words: list[str]) -> str:
-    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
-
-
 def granted_names(info: ProviderInfo, granted: Iterable[str]) -> str:
     """The granted scopes in words, requested ones first: "Sleep, Health metrics, Profile"."""
     given = frozenset(granted)
@@ -138,5 +135,5 @@ def missing_note(info: ProviderInfo, granted: frozenset[str]) -> str | None:
         return None
     lacking = lacking_kinds(info, granted)
     costs = list(dict.fromkeys(word for scope in missing for word in _cost(info, scope, lacking)))
-    names = _and([short_scope(info, scope) for scope in missing])
-    return f"without {names}, Wellpipe cannot read {_and(costs)}"
+    names = listed([short_scope(info, scope) for scope in missing])
+    return f"without {names}, Wellpipe cannot read {listed(costs)}"

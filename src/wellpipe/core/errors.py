@@ -46,6 +46,7 @@ __all__ = [
     "UnsupportedDataKind",
     "WellpipeError",
     "display_name",
+    "listed",
     "not_a_provider",
     "why_not",
 ]
@@ -253,9 +254,9 @@ class NotFoundAnywhere(NotFound):
                 parts.append(f"{names[0]} has no {what}")
             elif not failed:
                 article = "an" if what[:1] in set("aeiou") else "a"
-                parts.append(f"None of {_listed(names, 'or')} has {article} {what}")
+                parts.append(f"None of {listed(names, 'or')} has {article} {what}")
             else:
-                parts.append(f"{_listed(names, 'and')} have no {what}")
+                parts.append(f"{listed(names)} have no {what}")
         for name, error in failed:
             parts.append(f"{shown(name)} could not be asked ({why_not(error)})")
         todo = action if not failed else f"{action}, or ask again once every provider answers"
@@ -337,8 +338,11 @@ def display_name(provider: str) -> str:
 _display_name = display_name
 
 
-def _listed(names: Sequence[str], conjunction: str) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+def listed(names: Sequence[str], conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``or`` as asked); nothing for no names."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
 
 
 def _on(endpoint: str | None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from wellpipe.core.clock import SystemClock
-from wellpipe.core.errors import UnknownProviderError, WellpipeError, not_a_provider
+from wellpipe.core.errors import UnknownProviderError, WellpipeError, listed, not_a_provider
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.mcp.arguments import explain
 from wellpipe.mcp.tools import TOOLS, ToolContext, tool_by_name
@@ -50,8 +50,8 @@ say which connections were left out and why.
 def none_connected() -> str:
     """The sentence for a self-hosted caller with nothing connected: each command that exists."""
     commands = [f"`wellpipe auth {name}`" for name in _installed()] or ["`wellpipe init`"]
-    listed = commands[0] if len(commands) == 1 else f"{', '.join(commands[:-1])} or {commands[-1]}"
-    return f"No provider is connected to Wellpipe yet; connect one first ({listed})."
+    choices = listed(commands, "or")
+    return f"No provider is connected to Wellpipe yet; connect one first ({choices})."
 
 
 UNEXPECTED = (
@@ -213,8 +213,8 @@ class ToolRunner:
         except ValidationError as invalid:
             return ToolOutcome.error(explain(invalid, spec.arguments))
         wanted = getattr(validated, "provider", None)
-        if wanted is not None and wanted not in _installed():
-            return ToolOutcome.error(f"{not_a_provider(wanted, _installed())}.")
+        if wanted is not None and wanted not in (installed := _installed()):
+            return ToolOutcome.error(f"{not_a_provider(wanted, installed)}.")
         try:
             async with self._connect(wanted) as providers:
                 if not providers:

@@ -36,6 +36,7 @@ from wellpipe.cloud.web.labels import (
 )
 from wellpipe.cloud.web.pages import HERE, STATIC_FILES, PageError, PageRoute, Web
 from wellpipe.cloud.web.snippets import PLACEHOLDER, connector_for, snippets_for
+from wellpipe.core.errors import listed
 from wellpipe.providers import available_providers, get_provider_info
 
 __all__ = ["router"]
@@ -90,8 +91,7 @@ async def static(name: str) -> Response:
 async def landing(web: WebDep) -> Response:
     """What Wellpipe Cloud is, with the ways in."""
     shown = [get_provider_info(name).display_name for name in available_providers()]
-    names = ", ".join(shown[:-1]) + (" or " if len(shown) > 1 else "") + "".join(shown[-1:])
-    return web.render("landing.html", provider_names=names or "your wearable")
+    return web.render("landing.html", provider_names=listed(shown, "or") or "your wearable")
 
 
 @router.get("/signup", response_class=HTMLResponse)

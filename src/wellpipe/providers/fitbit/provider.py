@@ -16,6 +16,7 @@ from wellpipe.core.errors import (
     ProviderResponseError,
     ScopeNotGranted,
     UnsupportedDataKind,
+    listed,
 )
 from wellpipe.core.models import (
     BodyMeasurement,
@@ -271,15 +272,12 @@ def _by_scope(refusals: list[ScopeNotGranted]) -> list[ScopeNotGranted]:
         ScopeNotGranted(
             provider=INFO.name,
             scope=scope,
-            needed_for=_join(list(dict.fromkeys(r.needed_for for r in same))),
+            needed_for=listed(list(dict.fromkeys(r.needed_for for r in same))),
             action=same[0].action,
         )
         for scope, same in grouped.items()
     ]
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 async def _latest(points: AsyncIterator[wire.DataPoint]) -> wire.DataPoint | None:
