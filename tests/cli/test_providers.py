@@ -24,12 +24,8 @@ from wellpipe.cli.auth_command import AuthHooks, scopes_from_callback
 from wellpipe.cli.env_file import EnvFile
 from wellpipe.cli.home import LocalPaths
 from wellpipe.cli.local_config import AppKeys, LocalConfig, default_redirect_uri
-from wellpipe.cli.local_server import (
-    NoProviderConnected,
-    SharedProviders,
-    _server,
-    demo_providers,
-)
+from wellpipe.cli.local_server import _server
+from wellpipe.cli.local_tools import NoProviderConnected, SharedProviders, demo_providers
 from wellpipe.cli.provider_notes import lacking_kinds, notes_for
 from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.cli.state import LocalState

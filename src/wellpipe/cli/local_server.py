@@ -21,12 +21,7 @@ from typing import Any
 import anyio
 
 from wellpipe.cli.home import LocalPaths
-from wellpipe.cli.local_tools import (
-    NoProviderConnected,
-    SharedProviders,
-    demo_providers,
-    local_runner,
-)
+from wellpipe.cli.local_tools import demo_providers, local_runner
 from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.errors import ConfigError, listed
 from wellpipe.mcp.calls import ToolRunner
@@ -36,9 +31,7 @@ __all__ = [
     "HTTP_TOKEN_ENV",
     "BearerGate",
     "EndpointPage",
-    "NoProviderConnected",
     "ServerPlan",
-    "SharedProviders",
     "connect_lines",
     "demo_providers",
     "http_app",
@@ -291,9 +284,10 @@ def _accounts() -> str:
 def _banner(plan: ServerPlan, url: str, token: str | None) -> str:
     from wellpipe.cli.claude_config import DEFAULT_NAME, desktop_entry
 
+    sandboxes = demo_providers() if plan.demo else []
     what = (
-        f"the built-in {_listing(demo_providers())} "
-        f"sandbox{'es' if len(demo_providers()) > 1 else ''} (synthetic data, no account needed)"
+        f"the built-in {_listing(sandboxes)} "
+        f"sandbox{'es' if len(sandboxes) > 1 else ''} (synthetic data, no account needed)"
         if plan.demo
         else _accounts()
     )

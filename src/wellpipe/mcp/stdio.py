@@ -69,7 +69,7 @@ def _envelope(params: Any) -> dict[str, Any] | None:
 
 
 class _Loop:
-    """An event loop on its own thread, holding the tool runner; started once, on first need.
+    """An event loop on its own thread, holding the tool runner; started once, at spawn.
 
     Tool calls run here, and so does the SDK after a hand-off, so both share
     one runner (one set of provider connections, one token refresher).
@@ -84,7 +84,6 @@ class _Loop:
         self._runner_cm: AbstractContextManager[ToolRunner] | None = None
         self.portal: BlockingPortal | None = None
         self.runner: ToolRunner | None = None
-        self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -106,8 +105,7 @@ class _Loop:
             self.portal = self._portal_cm.__enter__()
             self._runner_cm = self.portal.wrap_async_context_manager(self._open_runner())
             self.runner = self._runner_cm.__enter__()
-        except BaseException as exc:  # reported with every call that needed it
-            self.failure = exc
+        except BaseException as exc:  # every call then gets the unexpected-error answer
             sys.stderr.write(f"wellpipe: the MCP server could not start: {exc}\n")
         finally:
             gc.freeze()
@@ -159,7 +157,6 @@ class _Front:
         self._initialized = False
         self._replay: list[dict[str, Any]] = []  # what the SDK must see first at a hand-off
         self._handed_off = False
-        self._sdk_started = False
         self._settled = threading.Condition()
         self._pending: set[str] = set()  # ids of forwarded requests the SDK has not answered
         self._calls: dict[str, Future[ToolOutcome] | None] = {}  # the front's own tool calls
@@ -271,9 +268,7 @@ class _Front:
                 if key not in self._calls:
                     return  # cancelled while the runner was loading
             if loop.portal is None or loop.runner is None:
-                from wellpipe.mcp.calls import UNEXPECTED, ToolOutcome
-
-                self._answer_call(ident, ToolOutcome.error(UNEXPECTED), extra)
+                self._answer_unexpected(ident, extra)
                 return
             future = loop.portal.start_task_soon(
                 loop.runner.call, params["name"], params.get("arguments")
@@ -294,9 +289,12 @@ class _Front:
         if failure is None:
             self._answer_call(ident, future.result(), extra)
             return
+        sys.stderr.write(f"wellpipe: a tool call failed: {type(failure).__name__}\n")
+        self._answer_unexpected(ident, extra)
+
+    def _answer_unexpected(self, ident: Any, extra: dict[str, Any]) -> None:
         from wellpipe.mcp.calls import UNEXPECTED, ToolOutcome
 
-        sys.stderr.write(f"wellpipe: a tool call failed: {type(failure).__name__}\n")
         self._answer_call(ident, ToolOutcome.error(UNEXPECTED), extra)
 
     def _answer_call(self, ident: Any, outcome: ToolOutcome, extra: dict[str, Any]) -> None:

@@ -279,7 +279,6 @@ def _by_scope(refusals: list[ScopeNotGranted]) -> list[ScopeNotGranted]:
     ]
 
 
-
 async def _latest(points: AsyncIterator[wire.DataPoint]) -> wire.DataPoint | None:
     async for point in points:
         return point
