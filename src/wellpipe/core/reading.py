@@ -246,20 +246,20 @@ async def ask_each(
 
     async def one(index: int, provider: HealthProvider) -> None:
         try:
-            with patience(MULTI_PROVIDER_PATIENCE_S):
-                outcomes[index] = await ask(provider)
+            outcomes[index] = await ask(provider)
         except WellpipeError as error:
             outcomes[index] = error
 
+    async def beside_others(index: int, provider: HealthProvider) -> None:
+        with patience(MULTI_PROVIDER_PATIENCE_S):
+            await one(index, provider)
+
     if len(providers) == 1:  # nothing to run beside it: no task group, no patience
-        try:
-            outcomes[0] = await ask(providers[0])
-        except WellpipeError as error:
-            outcomes[0] = error
+        await one(0, providers[0])
     elif providers:
         async with anyio.create_task_group() as group:
             for index, provider in enumerate(providers):
-                group.start_soon(one, index, provider)
+                group.start_soon(beside_others, index, provider)
     answers: list[tuple[ProviderInfo, T]] = []
     failures: list[SourceFailure] = []
     for provider, outcome in zip(providers, outcomes, strict=True):
