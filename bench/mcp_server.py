@@ -64,12 +64,13 @@ REDIRECT_URI = "http://127.0.0.1:8976/callback/whoop"
 SEED = 42
 
 TARGET_COLD_START_MS = 400.0
-TARGET_TOOLS_LIST_TOKENS = 1150
+TARGET_TOOLS_LIST_TOKENS = 1260
 """13 tools: ChatGPT's search and fetch (~157 tokens) after Oura and Fitbit's 11.
 
 The budget was 900 for WHOOP's 8 tools; the three new tools and the argument cost ~240
 (1,000 for 11 tools, 956 used); search and fetch brought it to 1,150 (1,113 used); the
-provider enum (+143) was paid for by leaner copy (1,145 used).
+provider enum (+143) was paid for by leaner copy (1,145 used). Issue 15's `fresh` argument on
+the nine reading tools and the long-period copy cost 108 (1,253 used; budget 1,260).
 """
 TARGET_ANSWER_RATIO = 1 / 3
 TARGET_FIRST_ANSWER_MS = 475.0

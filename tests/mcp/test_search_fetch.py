@@ -24,7 +24,7 @@ from tests.fakes import FakeClock
 from tests.providers.fitbit.conftest import connect as connect_fitbit
 from tests.providers.oura.conftest import connect_oura
 from wellpipe.core import HealthProvider
-from wellpipe.core.reading import MAX_DAYS, Reader
+from wellpipe.core.reading import LIVE_DAYS, Reader
 from wellpipe.mcp.search import SEARCH_LIMIT, DayId, RecordId, parse_id, parse_query
 from wellpipe.mcp.server import ProviderNotConnected, build_server
 from wellpipe.sandbox import WhoopSandbox
@@ -163,7 +163,7 @@ def shaped(result: Any) -> dict[str, Any]:
         ("day strain", "cycle", None, "2026-11-15", "2026-11-21"),
         ("marathon training", "workout", None, "2026-11-15", "2026-11-21"),
         ("what's the weather like", None, None, "2026-11-15", "2026-11-21"),
-        ("last 200 days", None, None, "2026-08-24", "2026-11-21"),  # cut to MAX_DAYS
+        ("last 200 days", None, None, "2026-08-24", "2026-11-21"),  # cut to LIVE_DAYS
     ],
 )
 def test_plain_words_become_one_kind_one_provider_one_window(
@@ -191,7 +191,7 @@ def test_how_a_query_was_read_is_said() -> None:
 def test_any_words_give_a_window_the_reader_takes(text: str) -> None:
     parsed = parse_query(text, today=TODAY)
     assert parsed.first <= parsed.last
-    assert (parsed.last - parsed.first).days < MAX_DAYS
+    assert (parsed.last - parsed.first).days < LIVE_DAYS
 
 
 @given(st.text(max_size=300))

@@ -274,7 +274,7 @@ def _calls(today: date) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     good += [("get-profile", {}), ("get-profile", None)]
     bad: list[tuple[str, Any]] = [
         ("get-recent-sleep", {"days": 0}),
-        ("get-recent-sleep", {"days": 91}),
+        ("get-recent-sleep", {"days": 3661}),
         ("get-recent-sleep", {"days": "a week"}),
         ("get-recent-sleep", {"days": 3, "user_id": 1}),
         ("get-daily-summary", {"days": None}),

@@ -8,10 +8,12 @@ imports neither the SDK nor a provider until a call needs one.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, ExitStack, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,7 +24,11 @@ from wellpipe.core.errors import ConfigError, listed
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.mcp.calls import ProviderNotConnected, ToolRunner
 
+if TYPE_CHECKING:
+    from wellpipe.history.local import LocalHistory
+
 __all__ = [
+    "KeptHistory",
     "NoProviderConnected",
     "SharedProviders",
     "demo_origin",
@@ -108,7 +114,52 @@ class SharedProviders:
         await self._stack.aclose()
 
 
-def _local_providers(paths: LocalPaths, clock: Clock) -> SharedProviders:
+class KeptHistory:
+    """The server's history store, opened on the first read and closed with the server.
+
+    Every provider the server opens answers through it (`StoredProvider`): a question
+    asked again is answered from the store, and only days it lacks, or that may still
+    change, are read from the provider.
+    """
+
+    def __init__(self, folder: Callable[[], Path], *, clock: Clock, sync_action: str) -> None:
+        """Keep the history in ``folder()`` (called on first use)."""
+        self._folder = folder
+        self._clock = clock
+        self._sync_action = sync_action
+        self._store: LocalHistory | None = None
+        self._lock = anyio.Lock()
+
+    async def store(self) -> LocalHistory:
+        """The store, opened (and its file created) on first use."""
+        async with self._lock:
+            if self._store is None:
+                from wellpipe.history.local import LocalHistory
+
+                self._store = await LocalHistory.in_home(self._folder())
+            return self._store
+
+    def around(self, opener: Opener) -> Opener:
+        """``opener``, its providers answering from this history."""
+
+        @asynccontextmanager
+        async def opened(name: str) -> AsyncIterator[HealthProvider]:
+            from wellpipe.core.stored import StoredProvider
+
+            async with opener(name) as live:
+                yield StoredProvider(
+                    live, await self.store(), clock=self._clock, sync_action=self._sync_action
+                )
+
+        return opened
+
+    async def aclose(self) -> None:
+        """Close the store (if it was opened)."""
+        if self._store is not None:
+            await self._store.close()
+
+
+def _local_providers(paths: LocalPaths, clock: Clock, history: KeptHistory) -> SharedProviders:
     from wellpipe.cli.connection import connected_providers, open_local
     from wellpipe.cli.local_config import LocalConfig
     from wellpipe.cli.state import LocalState
@@ -127,12 +178,32 @@ def _local_providers(paths: LocalPaths, clock: Clock) -> SharedProviders:
             installed, [name for name in installed if config.is_configured(name)]
         )
 
-    def opener(name: str) -> AbstractAsyncContextManager[HealthProvider]:
+    def live(name: str) -> AbstractAsyncContextManager[HealthProvider]:
         return open_local(name, paths, clock=clock)
 
     return SharedProviders(
-        opener, connected, not_connected, lambda name: state.record_success(name, clock.now())
+        history.around(live),
+        connected,
+        not_connected,
+        lambda name: state.record_success(name, clock.now()),
     )
+
+
+def _home_history(paths: LocalPaths, clock: Clock) -> KeptHistory:
+    def folder() -> Path:
+        paths.ensure_home()
+        return paths.home
+
+    return KeptHistory(folder, clock=clock, sync_action="run `wellpipe sync` first")
+
+
+def _demo_history(clock: Clock, stack: ExitStack) -> KeptHistory:
+    """A history for one demo run only: the sandboxes' people are not the user."""
+
+    def folder() -> Path:
+        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wellpipe-demo-")))
+
+    return KeptHistory(folder, clock=clock, sync_action="run `wellpipe sync --demo` first")
 
 
 def demo_providers() -> list[str]:
@@ -143,7 +214,7 @@ def demo_providers() -> list[str]:
     return [name for name in available_providers() if load_sandbox(name) is not None]
 
 
-def _demo_providers(seed: int, clock: Clock) -> SharedProviders:
+def _demo_providers(seed: int, clock: Clock, history: KeptHistory) -> SharedProviders:
     names = demo_providers()
 
     @asynccontextmanager
@@ -177,7 +248,7 @@ def _demo_providers(seed: int, clock: Clock) -> SharedProviders:
     def not_connected() -> Exception:
         return ConfigError("No provider with a sandbox is installed, so the demo has no data.")
 
-    return SharedProviders(opener, lambda: list(names), not_connected)
+    return SharedProviders(history.around(opener), lambda: list(names), not_connected)
 
 
 @asynccontextmanager
@@ -185,10 +256,17 @@ async def local_runner(plan: ServerPlan) -> AsyncIterator[ToolRunner]:
     """The tool runner of ``plan``: its providers opened on first use, closed at the end."""
     clock = SystemClock()
     paths = LocalPaths.from_environ()
-    shared = _demo_providers(plan.seed, clock) if plan.demo else _local_providers(paths, clock)
-    local_tz = datetime.now().astimezone().tzinfo
-    try:
-        yield ToolRunner(connect=shared.connect, clock=clock, default_tz=local_tz or UTC)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await shared.aclose()
+    with ExitStack() as folders:
+        if plan.demo:
+            history = _demo_history(clock, folders)
+            shared = _demo_providers(plan.seed, clock, history)
+        else:
+            history = _home_history(paths, clock)
+            shared = _local_providers(paths, clock, history)
+        local_tz = datetime.now().astimezone().tzinfo
+        try:
+            yield ToolRunner(connect=shared.connect, clock=clock, default_tz=local_tz or UTC)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await shared.aclose()
+                await history.aclose()

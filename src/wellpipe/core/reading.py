@@ -41,6 +41,7 @@ from wellpipe.core.provider_info import ProviderInfo
 __all__ = [
     "DAILY_KINDS",
     "EARLIEST",
+    "LIVE_DAYS",
     "MAX_DAYS",
     "READ_KINDS",
     "ROW_PER_DAY_KINDS",
@@ -89,9 +90,13 @@ TableKind = Literal[
 ]
 """What a question over days asks for: one kind of record, or the daily summary."""
 
-MAX_DAYS = 90
-"""The longest period one question may cover (a quarter: enough for trends, small enough to
-answer)."""
+MAX_DAYS = 3660
+"""The longest period one question may cover (ten years): answered from the history store,
+long periods summarised week by week or month by month by the faces."""
+
+LIVE_DAYS = 90
+"""The most days one question (or a ``fresh`` one) reads from a provider; longer periods must
+be in the history store first (``wellpipe sync``; the cloud syncs by itself)."""
 
 EARLIEST = date(2010, 1, 1)
 """No wearable data is older; earlier days are refused (and cannot overflow a time window)."""
@@ -147,8 +152,8 @@ def range_problem(first: date, last: date, *, today: date | None = None) -> str 
     span = (last - first).days + 1
     if span > MAX_DAYS:
         return (
-            f"the range covers {span} days but one request covers at most {MAX_DAYS}; "
-            "split it into consecutive ranges"
+            f"the range covers {span} days but one request covers at most {MAX_DAYS} "
+            "(ten years); split it into consecutive ranges"
         )
     if first < EARLIEST:
         return f"start ({first}) is too early; no wearable data is that old, ask from {EARLIEST}"

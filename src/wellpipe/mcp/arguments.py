@@ -87,6 +87,7 @@ class DaysArgs(StrictArgs):
 
     days: int = Field(default=7, ge=1, le=MAX_DAYS)  # today included: the instructions say so
     provider: ProviderName = None
+    fresh: bool = False  # the server instructions say what it does
 
 
 class RecordArgs(StrictArgs):
@@ -106,6 +107,7 @@ class RangeArgs(StrictArgs):
     start: date
     end: date = Field(description="included")
     provider: ProviderName = None
+    fresh: bool = False  # the server instructions say what it does
 
     @model_validator(mode="after")
     def _ordered_and_bounded(self) -> Self:
@@ -173,7 +175,7 @@ def _problem(field: str, kind: str, ctx: dict[str, Any], message: str) -> str:
     if field == "days" and kind in {"greater_than_equal", "less_than_equal"}:
         return (
             f"days must be between 1 and {MAX_DAYS}; "
-            "for older data call get-range with consecutive ranges"
+            "for older data call get-range with an explicit range"
         )
     if kind in {
         "date_from_datetime_parsing",

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from pydantic import JsonValue
 
 from wellpipe.core.models import DataKind, Record, Recovery, Sleep
-from wellpipe.core.reading import MAX_DAYS, SUMMARY, FoundRecord, Reading, TableKind
+from wellpipe.core.reading import LIVE_DAYS, SUMMARY, FoundRecord, Reading, TableKind
 from wellpipe.mcp.answers import (
     Answer,
     FetchAnswer,
@@ -201,7 +201,7 @@ class Query:
         first: The first local day of the window.
         last: The last local day of the window (never after today, unless ``first`` is).
         when: The words that set the window ("last week"), or ``None`` for the default.
-        notes: Sentences about how the query was read (a window cut to `MAX_DAYS`, words
+        notes: Sentences about how the query was read (a window cut to `LIVE_DAYS`, words
             not understood).
     """
 
@@ -298,7 +298,7 @@ def _rolling(days: int, today: date) -> Span:
 def _last_n(match: re.Match[str], today: date) -> Span:
     n = max(1, _number(match["n"]))
     per = {"day": 1, "week": 7, "month": 30}[match["unit"].rstrip("s")]
-    return _rolling(min(n * per, 10 * MAX_DAYS), today)
+    return _rolling(min(n * per, 10 * LIVE_DAYS), today)
 
 
 def _ago(match: re.Match[str], today: date) -> Span:
@@ -426,8 +426,8 @@ def parse_query(text: str, *, today: date) -> Query:
     """What ``text`` asks for, with ``today`` as the user's local today; never raises.
 
     Several kinds (or none) give the daily summary, several providers every connected
-    one; no days give the last `DEFAULT_DAYS`. A window longer than `MAX_DAYS` keeps its
-    last `MAX_DAYS` days, and one ending after today ends today (unless it starts later).
+    one; no days give the last `DEFAULT_DAYS`. A window longer than `LIVE_DAYS` keeps its
+    last `LIVE_DAYS` days, and one ending after today ends today (unless it starts later).
     """
     normal = _normal(text)
     span, when, rest = _window(normal, today)
@@ -446,11 +446,11 @@ def parse_query(text: str, *, today: date) -> Query:
     first, last = span
     if first <= today < last:
         last = today
-    if (last - first).days + 1 > MAX_DAYS:
+    if (last - first).days + 1 > LIVE_DAYS:
         asked = (last - first).days + 1
-        first = last - timedelta(days=MAX_DAYS - 1)
+        first = last - timedelta(days=LIVE_DAYS - 1)
         notes.append(
-            f"The query covers {asked} days but one search covers at most {MAX_DAYS}: "
+            f"The query covers {asked} days but one search covers at most {LIVE_DAYS}: "
             f"searched {first} to {last}; search earlier days separately."
         )
     return Query(kind, provider, first, last, when, tuple(notes))

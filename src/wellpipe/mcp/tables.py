@@ -642,3 +642,73 @@ def summary_table(
         return table
     alone = sources[0].name if len(sources) == 1 else None
     return _measured("summary", table, [day.provider or alone for day in days], sources)
+
+
+# -------------------------------------------------------------------- long periods
+DAILY_ROWS_DAYS = 92
+"""Periods up to this long come back one row per record (or day); longer ones are summarised."""
+
+WEEKLY_ROWS_DAYS = 366
+"""Periods up to this long are summarised week by week; longer ones month by month."""
+
+
+def period_of(days: int) -> str | None:
+    """``None`` (one row per record or day), ``"week"`` or ``"month"`` for a period of ``days``."""
+    if days <= DAILY_ROWS_DAYS:
+        return None
+    return "week" if days <= WEEKLY_ROWS_DAYS else "month"
+
+
+def _period_key(day: str, period: str) -> str:
+    """The week (its Monday) or month (``YYYY-MM``) a ``YYYY-MM-DD`` day falls in."""
+    parsed = date.fromisoformat(day)
+    if period == "week":
+        return (parsed - timedelta(days=parsed.weekday())).isoformat()
+    return parsed.isoformat()[:7]
+
+
+def _is_number(cell: Cell) -> bool:
+    return isinstance(cell, int | float) and not isinstance(cell, bool)
+
+
+def summarised(table: Table, period: str) -> Table:
+    """One row per week or month (per source, when the table has one), oldest first.
+
+    Numeric columns become the mean of the period's rows that have a number (pending or
+    unscorable cells and empty ones are left out of it); a ``records`` column after the
+    period (and source) says how many rows the period joined. Text columns (times, states,
+    sports, ids) say nothing about a period and are left out.
+    """
+    columns = table.columns
+    at_day = columns.index("day")
+    keys = [c for c in ("source",) if c in columns]
+    key_at = [columns.index(c) for c in keys]
+    numeric = [
+        at
+        for at, name in enumerate(columns)
+        if name not in {"day", *keys}
+        and any(_is_number(row[at]) for row in table.rows)
+        and not any(isinstance(row[at], bool) for row in table.rows)
+        and name not in _NOT_AVERAGED
+    ]
+    groups: dict[tuple[Cell, ...], list[list[Cell]]] = {}
+    for row in table.rows:
+        day = row[at_day]
+        if not isinstance(day, str):
+            continue
+        groups.setdefault((_period_key(day, period), *(row[at] for at in key_at)), []).append(row)
+    rows: list[list[Cell]] = []
+    for key, members in sorted(groups.items(), key=lambda item: tuple(str(k) for k in item[0])):
+        means: list[Cell] = []
+        for at in numeric:
+            values = [float(r[at]) for r in members if _is_number(r[at])]  # type: ignore[arg-type]
+            means.append(_round(sum(values) / len(values), 1) if values else None)
+        rows.append([*key, len(members), *means])
+    return Table(
+        columns=(period, *keys, "records", *(columns[at] for at in numeric)),
+        rows=rows,
+        utc_offset=None,
+    )
+
+
+_NOT_AVERAGED = frozenset({"utc_offset", "id"})

@@ -8,6 +8,7 @@ never contain provider data.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any, Generic, TypeVar
@@ -15,10 +16,11 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from wellpipe.core.errors import NotFound, NotFoundAnywhere
-from wellpipe.core.models import DataKind
+from wellpipe.core.models import DataKind, count_of_days
 from wellpipe.core.ports import Clock, HealthProvider
 from wellpipe.core.reading import SUMMARY, Reader, Reading, TableKind
 from wellpipe.core.reading import SourceProfile as FoundProfile
+from wellpipe.core.stored import insist_live
 from wellpipe.mcp.answers import (
     Answer,
     FetchAnswer,
@@ -40,7 +42,7 @@ from wellpipe.mcp.arguments import (
     SearchArgs,
     StrictArgs,
 )
-from wellpipe.mcp.tables import Table, summary_table, table_for
+from wellpipe.mcp.tables import Table, period_of, summarised, summary_table, table_for
 
 __all__ = [
     "INSTRUCTIONS",
@@ -55,8 +57,10 @@ __all__ = [
 ]
 
 INSTRUCTIONS = (
-    "Wellpipe reads the user's own wearable data live from their providers (WHOOP, Oura, "
-    "Fitbit). Tools read every connected provider unless given provider (whoop, oura or "
+    "Wellpipe reads the user's own wearable data from their providers (WHOOP, Oura, "
+    "Fitbit), keeping what it read: a question is answered from that history, and only "
+    "days not kept or still changing are read again (fresh: true re-reads every day, at "
+    "most 90). Periods over 92 days come back as weekly means, over a year monthly. Tools read every connected provider unless given provider (whoop, oura or "
     "fitbit); merged rows carry a source column, ordered by day. Days are the user's "
     "local calendar days, by each provider's rule: WHOOP counts a sleep, its recovery "
     "and day strain on the waking day, "
@@ -150,13 +154,29 @@ def reading_table(reading: Reading) -> Table:
     """
     order = [info.name for info in reading.sources]
     if reading.kind == SUMMARY:
-        return summary_table(reading.summary(), sourced=reading.merged, sources=reading.sources)
-    return table_for(
-        reading.kind,
-        reading.records(),
-        order=order,
-        sourced=reading.merged,
-        sources=reading.sources,
+        table = summary_table(reading.summary(), sourced=reading.merged, sources=reading.sources)
+    else:
+        table = table_for(
+            reading.kind,
+            reading.records(),
+            order=order,
+            sourced=reading.merged,
+            sources=reading.sources,
+        )
+    period = period_of(reading.days.count)
+    return table if period is None else summarised(table, period)
+
+
+def _period_note(reading: Reading) -> tuple[str, ...]:
+    """The sentence saying how a long period was summarised (none for a short one)."""
+    period = period_of(reading.days.count)
+    if period is None:
+        return ()
+    unit = "week (its Monday)" if period == "week" else "month"
+    return (
+        f"{count_of_days(reading.days.count)} is too long to list: one row per {unit}, each "
+        "value the mean of its rows, records counting them; ask for a shorter range for "
+        "one row per day.",
     )
 
 
@@ -169,19 +189,26 @@ def _answer(reading: Reading) -> Answer:
         first=reading.days.first,
         last=reading.days.last,
         table=reading_table(reading),
-        notes=reading.notes,
+        notes=(*reading.notes, *_period_note(reading)),
     )
+
+
+def _live(fresh: bool) -> AbstractContextManager[None]:
+    """Reads that go to the providers for every day (``fresh``), or from the kept history."""
+    return insist_live() if fresh else nullcontext()
 
 
 def _recent(kind: TableKind) -> Callable[[ToolContext, DaysArgs], Awaitable[Answer]]:
     async def run(context: ToolContext, args: DaysArgs) -> Answer:
-        return _answer(await reader(context).recent(kind, args.days))
+        with _live(args.fresh):
+            return _answer(await reader(context).recent(kind, args.days))
 
     return run
 
 
 async def _range(context: ToolContext, args: RangeArgs) -> Answer:
-    return _answer(await reader(context).between(args.kind, args.start, args.end))
+    with _live(args.fresh):
+        return _answer(await reader(context).between(args.kind, args.start, args.end))
 
 
 async def _record(context: ToolContext, args: RecordArgs) -> Answer:
@@ -333,7 +360,8 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         name="get-range",
         title="Data for a date range",
         description=(
-            "Any kind, or the daily summary, for explicit days (up to 90), e.g. a past month."
+            "Any kind, or the daily summary, for explicit days, e.g. a past month. Over 92 "
+            "days: weekly means; over a year: monthly."
         ),
         arguments=RangeArgs,
         output=TableAnswer,
