@@ -74,6 +74,18 @@ def test_core_imports_no_http_web_or_sql_library() -> None:
         ("cli", {"wellpipe.cloud"}),
         ("cloud", {"wellpipe.cli"}),
         ("mcp", {"wellpipe.cli", "wellpipe.cloud", "wellpipe.sandbox"}),
+        (
+            "history",
+            {
+                "wellpipe.net",
+                "wellpipe.oauth",
+                "wellpipe.providers",
+                "wellpipe.sandbox",
+                "wellpipe.mcp",
+                "wellpipe.cli",
+                "wellpipe.cloud",
+            },
+        ),
     ],
 )
 def test_layers_only_import_downwards(package: str, forbidden: set[str]) -> None:

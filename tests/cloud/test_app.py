@@ -6,10 +6,10 @@ import anyio
 import pytest
 
 from tests.cloud.conftest import Cloud
-from wellpipe.cloud import app as app_module
 from wellpipe.cloud.app import create_app
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.migrate import current_revision, head_revision
+from wellpipe.cloud.services import deletion as deletion_module
 from wellpipe.cloud.settings import CloudSettings
 
 
@@ -40,7 +40,7 @@ async def test_a_browser_gets_an_html_page_for_an_unknown_address(cloud: Cloud) 
     assert api.headers["content-type"] == "application/problem+json"
 
 
-async def test_every_worker_retries_queued_revokes_in_the_background(
+async def test_the_in_process_worker_retries_queued_revokes_on_the_job_queue(
     cloud_settings: CloudSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = anyio.Event()
@@ -49,9 +49,11 @@ async def test_every_worker_retries_queued_revokes_in_the_background(
         calls.set()
         return 0
 
-    monkeypatch.setattr(app_module, "retry_pending_revocations", retry)
-    settings = cloud_settings.model_copy(update={"revocation_retry_s": 0.01})
+    monkeypatch.setattr(deletion_module, "retry_pending_revocations", retry)
+    settings = cloud_settings.model_copy(
+        update={"revocation_retry_s": 1.0, "jobs_in_process": True}
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        with anyio.fail_after(10):
+        with anyio.fail_after(15):  # the periodic job runs on its next whole second
             await calls.wait()

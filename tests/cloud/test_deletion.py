@@ -5,25 +5,51 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
+import anyio.to_thread
 import httpx2
 import pytest
 from sqlalchemy import func, select
 
-from tests.cloud.conftest import Cloud
+from tests.cloud.conftest import (
+    PG_ADMIN_DSN,
+    Cloud,
+    drop_postgres_database,
+    fresh_postgres_database,
+)
 from tests.cloud.oauth_support import RESOURCE, issue_token
+from tests.history import records as history_records
+from wellpipe.cloud.db import Database
+from wellpipe.cloud.db.history import UserHistory, erase_history
 from wellpipe.cloud.db.tables import (
     ApiKey,
     AuditEvent,
     Base,
+    HistoryCursor,
+    HistoryKey,
+    HistoryRecord,
     PendingRevocation,
     UpstreamWindow,
     UsageCounter,
     UsageDaily,
     User,
+)
+from wellpipe.cloud.security.crypto import (
+    DataKey,
+    HistoryDecryptionError,
+    TokenCipher,
+    cursor_associated_data,
+    record_associated_data,
+    unwrap_data_key,
 )
 from wellpipe.cloud.services import deletion
 from wellpipe.cloud.services.accounts import create_user, sign_in
@@ -33,6 +59,9 @@ from wellpipe.cloud.services.deletion import delete_account, retry_pending_revoc
 from wellpipe.cloud.services.keys import authenticate, create_key
 from wellpipe.cloud.services.sessions import open_session, resolve_session
 from wellpipe.cloud.services.tokens import connection_status, read_access_token
+from wellpipe.core.errors import WellpipeError
+from wellpipe.core.history import SyncCursor
+from wellpipe.core.models import DataKind, DayRange, Record, TimeWindow
 from wellpipe.sandbox.faults import Fault
 
 PASSWORD = "correct horse battery staple"
@@ -87,7 +116,26 @@ async def seed_account(cloud: Cloud, email: str, *, member: int = 0, key: bool =
     async with cloud.ctx.db.transaction() as db:
         db.add(UsageCounter(user_id=user.id, period="2026-11", count=7))
         db.add(UsageDaily(user_id=user.id, day=date(2026, 11, 21), endpoint="get_sleep", count=7))
+    await seed_history(cloud, user.id)
     return Seeded(user.id, email, cookie, access_token, full_key)
+
+
+HISTORY_DAYS = 20
+
+
+async def seed_history(cloud: Cloud, user_id: str) -> None:
+    """A backfill page of kept records (sealed), its cursor, and a covered span."""
+    store = UserHistory.of(cloud.ctx, user_id)
+    last = date(2026, 11, 20)
+    records: list[Record] = []
+    for n in range(HISTORY_DAYS):
+        day = last - timedelta(days=n)
+        records += [history_records.sleep(day), history_records.recovery(day)]
+    window = TimeWindow(start=cloud.clock.now() - timedelta(days=365), end=cloud.clock.now())
+    cursor = SyncCursor(stream="sleep", window=window, cursor="whoop-next-page-token")
+    await store.save_page("whoop", records, cursor, now=cloud.clock.now())
+    days = DayRange(first=last - timedelta(days=HISTORY_DAYS - 1), last=last)
+    await store.cover("whoop", [DataKind.SLEEP, DataKind.RECOVERY], days, now=cloud.clock.now())
 
 
 async def rows_of(cloud: Cloud, user_id: str) -> dict[str, int]:
@@ -136,6 +184,10 @@ async def test_deletion_leaves_only_a_tombstone_and_revokes_once(cloud: Cloud) -
         "audit_events",
         "oauth_codes",
         "oauth_grants",
+        "history_keys",
+        "history_records",
+        "history_spans",
+        "history_cursors",
     }
     assert all(tables_with_users.values()), tables_with_users  # the seed touched every one
     before = await rows_of(cloud, stays.user_id)
@@ -164,6 +216,8 @@ async def test_deletion_leaves_only_a_tombstone_and_revokes_once(cloud: Cloud) -
     assert detail["user"] == report.user == user_hash(gone.user_id)
     assert detail["steps"] == report.steps
     assert report.steps == [
+        "history_key_destroyed",
+        "history_deleted",
         "keys_revoked",
         "sessions_closed",
         "provider_grants_revoked",
@@ -263,13 +317,14 @@ async def test_a_deletion_interrupted_after_the_revoke_completes_when_run_again(
     monkeypatch.setattr(f"{deletion.__name__}.record_event", crash)
     with pytest.raises(RuntimeError, match="worker died"):
         await delete_account(cloud.ctx, user_id=gone.user_id)
-    # Steps 1-2 happened; step 3 rolled back as a whole.
+    # Steps 0-2 happened; step 3 rolled back as a whole.
     assert revokes(cloud) == [204]
     assert await connection_status(cloud.ctx, gone.user_id) == []
     assert await resolve_session(cloud.ctx, gone.cookie) is None
     left = await rows_of(cloud, gone.user_id)
     assert left["users"] == 1
     assert left["audit_events"] > 0
+    assert left["history_keys"] == left["history_records"] == 0
     assert await tombstones(cloud) == []
 
     monkeypatch.undo()
@@ -281,3 +336,132 @@ async def test_a_deletion_interrupted_after_the_revoke_completes_when_run_again(
     assert len(await tombstones(cloud)) == 1
     async with cloud.ctx.db.sessions() as db:
         assert await db.get(User, gone.user_id) is None
+
+
+# ------------------------------------------------------------ crypto-shredding
+COPIES: list[str] = []
+PSQL = ("psql", "-h", "127.0.0.1", "-U", "postgres")
+
+
+@pytest.fixture
+def copies() -> Iterator[None]:
+    yield
+    while COPIES:
+        drop_postgres_database(PG_ADMIN_DSN, COPIES.pop())
+
+
+async def snapshot(cloud: Cloud, folder: Path) -> str:
+    """A copy of the whole database as a backup would hold it; returns its URL.
+
+    PostgreSQL: ``pg_dump`` (plain SQL), restored into a fresh database. SQLite: the
+    file copied through SQLite's backup API (the WAL's committed pages included).
+    """
+    db = cloud.ctx.db
+    if db.is_postgres:
+        dump = folder / "dump.sql"
+        name = db.url.database
+        assert name is not None
+        await anyio.run_process(
+            ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-f", str(dump)]
+        )
+        copy_name, url = fresh_postgres_database(PG_ADMIN_DSN)
+        COPIES.append(copy_name)
+        await anyio.run_process(
+            [*PSQL, "-d", copy_name, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump)]
+        )
+        return url
+    source_path = db.url.database
+    assert source_path is not None
+    target = folder / "backup.db"
+
+    def copy() -> None:
+        with (
+            closing(sqlite3.connect(source_path)) as source,
+            closing(sqlite3.connect(target)) as copied,
+        ):
+            source.backup(copied)
+
+    await anyio.to_thread.run_sync(copy)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+async def history_rows(url: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """Every history key, record and cursor row of a database, as stored."""
+    copy = Database(url)
+    try:
+        async with copy.sessions() as db:
+            keys = (await db.execute(select(HistoryKey.__table__))).all()
+            records = (await db.execute(select(HistoryRecord.__table__))).all()
+            cursors = (await db.execute(select(HistoryCursor.__table__))).all()
+    finally:
+        await copy.dispose()
+    return list(keys), list(records), list(cursors)
+
+
+def opens(cipher: TokenCipher, keys: list[Any], row: Any, *, cursor: bool = False) -> bool:
+    """Whether any data key ``keys`` hold, unwrapped with ``cipher``, opens ``row``."""
+    for key in keys:
+        for owner in {key.user_id, row.user_id}:
+            try:
+                data_key = DataKey(unwrap_data_key(cipher, owner, key.wrapped))
+            except WellpipeError:
+                continue
+            aad = (
+                cursor_associated_data(row.user_id, row.provider, row.stream)
+                if cursor
+                else record_associated_data(row.user_id, row.provider, row.kind, row.id_digest)
+            )
+            try:
+                data_key.open(row.sealed, aad)
+            except HistoryDecryptionError:
+                continue
+            return True
+    return False
+
+
+@pytest.mark.usefixtures("copies")
+async def test_deletion_shreds_the_history_before_deleting_it(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A backup taken after the key is gone but before the rows are: nothing in it opens.
+
+    The backup is taken by another connection (``pg_dump``, or SQLite's backup API) from
+    inside the deletion, just before the history rows are deleted: it holds what was
+    committed by then. With the old key ring, every data key left in it (the bystander's)
+    is tried on every one of the deleted user's records and cursors.
+    """
+    gone = await seed_account(cloud, "gone@example.com")
+    stays = await seed_account(cloud, "stays@example.com", member=1)
+    old_ring = cloud.ctx.cipher
+    backups: list[str] = []
+    real_erase = erase_history
+
+    async def back_up_then_erase(db: Database, user_id: str) -> int:
+        backups.append(await snapshot(cloud, tmp_path))
+        return await real_erase(db, user_id)
+
+    monkeypatch.setattr(f"{deletion.__name__}.erase_history", back_up_then_erase)
+    report = await delete_account(cloud.ctx, user_id=gone.user_id)
+    assert report.steps[:2] == ["history_key_destroyed", "history_deleted"]
+
+    [backup] = backups
+    keys, records, cursors = await history_rows(backup)
+    assert {k.user_id for k in keys} == {stays.user_id}  # the key was gone, committed
+    mine = [r for r in records if r.user_id == gone.user_id]
+    theirs = [r for r in records if r.user_id == stays.user_id]
+    assert len(mine) == len(theirs) == 2 * HISTORY_DAYS  # the rows were still there
+    assert not any(opens(old_ring, keys, row) for row in mine)
+    my_cursors = [c for c in cursors if c.user_id == gone.user_id]
+    assert my_cursors
+    assert not any(opens(old_ring, keys, row, cursor=True) for row in my_cursors)
+    # the check can open what it should: the bystander's rows, with the same ring
+    assert all(opens(old_ring, keys, row) for row in theirs)
+    # and nothing of the records is in the clear: no id, no time, no state, no value
+    clear = " ".join(str(value) for row in mine for value in row if not isinstance(value, bytes))
+    for needle in ("sleep-2026", "recovery-2026", "T07:00", "scored", "asleep", "whoop-next-page"):
+        assert needle not in clear
+
+    # the live database holds nothing of the deleted user's history at all
+    live = cloud.ctx.db.url.render_as_string(hide_password=False)
+    keys, records, cursors = await history_rows(live)
+    assert gone.user_id not in {row.user_id for row in [*keys, *records, *cursors]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -17,12 +18,19 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import insert, select
 
 from tests.cloud.conftest import PUBLIC_URL, Cloud
 from tests.cloud.data_support import Tenant, new_tenant
 from tests.cloud.oauth_support import issue_token
 from tests.fakes import FakeClock
+from tests.history import records as history_records
+from wellpipe.cloud.db.history import UserHistory
+from wellpipe.cloud.db.tables import HistoryRecord, User
+from wellpipe.cloud.security.crypto import HistoryDecryptionError
 from wellpipe.cloud.services.upstream import UpstreamBudget, install_budget
+from wellpipe.core.history import encode_record
+from wellpipe.core.models import DataKind, DayRange, Record, RecordSet
 from wellpipe.mcp.tools import TOOLS
 from wellpipe.sandbox import WhoopSandbox
 from wellpipe.sandbox.whoop import History
@@ -278,3 +286,87 @@ async def test_mcp_tools_only_ever_read_the_callers_data(cloud: Cloud, credentia
         ]:
             group.start_soon(collected, failures, as_user, who, mode, other, own)
     assert failures == []
+
+
+# ------------------------------------------------------------ the history store
+NOW_H = datetime(2026, 11, 21, 12, tzinfo=UTC)
+
+
+async def history_user(cloud: Cloud, user_id: str) -> UserHistory:
+    async with cloud.ctx.db.transaction() as session:
+        session.add(User(id=user_id, email=f"{user_id}@example.test", created_at=cloud.clock.now()))
+    return UserHistory.of(cloud.ctx, user_id)
+
+
+def lived(user: str, day: date) -> list[Record]:
+    """One person's day under WHOOP's ids: the other tenant's records carry the same ids."""
+    minutes = 300 if user == "alice" else 470
+    return [
+        history_records.sleep(day, asleep_min=minutes),
+        history_records.workout(day),
+        history_records.cycle(day, open_=user == "bob"),
+    ]
+
+
+async def test_one_users_history_never_returns_anothers_rows(cloud: Cloud) -> None:
+    """Alice and Bob have records with the very same provider ids; each sees only their own."""
+    alice = await history_user(cloud, "alice")
+    bob = await history_user(cloud, "bob")
+    carol = await history_user(cloud, "carol")  # nothing stored
+    last = date(2026, 11, 20)
+    days = DayRange(first=last - timedelta(days=29), last=last)
+    kinds = [DataKind.SLEEP, DataKind.WORKOUT, DataKind.CYCLE]
+    mine = {n: lived("alice", last - timedelta(days=n)) for n in range(30)}
+    theirs = {n: lived("bob", last - timedelta(days=n)) for n in range(30)}
+
+    async def put(store: UserHistory, records: list[Record]) -> None:
+        await store.put(records, now=NOW_H)
+
+    async with anyio.create_task_group() as group:  # interleaved writes of both
+        for n in range(30):
+            group.start_soon(put, alice, mine[n])
+            group.start_soon(put, bob, theirs[n])
+
+    def asleep(records: RecordSet) -> set[float]:
+        return {s.score.asleep_duration_min for s in records.sleeps if s.score is not None}
+
+    assert asleep(await alice.read("whoop", kinds, days)) == {300}
+    assert asleep(await bob.read("whoop", kinds, days)) == {470}
+    sleep_id = mine[0][0].source_id
+    assert sleep_id == theirs[0][0].source_id
+    assert await alice.get("whoop", DataKind.SLEEP, sleep_id) == mine[0][0]
+    assert await bob.get("whoop", DataKind.SLEEP, sleep_id) == theirs[0][0]
+    assert sorted(map(encode_record, [r async for r in alice.scan()])) == sorted(
+        encode_record(r) for records in mine.values() for r in records
+    )
+    assert sorted(map(encode_record, [r async for r in bob.scan()])) == sorted(
+        encode_record(r) for records in theirs.values() for r in records
+    )
+    assert await alice.unsettled_days("whoop", kinds, days.first) == ()
+    assert len(await bob.unsettled_days("whoop", kinds, days.first)) == 30
+    assert (await carol.read("whoop", kinds, days)).sleeps == ()
+    assert await carol.get("whoop", DataKind.SLEEP, sleep_id) is None
+    assert [r async for r in carol.scan()] == []
+    assert (await carol.coverage("whoop")).counts == {}
+
+    # Alice's deletes, replaces and forgets never reach Bob's rows.
+    assert await alice.remove("whoop", DataKind.SLEEP, sleep_id)
+    assert await bob.get("whoop", DataKind.SLEEP, sleep_id) == theirs[0][0]
+    assert await alice.replace("whoop", kinds, days, [], now=NOW_H) == 89
+    assert (await bob.coverage("whoop")).total == 90
+    assert (await bob.coverage("whoop")).spans == {}
+    await alice.put(mine[1], now=NOW_H)
+    assert await alice.forget("whoop") == 3
+    assert (await bob.coverage("whoop")).total == 90
+
+    # A row of Bob's copied under Alice's name does not open for her.
+    async with cloud.ctx.db.sessions() as session:
+        stolen = (
+            await session.execute(
+                select(HistoryRecord.__table__).where(HistoryRecord.user_id == "bob").limit(1)
+            )
+        ).one()
+    async with cloud.ctx.db.transaction() as session:
+        await session.execute(insert(HistoryRecord).values({**stolen._mapping, "user_id": "alice"}))
+    with pytest.raises(HistoryDecryptionError):
+        await alice.read("whoop", kinds, days)

@@ -1,4 +1,4 @@
-"""Schema migrations go up and down on SQLite and PostgreSQL (0002, 0003)."""
+"""Schema migrations go up and down on SQLite and PostgreSQL (0002, 0003, 0005)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from sqlalchemy.engine import Connection
 
 from wellpipe.cloud.db import Database
 from wellpipe.cloud.db.migrate import alembic_config, current_revision, head_revision
+
+HEAD = "0005"
 
 
 def _columns(connection: Connection) -> set[str]:
@@ -32,7 +34,7 @@ async def test_0002_adds_and_removes_the_sealed_verifier(database_url: str) -> N
         async with db.engine.begin() as connection:
             await connection.run_sync(_to("head"))  # type: ignore[arg-type]
             assert "sealed_verifier" in await connection.run_sync(_columns)
-        assert await current_revision(db) == head_revision() == "0003"
+        assert await current_revision(db) == head_revision() == HEAD
 
         async with db.engine.begin() as connection:
             await connection.run_sync(_to("0001", down=True))  # type: ignore[arg-type]
@@ -44,7 +46,7 @@ async def test_0002_adds_and_removes_the_sealed_verifier(database_url: str) -> N
         async with db.engine.begin() as connection:
             await connection.run_sync(_to("head"))  # type: ignore[arg-type]
             assert "sealed_verifier" in await connection.run_sync(_columns)
-        assert await current_revision(db) == "0003"
+        assert await current_revision(db) == HEAD
     finally:
         await db.dispose()
 
@@ -64,6 +66,36 @@ async def test_0003_adds_and_removes_the_authorization_server_tables(database_ur
             assert not oauth & await connection.run_sync(_tables)
             await connection.run_sync(_to("head"))  # type: ignore[arg-type]
             assert oauth <= await connection.run_sync(_tables)
-        assert await current_revision(db) == "0003"
+        assert await current_revision(db) == HEAD
     finally:
         await db.dispose()
+
+
+async def test_0005_adds_and_removes_the_history_tables(database_url: str) -> None:
+    history = {"history_keys", "history_records", "history_spans", "history_cursors"}
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_to("head"))  # type: ignore[arg-type]
+            assert history <= await connection.run_sync(_tables)
+            assert await connection.run_sync(_history_matches_the_tables)
+            await connection.run_sync(_to("0004", down=True))  # type: ignore[arg-type]
+            assert not history & await connection.run_sync(_tables)
+            await connection.run_sync(_to("head"))  # type: ignore[arg-type]
+            assert history <= await connection.run_sync(_tables)
+        assert await current_revision(db) == HEAD
+    finally:
+        await db.dispose()
+
+
+def _history_matches_the_tables(connection: Connection) -> bool:
+    """The migrated history tables are what ``tables.py`` declares (no drift)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from wellpipe.cloud.db.tables import Base
+
+    diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    drift = [entry for entry in diff if "history_" in repr(entry)]
+    assert drift == []
+    return True

@@ -12,9 +12,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -24,8 +24,17 @@ from sqlalchemy import select
 from tests.cloud.conftest import new_key_ring
 from tests.cloud.tokens_support import add_user, open_ctx, raw_row, set_columns
 from tests.fakes import FakeClock
+from tests.history.records import whoop_year
 from wellpipe.cloud.context import CloudContext
-from wellpipe.cloud.db.tables import Connection, PendingRevocation, User
+from wellpipe.cloud.db.history import UserHistory, destroy_data_key
+from wellpipe.cloud.db.rotation import history_keys_not_under
+from wellpipe.cloud.db.tables import (
+    Connection,
+    HistoryKey,
+    HistoryRecord,
+    PendingRevocation,
+    User,
+)
 from wellpipe.cloud.rotation_command import rotate_keys
 from wellpipe.cloud.security.crypto import (
     Binding,
@@ -33,8 +42,15 @@ from wellpipe.cloud.security.crypto import (
     key_id_of,
     revocation_binding,
 )
-from wellpipe.cloud.services.rotation import count_by_key_id, reencrypt, rotate, select_stale
+from wellpipe.cloud.services.rotation import (
+    count_by_key_id,
+    reencrypt,
+    rewrap_data_keys,
+    rotate,
+    select_stale,
+)
 from wellpipe.cloud.services.tokens import DatabaseTokenProvider, save_connection
+from wellpipe.core.models import DataKind, DayRange
 from wellpipe.core.tokens import TokenSet
 
 T = TypeVar("T")
@@ -294,3 +310,67 @@ def test_the_command_refuses_a_bad_ring_without_printing_it(tmp_path: Path) -> N
         assert expected in output
         assert keys.split(":")[1].split(",")[0] not in output
     assert not (tmp_path / "none.db").exists()  # refused before touching the database
+
+
+# ------------------------------------------------------------ history data keys
+async def sealed_history(ctx: CloudContext) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """The raw history rows (records by primary key with their ciphertext) and key rows."""
+    async with ctx.db.sessions() as session:
+        records = (
+            await session.execute(
+                select(
+                    HistoryRecord.user_id,
+                    HistoryRecord.provider,
+                    HistoryRecord.kind,
+                    HistoryRecord.id_digest,
+                    HistoryRecord.sealed,
+                ).order_by(HistoryRecord.user_id, HistoryRecord.kind, HistoryRecord.id_digest)
+            )
+        ).all()
+        keys = list(await session.scalars(select(HistoryKey).order_by(HistoryKey.user_id)))
+    return [tuple(row) for row in records], keys
+
+
+async def test_rotation_rewraps_data_keys_and_leaves_every_record_as_it_is(
+    database_url: str, clock: FakeClock
+) -> None:
+    window = DayRange(first=date(2026, 9, 1), last=date(2026, 11, 20))
+    async with open_ctx(database_url, K1, clock) as old:
+        users = [await add_user(old) for _ in range(3)]
+        for user in users:
+            await UserHistory.of(old, user).put(whoop_year(window.last, days=80), now=clock.now())
+        records_before, keys_before = await sealed_history(old)
+        assert {key.key_id for key in keys_before} == {"k1"}
+        assert await count_by_key_id(old) == {"k1": 3}
+
+    async with open_ctx(database_url, f"{K2},{K1}", clock, migrate=False) as both:
+        report = await rotate(both, batch_size=2)
+        assert (report.reencrypted, report.rewrapped, report.batches) == (3, 3, 2)
+        assert await count_by_key_id(both) == {"k2": 3}
+        assert (await rotate(both)).reencrypted == 0  # idempotent
+
+    async with open_ctx(database_url, K2, clock, migrate=False) as new:  # k1 retired
+        records_after, keys_after = await sealed_history(new)
+        assert records_after == records_before  # every record byte for byte as it was
+        assert [k.user_id for k in keys_after] == [k.user_id for k in keys_before]
+        for before, after in zip(keys_before, keys_after, strict=True):
+            assert after.key_id == key_id_of(after.wrapped) == "k2"
+            assert after.wrapped != before.wrapped
+        for user in users:
+            kept = await UserHistory.of(new, user).read("whoop", list(DataKind)[:4], window)
+            assert len(kept.sleeps) == len(kept.cycles) == 80
+
+
+async def test_a_data_key_destroyed_during_rotation_stays_destroyed(
+    database_url: str, clock: FakeClock
+) -> None:
+    async with open_ctx(database_url, K1, clock) as old:
+        user = await add_user(old)
+        await UserHistory.of(old, user).put(whoop_year(date(2026, 11, 20), days=2), now=clock.now())
+    async with open_ctx(database_url, f"{K2},{K1}", clock, migrate=False) as ctx:
+        stale = await history_keys_not_under(ctx.db, "k2", after_user="", limit=10)
+        assert [key.user_id for key in stale] == [user]
+        assert await destroy_data_key(ctx.db, user)  # the account is being deleted
+        assert await rewrap_data_keys(ctx, stale) == (0, 1, [])
+        _, keys = await sealed_history(ctx)
+        assert keys == []

@@ -441,17 +441,16 @@ async def test_a_failing_redis_hands_the_budget_to_the_database(
 # ------------------------------------------------------------------ one sentence, everywhere
 async def test_rest_and_mcp_say_whose_limit_refused(cloud: Cloud) -> None:
     tenant = await new_tenant(cloud)
-    answer_cache(cloud.ctx).ttl_s = 0  # every read goes to WHOOP
     install_budget(
         cloud.ctx,
         UpstreamBudget(cloud.ctx, provider="whoop", limits=(RateLimit(10, 60),), max_wait_s=0),
     )  # a user's share: 3 a minute
-    url = "/api/v1/health?type=sleep&days=2"
+    url = "/api/v1/health?type=sleep&days=2&fresh=true"  # every read goes to WHOOP
 
     statuses = [(await cloud.client.get(url, headers=tenant.auth)).status_code for _ in range(3)]
     refused = await cloud.client.get(url, headers=tenant.auth)
     async with mcp_session(cloud, tenant) as client:
-        result = await client.call_tool("get-recent-sleep", {"days": 2})
+        result = await client.call_tool("get-recent-sleep", {"days": 2, "fresh": True})
 
     assert statuses == [200, 200, 200]
     assert refused.status_code == 503

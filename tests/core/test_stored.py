@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from tests.conftest import NOW, connect
@@ -206,3 +207,13 @@ async def test_a_kept_year_is_answered_without_a_request(
     reading = await reader(stored, clock).between("sleep", year.first, year.last)
     assert len(data_requests(sandbox)) == before
     assert len(reading.records()) > 300
+
+
+async def test_questions_asked_together_read_the_provider_once(
+    stored: StoredProvider, sandbox: WhoopSandbox, clock: FakeClock
+) -> None:
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(reader(stored, clock).recent, "summary", 7)
+    # Four collections, one page each for seven days: what one question costs.
+    assert len(data_requests(sandbox)) == 4

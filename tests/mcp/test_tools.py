@@ -254,7 +254,11 @@ async def test_a_successful_call_is_reported(server_for: Callable[..., Any]) -> 
         ("get-recent-sleep", {"days": "many"}, "days"),
         ("get-recent-sleep", {"nights": 3}, "unknown argument 'nights'"),
         ("get-range", {"kind": "sleep", "start": "2026-11-10", "end": "2026-11-01"}, "swap"),
-        ("get-range", {"kind": "sleep", "start": "2010-01-01", "end": "2025-12-31"}, "at most 3660"),
+        (
+            "get-range",
+            {"kind": "sleep", "start": "2010-01-01", "end": "2025-12-31"},
+            "at most 3660",
+        ),
         ("get-range", {"kind": "steps", "start": "2026-11-01", "end": "2026-11-02"}, "kind"),
         ("get-range", {"kind": "sleep", "start": "yesterday", "end": "2026-11-02"}, "date like"),
         ("get-range", {"kind": "sleep", "start": "2027-06-01", "end": "2027-06-02"}, "future"),

@@ -23,8 +23,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("wellpipe.cli.serve_command", "serve", "Run the MCP server (stdio or HTTP)."),
     "demo": ("wellpipe.cli.serve_command", "demo", "Try the MCP server on the built-in sandboxes."),
     "claude": ("wellpipe.cli.claude_command", "claude", "Add Wellpipe to Claude Desktop."),
+    "sync": (
+        "wellpipe.cli.sync_command",
+        "sync",
+        "Keep your history: backfill, then what changed.",
+    ),
     "status": ("wellpipe.cli.status_command", "status", "Show connections, tokens and paths."),
     "doctor": ("wellpipe.cli.doctor_command", "doctor", "Check each step of the setup."),
+    "export": ("wellpipe.cli.export_command", "export", "Write your history to CSV/JSONL/Parquet."),
     "sandbox": ("wellpipe.cli.sandbox_command", "sandbox", "Run fake provider APIs locally."),
 }
 

@@ -22,6 +22,7 @@ from wellpipe.cli.server_plan import ServerPlan
 from wellpipe.core.clock import SystemClock
 from wellpipe.core.errors import ConfigError, listed
 from wellpipe.core.ports import Clock, HealthProvider
+from wellpipe.core.reading import LIVE_DAYS
 from wellpipe.mcp.calls import ProviderNotConnected, ToolRunner
 
 if TYPE_CHECKING:
@@ -194,7 +195,11 @@ def _home_history(paths: LocalPaths, clock: Clock) -> KeptHistory:
         paths.ensure_home()
         return paths.home
 
-    return KeptHistory(folder, clock=clock, sync_action="run `wellpipe sync` first")
+    return KeptHistory(
+        folder,
+        clock=clock,
+        sync_action=f"run `wellpipe sync` first, or ask for at most {LIVE_DAYS} days",
+    )
 
 
 def _demo_history(clock: Clock, stack: ExitStack) -> KeptHistory:
@@ -203,7 +208,14 @@ def _demo_history(clock: Clock, stack: ExitStack) -> KeptHistory:
     def folder() -> Path:
         return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wellpipe-demo-")))
 
-    return KeptHistory(folder, clock=clock, sync_action="run `wellpipe sync --demo` first")
+    return KeptHistory(
+        folder,
+        clock=clock,
+        sync_action=(
+            f"ask for at most {LIVE_DAYS} days at a time (the demo keeps only what this run "
+            "has read)"
+        ),
+    )
 
 
 def demo_providers() -> list[str]:

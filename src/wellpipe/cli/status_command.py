@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClaudeStatus",
+    "HistoryStatus",
     "ProviderStatus",
     "Status",
     "WhoopStatus",
     "collect_status",
     "describe_expiry",
+    "history_status",
     "relative_time",
     "status",
 ]
@@ -133,6 +135,27 @@ WhoopStatus = ProviderStatus
 
 
 @dataclass(frozen=True)
+class HistoryStatus:
+    """What the history file keeps of one provider (`wellpipe sync` fills it).
+
+    Attributes:
+        records: Records kept, every kind together.
+        first_record: The oldest local day kept (ISO), if any.
+        covered_from: The first day read in full (ISO; the backfill reads from 2010).
+        covered_to: The last day read in full (ISO).
+        last_sync: When the newest days were last read (ISO), if ever.
+        backfill: Streams still backfilling: their names and records so far.
+    """
+
+    records: int
+    first_record: str | None
+    covered_from: str | None
+    covered_to: str | None
+    last_sync: str | None
+    backfill: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything ``wellpipe status`` shows."""
 
@@ -144,6 +167,8 @@ class Status:
     state_file: str
     claude: ClaudeStatus
     providers: dict[str, ProviderStatus]
+    history_file: str | None = None
+    history: dict[str, HistoryStatus] = field(default_factory=dict)
 
     @property
     def whoop(self) -> ProviderStatus:
@@ -279,6 +304,7 @@ def collect_status(
     now = now or SystemClock().now()
     env_file = EnvFile(paths.env_file)
     mode = env_file.mode()
+    history_file, history = history_status(paths.home, available_providers())
     return Status(
         home=str(paths.home),
         home_exists=paths.home.is_dir(),
@@ -288,7 +314,72 @@ def collect_status(
         state_file=str(paths.state_file),
         claude=_claude_status(claude_config),
         providers={name: _provider_status(name, paths, env, now) for name in available_providers()},
+        history_file=history_file,
+        history=history,
     )
+
+
+async def _history_status(path: Path, providers: list[str]) -> dict[str, HistoryStatus]:
+    from wellpipe.core.reading import READ_KINDS
+    from wellpipe.core.sync import oldest_day
+    from wellpipe.history.local import LocalHistory
+
+    found: dict[str, HistoryStatus] = {}
+    async with LocalHistory(path) as store:
+        for name in providers:
+            coverage = await store.coverage(name)
+            spans = [span for kind in coverage.spans for span in coverage.covered(kind)]
+            if not spans and not coverage.total and not coverage.backfill:
+                continue
+            first = await oldest_day(store, name, READ_KINDS) if coverage.total else None
+            found[name] = HistoryStatus(
+                records=coverage.total,
+                first_record=first.isoformat() if first else None,
+                covered_from=min(s.first for s in spans).isoformat() if spans else None,
+                covered_to=max(s.last for s in spans).isoformat() if spans else None,
+                last_sync=max(s.refreshed_at for s in spans).isoformat() if spans else None,
+                backfill={stream: c.records for stream, c in coverage.backfill.items()},
+            )
+    return found
+
+
+def history_status(home: Path, providers: list[str]) -> tuple[str, dict[str, HistoryStatus]]:
+    """The history file's path and, if it exists, what it keeps of each provider.
+
+    A file that cannot be read is reported as keeping nothing (``wellpipe doctor`` says why).
+    """
+    from wellpipe.history.local import HistoryFileError, history_path
+
+    path = history_path(home)
+    if not path.exists():
+        return str(path), {}
+    try:
+        return str(path), anyio.run(_history_status, path, providers)
+    except (HistoryFileError, OSError):
+        return str(path), {}
+
+
+def _history_rows(table: Any, history: HistoryStatus | None, now: datetime) -> None:
+    if history is None:
+        table.add_row("History", "nothing kept yet: run `wellpipe sync`")
+        return
+    kept = f"{history.records:,} records"
+    if history.first_record:
+        kept += f", the oldest from {history.first_record}"
+    table.add_row("History", kept)
+    if history.covered_to:
+        start = max(filter(None, (history.covered_from, history.first_record)))
+        table.add_row("Covered", f"{start} to {history.covered_to}")
+    if history.last_sync:
+        synced = datetime.fromisoformat(history.last_sync)
+        table.add_row("Last sync", f"{local_time(synced)} ({relative_time(now - synced)} ago)")
+    if history.backfill:
+        streams = ", ".join(
+            f"{name} ({count:,} so far)" for name, count in history.backfill.items()
+        )
+        table.add_row(
+            "Backfill", f"[yellow]in progress[/]: {streams}; run `wellpipe sync` to go on"
+        )
 
 
 def _yes(flag: bool) -> str:
@@ -363,8 +454,14 @@ def render_status(report: Status) -> None:
     table.add_row(".env", report.env_file + env_note)
     table.add_row("State", report.state_file)
 
+    if report.history_file:
+        table.add_row("History", report.history_file)
+
+    now = datetime.now().astimezone()
     for provider in report.providers.values():
         _provider_rows(table, provider, section)
+        if report.history_file and (provider.connected or provider.name in report.history):
+            _history_rows(table, report.history.get(provider.name), now)
 
     claude = report.claude
     section("Claude Desktop")

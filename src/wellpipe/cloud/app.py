@@ -2,7 +2,9 @@
 
 Routes: the dashboard (``/``), REST (``/api/v1``), MCP (``/api/mcp`` and ``/mcp``), the
 OAuth authorization server for assistants' connectors (``/.well-known/oauth-*``,
-``/authorize``, ``/token``, ``/register``, ``/revoke``), ``/healthz``. Every response
+``/authorize``, ``/token``, ``/register``, ``/revoke``), providers' webhooks
+(``/webhooks/*``), ``/healthz``. With ``WELLPIPE_JOBS_IN_PROCESS`` (what ``cloud serve``
+sets on SQLite) the process also runs a job worker. Every response
 carries an ``X-Request-ID`` and security headers; any
 unexpected failure is a problem-details 500 with that id, never a stack trace.
 """
@@ -22,14 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wellpipe import __version__
-from wellpipe.cloud.api import mcp_endpoint, oauth, rest
+from wellpipe.cloud.api import mcp_endpoint, oauth, rest, webhooks
 from wellpipe.cloud.api.problems import Problem, problem_response
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database, upgrade_to_head
+from wellpipe.cloud.jobs.runner import close_jobs, run_in_process
 from wellpipe.cloud.logs import install_redaction
 from wellpipe.cloud.security.crypto import TokenCipher
 from wellpipe.cloud.services import authorization
-from wellpipe.cloud.services.deletion import retry_pending_revocations
 from wellpipe.cloud.settings import CloudSettings, ensure_secrets
 from wellpipe.cloud.web import consent
 from wellpipe.cloud.web import docs as api_docs
@@ -43,19 +45,6 @@ from wellpipe.providers import available_providers
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-async def _retry_revocations(ctx: CloudContext, every_s: float) -> None:
-    """Retry the provider revokes queued by account deletions, forever (any worker may)."""
-    while True:
-        await anyio.sleep(every_s)  # wall-clock scheduling, independent of the data clock
-        try:
-            cleared = await retry_pending_revocations(ctx)
-        except Exception:
-            logger.exception("Retrying queued provider revokes failed; will try again")
-        else:
-            if cleared:
-                logger.info("Cleared %d queued provider revoke(s)", cleared)
 
 
 async def _forget_expired(ctx: CloudContext, every_s: float) -> None:
@@ -144,9 +133,11 @@ def create_app(
                 stack.push_async_callback(ctx.redis.aclose)
             stack.push_async_callback(ctx.db.dispose)
             await stack.enter_async_context(mcp_cm)
+            stack.push_async_callback(close_jobs, ctx)
             group = await stack.enter_async_context(anyio.create_task_group())
+            if settings.jobs_in_process:  # provider revoke retries are a periodic job
+                group.start_soon(run_in_process, ctx)
             if settings.revocation_retry_s > 0:
-                group.start_soon(_retry_revocations, ctx, settings.revocation_retry_s)
                 group.start_soon(_forget_expired, ctx, 3600.0)
             try:
                 yield
@@ -221,6 +212,7 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(rest.router)
+    app.include_router(webhooks.router)
     app.include_router(oauth.router)
     app.include_router(consent.router)
     app.include_router(api_docs.router)

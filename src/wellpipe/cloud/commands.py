@@ -32,6 +32,7 @@ GRACEFUL_SHUTDOWN_S = 3
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("wellpipe.cloud.commands", "serve", "Run the service (dashboard, REST, MCP)."),
     "migrate": ("wellpipe.cloud.commands", "migrate", "Bring the database schema up to date."),
+    "worker": ("wellpipe.cloud.commands", "worker", "Run background jobs (PostgreSQL)."),
     "user": ("wellpipe.cloud.operator", "user", "Add or delete accounts."),
     "key": ("wellpipe.cloud.operator", "key", "Create API keys for an account."),
     "set-plan": ("wellpipe.cloud.operator", "set_plan", "Put an account on FREE or PRO."),
@@ -102,6 +103,78 @@ def migrate() -> None:
     settings = CloudSettings()
     revision = anyio.run(upgrade_database, settings.effective_database_url)
     _say(f"Database {_safe_url(settings.effective_database_url)} is at revision {revision}.")
+
+
+@cloud.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Jobs run at once (default: WELLPIPE_JOBS_CONCURRENCY, 4).",
+)
+@click.option(
+    "--once", is_flag=True, help="Stop when the queue is empty instead of waiting for jobs."
+)
+def worker(concurrency: int | None, once: bool) -> None:
+    """Run background jobs: backfills, webhook fetches, reconciliation, renewals.
+
+    Needs PostgreSQL (WELLPIPE_DATABASE_URL): start as many as you like, on any number
+    of machines; they share the queue in the database. On the embedded SQLite default
+    `wellpipe cloud serve` runs the jobs itself.
+    """
+    import signal
+
+    import anyio
+
+    from wellpipe.cloud.context import CloudContext
+    from wellpipe.cloud.db import Database
+    from wellpipe.cloud.db.migrate import upgrade_database
+    from wellpipe.cloud.jobs.runner import run_worker_process
+    from wellpipe.cloud.logs import install_redaction
+    from wellpipe.core.clock import SystemClock
+
+    settings, _ = _prepare()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"jobs_concurrency": concurrency})
+    if settings.queue_in_memory:
+        raise click.ClickException(
+            "`wellpipe cloud worker` needs PostgreSQL: set WELLPIPE_DATABASE_URL to "
+            "postgresql+psycopg://user:password@host/database. On the embedded SQLite "
+            "default, `wellpipe cloud serve` runs the jobs itself."
+        )
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_redaction()
+    anyio.run(upgrade_database, settings.effective_database_url)
+    _say(
+        f"Wellpipe worker on {_safe_url(settings.effective_database_url)} "
+        f"({settings.jobs_concurrency} at once). Press Ctrl-C to stop."
+    )
+
+    async def main() -> None:
+        ctx = CloudContext(
+            settings=settings,
+            db=Database(settings.effective_database_url, pool_size=settings.database_pool_size),
+            clock=SystemClock(),
+            provider_base_urls=dict(settings.sandbox_origins),
+        )
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stop_on_signal() -> None:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for _ in signals:
+                            group.cancel_scope.cancel()
+                            return
+
+                group.start_soon(stop_on_signal)
+                await run_worker_process(ctx, wait=not once)
+                group.cancel_scope.cancel()
+        finally:
+            await ctx.db.dispose()
+
+    anyio.run(main)
 
 
 def _safe_url(url: str) -> str:
@@ -249,6 +322,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
     anyio.run(upgrade_database, settings.effective_database_url)
     os.environ["WELLPIPE_AUTO_MIGRATE"] = "0"  # done once here, not by every worker
+    if settings.queue_in_memory and settings.jobs_in_process is None:
+        os.environ["WELLPIPE_JOBS_IN_PROCESS"] = "1"  # SQLite: each worker runs its jobs
 
     if not os.environ.get("WELLPIPE_PUBLIC_URL"):
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host

@@ -13,6 +13,7 @@ import os
 import secrets
 from base64 import urlsafe_b64encode
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import click
@@ -74,6 +75,36 @@ class CloudSettings(BaseSettings):
         oauth_test_user: The test mode, plus: every authorization request is approved at
             once for this email's account (created if needed), without a browser, so that
             automated clients (conformance suites) run end to end.
+        jobs_in_process: Run a job worker inside each service process (``True``), or
+            leave the jobs to ``wellpipe cloud worker`` processes (``False``/unset).
+            ``wellpipe cloud serve`` turns it on for the embedded SQLite default (an
+            in-memory queue: jobs do not survive a restart; the store's resumable
+            cursors and the reconciliation enqueued at start-up make up for it).
+        jobs_concurrency: Jobs one worker runs at once.
+        jobs_heartbeat_s: How often a worker tells the queue it is alive.
+        jobs_stalled_after_s: A worker silent this long is taken as crashed: its running
+            jobs are put back in the queue (at-least-once).
+        reconcile_every_s: How often every connection is re-read for what webhooks
+            missed (the periodic reconciliation; rounded to a cron cadence).
+        background_reserve: The share of each provider window background work (backfills,
+            webhook fetches, reconciliation) never spends: it stays for people's questions.
+        webhook_max_age_s: Oldest signature timestamp a WHOOP or Oura webhook may carry
+            (an integrator practice, not a provider rule: configurable; 0 turns it off).
+        oura_webhook_verification_token: The token Oura echoes when it verifies the
+            callback (``GET …?verification_token=…&challenge=…``); also sent when
+            creating subscriptions. Generated into the secrets file when unset.
+        oura_signature_body: What Oura's HMAC covers: ``raw`` (the bytes received), or
+            ``reserialized`` (``JSON.stringify`` of the parsed body, as the doc example
+            does), or ``either``. Unverified in Oura's docs, hence configurable.
+        oura_webhook_data_types: The Oura data types Wellpipe subscribes to (one
+            subscription per event type x data type).
+        google_webhook_authorization: The ``Authorization`` value configured on the Google
+            Health subscriber (``endpointAuthorization.secret``); every notification and
+            the verification POST must carry it.
+        google_webhook_keyset_url: Google's public Tink keyset for notification signatures.
+        google_signature_headers: Headers that may carry Google's signature, in order
+            (the name is unverified: ``GOOGLE-HEALTH-API-SIGNATURE`` in the discovery
+            document, ``X-HEALTHAPI-SIGNATURE`` in older docs).
     """
 
     model_config = SettingsConfigDict(env_prefix="WELLPIPE_", extra="ignore", frozen=True)
@@ -101,6 +132,34 @@ class CloudSettings(BaseSettings):
     oauth_registrations_per_hour: int = Field(default=20, ge=1)
     oauth_test_mode: bool = False
     oauth_test_user: str | None = None
+    jobs_in_process: bool | None = None
+    jobs_concurrency: int = Field(default=4, ge=1, le=256)
+    jobs_heartbeat_s: float = Field(default=10.0, gt=0)
+    jobs_stalled_after_s: float = Field(default=60.0, gt=0)
+    reconcile_every_s: int = Field(default=6 * 3600, ge=60)
+    background_reserve: float = Field(default=0.2, ge=0, lt=1)
+    webhook_max_age_s: float = Field(default=300.0, ge=0)
+    oura_webhook_verification_token: SecretStr | None = None
+    oura_signature_body: Literal["raw", "reserialized", "either"] = "either"
+    oura_webhook_data_types: list[str] = Field(
+        default_factory=lambda: [
+            "sleep",
+            "daily_sleep",
+            "daily_readiness",
+            "daily_activity",
+            "workout",
+            "daily_spo2",
+            "daily_stress",
+            "vo2_max",
+        ]
+    )
+    google_webhook_authorization: SecretStr | None = None
+    google_webhook_keyset_url: str = (
+        "https://www.gstatic.com/googlehealthapi/webhooks/webhooks_public_keyset.json"
+    )
+    google_signature_headers: list[str] = Field(
+        default_factory=lambda: ["google-health-api-signature", "x-healthapi-signature"]
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -151,6 +210,11 @@ class CloudSettings(BaseSettings):
         return self.provider_credentials(provider) is None
 
     @property
+    def queue_in_memory(self) -> bool:
+        """Whether the job queue lives in memory (the database is not PostgreSQL)."""
+        return not self.effective_database_url.startswith("postgresql")
+
+    @property
     def oauth_testing(self) -> bool:
         """Whether the OAuth test mode is on (`oauth_test_mode`, or a test user named)."""
         return self.oauth_test_mode or bool(self.oauth_test_user)
@@ -183,6 +247,10 @@ def ensure_secrets(settings: CloudSettings) -> tuple[CloudSettings, GeneratedSec
         "WELLPIPE_API_KEY_PEPPER": (
             settings.api_key_pepper,
             lambda: urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        ),
+        "WELLPIPE_OURA_WEBHOOK_VERIFICATION_TOKEN": (
+            settings.oura_webhook_verification_token,
+            lambda: secrets.token_urlsafe(24),
         ),
     }
     updates: dict[str, str] = {}

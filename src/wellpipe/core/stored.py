@@ -26,6 +26,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import anyio
+
 from wellpipe.core.errors import InvalidRequest, ProviderError, WellpipeError
 from wellpipe.core.history import HistoryStore, Span, record_state
 from wellpipe.core.models import (
@@ -166,8 +168,7 @@ class HistoryNotKept(InvalidRequest):
         else:
             sentence = (
                 f"Wellpipe does not keep {unread} of these days of {display_name} yet, and "
-                f"one question reads at most {LIVE_DAYS} days from it: {action}, or ask for "
-                f"at most {LIVE_DAYS} days."
+                f"one question reads at most {LIVE_DAYS} days from it: {action}."
             )
         super().__init__(sentence)
         self.unread = unread
@@ -191,7 +192,7 @@ class StoredProvider:
         *,
         clock: Clock,
         freshness: Freshness | None = None,
-        sync_action: str = "sync the history first",
+        sync_action: str = f"sync the history first, or ask for at most {LIVE_DAYS} days",
     ) -> None:
         """Answer for ``live`` from ``store``.
 
@@ -200,15 +201,16 @@ class StoredProvider:
             store: Where its records are kept.
             clock: The current instant.
             freshness: When kept records count as current.
-            sync_action: What the user does to fill the store, in the face's words
-                (``run `wellpipe sync` first``), for questions longer than `LIVE_DAYS`
-                that it does not hold yet.
+            sync_action: What the user can do about a question longer than `LIVE_DAYS`
+                that the store does not hold yet, in the face's words (``run `wellpipe
+                sync` first, or ask for at most 90 days``).
         """
         self.live = live
         self.store = store
         self.clock = clock
         self.freshness = freshness or Freshness()
         self.sync_action = sync_action
+        self._reading = anyio.Lock()
 
     @property
     def info(self) -> ProviderInfo:
@@ -247,23 +249,26 @@ class StoredProvider:
         """
         wanted = frozenset(kinds)
         days = window_days(window)
-        runs = await self.plan(wanted, days)
-        unread = sum(run.count for run in runs)
-        if unread > LIVE_DAYS + _PADDING_DAYS:
-            raise HistoryNotKept(
-                self.info.display_name,
-                unread=unread - _PADDING_DAYS,
-                live=live_insisted(),
-                action=self.sync_action,
-            )
         notes: list[str] = []
-        for run in runs:
-            try:
-                notes.extend(await self._read_live(wanted, run))
-            except ProviderError as error:
-                if not await self._held(wanted, days):
-                    raise
-                notes.append(self._stale_note(error))
+        # One read at a time plans and reads: questions asked together (a client sending
+        # several calls at once) find what the first one read instead of reading it again.
+        async with self._reading:
+            runs = await self.plan(wanted, days)
+            unread = sum(run.count for run in runs)
+            if unread > LIVE_DAYS + _PADDING_DAYS:
+                raise HistoryNotKept(
+                    self.info.display_name,
+                    unread=unread - _PADDING_DAYS,
+                    live=live_insisted(),
+                    action=self.sync_action,
+                )
+            for run in runs:
+                try:
+                    notes.extend(await self._read_live(wanted, run))
+                except ProviderError as error:
+                    if live_insisted() or not await self._held(wanted, days):
+                        raise  # a fresh read was asked for: kept days are not what was asked
+                    notes.append(self._stale_note(error))
         kept = await self.store.read(self.info.name, wanted, days)
         if notes:
             return kept.model_copy(update={"notes": tuple(dict.fromkeys(notes))})

@@ -60,7 +60,8 @@ INSTRUCTIONS = (
     "Wellpipe reads the user's own wearable data from their providers (WHOOP, Oura, "
     "Fitbit), keeping what it read: a question is answered from that history, and only "
     "days not kept or still changing are read again (fresh: true re-reads every day, at "
-    "most 90). Periods over 92 days come back as weekly means, over a year monthly. Tools read every connected provider unless given provider (whoop, oura or "
+    "most 90). Periods over 92 days come back as weekly means, over a year monthly. "
+    "Tools read every connected provider unless given provider (whoop, oura or "
     "fitbit); merged rows carry a source column, ordered by day. Days are the user's "
     "local calendar days, by each provider's rule: WHOOP counts a sleep, its recovery "
     "and day strain on the waking day, "
@@ -147,10 +148,12 @@ def reader(context: ToolContext) -> Reader:
     )
 
 
-def reading_table(reading: Reading) -> Table:
+def reading_table(reading: Reading, *, summarise: bool = True) -> Table:
     """The table of a reading: one row per record (or day), a source column when merged.
 
-    Columns none of the answering providers measures are left out.
+    Columns none of the answering providers measures are left out. A period longer than
+    `DAILY_ROWS_DAYS` is summarised week by week or month by month (`summarised`) unless
+    ``summarise`` is false (REST: programs take every row).
     """
     order = [info.name for info in reading.sources]
     if reading.kind == SUMMARY:
@@ -163,7 +166,7 @@ def reading_table(reading: Reading) -> Table:
             sourced=reading.merged,
             sources=reading.sources,
         )
-    period = period_of(reading.days.count)
+    period = period_of(reading.days.count) if summarise else None
     return table if period is None else summarised(table, period)
 
 

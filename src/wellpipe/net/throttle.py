@@ -7,6 +7,10 @@ goes out. It also listens to the provider: when the provider reports no
 requests remaining, or answers 429, everyone waits until its reset; a read that
 answers with other providers (`wellpipe.core.patience`) waits on such a pause only as
 long as its patience lasts, and otherwise gives up on this provider at once.
+
+Background work (a backfill) takes the lower lane, `Throttle.background`: it never
+spends the last part of any window (``reserve``), and steps aside while any interactive
+request waits, so a question asked during a sync never queues behind it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,16 @@ from wellpipe.core.patience import current_patience
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 
-__all__ = ["RequestBudget", "Throttle", "ThrottleState", "parse_count", "parse_seconds"]
+__all__ = [
+    "BackgroundLane",
+    "RequestBudget",
+    "Throttle",
+    "ThrottleState",
+    "parse_count",
+    "parse_seconds",
+]
+
+_YIELD_S = 0.01
 
 
 class RequestBudget(Protocol):
@@ -98,6 +111,16 @@ class Throttle:
         self._server_limit: str | None = None
         self._server_remaining: int | None = None
         self._server_reset_s: float | None = None
+        self._interactive = 0
+
+    def background(self, reserve: float = 0.2) -> BackgroundLane:
+        """This budget's lower lane, for background work (see `BackgroundLane`)."""
+        return BackgroundLane(self, reserve=reserve)
+
+    @property
+    def interactive_waiting(self) -> int:
+        """Interactive requests waiting for their turn right now."""
+        return self._interactive
 
     async def acquire(self, endpoint: str | None = None) -> None:
         """Wait until one more request fits every budget, then count it.
@@ -105,6 +128,40 @@ class Throttle:
         Raises:
             ProviderRateLimited: room would take longer than ``max_wait_s``.
         """
+        self._interactive += 1
+        try:
+            await self._acquire(endpoint)
+        finally:
+            self._interactive -= 1
+
+    async def acquire_background(self, endpoint: str | None, *, reserve: float) -> None:
+        """Count one background request once no interactive one waits and room is left.
+
+        Room means every window keeps ``reserve`` of its requests for interactive ones.
+        The lock is never held while waiting, so an interactive request is not delayed.
+
+        Raises:
+            ProviderRateLimited: room would take longer than ``max_wait_s``.
+        """
+        while True:
+            if self._interactive > 0:
+                await self._clock.sleep(_YIELD_S)
+                continue
+            async with self._lock:
+                now = self._clock.monotonic()
+                wait = self._wait_needed(now, reserve=reserve)
+                if wait <= 0 and self._interactive == 0:
+                    for log in self._logs:
+                        log.append(now)
+                    self._sent += 1
+                    return
+            if wait > self._max_wait_s:
+                raise ProviderRateLimited(
+                    provider=self._provider, endpoint=endpoint, retry_after=wait
+                )
+            await self._clock.sleep(max(wait, _YIELD_S))
+
+    async def _acquire(self, endpoint: str | None) -> None:
         async with self._lock:
             while True:
                 now = self._clock.monotonic()
@@ -128,13 +185,16 @@ class Throttle:
                     )
                 await self._clock.sleep(wait)
 
-    def _wait_needed(self, now: float) -> float:
+    def _wait_needed(self, now: float, *, reserve: float = 0.0) -> float:
         wait = self._paused_until - now
         for limit, log in zip(self._limits, self._logs, strict=True):
             while log and log[0] <= now - limit.seconds:
                 log.popleft()
-            if len(log) >= limit.requests:
-                wait = max(wait, log[len(log) - limit.requests] + limit.seconds - now)
+            allowed = limit.requests
+            if reserve > 0:
+                allowed = max(1, math.floor(limit.requests * (1 - reserve)))
+            if len(log) >= allowed:
+                wait = max(wait, log[len(log) - allowed] + limit.seconds - now)
         return wait
 
     def pause(self, seconds: float) -> None:
@@ -164,6 +224,33 @@ class Throttle:
             server_reset_s=self._server_reset_s,
             paused_for_s=max(0.0, self._paused_until - self._clock.monotonic()),
         )
+
+
+class BackgroundLane:
+    """A `Throttle`'s lower lane (a `RequestBudget`) for background work.
+
+    Attributes:
+        throttle: The throttle it shares windows and pauses with.
+        reserve: Share of every window it leaves to interactive requests.
+    """
+
+    def __init__(self, throttle: Throttle, *, reserve: float = 0.2) -> None:
+        if not 0 <= reserve < 1:
+            raise ValueError("reserve must be in [0, 1)")
+        self.throttle = throttle
+        self.reserve = reserve
+
+    async def acquire(self, endpoint: str | None = None) -> None:
+        """Count one request once interactive ones are served and room is left."""
+        await self.throttle.acquire_background(endpoint, reserve=self.reserve)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request (see `Throttle.pause`)."""
+        self.throttle.pause(seconds)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """See `Throttle.observe`."""
+        self.throttle.observe(headers)
 
 
 _EPOCH_SECONDS_FLOOR = 1_000_000_000.0

@@ -16,6 +16,7 @@ free.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date
 from typing import Annotated, Any, Union
 
@@ -48,6 +49,7 @@ from wellpipe.cloud.services.limits import usage_summary
 from wellpipe.core.errors import InvalidRequest
 from wellpipe.core.models import DataKind, count_of_days
 from wellpipe.core.reading import (
+    LIVE_DAYS,
     MAX_DAYS,
     SUMMARY,
     Profiles,
@@ -56,6 +58,7 @@ from wellpipe.core.reading import (
     TableKind,
     checked_range,
 )
+from wellpipe.core.stored import insist_live
 from wellpipe.mcp.tables import ordered_records
 from wellpipe.mcp.tools import reading_table, source_profile
 
@@ -85,6 +88,16 @@ ProviderName = Annotated[
             "connected provider answers and their rows merge into one timeline, each "
             "labelled with its `source`."
         ),
+    ),
+]
+Fresh = Annotated[
+    bool,
+    Query(
+        description=(
+            f"Re-read every day from the provider (at most {LIVE_DAYS} days) instead of "
+            "answering from the history Wellpipe keeps (which re-reads only days not kept "
+            "yet or still changing)."
+        )
     ),
 ]
 DetailParam = Annotated[
@@ -120,7 +133,7 @@ def _listing(reading: Reading, detail: Detail) -> Response:
         "notes": list(reading.notes),
     }
     if detail is Detail.COMPACT:
-        table = reading_table(reading)
+        table = reading_table(reading, summarise=False)
         rows = compact_rows(table.columns, table.rows)
         compact = COMPACT_LISTS[reading.kind].model_validate(
             {**common, "utc_offset": table.utc_offset, "count": len(rows), "records": rows}
@@ -152,6 +165,11 @@ def _profiles(found: Profiles, detail: Detail) -> Response:
         notes=list(found.notes),
     )
     return _json(full, compact=False)
+
+
+def _live(fresh: bool) -> AbstractContextManager[None]:
+    """Reads that go to the provider for every day (``fresh``), or from the kept history."""
+    return insist_live() if fresh else nullcontext()
 
 
 def _reader(request: Request, passed: Pass) -> Reader:
@@ -197,6 +215,7 @@ async def get_health(
     days: Days = 7,
     provider: ProviderName = None,
     detail: DetailParam = Detail.COMPACT,
+    fresh: Fresh = False,
 ) -> Response:
     """``GET /api/v1/health?type=&days=``: the contract existing Wellpipe users know."""
     if type is HealthType.PROFILE:
@@ -208,7 +227,8 @@ async def get_health(
         span = f"last {count_of_days(days)}"
         call = Call(Face.REST, "health", kind, span=span, provider=provider)
         async with admitted(request, response, caller, call) as passed:
-            answer = _listing(await _reader(request, passed).recent(kind, days), detail)
+            with _live(fresh):
+                answer = _listing(await _reader(request, passed).recent(kind, days), detail)
     answer.headers.update(response.headers)
     return answer
 
@@ -223,18 +243,20 @@ async def _ranged(
     end: date,
     provider: str | None,
     detail: Detail,
+    fresh: bool = False,
 ) -> Response:
     _days(request, start, end)
     call = Call(Face.REST, route, kind, span=f"{start}..{end}", provider=provider)
     async with admitted(request, response, caller, call) as passed:
-        answer = _listing(await _reader(request, passed).between(kind, start, end), detail)
+        with _live(fresh):
+            answer = _listing(await _reader(request, passed).between(kind, start, end), detail)
     answer.headers.update(response.headers)
     return answer
 
 
 _RANGE_NOTE = (
-    " Explicit local days, `start` to `end` included, at most 90 days per request. "
-    "Counts one request."
+    f" Explicit local days, `start` to `end` included (at most {LIVE_DAYS} not kept yet)."
+    " Counts one request."
 )
 
 _RANGED: tuple[tuple[str, TableKind, str, str, str], ...] = (
@@ -319,8 +341,11 @@ def _ranged_endpoint(
         end: End,
         provider: ProviderName = None,
         detail: DetailParam = Detail.COMPACT,
+        fresh: Fresh = False,
     ) -> Response:
-        return await _ranged(request, response, caller, path, kind, start, end, provider, detail)
+        return await _ranged(
+            request, response, caller, path, kind, start, end, provider, detail, fresh
+        )
 
     endpoint.__name__ = endpoint.__qualname__ = f"get_{path}"
     endpoint.__doc__ = summary

@@ -14,6 +14,10 @@ from wellpipe.cloud.db.tables import (
     ApiKey,
     AuditEvent,
     Connection,
+    HistoryCursor,
+    HistoryKey,
+    HistoryRecord,
+    HistorySpan,
     OAuthState,
     Session,
     UpstreamWindow,
@@ -55,9 +59,10 @@ async def erase_account(
 ) -> bool:
     """Delete the account's rows and then its user row, in the caller's transaction.
 
-    Usage counters, daily usage, audit events and the ``upstream_windows`` rows named by
-    ``throttle_rows`` (its sign-in throttle) go first; foreign keys cascade from the user
-    row to anything left.
+    Usage counters, daily usage, audit events, the ``upstream_windows`` rows named by
+    ``throttle_rows`` (its sign-in throttle) and any history written since the history
+    was erased (its data key first) go first; foreign keys cascade from the user row to
+    anything left.
 
     Returns:
         Whether the user row was there to delete (``False``: another run finished first).
@@ -66,5 +71,7 @@ async def erase_account(
     await session.execute(delete(UsageDaily).where(UsageDaily.user_id == user_id))
     await session.execute(delete(AuditEvent).where(AuditEvent.user_id == user_id))
     await session.execute(delete(UpstreamWindow).where(UpstreamWindow.provider.in_(throttle_rows)))
+    for table in (HistoryKey, HistoryRecord, HistorySpan, HistoryCursor):
+        await session.execute(delete(table).where(table.user_id == user_id))
     gone = await session.scalar(delete(User).where(User.id == user_id).returning(User.id))
     return gone is not None

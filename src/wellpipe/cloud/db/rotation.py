@@ -2,6 +2,8 @@
 
 Rows are read with their ciphertexts still sealed; the service opens and reseals them.
 Every rewrite is a compare-and-swap on what was read, so a concurrent write wins.
+History data keys (``history_keys``) are re-wrapped the same way; the records sealed
+under them are never read or rewritten.
 """
 
 from __future__ import annotations
@@ -13,18 +15,23 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from wellpipe.cloud.db.engine import Database
-from wellpipe.cloud.db.tables import Connection, PendingRevocation
+from wellpipe.cloud.db.tables import Connection, HistoryKey, PendingRevocation
 
 __all__ = [
     "ConnectionReseal",
+    "DataKeyRewrap",
     "RevocationReseal",
     "SealedConnection",
+    "SealedDataKey",
     "SealedRevocation",
     "connection_counts_by_key",
     "connections_not_under",
+    "history_key_counts_by_key",
+    "history_keys_not_under",
     "reseal",
     "revocation_envelopes",
     "revocations_after",
+    "rewrap_history_keys",
 ]
 
 
@@ -205,5 +212,85 @@ async def reseal(db: Database, changes: Sequence[ConnectionReseal | RevocationRe
     async with db.transaction() as session:
         for statement in statements:
             result = await session.execute(statement)
+            rewritten += result.rowcount  # type: ignore[attr-defined]
+    return rewritten
+
+
+# ------------------------------------------------------------ history data keys
+@dataclass(frozen=True)
+class SealedDataKey:
+    """A user's wrapped history data key as stored.
+
+    Attributes:
+        user_id: The account.
+        key_id: The ring key that wraps it.
+        wrapped: The envelope.
+    """
+
+    user_id: str
+    key_id: str
+    wrapped: bytes
+
+
+@dataclass(frozen=True)
+class DataKeyRewrap:
+    """A data key wrapped anew, written only if the row still holds what was read.
+
+    Attributes:
+        user_id: The account.
+        old: The envelope read.
+        wrapped: The new envelope.
+        new_key_id: The ring key of the new envelope.
+    """
+
+    user_id: str
+    old: bytes
+    wrapped: bytes
+    new_key_id: str
+
+
+async def history_key_counts_by_key(db: Database) -> dict[str, int]:
+    """How many wrapped history data keys each ring key wraps."""
+    async with db.sessions() as session:
+        rows = await session.execute(
+            select(HistoryKey.key_id, func.count()).group_by(HistoryKey.key_id)
+        )
+        return {str(key_id): int(count) for key_id, count in rows}
+
+
+async def history_keys_not_under(
+    db: Database, key_id: str, *, after_user: str, limit: int
+) -> list[SealedDataKey]:
+    """Up to ``limit`` data keys wrapped by a key other than ``key_id``, by user id."""
+    async with db.sessions() as session:
+        found = await session.execute(
+            select(HistoryKey.user_id, HistoryKey.key_id, HistoryKey.wrapped)
+            .where(HistoryKey.key_id != key_id, HistoryKey.user_id > after_user)
+            .order_by(HistoryKey.user_id)
+            .limit(limit)
+        )
+        return [
+            SealedDataKey(user_id=row.user_id, key_id=row.key_id, wrapped=row.wrapped)
+            for row in found
+        ]
+
+
+async def rewrap_history_keys(db: Database, changes: Sequence[DataKeyRewrap]) -> int:
+    """Write re-wrapped data keys in one transaction, each by compare-and-swap.
+
+    Returns:
+        How many were rewritten (a key destroyed or re-wrapped meanwhile is left alone).
+    """
+    if not changes:
+        return 0
+    rewritten = 0
+    async with db.transaction() as session:
+        for change in changes:
+            result = await session.execute(
+                update(HistoryKey)
+                .where(HistoryKey.user_id == change.user_id, HistoryKey.wrapped == change.old)
+                .values(wrapped=change.wrapped, key_id=change.new_key_id)
+                .execution_options(synchronize_session=False)
+            )
             rewritten += result.rowcount  # type: ignore[attr-defined]
     return rewritten

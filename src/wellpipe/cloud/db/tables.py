@@ -1,4 +1,4 @@
-"""The cloud's tables (SQLAlchemy 2 typed ORM). No health data is ever stored here.
+"""The cloud's tables (SQLAlchemy 2 typed ORM). No health data is stored in the clear.
 
 * ``users``: accounts (argon2id password hash, or a Google subject), plan.
 * ``sessions``: dashboard sessions, by SHA-256 of the cookie value, with a CSRF token.
@@ -19,6 +19,18 @@
 * ``oauth_codes``: authorization codes (by SHA-256), single-use, a minute long.
 * ``oauth_grants``: what a person allowed one assistant (Connected assistants).
 * ``oauth_tokens``: the grants' access and refresh tokens, by SHA-256 only.
+* ``history_keys``: each user's history data key, wrapped by the key ring (bound to the
+  user, named by key id so rotation re-wraps it). Destroying it is crypto-shredding.
+* ``history_records``: the kept records, each sealed under its owner's data key. In the
+  clear only what finding them needs: user, provider, kind, local day, and a keyed
+  digest of the record's id (keyed by the data key: unlinkable once it is destroyed).
+* ``history_spans``: the local days read in full per user, provider and kind (clear).
+* ``history_cursors``: each backfilling stream's cursor, sealed under the data key.
+* ``webhook_deliveries``: provider webhook deliveries already accepted, by a digest of
+  their identity (WHOOP's trace id, Oura's event tuple, a digest of Google's body), so a
+  redelivery is answered without doing the work twice; kept for a few days.
+* ``oura_subscriptions``: the service's Oura webhook subscriptions (one per event type x
+  data type) and when each expires.
 """
 
 from __future__ import annotations
@@ -50,16 +62,22 @@ __all__ = [
     "AuthorizationRequest",
     "Base",
     "Connection",
+    "HistoryCursor",
+    "HistoryKey",
+    "HistoryRecord",
+    "HistorySpan",
     "OAuthClient",
     "OAuthGrant",
     "OAuthState",
     "OAuthToken",
+    "OuraSubscription",
     "PendingRevocation",
     "Session",
     "UpstreamWindow",
     "UsageCounter",
     "UsageDaily",
     "User",
+    "WebhookDelivery",
 ]
 
 NAMING = {
@@ -340,3 +358,97 @@ class OAuthToken(Base):
     expires_at: Mapped[datetime] = mapped_column(Instant, index=True)
     spent_at: Mapped[datetime | None] = mapped_column(Instant)
     replaced_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebhookDelivery(Base):
+    """A provider webhook delivery already accepted (deduplication; no payload is kept).
+
+    ``digest`` is the SHA-256 of the provider and the delivery's identity; a second
+    delivery with the same digest is acknowledged and dropped.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(Instant, index=True)
+
+
+class OuraSubscription(Base):
+    """One of the service's Oura webhook subscriptions (per event type x data type)."""
+
+    __tablename__ = "oura_subscriptions"
+    __table_args__ = (UniqueConstraint("event_type", "data_type"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # Oura's subscription id
+    event_type: Mapped[str] = mapped_column(String(16))
+    data_type: Mapped[str] = mapped_column(String(64))
+    callback_url: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(Instant)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+
+
+Index(
+    "ix_connections_provider_account",
+    Connection.provider,
+    Connection.provider_user_id,
+)
+"""Webhooks name the provider's account: find its connection without a scan."""
+
+
+# ------------------------------------------------------------ history (wellpipe.cloud.db.history)
+class HistoryKey(Base):
+    """A user's history data key, wrapped (`wrap_data_key`, a `TokenCipher` envelope)."""
+
+    __tablename__ = "history_keys"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(32))  # the ring key that wraps it
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class HistoryRecord(Base):
+    """One kept record, sealed under its owner's data key; its id only as a keyed digest."""
+
+    __tablename__ = "history_records"
+    __table_args__ = (Index("ix_history_records_day", "user_id", "provider", "kind", "day"),)
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HistorySpan(Base):
+    """Local days ``first`` to ``last`` of one kind read in full from the provider."""
+
+    __tablename__ = "history_spans"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    first: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[date] = mapped_column(Date)
+    refreshed_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class HistoryCursor(Base):
+    """One stream's backfill cursor, sealed under the owner's data key."""
+
+    __tablename__ = "history_cursors"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)

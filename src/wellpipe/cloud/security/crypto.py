@@ -14,6 +14,12 @@
 * Cached provider answers (kept in Redis for minutes) use the same envelope, bound by
   `answer_binding` to their user, provider and hashed cache key.
 
+* History data keys (`wrap_data_key`): each user's random 256-bit key, wrapped in the
+  same envelope bound to the user (`data_key_binding`). `DataKey` derives from it (HKDF)
+  the AES-256-GCM key that seals the user's kept records and sync cursors, and the
+  HMAC key of the digests their ids are found by. Destroying the wrapped key leaves
+  nothing of the history readable or linkable (crypto-shredding).
+
 Rotation (add a key in front, re-encrypt with ``wellpipe cloud rotate-keys``, retire
 the old key once nothing uses it) lives in `wellpipe.cloud.services.rotation`.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import hmac
 import os
 import re
 import struct
@@ -30,6 +37,8 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.core.errors import ConfigError, WellpipeError
@@ -37,15 +46,23 @@ from wellpipe.core.errors import ConfigError, WellpipeError
 __all__ = [
     "FORMAT_VERSION",
     "Binding",
+    "DataKey",
+    "HistoryDecryptionError",
     "KeyRing",
     "MissingKeyError",
     "TokenCipher",
     "TokenDecryptionError",
     "answer_binding",
     "associated_data",
+    "cursor_associated_data",
+    "data_key_binding",
     "display_name",
     "key_id_of",
+    "new_data_key",
+    "record_associated_data",
     "revocation_binding",
+    "unwrap_data_key",
+    "wrap_data_key",
 ]
 
 FORMAT_VERSION = 1
@@ -396,3 +413,170 @@ class TokenCipher:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a TokenCipher is not serializable (it holds keys)")
+
+
+# ------------------------------------------------------------ history data keys
+DATA_KEY_FIELD = "history_data_key"
+"""The ``field`` of a wrapped data key's binding: it opens as nothing else."""
+
+_RECORD_AAD_LABEL = b"wellpipe/history-record"
+_CURSOR_AAD_LABEL = b"wellpipe/history-cursor"
+_SEALED_VERSION = 1
+"""The format of a record or cursor sealed under a data key: ``version ‖ nonce ‖ sealed``."""
+
+
+class HistoryDecryptionError(WellpipeError):
+    """A kept record (or cursor) does not open under its owner's data key.
+
+    It was altered, moved to another user or record, or its data key was destroyed
+    (an account deleted: crypto-shredding).
+    """
+
+
+def data_key_binding(user_id: str) -> Binding:
+    """The binding of ``user_id``'s wrapped history data key (no provider, no connection)."""
+    return Binding(
+        user_id=user_id, provider="wellpipe", connection_id=user_id, field=DATA_KEY_FIELD
+    )
+
+
+def new_data_key() -> bytes:
+    """A fresh random 256-bit data key (one per user)."""
+    return os.urandom(KEY_BYTES)
+
+
+def wrap_data_key(cipher: TokenCipher, user_id: str, data_key: bytes) -> bytes:
+    """``data_key`` sealed under the key ring's primary key, bound to ``user_id``.
+
+    The envelope is the tokens' (`TokenCipher`): it names its key id, so rotation can
+    re-wrap it and a retired key is named when missing.
+    """
+    if len(data_key) != KEY_BYTES:
+        raise ValueError("a data key is 32 bytes")
+    return cipher.encrypt(data_key.hex(), data_key_binding(user_id))
+
+
+def unwrap_data_key(cipher: TokenCipher, user_id: str, wrapped: bytes) -> bytes:
+    """The data key `wrap_data_key` sealed for ``user_id``.
+
+    Raises:
+        MissingKeyError: it is wrapped under a key the ring no longer holds.
+        HistoryDecryptionError: the envelope is altered, malformed or another user's.
+    """
+    try:
+        opened = cipher.decrypt(wrapped, data_key_binding(user_id))
+    except MissingKeyError:
+        raise
+    except TokenDecryptionError:
+        raise HistoryDecryptionError(
+            "A stored history data key failed its integrity check (altered, or stored for "
+            "another account); that account's history must be synced again."
+        ) from None
+    try:
+        key = bytes.fromhex(opened)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise HistoryDecryptionError("A stored history data key is malformed.")
+    return key
+
+
+def _length_prefixed(*items: bytes) -> bytes:
+    return b"".join(struct.pack(">I", len(item)) + item for item in items)
+
+
+def record_associated_data(user_id: str, provider: str, kind: str, id_digest: str) -> bytes:
+    """The associated data of one kept record: its owner, provider, kind and id digest.
+
+    ``id_digest`` is `DataKey.id_digest` of the record's source id (the id itself is
+    not stored in the clear), so a sealed record moved to another user, provider,
+    kind or record fails to open.
+    """
+    return _length_prefixed(
+        _RECORD_AAD_LABEL,
+        str(_SEALED_VERSION).encode(),
+        user_id.encode("utf-8", "surrogatepass"),
+        provider.encode("utf-8", "surrogatepass"),
+        kind.encode("utf-8", "surrogatepass"),
+        id_digest.encode("ascii"),
+    )
+
+
+def cursor_associated_data(user_id: str, provider: str, stream: str) -> bytes:
+    """The associated data of one stream's sealed sync cursor."""
+    return _length_prefixed(
+        _CURSOR_AAD_LABEL,
+        str(_SEALED_VERSION).encode(),
+        user_id.encode("utf-8", "surrogatepass"),
+        provider.encode("utf-8", "surrogatepass"),
+        stream.encode("utf-8", "surrogatepass"),
+    )
+
+
+class DataKey:
+    """One user's unwrapped history data key, as the two keys HKDF derives from it.
+
+    * the **sealing key** (AES-256-GCM) encrypts every record and cursor: a blob is
+      ``version (1) ‖ nonce (12) ‖ ciphertext ‖ tag (16)``, a fresh random nonce each;
+    * the **id key** (HMAC-SHA256) makes the clear digest of each record id
+      (`id_digest`): rows can be found by id, but once the data key is destroyed
+      nobody can tell which id a digest was, or link it to another account's.
+
+    Neither key is shown by ``repr``; the object does not pickle.
+    """
+
+    __slots__ = ("_aead", "_id_key")
+
+    def __init__(self, data_key: bytes) -> None:
+        """The derived keys of ``data_key`` (32 bytes)."""
+        if len(data_key) != KEY_BYTES:
+            raise ValueError("a data key is 32 bytes")
+
+        def derive(info: bytes) -> bytes:
+            return HKDF(algorithm=SHA256(), length=KEY_BYTES, salt=None, info=info).derive(data_key)
+
+        self._aead = AESGCM(derive(b"wellpipe/history/seal"))
+        self._id_key = derive(b"wellpipe/history/id-digest")
+
+    def id_digest(self, provider: str, kind: str, source_id: str) -> str:
+        """The keyed digest (hex HMAC-SHA256) a record is found by, instead of its id."""
+        message = _length_prefixed(
+            provider.encode("utf-8", "surrogatepass"),
+            kind.encode("utf-8", "surrogatepass"),
+            source_id.encode("utf-8", "surrogatepass"),
+        )
+        return hmac.new(self._id_key, message, "sha256").hexdigest()
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        """``plaintext`` encrypted and bound to ``associated_data``."""
+        nonce = os.urandom(NONCE_BYTES)
+        return (
+            bytes((_SEALED_VERSION,))
+            + nonce
+            + self._aead.encrypt(nonce, plaintext, associated_data)
+        )
+
+    def open(self, blob: bytes, associated_data: bytes) -> bytes:
+        """The plaintext `seal` encrypted for ``associated_data``.
+
+        Raises:
+            HistoryDecryptionError: altered, malformed, or sealed for something else.
+        """
+        blob = bytes(blob)
+        if len(blob) < 1 + NONCE_BYTES + TAG_BYTES or blob[0] != _SEALED_VERSION:
+            raise HistoryDecryptionError("A kept history record is malformed.")
+        try:
+            return self._aead.decrypt(
+                blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], associated_data
+            )
+        except InvalidTag:
+            raise HistoryDecryptionError(
+                "A kept history record failed its integrity check (altered, moved, or its "
+                "data key is not this account's)."
+            ) from None
+
+    def __repr__(self) -> str:
+        return "DataKey(…)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a DataKey is not serializable (it holds keys)")

@@ -17,7 +17,8 @@ names a provider. The flow:
    profile gives the account id, and the tokens are stored encrypted with the scopes
    granted (from the token response, else the callback's ``scope``). Scopes the user
    unticked are named with the data that will be missing (`missing_access`).
-3. `disconnect`: revoke at the provider (best effort), delete the tokens.
+3. `disconnect`: revoke at the provider (best effort), delete the tokens and the history
+   Wellpipe keeps of that provider for the user (`UserHistory.forget`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from datetime import timedelta
 from typing import Literal
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.history import UserHistory
 from wellpipe.cloud.db.oauth_states import add_state, take_state
 from wellpipe.cloud.security.crypto import Binding
 from wellpipe.cloud.services.audit import record_event
@@ -378,6 +380,7 @@ async def complete_connect(
             detail={"provider": provider, "scopes": sorted(tokens.scopes)},
             request_id=request_id,
         )
+    await _start_backfill(ctx, user_id=user_id, provider=provider)
     not_granted = missing_access(connector.info, tokens.scopes)
     sentence = f"{display} is connected."
     if not_granted:
@@ -386,6 +389,22 @@ async def complete_connect(
             f"Wellpipe cannot read that data until you connect {display} again and allow it."
         )
     return ConnectOutcome(True, sentence, provider)
+
+
+async def _start_backfill(ctx: CloudContext, *, user_id: str | None, provider: str) -> None:
+    """Queue the history backfill of a fresh connection (a failure only delays it).
+
+    The periodic reconciliation queues it again when the store holds nothing yet, or an
+    unfinished backfill.
+    """
+    if user_id is None:
+        return
+    from wellpipe.cloud.jobs.tasks import enqueue_backfill  # the queue loads on first use
+
+    try:
+        await enqueue_backfill(ctx, user_id=user_id, provider=provider)
+    except Exception:
+        logger.exception("Could not queue the %s backfill; the reconciliation will", provider)
 
 
 def _missing_refresh(oauth: OAuthClient, tokens: TokenSet) -> str | None:
@@ -448,11 +467,14 @@ async def revoke_grant(ctx: CloudContext, provider: str, tokens: TokenProvider) 
 async def disconnect(
     ctx: CloudContext, *, user_id: str, provider: str, request_id: str | None = None
 ) -> ConnectOutcome:
-    """Revoke the grant at the provider (best effort) and delete the stored tokens.
+    """Revoke the grant at the provider (best effort), delete the stored tokens and history.
+
+    The history Wellpipe keeps of ``provider`` for the user (records, covered days,
+    backfill cursors) is deleted too, whether or not a connection was left.
 
     Returns:
         ``ok`` when a connection was removed; the sentence says whether the provider
-        confirmed the revoke.
+        confirmed the revoke, and how many kept records were deleted.
     """
     display = _display(provider)
     result: RevokeResult | None = None
@@ -462,8 +484,14 @@ async def disconnect(
         )
     deleted = await delete_connection(ctx, user_id=user_id, provider=provider)
     forget_connection(ctx, user_id=user_id, provider=provider)  # this worker, at once
+    forgotten = await UserHistory.of(ctx, user_id).forget(provider)
+    kept = ""
+    if forgotten == 1:
+        kept = f" The 1 record Wellpipe kept from {display} is deleted."
+    elif forgotten:
+        kept = f" The {forgotten:,} records Wellpipe kept from {display} are deleted."
     if not deleted and result is None:
-        return ConnectOutcome(False, f"{display} is not connected.", provider)
+        return ConnectOutcome(False, f"{display} is not connected.{kept}", provider)
     async with ctx.db.transaction() as db:
         await record_event(
             db,
@@ -477,7 +505,9 @@ async def disconnect(
         return ConnectOutcome(
             True,
             f"{display} is disconnected and its tokens are deleted, but {display} did not "
-            f"confirm the revoke; also remove Wellpipe in your {display} account settings.",
+            f"confirm the revoke; also remove Wellpipe in your {display} account settings.{kept}",
             provider,
         )
-    return ConnectOutcome(True, f"{display} is disconnected and its access revoked.", provider)
+    return ConnectOutcome(
+        True, f"{display} is disconnected and its access revoked.{kept}", provider
+    )

@@ -3,13 +3,17 @@
 Steps, in order; each is driven by what is still stored, so running the job again for a
 half-deleted account finishes it without repeating what was done:
 
+0. crypto-shredding: destroy the history's wrapped data key, committed on its own before
+   anything else, so no copy of the user's kept records (backups, dumps, replicas) can
+   be opened from then on; then delete the history rows (records, spans, cursors);
 1. revoke every API key and close every session (they stop working at once);
 2. for each provider connection: revoke the grant at the provider through its
    connector, then delete the stored tokens. A revoke that fails does not stop the
    deletion: the access token goes to the ``revocations`` outbox, encrypted under a
    binding to the outbox row, and `retry_pending_revocations` keeps trying for 7 days;
 3. in one transaction: delete the usage counters, daily usage and audit events of the
-   user, the user row (foreign keys cascade to anything left), and write the tombstone
+   user, whatever history a job still running wrote meanwhile (under a new data key,
+   destroyed with it), the user row (foreign keys cascade to anything left), and write the tombstone
    ``account.deleted`` with no user id, a hash of it and the steps done.
 
 Once step 3 committed the account is gone; running again is a no-op.
@@ -26,6 +30,7 @@ from datetime import timedelta
 
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.deletion import close_access, connected_providers, erase_account
+from wellpipe.cloud.db.history import destroy_data_key, erase_history, forget_cached_key
 from wellpipe.cloud.db.revocations import (
     claim_revocation,
     drop_revocation,
@@ -104,6 +109,12 @@ async def delete_account(
     report.found = True
     email = user.email
 
+    # 0. Crypto-shredding first: once the data key is gone, no copy of the history opens.
+    await destroy_data_key(ctx.db, user_id)
+    report.steps.append("history_key_destroyed")
+    await erase_history(ctx.db, user_id)
+    report.steps.append("history_deleted")
+
     # 1. Keys and sessions stop working at once.
     await close_access(ctx.db, user_id=user_id, now=ctx.clock.now())
     report.steps += ["keys_revoked", "sessions_closed"]
@@ -135,6 +146,7 @@ async def delete_account(
             },
             request_id=request_id,
         )
+    forget_cached_key(ctx.db, user_id)  # a key a job made meanwhile went with the account
     logger.info("Deleted account %s (steps: %s)", report.user, ", ".join(report.steps))
     report.sentence = "Your Wellpipe account and everything stored about it are deleted."
     if report.pending:

@@ -22,6 +22,7 @@ import httpx2
 from pydantic import BaseModel
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db.history import UserHistory
 from wellpipe.cloud.services.audit import append_events, event_row
 from wellpipe.cloud.services.cache import AnswerCache, answer_cache
 from wellpipe.cloud.services.tokens import (
@@ -40,6 +41,8 @@ from wellpipe.core.errors import (
 )
 from wellpipe.core.models import BodyMeasurement, DataKind, Profile, Record, RecordSet, TimeWindow
 from wellpipe.core.provider_info import ProviderInfo
+from wellpipe.core.reading import LIVE_DAYS
+from wellpipe.core.stored import StoredProvider
 from wellpipe.oauth import ClientCredentials
 from wellpipe.providers import available_providers
 from wellpipe.providers.connector import ConnectedProvider, ProviderConnector, get_connector
@@ -140,12 +143,67 @@ async def close_shared_http(ctx: CloudContext) -> None:
         await shared.inner.aclose()
 
 
+class _Live:
+    """The user's provider itself: opened on first use, its own 429s said as `ProviderBusy`."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        info: ProviderInfo,
+        opener: Callable[[], Awaitable[ConnectedProvider]],
+    ) -> None:
+        self._provider = provider
+        self._opener = opener
+        self.info = info
+
+    async def _ask(self, fetch: Callable[[ConnectedProvider], Awaitable[T]]) -> T:
+        try:
+            return await fetch(await self._opener())
+        except ProviderBusy:
+            raise
+        except ProviderRateLimited as limited:  # the provider's own 429: say it the same way
+            raise ProviderBusy(
+                provider=self._provider,
+                display_name=self.info.display_name,
+                endpoint=limited.endpoint,
+                retry_after=limited.retry_after,
+            ) from None
+
+    async def read(self, kinds: Collection[DataKind], window: TimeWindow) -> RecordSet:
+        """Records of ``kinds`` overlapping ``window``, from the provider."""
+        return await self._ask(lambda p: p.read(kinds, window))
+
+    async def record(self, kind: DataKind, source_id: str) -> Record:
+        """One record by id, from the provider."""
+        return await self._ask(lambda p: _as_record(p.record(kind, source_id)))
+
+    async def profile(self) -> Profile:
+        """The profile, from the provider."""
+        return await self._ask(lambda p: p.profile())
+
+    async def body_measurement(self) -> BodyMeasurement:
+        """The body measurement, from the provider."""
+        return await self._ask(lambda p: p.body_measurement())
+
+
+CLOUD_SYNC_ACTION = (
+    "Wellpipe is still fetching this history (the dashboard shows how far it got): ask "
+    f"again once it is done, or ask for at most {LIVE_DAYS} days"
+)
+"""What a cloud user does about a long question the store cannot answer yet."""
+
+
 class CloudProvider:
-    """A user's provider for the length of one request: cached, budgeted, opened on demand.
+    """A user's provider for the length of one request, answered from their history store.
+
+    Reads go through `StoredProvider`: the provider is opened (and budgeted) only when the
+    store lacks a day or holds one that may still change.
 
     Attributes:
         user_id: The Wellpipe user.
         records_read: Records this request returned (for the audit log; never values).
+        history: The user's history store (sealed under their data key).
     """
 
     def __init__(
@@ -164,10 +222,14 @@ class CloudProvider:
         self.user_id = user_id
         self._provider = provider
         self._account = account
-        self._opener = opener
         self._budget = budget
         self._cache = cache
         self._info = connector.info
+        self._live = _Live(provider=provider, info=connector.info, opener=opener)
+        self.history = UserHistory.of(ctx, user_id)
+        self._stored = StoredProvider(
+            self._live, self.history, clock=ctx.clock, sync_action=CLOUD_SYNC_ACTION
+        )
         self.records_read = 0
 
     @property
@@ -183,37 +245,17 @@ class CloudProvider:
     def _key(self, call: str, *args: Any) -> tuple[Any, ...]:
         return (self.user_id, self._provider, self._account, call, *args)
 
-    async def _cached(
-        self,
-        key: tuple[Any, ...],
-        kind: type[T],
-        fetch: Callable[[ConnectedProvider], Awaitable[T]],
-    ) -> T:
-        async def produce() -> T:
-            return await fetch(await self._opener())
-
-        try:
-            return await self._cache.get_or_fetch(key, produce, kind)
-        except ProviderBusy:
-            raise
-        except ProviderRateLimited as limited:  # WHOOP's own 429: say it the same way
-            raise ProviderBusy(
-                provider=self._provider,
-                display_name=self._info.display_name,
-                endpoint=limited.endpoint,
-                retry_after=limited.retry_after,
-            ) from None
-
     async def read(self, kinds: Collection[DataKind], window: TimeWindow) -> RecordSet:
-        """Records of ``kinds`` overlapping ``window`` (see `HealthProvider.read`)."""
-        wanted = tuple(sorted(DataKind(kind).value for kind in kinds))
-        key = self._key("read", wanted, window.start.isoformat(), window.end.isoformat())
-        records = await self._cached(key, RecordSet, lambda p: p.read(kinds, window))
+        """Records of ``kinds`` on the days of ``window``, from the history store.
+
+        The store reads the provider only for days it lacks or that may still change.
+        """
+        records = await self._stored.read(kinds, window)
         self.records_read += len(records.all())
         return records
 
     async def record(self, kind: DataKind, source_id: str) -> Record:
-        """One record by id (see `HealthProvider.record`).
+        """One record by id (see `HealthProvider.record`), kept or read.
 
         An id that cannot be any provider's (see `_plausible_id`) is `NotFound` at once,
         without asking the provider; the provider refuses the ones that are not its own.
@@ -222,19 +264,23 @@ class CloudProvider:
             raise NotFound(
                 provider=self._provider, endpoint=None, what=f"{kind.value} with id {source_id!r}"
             )
-        key = self._key("record", DataKind(kind).value, source_id)
-        found = await self._cached(key, BaseModel, lambda p: _as_model(p.record(kind, source_id)))
+        found = await self._stored.record(kind, source_id)
         self.records_read += 1
-        return found  # type: ignore[return-value]  # records are pydantic models
+        return found
+
+    async def _cached(
+        self, key: tuple[Any, ...], kind: type[T], fetch: Callable[[], Awaitable[T]]
+    ) -> T:
+        return await self._cache.get_or_fetch(key, fetch, kind)
 
     async def profile(self) -> Profile:
-        """The account holder's profile."""
-        return await self._cached(self._key("profile"), Profile, lambda p: p.profile())
+        """The account holder's profile (not kept in the history: cached a few minutes)."""
+        return await self._cached(self._key("profile"), Profile, self._live.profile)
 
     async def body_measurement(self) -> BodyMeasurement:
-        """The account holder's body measurement."""
+        """The account holder's body measurement (cached a few minutes)."""
         return await self._cached(
-            self._key("body_measurement"), BodyMeasurement, lambda p: p.body_measurement()
+            self._key("body_measurement"), BodyMeasurement, self._live.body_measurement
         )
 
 
@@ -252,7 +298,7 @@ def _plausible_id(kind: DataKind, source_id: str) -> bool:
     return not source_id.isdigit() or int(source_id) < 2**63
 
 
-async def _as_model(pending: Awaitable[Record]) -> BaseModel:
+async def _as_record(pending: Awaitable[Record]) -> Record:
     return await pending
 
 

@@ -17,6 +17,11 @@ nothing. A row whose key is missing stops the job loudly (`MissingKeyError`); a 
 fails its integrity check is reported, left as it is, and skipped.
 
 Queued provider revokes (``revocations``) hold one envelope each and rotate the same way.
+
+History data keys (``history_keys``) are re-wrapped under the primary: unwrapped with
+their own key and wrapped again, by compare-and-swap on the envelope read. The records
+sealed under them are not touched (their ciphertexts stay byte for byte the same): a
+user's data key itself never changes, only the envelope around it.
 """
 
 from __future__ import annotations
@@ -29,12 +34,17 @@ from dataclasses import dataclass, field
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db.rotation import (
     ConnectionReseal,
+    DataKeyRewrap,
     RevocationReseal,
+    SealedDataKey,
     connection_counts_by_key,
     connections_not_under,
+    history_key_counts_by_key,
+    history_keys_not_under,
     reseal,
     revocation_envelopes,
     revocations_after,
+    rewrap_history_keys,
 )
 from wellpipe.cloud.security.crypto import (
     Binding,
@@ -42,13 +52,17 @@ from wellpipe.cloud.security.crypto import (
     TokenDecryptionError,
     key_id_of,
     revocation_binding,
+    unwrap_data_key,
+    wrap_data_key,
 )
+from wellpipe.core.errors import WellpipeError
 
 __all__ = [
     "RotationReport",
     "StaleRow",
     "count_by_key_id",
     "reencrypt",
+    "rewrap_data_keys",
     "rotate",
     "select_stale",
 ]
@@ -65,7 +79,8 @@ class RotationReport:
     Attributes:
         primary: The key everything is re-encrypted under.
         already_current: Rows already under the primary when the run started.
-        reencrypted: Rows this run rewrote under the primary.
+        reencrypted: Rows this run rewrote under the primary (history data keys included).
+        rewrapped: Of those, history data keys re-wrapped (their records untouched).
         overtaken: Rows a concurrent write changed first (they are under the primary now).
         unreadable: Ids of rows whose tokens failed their integrity check (left alone).
         batches: Batches committed.
@@ -74,6 +89,7 @@ class RotationReport:
     primary: str
     already_current: int = 0
     reencrypted: int = 0
+    rewrapped: int = 0
     overtaken: int = 0
     unreadable: list[str] = field(default_factory=list)
     batches: int = 0
@@ -115,9 +131,10 @@ async def count_by_key_id(ctx: CloudContext) -> dict[str, int]:
     """How many rows hold tokens under each key id (the "can I retire this key?" check).
 
     Connections without tokens (a dead grant) and nothing else count; queued revokes count
-    by their envelope's key.
+    by their envelope's key; each user's wrapped history data key counts once.
     """
     counts: Counter[str] = Counter(await connection_counts_by_key(ctx.db))
+    counts.update(await history_key_counts_by_key(ctx.db))
     for blob in await revocation_envelopes(ctx.db):
         try:
             counts[key_id_of(blob)] += 1
@@ -266,4 +283,59 @@ async def rotate(
             logger.info("Rotation batch %d: %d rows re-encrypted", report.batches, rewritten)
             if on_batch is not None:
                 on_batch(report)
+    after_user = ""
+    while True:
+        keys = await history_keys_not_under(
+            ctx.db, primary, after_user=after_user, limit=batch_size
+        )
+        if not keys:
+            break
+        after_user = keys[-1].user_id
+        rewritten, overtaken, unreadable = await rewrap_data_keys(ctx, keys)
+        report.reencrypted += rewritten
+        report.rewrapped += rewritten
+        report.overtaken += overtaken
+        report.unreadable += unreadable
+        report.batches += 1
+        logger.info("Rotation batch %d: %d data keys re-wrapped", report.batches, rewritten)
+        if on_batch is not None:
+            on_batch(report)
     return report
+
+
+async def rewrap_data_keys(
+    ctx: CloudContext, keys: Sequence[SealedDataKey]
+) -> tuple[int, int, list[str]]:
+    """Re-wrap history data keys under the primary in one transaction (compare-and-swap).
+
+    Returns:
+        ``(rewritten, overtaken, unreadable)``: keys rewritten; keys destroyed or
+        re-wrapped meanwhile; ``history_keys:<user>`` of keys failing their integrity
+        check (left alone).
+
+    Raises:
+        MissingKeyError: a key is wrapped by a ring key that is missing (nothing of this
+            batch is written).
+    """
+    cipher = ctx.cipher
+    changes: list[DataKeyRewrap] = []
+    unreadable: list[str] = []
+    for key in keys:
+        try:
+            data_key = unwrap_data_key(cipher, key.user_id, key.wrapped)
+        except MissingKeyError:
+            raise
+        except WellpipeError:
+            logger.error("The history data key of a user fails its integrity check; left as is")
+            unreadable.append(f"history_keys:{key.user_id}")
+            continue
+        changes.append(
+            DataKeyRewrap(
+                user_id=key.user_id,
+                old=key.wrapped,
+                wrapped=wrap_data_key(cipher, key.user_id, data_key),
+                new_key_id=cipher.primary_key_id,
+            )
+        )
+    rewritten = await rewrap_history_keys(ctx.db, changes)
+    return rewritten, len(changes) - rewritten, unreadable

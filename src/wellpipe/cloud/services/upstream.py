@@ -30,6 +30,18 @@ everyone.
 
 The budget plugs into the provider client where the per-process `Throttle` goes: it
 implements `wellpipe.net.RequestBudget` (``acquire`` / ``pause`` / ``observe``).
+
+Background work (backfills, webhook fetches, reconciliation: `for_background`) draws on
+the same windows in a lower lane, so a person's question never waits behind it:
+
+* it never spends the last `DEFAULT_BACKGROUND_RESERVE` of any app window (those
+  requests are kept for people, on every worker: the reserve is counted in the shared
+  windows themselves);
+* in this process it steps aside while any interactive request is taking its turn;
+* it has its own fair share per user (not the user's interactive share: a user's
+  backfill never uses up the user's own questions);
+* it waits for room (up to ``background_max_wait_s``) instead of failing at once, then
+  raises `ProviderBusy`, whose ``retry_after`` the job queue uses to try again later.
 """
 
 from __future__ import annotations
@@ -53,7 +65,9 @@ from wellpipe.net.throttle import parse_count, parse_seconds
 from wellpipe.providers import get_provider_info
 
 __all__ = [
+    "DEFAULT_BACKGROUND_RESERVE",
     "DEFAULT_USER_SHARE",
+    "BackgroundBudget",
     "BusyReason",
     "ProviderBusy",
     "UpstreamBudget",
@@ -67,7 +81,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_USER_SHARE = 0.3
 """The largest part of the shortest window one user may take."""
 
+DEFAULT_BACKGROUND_RESERVE = 0.2
+"""The share of every app window background work leaves for people's questions."""
+
 _USER_MARK = "~"
+_BACKGROUND_MARK = "b"  # after _USER_MARK: background shares are cleaned up with the rest
+_YIELD_S = 0.01
 _MAX_PAUSE_S = 86_400.0
 
 
@@ -309,6 +328,8 @@ class UpstreamBudget:
         user_share: float = DEFAULT_USER_SHARE,
         max_wait_s: float = 2.0,
         redis_prefix: str = "wellpipe:upstream",
+        background_reserve: float = DEFAULT_BACKGROUND_RESERVE,
+        background_max_wait_s: float = 30.0,
     ) -> None:
         """Create the budget.
 
@@ -322,6 +343,9 @@ class UpstreamBudget:
             max_wait_s: A request that would fit within this many seconds waits for it;
                 longer waits fail at once with `ProviderBusy`.
             redis_prefix: Where the counters live in Redis.
+            background_reserve: Share of each app window background work never spends.
+            background_max_wait_s: Longest background work waits for room before
+                `ProviderBusy` (its job is then retried later).
         """
         info = get_provider_info(provider)
         self.provider = provider
@@ -332,6 +356,11 @@ class UpstreamBudget:
             raise ValueError("user_share must be in (0, 1]")
         self.user_share = user_share
         self.max_wait_s = max_wait_s
+        if not 0 <= background_reserve < 1:
+            raise ValueError("background_reserve must be in [0, 1)")
+        self.background_reserve = background_reserve
+        self.background_max_wait_s = background_max_wait_s
+        self._interactive = 0  # interactive requests of this process taking their turn
         self._clock: Clock = ctx.clock
         self._store: _Store
         if ctx.redis is not None:
@@ -349,6 +378,89 @@ class UpstreamBudget:
     def for_user(self, user_id: str) -> UserBudget:
         """The budget as one user's provider client draws on it."""
         return UserBudget(self, user_id)
+
+    def for_background(self, user_id: str) -> BackgroundBudget:
+        """The budget as background work for one user draws on it (the lower lane)."""
+        return BackgroundBudget(self, user_id)
+
+    @property
+    def interactive_waiting(self) -> int:
+        """Interactive requests of this process taking their turn right now."""
+        return self._interactive
+
+    def _background_counters(self, user_id: str, now: float) -> list[_Counter]:
+        """The lower lane's counters: the app windows minus the reserve, its own user share."""
+        counters: list[_Counter] = []
+        if self.user_share < 1 and self.limits:
+            shortest = self.limits[0]
+            seconds = max(1, int(shortest.seconds))
+            digest = hashlib.sha256(user_id.encode()).hexdigest()[:23]
+            counters.append(
+                _Counter(
+                    key=f"{self.provider}{_USER_MARK}{_BACKGROUND_MARK}{digest}",
+                    seconds=seconds,
+                    start=int(now // seconds) * seconds,
+                    limit=max(1, math.floor(shortest.requests * self.user_share)),
+                )
+            )
+        for limit in reversed(self.limits):
+            seconds = max(1, int(limit.seconds))
+            counters.append(
+                _Counter(
+                    key=self.provider,
+                    seconds=seconds,
+                    start=int(now // seconds) * seconds,
+                    limit=max(1, math.floor(limit.requests * (1 - self.background_reserve))),
+                )
+            )
+        return counters
+
+    async def take_background(self, user_id: str, endpoint: str | None = None) -> None:
+        """Count one background request, after every interactive one of this process.
+
+        Waits (up to ``background_max_wait_s``) while interactive requests take their
+        turn, and for room below the reserve.
+
+        Raises:
+            ProviderBusy: no room within ``background_max_wait_s``.
+        """
+        await self.flush()
+        deadline = self._clock.monotonic() + self.background_max_wait_s
+        while True:
+            left = deadline - self._clock.monotonic()
+            if self._interactive > 0:  # people first: step aside, briefly
+                if left <= 0:
+                    raise self._busy_background(endpoint, _YIELD_S)
+                await self._clock.sleep(_YIELD_S)
+                continue
+            now = self._clock.now().timestamp()
+            if self._paused_until > now:
+                refusal: _Refusal | None = _Refusal(self._paused_until - now, paused=True)
+            else:
+                counters = self._background_counters(user_id, now)
+                refusal = await self._store.take(self.provider, counters, now)
+            if refusal is None:
+                return
+            wait = max(0.0, refusal.retry_after)
+            if refusal.paused:
+                self._paused_until = max(self._paused_until, now + wait)
+            if wait > left:
+                raise self._busy_background(endpoint, wait, refusal)
+            await self._clock.sleep(max(wait, 0.001))
+
+    def _busy_background(
+        self, endpoint: str | None, wait: float, refusal: _Refusal | None = None
+    ) -> ProviderBusy:
+        return ProviderBusy(
+            provider=self.provider,
+            display_name=self.display_name,
+            endpoint=endpoint,
+            retry_after=wait,
+            reason=BusyReason.APP_BUDGET if refusal is not None else BusyReason.PROVIDER_PAUSE,
+            window_s=None
+            if refusal is None or refusal.refused is None
+            else refusal.refused.seconds,
+        )
 
     def _counters(self, user_id: str | None, now: float) -> list[_Counter]:
         counters: list[_Counter] = []
@@ -383,6 +495,13 @@ class UpstreamBudget:
         Raises:
             ProviderBusy: the budget is spent or paused for longer than ``max_wait_s``.
         """
+        self._interactive += 1
+        try:
+            await self._take(user_id, endpoint)
+        finally:
+            self._interactive -= 1
+
+    async def _take(self, user_id: str | None, endpoint: str | None) -> None:
         await self.flush()
         while True:
             now = self._clock.now().timestamp()
@@ -481,12 +600,44 @@ class UserBudget:
         await self.budget.flush()
 
 
+class BackgroundBudget:
+    """`UpstreamBudget` as background work for one user draws on it (a `RequestBudget`).
+
+    Attributes:
+        requests: Requests this view let through.
+    """
+
+    def __init__(self, budget: UpstreamBudget, user_id: str) -> None:
+        self.budget = budget
+        self.user_id = user_id
+        self.requests = 0
+
+    async def acquire(self, endpoint: str | None = None) -> None:
+        """Count one request in the lower lane, or raise `ProviderBusy`."""
+        await self.budget.take_background(self.user_id, endpoint)
+        self.requests += 1
+
+    def pause(self, seconds: float) -> None:
+        """Pause the whole app (see `UpstreamBudget.pause`)."""
+        self.budget.pause(seconds)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """See `UpstreamBudget.observe`."""
+        self.budget.observe(headers)
+
+    async def flush(self) -> None:
+        """See `UpstreamBudget.flush`."""
+        await self.budget.flush()
+
+
 def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
     """This process's handle on a provider app's shared budget (made on first use)."""
     budgets = ctx.state.budgets
     budget = budgets.get(provider)
     if budget is None:
-        budget = budgets[provider] = UpstreamBudget(ctx, provider=provider)
+        budget = budgets[provider] = UpstreamBudget(
+            ctx, provider=provider, background_reserve=ctx.settings.background_reserve
+        )
     return budget
 
 

@@ -14,21 +14,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from wellpipe.core.models import DataKind
 from wellpipe.core.provider_info import ProviderInfo
 
 __all__ = [
     "ASSISTANT",
+    "KIND_LABELS",
     "MCP_TOOLS",
     "REST_API",
     "REST_ROUTES",
     "EndpointLabel",
+    "ago",
+    "day_label",
     "endpoint_label",
     "endpoint_rows",
     "granted_labels",
+    "kind_label",
     "lost_data",
     "missing_labels",
+    "records_label",
 ]
 
 REST_API = "the REST API"
@@ -162,3 +168,53 @@ def lost_data(info: ProviderInfo, granted: Iterable[str]) -> tuple[str, ...]:
         and info.scopes_for(kind)
         and not any(scope in given for scope in info.scopes_for(kind))
     )
+
+
+# ---------------------------------------------------------------------- history
+KIND_LABELS: dict[DataKind, str] = {
+    DataKind.SLEEP: "Sleep",
+    DataKind.RECOVERY: "Recovery",
+    DataKind.WORKOUT: "Workouts",
+    DataKind.CYCLE: "Day strain",
+    DataKind.READINESS: "Readiness",
+    DataKind.ACTIVITY: "Activity",
+    DataKind.VITALS: "Vital signs",
+    DataKind.PROFILE: "Profile",
+    DataKind.BODY_MEASUREMENT: "Body measurements",
+}
+"""Each kind of record as the dashboard names it (the words of `REST_ROUTES`)."""
+
+
+def kind_label(kind: DataKind) -> str:
+    """A kind of record in words: "Day strain" for ``cycle``."""
+    return KIND_LABELS.get(kind) or _words(kind.value)
+
+
+def records_label(count: int) -> str:
+    """A count of records in words: "1 record", "1,204 records"."""
+    return "1 record" if count == 1 else f"{count:,} records"
+
+
+def day_label(day: date) -> str:
+    """A local day as the dashboard shows it: "3 Jan 2022"."""
+    return f"{day.day} {day:%b %Y}"
+
+
+def ago(then: datetime, now: datetime) -> str:
+    """How long before ``now`` something happened: "just now", "5 minutes ago", "2 days ago".
+
+    A time a little ahead of ``now`` (clocks of two machines) reads as "just now".
+    """
+    seconds = (now - then).total_seconds()
+    if seconds < 60:
+        return "just now"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    days = hours // 24
+    if days < 60:
+        return f"{days} days ago"
+    return f"on {day_label(then.date())}"

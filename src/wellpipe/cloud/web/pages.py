@@ -39,6 +39,7 @@ from wellpipe.cloud.services.sessions import (
     resolve_session,
 )
 from wellpipe.cloud.web.flash import FLASH_TTL_S, Flash, FlashBox, Kind, Message
+from wellpipe.cloud.web.labels import ago, day_label, kind_label, records_label
 from wellpipe.cloud.web.middleware import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_FORM_PART_BYTES
 
 __all__ = [
@@ -64,8 +65,14 @@ STATIC_FILES = {
     "app.css": "text/css; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "htmx.min.js": "text/javascript; charset=utf-8",
 }
-"""What ``/static/`` serves (nothing else), with its media type."""
+"""What ``/static/`` serves (nothing else), with its media type.
+
+``htmx.min.js`` is htmx 4.0.1 (Zero-Clause BSD) as published on npm as ``htmx.org``,
+unchanged: the dashboard's history card polls its fragment with it while a backfill
+runs. Nothing uses ``hx-on`` or trigger filters, so it needs no ``unsafe-eval``.
+"""
 
 R = TypeVar("R", bound=Response)
 
@@ -127,6 +134,10 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["day"] = day_label
+    env.filters["records"] = records_label
+    env.filters["kind"] = kind_label
+    env.filters["ago"] = ago
     env.globals["asset"] = _asset
     return env
 
@@ -347,6 +358,15 @@ class Web:
         if self._had_flash:
             self.set_cookie(self.flash_cookie_name, None, self.cookie_attributes(None))
         return self.finish(response)
+
+    def fragment(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
+        """Render a part of a page (an htmx swap): no flash is shown or cleared.
+
+        A fragment is asked for in the background (a poll), so a message meant for the
+        next page stays for it.
+        """
+        body = templates().get_template(template).render(values)
+        return self.finish(HTMLResponse(body, status_code=status))
 
     def redirect(self, url: str) -> RedirectResponse:
         """A 303 to ``url`` (a path of ours or a provider's authorize URL), carrying the flash."""

@@ -15,14 +15,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from wellpipe.cloud.security.passwords import MIN_LENGTH, WeakPassword
 from wellpipe.cloud.services import accounts, connect, google, keys, limits, sessions
 from wellpipe.cloud.services import authorization as oauth
 from wellpipe.cloud.services.audit import AuditEntry, list_events
 from wellpipe.cloud.services.deletion import DeletionReport, delete_account
-from wellpipe.cloud.services.export import export_account
+from wellpipe.cloud.services.export import NoHealthData, download_history, export_account
+from wellpipe.cloud.services.history_status import history_status
 from wellpipe.cloud.services.tokens import connection_status
 from wellpipe.cloud.web.charts import bar_chart
 from wellpipe.cloud.web.consent import after_signin
@@ -37,6 +38,7 @@ from wellpipe.cloud.web.labels import (
 from wellpipe.cloud.web.pages import HERE, STATIC_FILES, PageError, PageRoute, Web
 from wellpipe.cloud.web.snippets import PLACEHOLDER, connector_for, snippets_for
 from wellpipe.core.errors import listed
+from wellpipe.history.export import ExportFormat
 from wellpipe.providers import available_providers, get_provider_info
 
 __all__ = ["router"]
@@ -355,6 +357,7 @@ async def dashboard(web: WebDep) -> Response:
     return web.render(
         "dashboard.html",
         providers=cards,
+        history=await history_status(web.ctx, user.user_id),
         connector=connector_for(public),
         assistants=assistants,
         keys=key_rows,
@@ -367,6 +370,19 @@ async def dashboard(web: WebDep) -> Response:
         events=events,
         password_min=MIN_LENGTH,
     )
+
+
+@router.get("/dashboard/history", response_class=HTMLResponse)
+async def dashboard_history(web: WebDep) -> Response:
+    """The history card alone: the dashboard polls it (htmx) while a backfill runs.
+
+    The signed-in user's own history only. Without a session it answers 401 with a
+    card that says so and no longer polls (htmx swaps error answers too).
+    """
+    if web.session is None:
+        return web.fragment("_history.html", status=401, signed_out=True)
+    history = await history_status(web.ctx, web.session.user_id)
+    return web.fragment("_history.html", signed_out=False, history=history)
 
 
 # ---------------------------------------------------------------------- connections
@@ -489,6 +505,29 @@ async def account_export(web: WebDep) -> Response:
         body,
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="wellpipe-export-{stamp}.json"'},
+    )
+    return web.finish(response)
+
+
+@router.post("/account/health-export")
+async def health_export(web: WebDep) -> Response:
+    """The health records kept of the user, as a zip of tables, streamed as it is made."""
+    user = web.require_user()
+    form = await web.form()
+    try:
+        fmt = ExportFormat(form.get("format", "csv"))
+    except ValueError:
+        web.flash("error", "Choose CSV, JSON Lines or Parquet, then download again.")
+        return web.redirect("/dashboard#export-title")
+    try:
+        download = await download_history(web.ctx, user.user_id, fmt, request_id=web.request_id)
+    except NoHealthData as nothing:
+        web.flash("info", str(nothing))
+        return web.redirect("/dashboard#export-title")
+    response = StreamingResponse(
+        download.chunks,
+        media_type=download.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
     )
     return web.finish(response)
 

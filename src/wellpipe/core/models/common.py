@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Generic, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 __all__ = [
     "DataKind",
@@ -71,12 +71,16 @@ class Record(_Frozen):
         day: The local calendar day it belongs to, computed from the record's own
             timezone offset (never the machine's).
         extras: Provider-specific facts that have no neutral field.
+        updated_at: When the provider last changed the record, where it says so
+            (WHOOP on every record, Google Health on sessions); how a sync tells a
+            record it already keeps from a newer version of it.
     """
 
     provider: str
     source_id: str
     day: date
-    extras: dict[str, JsonValue] = {}
+    extras: dict[str, JsonValue] = Field(default_factory=dict)
+    updated_at: AwareDatetime | None = None
 
 
 class TimedRecord(Record):

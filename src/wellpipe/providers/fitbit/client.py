@@ -47,6 +47,7 @@ from wellpipe.providers.fitbit.info import (
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
     "SESSION_PAGE_SIZE",
     "AccountNotLinked",
     "GoogleHealthClient",
@@ -63,6 +64,8 @@ SESSION_PAGE_SIZE: Final = 25
 DEFAULT_PAGE_SIZE: Final = 1440
 """Google's default page for every other type (the largest is 10,000)."""
 _MAX_PAGE_SIZE: Final = 10_000
+MAX_PAGE_SIZE: Final = _MAX_PAGE_SIZE
+"""Google's largest page for every type but ``sleep`` and ``exercise``."""
 _SESSION_TYPES: Final = frozenset({"sleep", "exercise"})
 _SHORT_RANGE_TYPES: Final = frozenset(
     {"calories-in-heart-rate-zone", "heart-rate", "active-minutes", "total-calories"}
@@ -303,6 +306,38 @@ class GoogleHealthClient:
         return self._paged(
             path, data_type, wire.ReconcileDataPointsResponse, filter, page_size, extra=extra
         )
+
+    async def reconcile_page(
+        self,
+        data_type: str,
+        *,
+        filter: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[wire.ReconciledDataPoint], str | None]:
+        """One page of `reconcile`: the points and the next page's token (``None``: the last).
+
+        For a sync that stores each page before it reads the next. ``page_size``
+        defaults to the largest Google allows for the type (25 for sessions, else 10,000).
+        """
+        path = f"{self._type_path(data_type)}/dataPoints:reconcile"
+        ceiling = SESSION_PAGE_SIZE if data_type in _SESSION_TYPES else _MAX_PAGE_SIZE
+        size = page_size or ceiling
+        if not 1 <= size <= ceiling:
+            raise ValueError(f"page_size for {data_type} must be between 1 and {ceiling}")
+        params: dict[str, str | int] = {"pageSize": size}
+        if filter:
+            params["filter"] = filter
+        if page_token:
+            params["pageToken"] = page_token
+        reply = await self._request("GET", path, path, params=params)
+        page = self._parse(
+            reply,
+            wire.ReconcileDataPointsResponse,
+            what=_WHAT.get(data_type, data_type),
+            data_type=data_type,
+        )
+        return list(page.dataPoints), page.nextPageToken or None
 
     async def get(self, data_type: str, point_id: str) -> wire.DataPoint:
         """One point of an identifiable type (sleep, exercise, weight...) by id."""

@@ -196,6 +196,7 @@ def sleep_to_core(point: wire.DataPoint | wire.ReconciledDataPoint) -> Sleep:
         score=score,
         stages=() if pending else _timeline(sleep.stages),
         extras=extras,
+        updated_at=sleep.updateTime,
     )
 
 
@@ -257,6 +258,7 @@ def workout_to_core(point: wire.DataPoint | wire.ReconciledDataPoint) -> Workout
         score_state=ScoreState.SCORED,
         score=score,
         extras=extras,
+        updated_at=exercise.updateTime,
     )
 
 

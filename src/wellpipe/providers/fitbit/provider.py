@@ -18,6 +18,7 @@ from wellpipe.core.errors import (
     UnsupportedDataKind,
     listed,
 )
+from wellpipe.core.history import Page, RecordLookup, Stream
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -220,6 +221,21 @@ class FitbitProvider:
             point = await self.client.get("exercise", source_id)
             return _map_one(point, mapping.workout_to_core, "workout")
         raise UnsupportedDataKind(provider=INFO.name, kind=kind.value, supported=sorted(_READ))
+
+    # ------------------------------------------------------------ sync (`SyncSource`)
+    def streams(self) -> tuple[Stream, ...]:
+        """Sleep, exercise, vitals, then activity (`wellpipe.providers.fitbit.sync`)."""
+        from wellpipe.providers.fitbit import sync
+
+        return sync.STREAMS
+
+    async def page(
+        self, stream: str, window: TimeWindow, cursor: str | None, *, lookup: RecordLookup
+    ) -> Page:
+        """One page of a stream; activity walks back in chunks of days."""
+        from wellpipe.providers.fitbit import sync
+
+        return await sync.sync_page(self.client, stream, window, cursor, lookup=lookup)
 
     async def profile(self) -> Profile:
         """The user's Google Health id and, when the profile scope was granted, their age."""

@@ -58,6 +58,19 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, str]]] = {
 ModelT = TypeVar("ModelT", bound=BaseModel)
 RecordT = TypeVar("RecordT", bound=BaseModel)
 
+_DOCUMENT_MODELS: Final[dict[str, type[BaseModel]]] = {
+    "daily_sleep": wire.PublicDailySleep,
+    "sleep": wire.PublicModifiedSleepModel,
+    "daily_readiness": wire.PublicDailyReadiness,
+    "daily_activity": wire.PublicDailyActivity,
+    "daily_spo2": wire.PublicDailySpO2,
+    "daily_stress": wire.PublicDailyStress,
+    "vO2_max": wire.PublicVO2Max,
+    "workout": wire.PublicWorkout,
+    "session": wire.PublicSession,
+}
+"""Each document route's model, by route."""
+
 
 def format_instant(instant: datetime) -> str:
     """An aware instant as a heart-rate bound: UTC, whole seconds, ``Z``."""
@@ -251,6 +264,39 @@ class OuraClient:
             problem=f"Oura answered HTTP {reply.status_code}",
             status=reply.status_code,
         )
+
+    # ------------------------------------------------------------ one page
+    async def documents_page(
+        self,
+        route: str,
+        *,
+        start_date: date | None,
+        end_date: date | None,
+        next_token: str | None = None,
+    ) -> tuple[list[BaseModel], str | None]:
+        """One page of a document route (``sleep``, ``daily_readiness``...), oldest first.
+
+        For a sync that stores each page before it reads the next: the documents (wire
+        models) and the token of the next page (``None``: the last). Pass the same dates
+        with every token.
+        """
+        model = _DOCUMENT_MODELS[route]
+        params: dict[str, str] = {}
+        if start_date is not None:
+            params["start_date"] = start_date.isoformat()
+        if end_date is not None:
+            params["end_date"] = end_date.isoformat()
+        if next_token is not None:
+            params["next_token"] = next_token
+        path = f"{_API}/{route}"
+        reply = await self._request(path, path, params, auth=True)
+        page = self._parse(
+            reply,
+            wire.DocumentPage[model],  # type: ignore[valid-type]
+            route=route,
+            what=f"{route} collection",
+        )
+        return list(page.data), page.next_token or None
 
     # ------------------------------------------------------------ plumbing
     def _documents(

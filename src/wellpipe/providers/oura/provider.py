@@ -18,6 +18,7 @@ from wellpipe.core.errors import (
     ScopeNotGranted,
     UnsupportedDataKind,
 )
+from wellpipe.core.history import Page, RecordLookup, Stream
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -266,6 +267,21 @@ class OuraProvider:
             if vitals.day == day:
                 return vitals
         raise NotFound(provider=INFO.name, endpoint=None, what=what)
+
+    # ------------------------------------------------------------ sync (`SyncSource`)
+    def streams(self) -> tuple[Stream, ...]:
+        """Activity, workouts, then the joined daily stream (`wellpipe.providers.oura.sync`)."""
+        from wellpipe.providers.oura import sync
+
+        return sync.STREAMS
+
+    async def page(
+        self, stream: str, window: TimeWindow, cursor: str | None, *, lookup: RecordLookup
+    ) -> Page:
+        """One page of a stream, oldest first (Oura's order)."""
+        from wellpipe.providers.oura import sync
+
+        return await sync.sync_page(self.client, stream, window, cursor, lookup=lookup)
 
     async def profile(self) -> Profile:
         """The member's profile (email, age, biological sex)."""

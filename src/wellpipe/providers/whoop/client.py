@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx2
@@ -31,6 +31,14 @@ _PROVIDER = "whoop"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 RecordT = TypeVar("RecordT", bound=BaseModel)
+
+_COLLECTIONS: dict[str, tuple[str, type[wire.Page[Any]]]] = {
+    "cycle": ("/cycle", wire.PaginatedCycleResponse),
+    "recovery": ("/recovery", wire.RecoveryCollection),
+    "sleep": ("/activity/sleep", wire.PaginatedSleepResponse),
+    "workout": ("/activity/workout", wire.WorkoutCollection),
+}
+"""Each collection's path and page model, by name."""
 
 
 def format_instant(instant: datetime) -> str:
@@ -176,7 +184,45 @@ class WhoopClient:
         if reply.status_code != 204:
             self._raise_for_status(reply, "access grant")
 
+    # ------------------------------------------------------------ one page
+    async def page(
+        self,
+        collection: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        next_token: str | None = None,
+    ) -> tuple[list[BaseModel], str | None]:
+        """One page of a collection (``cycle``, ``recovery``, ``sleep`` or ``workout``).
+
+        For a sync that stores each page before it reads the next: the records (wire
+        models of the collection) and the token of the next page (``None``: the last).
+        Pass the same ``start`` and ``end`` with every token.
+        """
+        path, page_model = _COLLECTIONS[collection]
+        records, token, _ = await self._page(path, page_model, start, end, next_token)
+        return list(records), token
+
     # ------------------------------------------------------------ plumbing
+    async def _page(
+        self,
+        path: str,
+        page_model: type[wire.Page[RecordT]],
+        start: datetime | None,
+        end: datetime | None,
+        token: str | None,
+    ) -> tuple[list[RecordT], str | None, str]:
+        params: dict[str, str | int] = {"limit": self._page_size}
+        if start is not None:
+            params["start"] = format_instant(start)
+        if end is not None:
+            params["end"] = format_instant(end)
+        if token is not None:
+            params["nextToken"] = token
+        reply = await self._request("GET", path, path, params)
+        page = self._parse(reply, page_model, what=f"{path.rsplit('/', 1)[-1]} collection")
+        return list(page.records), page.next_token or None, reply.endpoint
+
     async def _collect(
         self,
         path: str,
@@ -184,22 +230,15 @@ class WhoopClient:
         start: datetime | None,
         end: datetime | None,
     ) -> AsyncIterator[RecordT]:
-        params: dict[str, str | int] = {"limit": self._page_size}
-        if start is not None:
-            params["start"] = format_instant(start)
-        if end is not None:
-            params["end"] = format_instant(end)
         guard = PageTokens(provider=_PROVIDER, field="next_token", max_pages=self._max_pages)
+        token: str | None = None
         for _ in guard.pages():
-            reply = await self._request("GET", path, path, params)
-            page = self._parse(reply, page_model, what=f"{path.rsplit('/', 1)[-1]} collection")
-            for record in page.records:
+            records, token, endpoint = await self._page(path, page_model, start, end, token)
+            for record in records:
                 yield record
-            token = page.next_token
-            if not token:
+            if token is None:
                 return
-            guard.check(token, reply.endpoint)
-            params["nextToken"] = token
+            guard.check(token, endpoint)
         raise guard.endless(f"GET {_API}{path}")
 
     async def _one(self, path: str, template: str, model: type[ModelT], what: str) -> ModelT:

@@ -132,6 +132,7 @@ def sleep_to_core(sleep: wire.Sleep) -> Sleep:
         score_state=_state(sleep.score_state),
         score=score,
         extras=extras,
+        updated_at=sleep.updated_at,
     )
 
 
@@ -153,8 +154,14 @@ def _cycle_day(cycle: wire.Cycle, main_sleep: wire.Sleep | None) -> date:
     return (_local(cycle.start, cycle.timezone_offset) + timedelta(hours=12)).date()
 
 
-def cycle_to_core(cycle: wire.Cycle, *, main_sleep: wire.Sleep | None = None) -> Cycle:
-    """A WHOOP physiological cycle; pass its main sleep (if known) to pin its day exactly."""
+def cycle_to_core(
+    cycle: wire.Cycle, *, main_sleep: wire.Sleep | None = None, day: date | None = None
+) -> Cycle:
+    """A WHOOP physiological cycle; pass its main sleep (if known) to pin its day exactly.
+
+    ``day`` is that sleep's day when the sleep is known only as a core `Sleep` (a
+    record kept in the history store); it wins over ``main_sleep``.
+    """
     score = None
     if cycle.score_state is wire.ScoreState.SCORED and cycle.score is not None:
         score = CycleScore(
@@ -166,28 +173,39 @@ def cycle_to_core(cycle: wire.Cycle, *, main_sleep: wire.Sleep | None = None) ->
     return Cycle(
         provider=PROVIDER,
         source_id=str(cycle.id),
-        day=_cycle_day(cycle, main_sleep),
+        day=day if day is not None else _cycle_day(cycle, main_sleep),
         start=_local(cycle.start, cycle.timezone_offset),
         end=_local(cycle.end, cycle.timezone_offset) if cycle.end is not None else None,
         score_state=_state(cycle.score_state),
         score=score,
+        updated_at=cycle.updated_at,
     )
 
 
 def recovery_to_core(
-    recovery: wire.Recovery, *, sleep: wire.Sleep | None = None, cycle: wire.Cycle | None = None
+    recovery: wire.Recovery,
+    *,
+    sleep: wire.Sleep | None = None,
+    cycle: wire.Cycle | None = None,
+    kept_sleep: Sleep | None = None,
 ) -> Recovery:
     """A WHOOP recovery, placed in time by the sleep it was measured over.
 
     WHOOP recoveries carry no time or offset of their own; pass their sleep
-    (``recovery.sleep_id``), or failing that their cycle.
+    (``recovery.sleep_id``), or that sleep as a core record already kept
+    (``kept_sleep``: its local times and day are the same), or failing that
+    their cycle.
 
     Raises:
         ValueError: neither the sleep nor the cycle was given.
     """
-    if sleep is not None:
+    if kept_sleep is not None:
+        start = kept_sleep.start
+        end: datetime | None = kept_sleep.end
+        day = kept_sleep.day
+    elif sleep is not None:
         start = _local(sleep.start, sleep.timezone_offset)
-        end: datetime | None = _local(sleep.end, sleep.timezone_offset)
+        end = _local(sleep.end, sleep.timezone_offset)
         day = _local(sleep.end, sleep.timezone_offset).date()
     elif cycle is not None:
         start = _local(cycle.start, cycle.timezone_offset)
@@ -215,6 +233,7 @@ def recovery_to_core(
         cycle_source_id=str(recovery.cycle_id),
         score_state=_state(recovery.score_state),
         score=score,
+        updated_at=recovery.updated_at,
     )
 
 
@@ -257,6 +276,7 @@ def workout_to_core(workout: wire.WorkoutV2) -> Workout:
         score_state=_state(workout.score_state),
         score=score,
         extras=extras,
+        updated_at=workout.updated_at,
     )
 
 

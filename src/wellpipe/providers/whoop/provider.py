@@ -10,6 +10,7 @@ import anyio
 import httpx2
 
 from wellpipe.core.errors import NotFound, UnsupportedDataKind
+from wellpipe.core.history import Page, RecordLookup, Stream
 from wellpipe.core.models import (
     BodyMeasurement,
     DataKind,
@@ -28,7 +29,7 @@ from wellpipe.net import (
 from wellpipe.oauth import ClientCredentials
 from wellpipe.providers.reading import Mapper, drain, first_failure
 from wellpipe.providers.session import open_session
-from wellpipe.providers.whoop import mapping
+from wellpipe.providers.whoop import mapping, sync
 from wellpipe.providers.whoop import schemas as wire
 from wellpipe.providers.whoop.client import WhoopClient
 from wellpipe.providers.whoop.info import INFO
@@ -148,6 +149,17 @@ class WhoopProvider:
             return await self.client.get_sleep_for_cycle(cycle_id)
         except NotFound:
             return None
+
+    # ------------------------------------------------------------ sync (`SyncSource`)
+    def streams(self) -> tuple[Stream, ...]:
+        """The four collections, sleeps first (see `wellpipe.providers.whoop.sync`)."""
+        return sync.STREAMS
+
+    async def page(
+        self, stream: str, window: TimeWindow, cursor: str | None, *, lookup: RecordLookup
+    ) -> Page:
+        """One page of a collection, its records placed by those ``lookup`` keeps."""
+        return await sync.sync_page(self.client, stream, window, cursor, lookup=lookup)
 
     async def profile(self) -> Profile:
         """The member's profile."""
