@@ -39,6 +39,7 @@ from wellpipe.cloud.services.upstream import (
     ProviderBusy,
     UpstreamBudget,
     install_budget,
+    sliding_safe,
 )
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.core.errors import ProviderRateLimited
@@ -352,7 +353,8 @@ async def test_cloud_fixture_uses_the_shared_budget(cloud: Cloud) -> None:
     from wellpipe.cloud.services.upstream import budget_for
 
     budget = budget_for(cloud.ctx, "whoop")
-    assert budget.limits == (RateLimit(100, 60), RateLimit(10_000, 86_400))
+    assert budget.limits == (RateLimit(25, 20), RateLimit(100, 60), RateLimit(10_000, 86_400))
+    assert budget.share_window == RateLimit(100, 60)  # the tenths are the app's alone
     assert budget.user_share == pytest.approx(0.3)
     assert budget is budget_for(cloud.ctx, "whoop")
 
@@ -498,3 +500,18 @@ def test_busy_sentences(reason: BusyReason, window_s: int | None, sentence: str)
     )
     assert str(busy) == f"{sentence}; try again in 26 s."
     assert isinstance(busy, ProviderRateLimited)
+
+
+async def test_published_limits_hold_over_any_sliding_minute(cloud: Cloud) -> None:
+    limits = sliding_safe((RateLimit(100, 60), RateLimit(10_000, 86_400)))
+    assert RateLimit(25, 20) in limits
+    assert not any(limit.seconds == 28_800 for limit in limits)  # a day resets once a day
+    budget = UpstreamBudget(cloud.ctx, provider="whoop", user_share=1.0, max_wait_s=120)
+    user = budget.for_user("someone")
+    granted: list[float] = []
+    for _ in range(400):  # as fast as the budget lets one caller go, for four minutes
+        await user.acquire("GET /developer/v2/cycle")
+        granted.append(cloud.clock.monotonic())
+    worst = max(sum(1 for t in granted if start <= t < start + 60) for start in granted)
+    assert worst <= 100  # fixed minutes alone let two bursts put 200 across an edge
+    assert len(granted) / ((granted[-1] - granted[0]) / 60) >= 70  # three quarters kept

@@ -236,7 +236,9 @@ class JobQueue:
             "name": name,
             "queues": [QUEUE],
             "wait": wait,
-            "concurrency": settings.jobs_concurrency,
+            # Told not to wait, procrastinate stops as soon as an idle slot finds the queue
+            # empty, cancelling what the others still run: drain it one job at a time.
+            "concurrency": settings.jobs_concurrency if wait else 1,
             "install_signal_handlers": False,
             "additional_context": {"ctx": self.ctx},
             "update_heartbeat_interval": settings.jobs_heartbeat_s,

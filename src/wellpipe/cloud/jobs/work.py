@@ -8,12 +8,11 @@ job twice (at-least-once delivery) leaves the store as running it once.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import httpx2
@@ -29,6 +28,7 @@ from wellpipe.cloud.services.upstream import budget_for
 from wellpipe.core.errors import ConfigError, NotFound, ReauthorizationRequired
 from wellpipe.core.history import HistoryStore
 from wellpipe.core.models import DataKind, DayRange, Record, TimeWindow
+from wellpipe.core.sync import SyncableProvider, SyncReport, backfill, refresh
 from wellpipe.oauth import ClientCredentials
 from wellpipe.providers.connector import ConnectedProvider
 
@@ -387,66 +387,21 @@ async def handle_google(
 
 
 # ------------------------------------------------------------------ sync
-def _engine(name: str) -> Callable[..., Any] | None:
-    try:
-        from wellpipe.core import sync
-    except ImportError:
-        return None
-    found = getattr(sync, name, None)
-    return found if callable(found) else None
-
-
-async def _call_engine(
-    function: Callable[..., Any], opened: ConnectedProvider, store: HistoryStore, ctx: CloudContext
-) -> Any:
-    """Call the sync engine with what its signature asks for (source and store first)."""
-    offered: dict[str, Any] = {
-        "provider": opened.info.name,
-        "now": ctx.clock.now(),
-        "clock": ctx.clock,
-        "lookup": store,
-    }
-    parameters = inspect.signature(function).parameters
-    keywords = {k: v for k, v in offered.items() if k in parameters}
-    result = function(opened, store, **keywords)
-    return await result if inspect.isawaitable(result) else result
-
-
-RECENT_DAYS = 7
-"""Days a reconciliation reads again when the sync engine's ``refresh`` is not installed."""
-
-
-async def run_backfill(ctx: CloudContext, opened: ConnectedProvider, store: HistoryStore) -> Any:
+async def run_backfill(
+    ctx: CloudContext, opened: ConnectedProvider, store: HistoryStore
+) -> SyncReport:
     """Backfill the user's history (`wellpipe.core.sync.backfill`), resuming from its cursors.
 
     Raises:
-        RuntimeError: the sync engine is not installed (the job is retried later).
+        ConfigError: the provider cannot be read page by page (no built-in one).
     """
-    engine = _engine("backfill")
-    if engine is None:
-        raise RuntimeError(
-            "the sync engine (wellpipe.core.sync.backfill) is not installed; "
-            "the backfill is retried later"
-        )
-    return await _call_engine(engine, opened, store, ctx)
+    if not (callable(getattr(opened, "streams", None)) and callable(getattr(opened, "page", None))):
+        raise ConfigError(f"{opened.info.display_name} cannot be backfilled page by page.")
+    return await backfill(cast(SyncableProvider, opened), store, clock=ctx.clock)
 
 
-async def reconcile(ctx: CloudContext, opened: ConnectedProvider, store: HistoryStore) -> Any:
-    """Catch up on what webhooks missed (`wellpipe.core.sync.refresh`).
-
-    Without the engine, the last `RECENT_DAYS` days of every kind are read again.
-    """
-    engine = _engine("refresh")
-    if engine is not None:
-        return await _call_engine(engine, opened, store, ctx)
-    now = ctx.clock.now()
-    today = now.date()
-    return await reread_days(
-        opened,
-        store,
-        provider=opened.info.name,
-        kinds=opened.info.kinds,
-        first=today - timedelta(days=RECENT_DAYS - 1),
-        last=today,
-        now=now,
-    )
+async def reconcile(
+    ctx: CloudContext, opened: ConnectedProvider, store: HistoryStore
+) -> SyncReport:
+    """Catch up on what webhooks missed (`wellpipe.core.sync.refresh`)."""
+    return await refresh(opened, store, clock=ctx.clock)

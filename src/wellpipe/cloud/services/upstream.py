@@ -74,6 +74,7 @@ __all__ = [
     "UserBudget",
     "budget_for",
     "install_budget",
+    "sliding_safe",
 ]
 
 logger = logging.getLogger(__name__)
@@ -350,8 +351,12 @@ class UpstreamBudget:
         info = get_provider_info(provider)
         self.provider = provider
         self.display_name = info.display_name
-        chosen = tuple(info.rate_limits if limits is None else limits)
+        published = tuple(info.rate_limits if limits is None else limits)
+        chosen = sliding_safe(published) if limits is None else published
         self.limits = tuple(sorted(chosen, key=lambda limit: limit.seconds))
+        # Each user's fair share is of the shortest window the provider states, not of
+        # the tenths `sliding_safe` adds (a question takes several requests at once).
+        self.share_window = min(published, key=lambda limit: limit.seconds, default=None)
         if not 0 < user_share <= 1:
             raise ValueError("user_share must be in (0, 1]")
         self.user_share = user_share
@@ -391,8 +396,8 @@ class UpstreamBudget:
     def _background_counters(self, user_id: str, now: float) -> list[_Counter]:
         """The lower lane's counters: the app windows minus the reserve, its own user share."""
         counters: list[_Counter] = []
-        if self.user_share < 1 and self.limits:
-            shortest = self.limits[0]
+        if self.user_share < 1 and self.share_window is not None:
+            shortest = self.share_window
             seconds = max(1, int(shortest.seconds))
             digest = hashlib.sha256(user_id.encode()).hexdigest()[:23]
             counters.append(
@@ -464,8 +469,8 @@ class UpstreamBudget:
 
     def _counters(self, user_id: str | None, now: float) -> list[_Counter]:
         counters: list[_Counter] = []
-        if user_id is not None and self.user_share < 1 and self.limits:
-            shortest = self.limits[0]
+        if user_id is not None and self.user_share < 1 and self.share_window is not None:
+            shortest = self.share_window
             seconds = max(1, int(shortest.seconds))
             digest = hashlib.sha256(user_id.encode()).hexdigest()[:24]
             counters.append(
@@ -639,6 +644,30 @@ def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
             ctx, provider=provider, background_reserve=ctx.settings.background_reserve
         )
     return budget
+
+
+SLICES = 3
+"""Each published per-minute (or per-hour) window is also counted in thirds (`sliding_safe`):
+bursts of a third of the limit still pass at once, which a question of several requests
+needs; finer slices would refuse them."""
+
+
+def sliding_safe(limits: Sequence[RateLimit]) -> tuple[RateLimit, ...]:
+    """``limits`` plus, for each window of an hour or less, a cap per third of it.
+
+    Windows here are fixed and aligned to the clock; a provider may count over a sliding
+    window instead (WHOOP does not say). Two bursts either side of a minute's edge can then
+    put up to twice the limit in one sliding minute. Any sliding window of length T spans at
+    most 4 thirds, so a cap of ``n // 4`` per third keeps every sliding T within ``n``
+    (WHOOP's 100 a minute: at most 25 per 20 s, 75 a minute sustained). Daily limits are
+    left as they are (they reset once a day).
+    """
+    slices = [
+        RateLimit(limit.requests // (SLICES + 1), limit.seconds / SLICES)
+        for limit in limits
+        if limit.seconds <= 3600 and limit.requests >= SLICES + 1
+    ]
+    return (*limits, *slices)
 
 
 def install_budget(ctx: CloudContext, budget: UpstreamBudget) -> None:

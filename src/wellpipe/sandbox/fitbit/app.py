@@ -33,6 +33,7 @@ from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 from wellpipe.sandbox.base import LoggedRequest, SandboxApp, pinned_client
+from wellpipe.sandbox.changes import FitbitChanges
 from wellpipe.sandbox.fitbit.history import (
     WEARABLE_SOURCES,
     History,
@@ -74,6 +75,7 @@ from wellpipe.sandbox.fitbit.types import (
     rfc3339,
 )
 from wellpipe.sandbox.limits import AppRateLimiter
+from wellpipe.sandbox.outbox import GOOGLE_RETRIES, Outbox
 
 __all__ = ["FitbitSandbox", "LoggedRequest"]
 
@@ -134,6 +136,7 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
         publishing_status: PublishingStatus = "production",
         history: History | None = None,
         grants_file: Path | None = None,
+        webhook_retries: tuple[float, ...] = GOOGLE_RETRIES,
     ) -> None:
         """Create a sandbox.
 
@@ -152,6 +155,12 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
             history: Serve this (read-only) history instead of generating one.
             grants_file: Keep the grants and tokens issued in this file (JSON, 0600)
                 and honour them again after a restart; ``None`` keeps them in memory.
+            webhook_retries: Seconds between a failed notification's attempts.
+
+        Data points change through ``changes`` (`FitbitChanges`: copy-on-write, the
+        shared ``history`` is never written); notifications go through ``outbox`` to
+        the subscribers ``changes.register_subscriber`` verified, signed by the key whose
+        public keyset the sandbox serves at Google's gstatic path.
         """
         client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
@@ -171,6 +180,8 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
         self.rate_limit = rate_limit
         self.retry_after = retry_after
         self.limiter = AppRateLimiter([rate_limit], clock=self.clock)
+        self.outbox = Outbox(self.clock)
+        self.changes = FitbitChanges(self, self.outbox, retries=webhook_retries)
         self._mount(self._starlette())
 
     # ------------------------------------------------------------------ routing
@@ -188,6 +199,7 @@ class FitbitSandbox(SandboxApp[str, MemberHistory]):
         routes = [
             Route("/", self._landing, methods=["GET"]),
             *self._control_routes(),
+            *self.changes.routes(),
             Route("/o/oauth2/v2/auth", self._authorize, methods=["GET"]),
             Route("/token", self._token, methods=["POST"]),
             Route("/revoke", self._revoke, methods=["POST"]),

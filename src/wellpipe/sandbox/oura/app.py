@@ -54,6 +54,7 @@ from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 from wellpipe.sandbox.base import LoggedRequest, SandboxApp, pinned_client
+from wellpipe.sandbox.changes import OuraChanges
 from wellpipe.sandbox.oura.history import (
     COLLECTIONS,
     Document,
@@ -63,6 +64,8 @@ from wellpipe.sandbox.oura.history import (
     generate_history,
 )
 from wellpipe.sandbox.oura.oauth import ALL_SCOPES, AccessGrant, AuthorizationServer
+from wellpipe.sandbox.oura.subscriptions import DEFAULT_LIFETIME, SubscriptionStore
+from wellpipe.sandbox.outbox import OURA_RETRIES, Outbox
 
 __all__ = ["API", "ROUTE_SCOPES", "LoggedRequest", "OuraSandbox", "TokenRateLimiter"]
 
@@ -169,6 +172,8 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
         heartrate_page_size: int = DEFAULT_HEARTRATE_PAGE_SIZE,
         history: History | None = None,
         grants_file: Path | None = None,
+        subscription_lifetime: timedelta = DEFAULT_LIFETIME,
+        webhook_retries: tuple[float, ...] = OURA_RETRIES,
     ) -> None:
         """Create a sandbox.
 
@@ -189,6 +194,13 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
                 ``seed``, ``days``, ``members`` and ``now`` are then ignored.
             grants_file: Keep the grants and tokens issued in this file (JSON, 0600)
                 and honour them again after a restart; ``None`` keeps them in memory.
+            subscription_lifetime: How long a webhook subscription lives until renewed
+                (Oura documents no number).
+            webhook_retries: Seconds between a failed webhook delivery's attempts.
+
+        Apps subscribe to webhooks through Oura's subscription API (``subscriptions``);
+        documents change through ``changes`` (`OuraChanges`: copy-on-write, the shared
+        ``history`` is never written), and events go out through ``outbox``.
         """
         client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
@@ -210,6 +222,11 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
         )
         self.page_size = page_size
         self.heartrate_page_size = heartrate_page_size
+        self.outbox = Outbox(self.clock)
+        self.subscriptions = SubscriptionStore(
+            clock=self.clock, outbox=self.outbox, pinned=client, lifetime=subscription_lifetime
+        )
+        self.changes = OuraChanges(self, self.outbox, self.subscriptions, retries=webhook_retries)
         self._mount(self._starlette())
 
     # ------------------------------------------------------------------ routing
@@ -226,6 +243,8 @@ class OuraSandbox(SandboxApp[str, MemberHistory]):
             Route("/", self._landing, methods=["GET"]),
             *self._control_routes(),
             Route("/_sandbox/consent", self._consent_controls, methods=["POST"]),
+            *self.changes.routes(),
+            *self.subscriptions.routes(),
             Route("/oauth/authorize", self._authorize, methods=["GET", "POST"]),
             Route("/oauth/token", self._token, methods=["POST"]),
             Route("/oauth/revoke", self._revoke, methods=["GET", "POST"]),

@@ -26,7 +26,9 @@ from wellpipe.core.clock import SystemClock
 from wellpipe.core.ports import Clock
 from wellpipe.core.provider_info import RateLimit
 from wellpipe.sandbox.base import LoggedRequest, SandboxApp, pinned_client
+from wellpipe.sandbox.changes import WhoopChanges
 from wellpipe.sandbox.limits import AppRateLimiter
+from wellpipe.sandbox.outbox import WHOOP_RETRIES, Outbox
 from wellpipe.sandbox.whoop.history import (
     History,
     MemberHistory,
@@ -70,6 +72,7 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
         revoke_family_on_reuse: bool = True,
         history: History | None = None,
         grants_file: Path | None = None,
+        webhook_retries: tuple[float, ...] = WHOOP_RETRIES,
     ) -> None:
         """Create a sandbox.
 
@@ -88,6 +91,11 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
                 ``seed``, ``days``, ``members`` and ``now`` are then ignored.
             grants_file: Keep the grants and tokens issued in this file (JSON, 0600)
                 and honour them again after a restart; ``None`` keeps them in memory.
+            webhook_retries: Seconds between a failed webhook delivery's attempts.
+
+        Records change through ``changes`` (`WhoopChanges`: copy-on-write, the shared
+        ``history`` is never written); webhooks go out through ``outbox`` once
+        ``changes.set_webhook`` names the app's URL.
         """
         client = pinned_client(client_id, client_secret)
         self.clock: Clock = clock or SystemClock()
@@ -106,6 +114,10 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
         self.pinned_client = client_id is not None
         self.limiter = AppRateLimiter(rate_limits, clock=self.clock)
         self.rate_limits = tuple(rate_limits)
+        self.outbox = Outbox(self.clock)
+        self.changes = WhoopChanges(self, self.outbox, retries=webhook_retries)
+        if client is not None:
+            self.changes.client_secret = client[1]
         self._mount(self._starlette())
 
     # ------------------------------------------------------------------ routing
@@ -123,6 +135,7 @@ class WhoopSandbox(SandboxApp[int, MemberHistory]):
         routes = [
             Route("/", self._landing, methods=["GET"]),
             *self._control_routes(),
+            *self.changes.routes(),
             Route("/oauth/oauth2/auth", self._authorize, methods=["GET"]),
             Route("/oauth/oauth2/token", self._token, methods=["POST"]),
             Route(f"{api}/cycle", data(self._cycles, "read:cycles"), methods=["GET"]),

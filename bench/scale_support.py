@@ -1,0 +1,227 @@
+"""The processes `history_scale.py` starts: the WHOOP sandbox, the API, a job worker.
+
+Each reads its knobs from ``WELLPIPE_BENCH_*`` environment variables (the service itself
+reads its usual ``WELLPIPE_*`` ones):
+
+* ``sandbox_app`` (``uvicorn --factory scale_support:sandbox_app``): WHOOP's sandbox with
+  ``WELLPIPE_BENCH_MEMBERS`` members and ``WELLPIPE_BENCH_DAYS`` days of history (the
+  generator's 180 days cut down to the newest ``DAYS``), enforcing the app limits
+  ``WELLPIPE_BENCH_PER_MINUTE`` / ``WELLPIPE_BENCH_PER_DAY`` (WHOOP's: 100 and 10,000),
+  pinned to the bench's developer app. Beside WHOOP's routes it serves ``/_bench/*``:
+  every member's tokens, record ids to send webhooks about, and a timestamped log of
+  every request it answered (the sandbox's own log has no times).
+* ``cloud_app`` (``uvicorn --factory scale_support:cloud_app --workers 2``): the service
+  exactly as ``create_app`` makes it.
+* ``python bench/scale_support.py worker``: ``wellpipe cloud worker``, the real command.
+
+When the app limits differ from WHOOP's published ones, the API and the workers count
+against those instead (`use_limits`: the published limits are swapped in the one place the
+shared budget reads them), so the cloud and the sandbox always agree on the limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CLIENT_ID = "wellpipe-bench"
+CLIENT_SECRET = "wellpipe-bench-secret"
+GENERATED_DAYS = 180
+"""The sandbox generator's shortest history; the bench cuts it down to ``--days``."""
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(f"WELLPIPE_BENCH_{name}", default))
+
+
+def limits() -> tuple[Any, ...]:
+    """The WHOOP app's limits for this run (per minute, per day)."""
+    from wellpipe.core.provider_info import RateLimit
+
+    return (
+        RateLimit(_env_int("PER_MINUTE", 100), 60),
+        RateLimit(_env_int("PER_DAY", 10_000), 86_400),
+    )
+
+
+def use_limits() -> None:
+    """Make the shared WHOOP budget count against `limits` (a no-op at WHOOP's own)."""
+    from wellpipe.cloud.services import upstream
+    from wellpipe.providers import get_provider_info
+
+    chosen = limits()
+    if tuple(get_provider_info("whoop").rate_limits) == chosen:
+        return
+    original = get_provider_info
+
+    def patched(name: str) -> Any:
+        info = original(name)
+        return dataclasses.replace(info, rate_limits=chosen) if name == "whoop" else info
+
+    setattr(upstream, "get_provider_info", patched)  # noqa: B010  # the one place it is read
+
+
+# ---------------------------------------------------------------------- the sandbox
+def _trimmed(history: Any, days: int) -> Any:
+    """``history`` keeping only records that start in the newest ``days`` days."""
+    from wellpipe.sandbox.whoop.history import History, MemberHistory
+
+    if days >= history.days:
+        return history
+    cutoff = history.now - timedelta(days=days)
+    members = {}
+    for user_id, member in history.members.items():
+        kept = MemberHistory(
+            spec=member.spec,
+            profile=member.profile,
+            body_measurement=member.body_measurement,
+            cycles=[r for r in member.cycles if r.start >= cutoff],
+            sleeps=[r for r in member.sleeps if r.start >= cutoff],
+            recoveries=[r for r in member.recoveries if r.start >= cutoff],
+            workouts=[r for r in member.workouts if r.start >= cutoff],
+        )
+        kept.index()
+        members[user_id] = kept
+    return History(now=history.now, seed=history.seed, days=days, members=members)
+
+
+class BenchSandbox:
+    """WHOOP's sandbox, plus ``/_bench/tokens``, ``/_bench/records`` and ``/_bench/log``."""
+
+    def __init__(self) -> None:
+        from wellpipe.sandbox import WhoopSandbox
+        from wellpipe.sandbox.whoop import generate_history
+
+        members = _env_int("MEMBERS", 200)
+        days = _env_int("DAYS", 60)
+        now = datetime.now(UTC)
+        history = generate_history(
+            now=now, seed=42, days=max(GENERATED_DAYS, days), members=members
+        )
+        self.sandbox = WhoopSandbox(
+            history=_trimmed(history, days),
+            rate_limits=limits(),
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            token_ttl_s=6 * 3600,
+        )
+        self.log: list[tuple[float, str, int]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.sandbox(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/_bench/"):
+            await self._bench(path, send)
+            return
+        status = 0
+
+        async def noting(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.sandbox(scope, receive, noting)
+        finally:
+            if not path.startswith("/_sandbox"):
+                self.log.append((time.time(), path, status))
+
+    async def _bench(self, path: str, send: Any) -> None:
+        import json
+
+        if path == "/_bench/tokens":
+            body: Any = [
+                {
+                    "user_id": member,
+                    **self.sandbox.issue_tokens(member, client_id=CLIENT_ID),
+                }
+                for member in self.sandbox.member_ids
+            ]
+        elif path == "/_bench/records":
+            body = {
+                str(member_id): {
+                    "workout": [r.body["id"] for r in member.workouts[:20]],
+                    "sleep": [r.body["id"] for r in member.sleeps[:20] if not r.body["nap"]],
+                    "records": len(member.cycles)
+                    + len(member.sleeps)
+                    + len(member.recoveries)
+                    + len(member.workouts),
+                }
+                for member_id, member in self.sandbox.history.members.items()
+            }
+        elif path == "/_bench/log":
+            body = self.log
+        else:
+            body = {"message": "unknown bench route"}
+        raw = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": raw})
+
+
+def sandbox_app() -> BenchSandbox:
+    """The WHOOP sandbox of this run (see the module docstring)."""
+    return BenchSandbox()
+
+
+# ---------------------------------------------------------------------- the service
+def _dump_tasks_on_sigusr1() -> None:
+    """``kill -USR1 <pid>`` prints every asyncio task's stack (``WELLPIPE_BENCH_DEBUG=1``)."""
+    import asyncio
+    import signal
+
+    def dump(_signum: int, _frame: Any) -> None:
+        loop = asyncio._get_running_loop()
+        tasks = asyncio.all_tasks(loop) if loop is not None else set()
+        lines = [f"=== {os.getpid()}: {len(tasks)} tasks"]
+        for task in tasks:
+            lines.append(f"--- {task.get_name()}")
+            awaited: Any = task.get_coro()
+            while awaited is not None:
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+                if frame is not None:
+                    code = frame.f_code
+                    lines.append(f"  {code.co_filename}:{frame.f_lineno} {code.co_name}")
+                awaited = getattr(awaited, "cr_await", None) or getattr(
+                    awaited, "gi_yieldfrom", None
+                )
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
+def cloud_app() -> Any:
+    """The service, as ``wellpipe cloud serve`` runs it (one per uvicorn worker)."""
+    use_limits()
+    if os.environ.get("WELLPIPE_BENCH_DEBUG"):
+        _dump_tasks_on_sigusr1()
+    from wellpipe.cloud.app import create_app
+
+    return create_app()
+
+
+def worker() -> None:
+    """``wellpipe cloud worker`` (its own command line, after `use_limits`)."""
+    use_limits()
+    from wellpipe.cloud.commands import cloud
+
+    cloud.main(["worker", *sys.argv[2:]], prog_name="wellpipe cloud")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["worker"]:
+        worker()
+    else:
+        raise SystemExit("usage: python bench/scale_support.py worker [--concurrency N]")
