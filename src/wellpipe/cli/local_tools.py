@@ -35,6 +35,7 @@ __all__ = [
     "demo_origin",
     "demo_providers",
     "local_runner",
+    "open_demo",
 ]
 
 DEMO_CLIENT_ID = "wellpipe-demo"
@@ -226,36 +227,46 @@ def demo_providers() -> list[str]:
     return [name for name in available_providers() if load_sandbox(name) is not None]
 
 
+@asynccontextmanager
+async def open_demo(name: str, *, seed: int, clock: Clock) -> AsyncIterator[HealthProvider]:
+    """The demo's provider ``name``: its built-in sandbox in process, with a demo grant.
+
+    Raises:
+        ConfigError: ``name`` has no sandbox.
+    """
+    from wellpipe.core.tokens import MemoryTokenProvider
+    from wellpipe.oauth import ClientCredentials
+    from wellpipe.providers.connector import get_connector
+    from wellpipe.sandbox import load_sandbox
+
+    sandbox_class = load_sandbox(name)
+    if sandbox_class is None:
+        raise ConfigError(f"{name} has no built-in sandbox, so the demo cannot serve it.")
+    sandbox: Any = sandbox_class(seed=seed, clock=clock)  # type: ignore[call-arg]
+    connector = get_connector(name)
+    credentials = ClientCredentials(
+        client_id=DEMO_CLIENT_ID,
+        client_secret="wellpipe-demo-secret",
+        redirect_uri=f"http://127.0.0.1:8976/callback/{name}",
+    )
+    tokens = MemoryTokenProvider(
+        sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
+    )
+    async with connector.open_account(
+        credentials=credentials,
+        tokens=tokens,
+        location=connector.location(demo_origin(name)),
+        clock=clock,
+        transport=sandbox.transport(),
+    ) as provider:
+        yield provider
+
+
 def _demo_providers(seed: int, clock: Clock, history: KeptHistory) -> SharedProviders:
     names = demo_providers()
 
-    @asynccontextmanager
-    async def opener(name: str) -> AsyncIterator[HealthProvider]:
-        from wellpipe.core.tokens import MemoryTokenProvider
-        from wellpipe.oauth import ClientCredentials
-        from wellpipe.providers.connector import get_connector
-        from wellpipe.sandbox import load_sandbox
-
-        sandbox_class = load_sandbox(name)
-        assert sandbox_class is not None
-        sandbox: Any = sandbox_class(seed=seed, clock=clock)  # type: ignore[call-arg]
-        connector = get_connector(name)
-        credentials = ClientCredentials(
-            client_id=DEMO_CLIENT_ID,
-            client_secret="wellpipe-demo-secret",
-            redirect_uri=f"http://127.0.0.1:8976/callback/{name}",
-        )
-        tokens = MemoryTokenProvider(
-            sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
-        )
-        async with connector.open_account(
-            credentials=credentials,
-            tokens=tokens,
-            location=connector.location(demo_origin(name)),
-            clock=clock,
-            transport=sandbox.transport(),
-        ) as provider:
-            yield provider
+    def opener(name: str) -> AbstractAsyncContextManager[HealthProvider]:
+        return open_demo(name, seed=seed, clock=clock)
 
     def not_connected() -> Exception:
         return ConfigError("No provider with a sandbox is installed, so the demo has no data.")

@@ -11,8 +11,7 @@ into a history of its own (``demo/`` in the Wellpipe home), never into yours.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -111,33 +110,10 @@ async def _sync_one(
     run.reports[provider.info.name] = report
 
 
-@asynccontextmanager
-async def _demo_provider(name: str, clock: Clock) -> AsyncIterator[Any]:
-    from wellpipe.cli.local_tools import DEMO_CLIENT_ID, demo_origin
-    from wellpipe.core.tokens import MemoryTokenProvider
-    from wellpipe.oauth import ClientCredentials
-    from wellpipe.providers.connector import get_connector
-    from wellpipe.sandbox import load_sandbox
+def _demo_provider(name: str, clock: Clock) -> AbstractAsyncContextManager[Any]:
+    from wellpipe.cli.local_tools import open_demo
 
-    sandbox_class: Any = load_sandbox(name)
-    sandbox = sandbox_class(seed=DEMO_SEED, clock=clock)
-    connector = get_connector(name)
-    credentials = ClientCredentials(
-        client_id=DEMO_CLIENT_ID,
-        client_secret="wellpipe-demo-secret",
-        redirect_uri=f"http://127.0.0.1:8976/callback/{name}",
-    )
-    tokens = MemoryTokenProvider(
-        sandbox.issue_token_set(client_id=credentials.client_id), clock=clock
-    )
-    async with connector.open_account(
-        credentials=credentials,
-        tokens=tokens,
-        location=connector.location(demo_origin(name)),
-        clock=clock,
-        transport=sandbox.transport(),
-    ) as provider:
-        yield provider
+    return open_demo(name, seed=DEMO_SEED, clock=clock)
 
 
 def _syncable(provider: object) -> SyncableProvider:
