@@ -54,6 +54,7 @@ __all__ = [
     "Stream",
     "SyncCursor",
     "SyncSource",
+    "check_provider",
     "decode_record",
     "encode_record",
     "merge_spans",
@@ -96,6 +97,17 @@ def decode_record(kind: DataKind, payload: bytes) -> Record:
     if adapter is None:
         adapter = _ADAPTERS[kind] = TypeAdapter(KIND_MODELS[kind])
     return adapter.validate_json(payload)
+
+
+def check_provider(provider: str, records: Iterable[Record]) -> None:
+    """Refuse records of another provider given to a store as ``provider``'s.
+
+    Raises:
+        ValueError: a record's provider is not ``provider``.
+    """
+    strangers = {record.provider for record in records} - {provider}
+    if strangers:
+        raise ValueError(f"records of {sorted(strangers)} given to store as {provider!r}")
 
 
 def record_state(record: Record) -> str:

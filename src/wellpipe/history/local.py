@@ -34,7 +34,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +46,7 @@ from wellpipe.core.history import (
     Coverage,
     Span,
     SyncCursor,
+    check_provider,
     decode_record,
     encode_record,
     merge_spans,
@@ -255,7 +256,7 @@ class LocalHistory:
         Raises:
             ValueError: a record is of another provider.
         """
-        _check_provider(provider, records)
+        check_provider(provider, records)
         rows = [_row(record, now) for record in records]
         kept = {(row[1], row[2]) for row in rows}
         wanted = sorted({DataKind(kind).value for kind in kinds})
@@ -319,7 +320,7 @@ class LocalHistory:
         Raises:
             ValueError: a record is of another provider.
         """
-        _check_provider(provider, records)
+        check_provider(provider, records)
         rows = [_row(record, now) for record in records]
         document = cursor_to_json(cursor).decode()
 
@@ -504,12 +505,6 @@ def _row(record: Record, now: datetime) -> _Row:
         _instant(now),
         encode_record(record),
     )
-
-
-def _check_provider(provider: str, records: Iterable[Record]) -> None:
-    strangers = {record.provider for record in records} - {provider}
-    if strangers:
-        raise ValueError(f"records of {sorted(strangers)} given to store as {provider!r}")
 
 
 def _put(connection: sqlite3.Connection, rows: Sequence[_Row]) -> int:

@@ -61,6 +61,7 @@ from wellpipe.core.history import (
     Coverage,
     Span,
     SyncCursor,
+    check_provider,
     decode_record,
     encode_record,
     merge_spans,
@@ -422,7 +423,7 @@ class UserHistory:
         Raises:
             ValueError: a record is of another provider.
         """
-        _check_provider(provider, records)
+        check_provider(provider, records)
         key = await self._key(create=True)
         assert key is not None
         rows = self._seal(key, records)
@@ -501,7 +502,7 @@ class UserHistory:
         Raises:
             ValueError: a record is of another provider.
         """
-        _check_provider(provider, records)
+        check_provider(provider, records)
         key = await self._key(create=True)
         assert key is not None
         rows = self._seal(key, records)
@@ -677,12 +678,6 @@ class UserHistory:
         if len(rows) < OFF_LOOP:
             return pending_days()
         return await anyio.to_thread.run_sync(pending_days)
-
-
-def _check_provider(provider: str, records: Iterable[Record]) -> None:
-    strangers = {record.provider for record in records} - {provider}
-    if strangers:
-        raise ValueError(f"records of {sorted(strangers)} given to store as {provider!r}")
 
 
 # ------------------------------------------------------------ account deletion

@@ -605,34 +605,20 @@ class UserBudget:
         await self.budget.flush()
 
 
-class BackgroundBudget:
+class BackgroundBudget(UserBudget):
     """`UpstreamBudget` as background work for one user draws on it (a `RequestBudget`).
+
+    The same view as `UserBudget` (pauses, observations and flushes are the app's), but
+    each request is counted in the lower lane.
 
     Attributes:
         requests: Requests this view let through.
     """
 
-    def __init__(self, budget: UpstreamBudget, user_id: str) -> None:
-        self.budget = budget
-        self.user_id = user_id
-        self.requests = 0
-
     async def acquire(self, endpoint: str | None = None) -> None:
         """Count one request in the lower lane, or raise `ProviderBusy`."""
         await self.budget.take_background(self.user_id, endpoint)
         self.requests += 1
-
-    def pause(self, seconds: float) -> None:
-        """Pause the whole app (see `UpstreamBudget.pause`)."""
-        self.budget.pause(seconds)
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """See `UpstreamBudget.observe`."""
-        self.budget.observe(headers)
-
-    async def flush(self) -> None:
-        """See `UpstreamBudget.flush`."""
-        await self.budget.flush()
 
 
 def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:
