@@ -20,8 +20,9 @@ from wellpipe.cloud.jobs.queue import queue_for
 from wellpipe.cloud.jobs.tasks import enqueue_backfill, enqueue_reconcile, enqueue_webhook
 from wellpipe.cloud.services.tokens import save_connection
 from wellpipe.cloud.services.upstream import UpstreamBudget, install_budget
-from wellpipe.core.models import DataKind, Sleep, Workout
+from wellpipe.core.models import DailyVitals, DataKind, Sleep, Workout
 from wellpipe.core.provider_info import RateLimit
+from wellpipe.providers.oura.mapping import vitals_id
 from wellpipe.sandbox.changes import KEYSET_PATH
 
 SECRET = "cloud-secret"
@@ -175,6 +176,39 @@ async def test_oura_subscriptions_made_by_the_cloud_deliver_changes_to_the_store
     assert all(after[k] > before[k] for k in before)
 
 
+async def test_an_oura_day_document_synced_late_rereads_its_own_day(oura_trio: Trio) -> None:
+    """A ring synced after days offline: ``event_time`` is today, the document's ``day`` is
+    days before, and that day is what gets read again."""
+    cloud, oura = oura_trio.cloud, oura_trio.oura
+    cloud.ctx.settings = cloud.ctx.settings.model_copy(
+        update={"oura_webhook_data_types": ["daily_spo2"]}
+    )
+    member = oura.member_ids[0]  # a Gen3 ring: it has daily_spo2
+    user = (await new_tenant(cloud, connect=False)).user_id
+    await save_connection(
+        cloud.ctx,
+        user_id=user,
+        provider="oura",
+        tokens=oura.issue_token_set(member, client_id="cloud-client"),
+        provider_user_id=member,
+    )
+    assert await renew_subscriptions(cloud.ctx) == 3
+    today = cloud.clock.now().date()
+    document = next(
+        d for d in reversed(oura.member().collection("daily_spo2")) if d.day <= today - timedelta(5)
+    )
+    change = await oura.changes.update(
+        "daily_spo2", document.id, {"spo2_percentage": {"average": 91.5}}
+    )
+    assert [d.state for d in change.deliveries] == ["delivered"]
+    await run_jobs(cloud)
+    vitals = await UserHistory.of(cloud.ctx, user).get(
+        "oura", DataKind.VITALS, vitals_id(document.day)
+    )
+    assert isinstance(vitals, DailyVitals)
+    assert vitals.spo2_pct == 91.5
+
+
 async def test_oura_410_cancels_and_the_renewal_job_subscribes_again(oura_trio: Trio) -> None:
     cloud, oura = oura_trio.cloud, oura_trio.oura
     await renew_subscriptions(cloud.ctx)
@@ -194,11 +228,14 @@ async def test_oura_410_cancels_and_the_renewal_job_subscribes_again(oura_trio: 
         (s.event_type, s.data_type) for s in oura.subscriptions.subscriptions.values()
     }
     oura.outbox.transport = inner
-    cloud.clock.advance(timedelta(days=6).total_seconds())
-    await renew_subscriptions(cloud.ctx)  # renewing the cancelled one fails: made again
+    # The next run finds it missing from Oura's list (its old expiry is still days away).
+    assert await renew_subscriptions(cloud.ctx) == 1
     assert ("update", "sleep") in {
         (s.event_type, s.data_type) for s in oura.subscriptions.subscriptions.values()
     }
+    assert await renew_subscriptions(cloud.ctx) == 0  # the others were left alone
+    change = await oura.changes.update("sleep", sleep.id, {"average_hrv": 51})
+    assert [d.state for d in change.deliveries] == ["delivered"]
 
 
 # ------------------------------------------------------------------ Google Health

@@ -2,7 +2,8 @@
 
 Oura's subscriptions expire (the lifetime is not documented), so a periodic job
 (`renew_subscriptions`) makes sure each wanted (event type, data type) has one pointing
-at ``{public_url}/webhooks/oura``, renewing those that expire within `RENEW_BEFORE`.
+at ``{public_url}/webhooks/oura``, renewing those that expire within `RENEW_BEFORE` and
+making again those Oura's list no longer holds (cancelled by a 410, or deleted).
 The subscription API authenticates with the app's ``x-client-id`` and
 ``x-client-secret``, not a user's token. Oura verifies the callback while a subscription
 is created (``GET …?verification_token=…&challenge=…``, answered by the webhook route).
@@ -68,9 +69,15 @@ async def renew_subscriptions(ctx: CloudContext) -> int:
         }
         try:
             listed = await http.get(_PATH, headers=headers)
-            remote = listed.json() if listed.status_code == 200 else []
+            remote = listed.json() if listed.status_code == 200 else None
         except (httpx2.HTTPError, ValueError):
-            remote = []
+            remote = None
+        if isinstance(remote, list):
+            # Oura's list is the truth: one we hold that it no longer has was cancelled
+            # (a 410 answered to a delivery, or deleted in Oura's portal) and is made again
+            # now, not when its old expiry comes near.
+            alive = {str(item.get("id")) for item in remote if isinstance(item, dict)}
+            stored = {key: row for key, row in stored.items() if row.id in alive}
         for item in remote if isinstance(remote, list) else []:
             key = (str(item.get("event_type")), str(item.get("data_type")))
             if item.get("callback_url") == url and key not in stored:

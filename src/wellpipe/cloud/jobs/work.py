@@ -305,13 +305,41 @@ def _day_of(value: Any, fallback: date) -> date:
     return fallback
 
 
+async def _oura_document_day(
+    opened: ConnectedProvider,
+    data_type: str,
+    object_id: str,
+    event: Mapping[str, Any],
+    *,
+    now: datetime,
+) -> date:
+    """The day an Oura day-level event is about: the document's own ``day``.
+
+    ``event_time`` is when the document changed, which is days after its ``day`` when a
+    ring syncs late; it stands in only when the document cannot be read (deleted, or an
+    id Oura does not know).
+    """
+    from wellpipe.providers.oura.provider import OuraProvider
+
+    fallback = _day_of(event.get("event_time"), now.date())
+    if event.get("event_type") == "delete" or not object_id:
+        return fallback
+    if not isinstance(opened, OuraProvider):  # pragma: no cover - a wiring mistake
+        raise TypeError("an Oura event needs the Oura provider")
+    try:
+        return await opened.client.document_day(data_type, object_id)
+    except NotFound:
+        return fallback
+
+
 async def handle_oura(
     opened: ConnectedProvider, store: HistoryStore, event: Mapping[str, Any], *, now: datetime
 ) -> str:
     """One Oura event: ``{event_type, data_type, object_id, event_time}``.
 
     A document that is one record is fetched by id (or removed on ``delete``); a data
-    type that feeds a day's composite record makes that day (± 1) be read again.
+    type that feeds a day's composite record makes that document's day (± 1) be read
+    again (the document is read first for its ``day``).
     """
     provider = "oura"
     data_type = str(event.get("data_type", ""))
@@ -327,7 +355,7 @@ async def handle_oura(
     kinds = OURA_DAY_KINDS.get(data_type)
     if kinds is None:
         return "ignored"
-    day = _day_of(event.get("event_time"), now.date())
+    day = await _oura_document_day(opened, data_type, object_id, event, now=now)
     await reread_days(
         opened,
         store,

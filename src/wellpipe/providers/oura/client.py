@@ -55,6 +55,13 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, str]]] = {
 }
 """Per route: the scope Oura wants for it, and what it is, for the 403 message."""
 
+
+class _Day(BaseModel):
+    """Only the ``day`` of a daily document (the rest is ignored)."""
+
+    day: date
+
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 RecordT = TypeVar("RecordT", bound=BaseModel)
 
@@ -332,6 +339,14 @@ class OuraClient:
             guard.check(token, reply.endpoint)
             params = {**params, "next_token": token}
         raise guard.endless(f"GET {path}")
+
+    async def document_day(self, route: str, document_id: str) -> date:
+        """The ``day`` of one daily document of ``route`` (``daily_sleep``, ``daily_spo2``, …).
+
+        What a webhook about a day-level document needs: which day it is about (its
+        ``event_time`` says when it changed, which can be days later).
+        """
+        return (await self._document(route, document_id, _Day)).day
 
     async def _document(self, route: str, document_id: str, model: type[ModelT]) -> ModelT:
         what = f"{route} document {document_id!r}"
