@@ -32,6 +32,11 @@ a 60-day backfill of 200 people (~2,400 requests) alone takes ~30 minutes.
     python bench/history_scale.py [--users 200] [--seconds 120] [--days 60]
         [--question-rate 10] [--webhook-rate 5] [--per-minute 100] [--per-day 10000]
         [--job-workers 2] [--api-workers 2] [--postgres postgresql://127.0.0.1:5432/postgres]
+        [--redis redis://127.0.0.1:6379/11 | --redis '']
+
+``--redis`` is the production setup the README's checklist asks for with more than one
+worker: the WHOOP budget and the burst limiter counted in Redis (that database is emptied
+before and after the run). ``--redis ''`` counts them in PostgreSQL instead.
 """
 
 from __future__ import annotations
@@ -187,6 +192,21 @@ def bench_database(admin_url: str, console: Console) -> Iterator[tuple[str, str]
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def empty_redis(url: str, console: Console) -> Iterator[None]:
+    """The Redis database at ``url``, emptied before and after the run."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    console.print(f"Redis {url} (emptied)")
+    try:
+        yield
+    finally:
+        client.flushdb()
+        client.close()
+
+
 def cloud_env(home: Path, database: str, whoop: str, args: argparse.Namespace) -> dict[str, str]:
     return {
         "WELLPIPE_HOME": str(home),
@@ -204,6 +224,7 @@ def cloud_env(home: Path, database: str, whoop: str, args: argparse.Namespace) -
         "WELLPIPE_BENCH_PER_DAY": str(args.per_day),
         "WELLPIPE_BENCH_MEMBERS": str(args.users),
         "WELLPIPE_BENCH_DAYS": str(args.days),
+        **({"WELLPIPE_REDIS_URL": args.redis} if args.redis else {}),
     }
 
 
@@ -590,7 +611,9 @@ def report(
     table = Table(
         title=(
             f"Scale run: {users} users, {args.seconds:g} s of load, {args.api_workers} API + "
-            f"{args.job_workers} job workers, PostgreSQL, {os.cpu_count()} CPUs, WHOOP app "
+            f"{args.job_workers} job workers, PostgreSQL"
+            + (", budget in Redis" if args.redis else ", budget in PostgreSQL")
+            + f", {os.cpu_count()} CPUs, WHOOP app "
             f"{args.per_minute}/min and {args.per_day:,}/day, {args.days} days of history each"
         ),
         show_lines=True,
@@ -728,6 +751,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
     console.print(f"Logs in {log}")
     with ExitStack() as stack:
         libpq, database = stack.enter_context(bench_database(args.postgres, console))
+        if args.redis:
+            stack.enter_context(empty_redis(args.redis, console))
         sandbox_port = free_port()
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         env = cloud_env(folder, database, sandbox, args)
@@ -774,6 +799,11 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=10_000, help="WHOOP app limit a day")
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--job-workers", type=int, default=2)
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/11",
+        help="Redis for the shared budget (emptied before and after); '' for the database",
+    )
     parser.add_argument(
         "--postgres",
         default="postgresql://127.0.0.1:5432/postgres",
