@@ -27,9 +27,11 @@ from tests.cloud.data_support import CLIENT_ID, Tenant, new_tenant
 from tests.cloud.limits_support import REDIS_URL, add_user, open_context
 from tests.conftest import ORIGIN
 from tests.fakes import FakeClock
+from wellpipe.cloud.app import create_app
 from wellpipe.cloud.context import CloudContext
 from wellpipe.cloud.db import Database
 from wellpipe.cloud.db.tables import UpstreamWindow
+from wellpipe.cloud.jobs.runner import worker_context
 from wellpipe.cloud.services.cache import answer_cache
 from wellpipe.cloud.services.health import open_provider
 from wellpipe.cloud.services.limits import REDIS_RETRY_AFTER_S
@@ -357,6 +359,32 @@ async def test_cloud_fixture_uses_the_shared_budget(cloud: Cloud) -> None:
     assert budget.share_window == RateLimit(100, 60)  # the tenths are the app's alone
     assert budget.user_share == pytest.approx(0.3)
     assert budget is budget_for(cloud.ctx, "whoop")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_job_worker_counts_the_budget_where_the_web_workers_do(
+    redis_workers: tuple[Workers, str], cloud_settings: CloudSettings
+) -> None:
+    """``wellpipe cloud worker`` opens the same Redis as the web app's lifespan: with
+    ``WELLPIPE_REDIS_URL`` set, a budget the web workers spent refuses the job worker too
+    (counting it in the database instead would double the app's limit)."""
+    _, prefix = redis_workers
+    settings = cloud_settings.model_copy(update={"redis_url": REDIS_URL})
+    forever = (RateLimit(5, 10**9),)  # one window for the whole test, whatever the clock
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), worker_context(settings) as worker:
+        web: CloudContext = app.state.ctx
+        assert web.redis is not None and worker.redis is not None
+        options = {"limits": forever, "user_share": 1.0, "max_wait_s": 0, "redis_prefix": prefix}
+        web_budget = UpstreamBudget(web, provider="whoop", **options)  # type: ignore[arg-type]
+        job_budget = UpstreamBudget(worker, provider="whoop", **options)  # type: ignore[arg-type]
+        for _ in range(5):
+            await web_budget.take(None)
+        with pytest.raises(ProviderBusy):
+            await job_budget.take(None)
+        async with worker.db.sessions() as session:
+            assert (await session.scalars(select(UpstreamWindow))).all() == []
 
 
 @pytest.mark.redis

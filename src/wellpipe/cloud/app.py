@@ -116,21 +116,7 @@ def create_app(
         async with AsyncExitStack() as stack:
             if migrate:
                 await upgrade_to_head(ctx.db)
-            if settings.redis_url:
-                import redis.asyncio as redis
-                from redis.asyncio.retry import Retry  # the sync one warns on every start
-                from redis.backoff import NoBackoff
-
-                # Fail fast when Redis is down: the limiters and the provider budgets fall
-                # back to the database, the answer cache to the provider, rather than hold
-                # a request for redis-py's default retries (~4 s).
-                ctx.redis = redis.from_url(
-                    settings.redis_url,
-                    socket_connect_timeout=1.0,
-                    socket_timeout=2.0,
-                    retry=Retry(NoBackoff(), 0),
-                )
-                stack.push_async_callback(ctx.redis.aclose)
+            ctx.connect_redis(stack)
             stack.push_async_callback(ctx.db.dispose)
             await stack.enter_async_context(mcp_cm)
             stack.push_async_callback(close_jobs, ctx)

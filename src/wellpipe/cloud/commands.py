@@ -126,12 +126,9 @@ def worker(concurrency: int | None, once: bool) -> None:
 
     import anyio
 
-    from wellpipe.cloud.context import CloudContext
-    from wellpipe.cloud.db import Database
     from wellpipe.cloud.db.migrate import upgrade_database
-    from wellpipe.cloud.jobs.runner import run_worker_process
+    from wellpipe.cloud.jobs.runner import run_worker_process, worker_context
     from wellpipe.cloud.logs import install_redaction
-    from wellpipe.core.clock import SystemClock
 
     settings, _ = _prepare()
     if concurrency is not None:
@@ -153,26 +150,17 @@ def worker(concurrency: int | None, once: bool) -> None:
     )
 
     async def main() -> None:
-        ctx = CloudContext(
-            settings=settings,
-            db=Database(settings.effective_database_url, pool_size=settings.database_pool_size),
-            clock=SystemClock(),
-            provider_base_urls=dict(settings.sandbox_origins),
-        )
-        try:
-            async with anyio.create_task_group() as group:
+        async with worker_context(settings) as ctx, anyio.create_task_group() as group:
 
-                async def stop_on_signal() -> None:
-                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for _ in signals:
-                            group.cancel_scope.cancel()
-                            return
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        group.cancel_scope.cancel()
+                        return
 
-                group.start_soon(stop_on_signal)
-                await run_worker_process(ctx, wait=not once)
-                group.cancel_scope.cancel()
-        finally:
-            await ctx.db.dispose()
+            group.start_soon(stop_on_signal)
+            await run_worker_process(ctx, wait=not once)
+            group.cancel_scope.cancel()
 
     anyio.run(main)
 

@@ -8,6 +8,7 @@ Redis), so any number of workers can serve the same data. What a process does ho
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,30 @@ class CloudContext:
     provider_base_urls: dict[str, str] = field(default_factory=dict)
     redis: Any | None = None
     state: ServiceState = field(default_factory=ServiceState)
+
+    def connect_redis(self, stack: AsyncExitStack) -> None:
+        """Open ``settings.redis_url`` as `redis` (closed with ``stack``); none when unset.
+
+        Every process of the service calls this (the web app's lifespan and ``wellpipe
+        cloud worker``): the WHOOP budget is shared only if each of them counts where the
+        others do.
+        """
+        if not self.settings.redis_url:
+            return
+        import redis.asyncio as redis
+        from redis.asyncio.retry import Retry  # the sync one warns on every start
+        from redis.backoff import NoBackoff
+
+        # Fail fast when Redis is down: the limiters and the provider budgets fall back to
+        # the database, the answer cache to the provider, rather than hold a request for
+        # redis-py's default retries (~4 s).
+        self.redis = redis.from_url(
+            self.settings.redis_url,
+            socket_connect_timeout=1.0,
+            socket_timeout=2.0,
+            retry=Retry(NoBackoff(), 0),
+        )
+        stack.push_async_callback(self.redis.aclose)
 
     @cached_property
     def cipher(self) -> TokenCipher:

@@ -16,13 +16,37 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from wellpipe.cloud.context import CloudContext
+from wellpipe.cloud.db import Database
 from wellpipe.cloud.jobs.queue import forget_queue, queue_for
+from wellpipe.cloud.settings import CloudSettings
+from wellpipe.core.clock import SystemClock
 
-__all__ = ["close_jobs", "run_in_process", "run_worker_process"]
+__all__ = ["close_jobs", "run_in_process", "run_worker_process", "worker_context"]
 
 logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def worker_context(settings: CloudSettings) -> AsyncIterator[CloudContext]:
+    """The service as ``wellpipe cloud worker`` runs it (closed on the way out).
+
+    Its database and, when ``WELLPIPE_REDIS_URL`` is set, the Redis the web workers count
+    the provider budgets in.
+    """
+    ctx = CloudContext(
+        settings=settings,
+        db=Database(settings.effective_database_url, pool_size=settings.database_pool_size),
+        clock=SystemClock(),
+        provider_base_urls=dict(settings.sandbox_origins),
+    )
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(ctx.db.dispose)
+        ctx.connect_redis(stack)
+        yield ctx
 
 
 async def run_in_process(ctx: CloudContext) -> None:
