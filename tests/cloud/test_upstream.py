@@ -375,7 +375,8 @@ async def test_a_job_worker_counts_the_budget_where_the_web_workers_do(
     app = create_app(settings)
     async with app.router.lifespan_context(app), worker_context(settings) as worker:
         web: CloudContext = app.state.ctx
-        assert web.redis is not None and worker.redis is not None
+        assert web.redis is not None
+        assert worker.redis is not None
         options = {"limits": forever, "user_share": 1.0, "max_wait_s": 0, "redis_prefix": prefix}
         web_budget = UpstreamBudget(web, provider="whoop", **options)  # type: ignore[arg-type]
         job_budget = UpstreamBudget(worker, provider="whoop", **options)  # type: ignore[arg-type]
