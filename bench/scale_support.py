@@ -9,7 +9,7 @@ reads its usual ``WELLPIPE_*`` ones):
   ``WELLPIPE_BENCH_PER_MINUTE`` / ``WELLPIPE_BENCH_PER_DAY`` (WHOOP's: 100 and 10,000),
   pinned to the bench's developer app. Beside WHOOP's routes it serves ``/_bench/*``:
   every member's tokens, record ids to send webhooks about, and a timestamped log of
-  every request it answered (the sandbox's own log has no times).
+  every request it answered, by arrival time (the sandbox's own log has no times).
 * ``cloud_app`` (``uvicorn --factory scale_support:cloud_app --workers 2``): the service
   exactly as ``create_app`` makes it.
 * ``python bench/scale_support.py worker``: ``wellpipe cloud worker``, the real command.
@@ -120,6 +120,7 @@ class BenchSandbox:
             await self._bench(path, send)
             return
         status = 0
+        arrived = time.time()  # WHOOP counts a request when it arrives, not when answered
 
         async def noting(message: Any) -> None:
             nonlocal status
@@ -131,7 +132,7 @@ class BenchSandbox:
             await self.sandbox(scope, receive, noting)
         finally:
             if not path.startswith("/_sandbox"):
-                self.log.append((time.time(), path, status))
+                self.log.append((arrived, path, status))
 
     async def _bench(self, path: str, send: Any) -> None:
         import json
