@@ -602,6 +602,7 @@ def report(
     whoop: WhoopStats,
     stored: tuple[int, int],
     expected_records: int,
+    cpu: str,
 ) -> None:
     users = args.users
     finished = len(jobs.backfills_done_at)
@@ -694,7 +695,58 @@ def report(
         f"in one day {whoop.max_fixed_day:,} / {args.per_day:,}; "
         f"{whoop.total / span * 60:,.0f}/min on average" + ("  OVER" if over else "  within"),
     )
+    table.add_row("CPU during the load", "", "", "", cpu)
     console.print(table)
+
+
+# ---------------------------------------------------------------------- CPU
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child_pid in children:
+            found += _descendants(int(child_pid))
+    return found
+
+
+def cpu_of(pid: int, *, children: bool = True) -> float:
+    """CPU seconds (user + system) of ``pid`` and (``children``) everything it started."""
+    total = 0
+    for one in _descendants(pid) if children else [pid]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def machine_cpu() -> float:
+    """CPU seconds every core spent busy since boot (``/proc/stat``: all but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / TICKS
+
+
+def cpu_snapshot(roles: dict[str, list[int]]) -> dict[str, float]:
+    taken = {role: sum(cpu_of(pid) for pid in pids) for role, pids in roles.items()}
+    taken["load generator"] = cpu_of(os.getpid(), children=False)  # it started the others
+    taken["machine"] = machine_cpu()
+    return taken
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """Where the cores went during the load: each role's share of ``seconds`` of one core."""
+    used = {role: after[role] - before[role] for role in before}
+    rest = used["machine"] - sum(v for k, v in used.items() if k != "machine")
+    parts = [f"{role} {value / seconds:.2f}" for role, value in used.items() if role != "machine"]
+    parts.append(f"PostgreSQL, Redis and the rest {rest / seconds:.2f}")
+    return f"cores busy {used['machine'] / seconds:.2f} of {os.cpu_count()}: " + ", ".join(parts)
 
 
 # ---------------------------------------------------------------------- the run
@@ -730,10 +782,13 @@ async def measure(
     people: list[Person],
     records: dict[str, dict[str, Any]],
     sandbox: str,
+    roles: dict[str, list[int]],
 ) -> None:
     await warm_up(api, people, console)
     wall = time.time()
+    cpu_before = cpu_snapshot(roles)
     load, elapsed = await run_load(api, people, records, libpq, args, console)
+    cpu = cpu_split(cpu_before, cpu_snapshot(roles), elapsed)
     until = time.time()
     async with httpx2.AsyncClient(base_url=sandbox, timeout=60) as http:
         log = (await http.get("/_bench/log")).json()
@@ -741,7 +796,15 @@ async def measure(
     stored = await stored_counts(libpq)
     expected = sum(int(records[str(p.member)]["records"]) for p in people)
     report(
-        console, args, load, elapsed, jobs, whoop_stats(log, wall - 1, until + 1), stored, expected
+        console,
+        args,
+        load,
+        elapsed,
+        jobs,
+        whoop_stats(log, wall - 1, until + 1),
+        stored,
+        expected,
+        cpu,
     )
 
 
@@ -780,11 +843,18 @@ def run(args: argparse.Namespace, console: Console) -> None:
             child(uvicorn_argv("cloud_app", api_port, args.api_workers), env, log)
         )
         wait_ready(f"{api}/healthz", server, log, 120)
-        for _ in range(args.job_workers):
+        workers = [
             stack.enter_context(
                 child([sys.executable, str(BENCH / "scale_support.py"), "worker"], env, log)
-            )
-        asyncio.run(measure(args, console, libpq, api, people, records, sandbox))
+            ).pid
+            for _ in range(args.job_workers)
+        ]
+        roles = {
+            "WHOOP sandbox": [whoop.pid],
+            "API": [server.pid],
+            "job workers": workers,
+        }
+        asyncio.run(measure(args, console, libpq, api, people, records, sandbox, roles))
     console.print(f"Processes stopped, database dropped. Logs: {log}")
 
 

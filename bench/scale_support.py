@@ -190,14 +190,27 @@ def _dump_tasks_on_sigusr1() -> None:
         for task in tasks:
             lines.append(f"--- {task.get_name()}")
             awaited: Any = task.get_coro()
+            last: Any = None
             while awaited is not None:
                 frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
                 if frame is not None:
                     code = frame.f_code
                     lines.append(f"  {code.co_filename}:{frame.f_lineno} {code.co_name}")
+                last = awaited
                 awaited = getattr(awaited, "cr_await", None) or getattr(
                     awaited, "gi_yieldfrom", None
                 )
+                if awaited is not None and type(awaited).__name__ == "async_generator_asend":
+                    # contextlib's __aenter__/__aexit__: go on into the generator itself
+                    holder = frame.f_locals.get("self") if frame is not None else None
+                    generator = getattr(holder, "gen", None)
+                    if generator is not None and generator.ag_frame is not None:
+                        gframe = generator.ag_frame
+                        code = gframe.f_code
+                        lines.append(f"  {code.co_filename}:{gframe.f_lineno} {code.co_name}")
+                        awaited = generator.ag_await
+            if last is not None and not hasattr(last, "cr_frame"):
+                lines.append(f"  waiting on {type(last).__module__}.{type(last).__qualname__}")
         print("\n".join(lines), file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGUSR1, dump)

@@ -234,6 +234,59 @@ async def test_one_user_gets_at_most_a_fair_share_of_the_minute(workers: Workers
         )
 
 
+async def _the_lower_lane_gives_way(workers: Workers, **options: object) -> None:
+    """Worker a answers questions, worker b runs jobs, one app budget of 10 a minute."""
+    web, jobs_side = workers.budgets(
+        limits=(RateLimit(10, 60),),
+        user_share=1.0,
+        max_wait_s=0,
+        background_max_wait_s=0,
+        **options,
+    )
+    workers.clock.advance(60 - workers.clock.now().timestamp() % 60)  # a minute's start
+    job = jobs_side.for_background("someone")
+    question = web.for_user("someone-else")
+    for _ in range(8):
+        await job.acquire()
+    with pytest.raises(ProviderBusy):
+        await job.acquire()  # 20 % of every window is the questions'
+    await question.acquire()
+    await question.acquire()
+    with pytest.raises(ProviderBusy) as full:
+        await question.acquire()  # a question finds the window full ...
+    assert full.value.reason is BusyReason.APP_BUDGET
+
+    workers.clock.advance(60)  # ... so in the next window, jobs stand aside
+    with pytest.raises(ProviderBusy):
+        await job.acquire()
+    for _ in range(10):
+        await question.acquire()  # the whole window is the questions'
+    with pytest.raises(ProviderBusy):
+        await question.acquire()  # full again: jobs stand aside one more window
+
+    workers.clock.advance(60)
+    with pytest.raises(ProviderBusy):
+        await job.acquire()
+    workers.clock.advance(60)  # no question was refused for a whole window: jobs go on
+    for _ in range(8):
+        await job.acquire()
+
+
+async def test_background_work_keeps_the_reserve_and_gives_way_to_refused_questions(
+    workers: Workers,
+) -> None:
+    await _the_lower_lane_gives_way(workers)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_background_work_gives_way_across_workers_through_redis(
+    redis_workers: tuple[Workers, str],
+) -> None:
+    workers, prefix = redis_workers
+    await _the_lower_lane_gives_way(workers, redis_prefix=prefix)
+
+
 async def test_a_short_wait_for_the_next_window_is_waited_out(workers: Workers) -> None:
     workers.budgets(limits=(RateLimit(2, 60),), user_share=1.0, max_wait_s=60)
     [user] = await connected_users(workers, 1)

@@ -142,6 +142,7 @@ def worker(concurrency: int | None, once: bool) -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per provider request
     install_redaction()
     anyio.run(upgrade_database, settings.effective_database_url)
     _say(

@@ -87,6 +87,11 @@ DEFAULT_BACKGROUND_RESERVE = 0.2
 
 _USER_MARK = "~"
 _BACKGROUND_MARK = "b"  # after _USER_MARK: background shares are cleaned up with the rest
+_YIELD_MARK = "!yield"
+"""``{provider}!yield``: a pause of the lower lane only, set when a question found an app
+window full (stored like the app's pause: a Redis key, or a sentinel row)."""
+_YIELD_CHECK_S = 1.0
+"""How often background work reads the shared lower-lane pause (between, it uses its copy)."""
 _YIELD_S = 0.01
 _MAX_PAUSE_S = 86_400.0
 
@@ -177,6 +182,10 @@ class _Store(Protocol):
         """Hold the app's requests until the epoch second ``until``."""
         ...
 
+    async def paused_until(self, provider: str) -> float | None:
+        """The epoch second a pause of ``provider`` ends (``None``: none was set)."""
+        ...
+
 
 class _DatabaseStore:
     """Windows as rows of ``upstream_windows`` (`wellpipe.cloud.db.windows`)."""
@@ -202,6 +211,10 @@ class _DatabaseStore:
 
     async def pause_until(self, provider: str, until: float, now: float) -> None:
         await windows.pause_until(self._db, provider, math.ceil(until))
+
+    async def paused_until(self, provider: str) -> float | None:
+        found = await windows.paused_until(self._db, provider)
+        return None if found is None else float(found)
 
 
 _TAKE_SCRIPT = """
@@ -269,6 +282,10 @@ class _RedisStore:
         ttl_ms = max(1000, math.ceil((until - now + 60) * 1000))
         await self._pause(keys=[self._pause_key(provider)], args=[repr(until), str(ttl_ms)])
 
+    async def paused_until(self, provider: str) -> float | None:
+        found = await self._redis.get(self._pause_key(provider))
+        return None if found is None else float(found)
+
 
 class _FallbackStore:
     """Redis, and the database while Redis is failing (for `REDIS_RETRY_AFTER_S` each time)."""
@@ -311,6 +328,14 @@ class _FallbackStore:
             except Exception as error:
                 self._failed(error)
         await self._db.pause_until(provider, until, now)
+
+    async def paused_until(self, provider: str) -> float | None:
+        if self._redis_usable():
+            try:
+                return await self._redis.paused_until(provider)
+            except Exception as error:
+                self._failed(error)
+        return await self._db.paused_until(provider)
 
 
 class UpstreamBudget:
@@ -379,6 +404,8 @@ class UpstreamBudget:
             self._store = _DatabaseStore(ctx.db)
         self._paused_until = -math.inf
         self._pending_pause: float | None = None
+        self._yield_until = -math.inf  # the lower lane's pause, as far as this process knows
+        self._yield_read_at = -math.inf  # monotonic time of the last read of the shared one
 
     def for_user(self, user_id: str) -> UserBudget:
         """The budget as one user's provider client draws on it."""
@@ -424,7 +451,9 @@ class UpstreamBudget:
         """Count one background request, after every interactive one of this process.
 
         Waits (up to ``background_max_wait_s``) while interactive requests take their
-        turn, and for room below the reserve.
+        turn, while questions in any process have lately found an app window full (for
+        the rest of that window and one shortest window more), and for room below the
+        reserve.
 
         Raises:
             ProviderBusy: no room within ``background_max_wait_s``.
@@ -439,8 +468,11 @@ class UpstreamBudget:
                 await self._clock.sleep(_YIELD_S)
                 continue
             now = self._clock.now().timestamp()
+            yielding = await self._yielding_until(now)
             if self._paused_until > now:
                 refusal: _Refusal | None = _Refusal(self._paused_until - now, paused=True)
+            elif yielding > now:  # questions found the app's budget full: they go first
+                refusal = _Refusal(yielding - now, paused=False)
             else:
                 counters = self._background_counters(user_id, now)
                 refusal = await self._store.take(self.provider, counters, now)
@@ -452,6 +484,31 @@ class UpstreamBudget:
             if wait > left:
                 raise self._busy_background(endpoint, wait, refusal)
             await self._clock.sleep(max(wait, 0.001))
+
+    async def _yielding_until(self, now: float) -> float:
+        """Until when the lower lane stands aside for questions (read at most every second)."""
+        if self._yield_until > now:
+            return self._yield_until
+        moment = self._clock.monotonic()
+        if moment - self._yield_read_at >= _YIELD_CHECK_S:
+            self._yield_read_at = moment
+            shared = await self._store.paused_until(self.provider + _YIELD_MARK)
+            if shared is not None:
+                self._yield_until = max(self._yield_until, shared)
+        return self._yield_until
+
+    async def _make_way(self, refusal: _Refusal, now: float) -> None:
+        """Make background work stand aside after a question found an app window full.
+
+        In every process, until that window ends and for one shortest window after it.
+        """
+        if refusal.refused is None or refusal.refused.key != self.provider:
+            return  # a pause, or the user's own share: background work is not in the way
+        until = now + max(0.0, refusal.retry_after) + self.limits[0].seconds
+        if until <= self._yield_until + _YIELD_CHECK_S:
+            return  # already said (one write per window, not one per refused request)
+        self._yield_until = until
+        await self._store.pause_until(self.provider + _YIELD_MARK, until, now)
 
     def _busy_background(
         self, endpoint: str | None, wait: float, refusal: _Refusal | None = None
@@ -516,6 +573,7 @@ class UpstreamBudget:
                 refusal = await self._store.take(self.provider, self._counters(user_id, now), now)
             if refusal is None:
                 return
+            await self._make_way(refusal, now)
             wait = max(0.0, refusal.retry_after)
             if refusal.paused:
                 self._paused_until = max(self._paused_until, now + wait)
