@@ -207,6 +207,19 @@ def empty_redis(url: str, console: Console) -> Iterator[None]:
         client.close()
 
 
+def budget_counted(url: str) -> int:
+    """Requests the shared budget let through in the run: its daily WHOOP counters in Redis
+    (emptied before the run; the warm-up asks WHOOP nothing)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match="wellpipe:upstream:whoop:86400:*"))
+        return sum(int(client.get(key) or 0) for key in keys)
+    finally:
+        client.close()
+
+
 def cloud_env(home: Path, database: str, whoop: str, args: argparse.Namespace) -> dict[str, str]:
     return {
         "WELLPIPE_HOME": str(home),
@@ -603,6 +616,7 @@ def report(
     stored: tuple[int, int],
     expected_records: int,
     cpu: str,
+    counted: int | None,
 ) -> None:
     users = args.users
     finished = len(jobs.backfills_done_at)
@@ -688,7 +702,8 @@ def report(
         f"{whoop.total:,}",
         "",
         "",
-        f"data {whoop.data:,}; statuses "
+        (f"counted by the shared budget {counted:,}; " if counted is not None else "")
+        + f"data {whoop.data:,}; statuses "
         + ", ".join(f"{k} x{v:,}" for k, v in sorted(whoop.by_status.items()))
         + f"; most in one clock minute {whoop.max_fixed_minute} / {args.per_minute}; "
         f"most in any sliding 60 s {whoop.max_sliding_minute} / {args.per_minute}; "
@@ -790,6 +805,7 @@ async def measure(
     load, elapsed = await run_load(api, people, records, libpq, args, console)
     cpu = cpu_split(cpu_before, cpu_snapshot(roles), elapsed)
     until = time.time()
+    counted = budget_counted(args.redis) if args.redis else None
     async with httpx2.AsyncClient(base_url=sandbox, timeout=60) as http:
         log = (await http.get("/_bench/log")).json()
     jobs = await job_stats(libpq, wall)
@@ -805,6 +821,7 @@ async def measure(
         stored,
         expected,
         cpu,
+        counted,
     )
 
 
