@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import anyio
 import httpx2
@@ -45,7 +46,9 @@ from wellpipe.cloud.services.upstream import (
 )
 from wellpipe.cloud.settings import CloudSettings
 from wellpipe.core.errors import ProviderRateLimited
+from wellpipe.core.models import DataKind, TimeWindow
 from wellpipe.core.provider_info import RateLimit
+from wellpipe.core.stored import insist_live
 from wellpipe.sandbox import WhoopSandbox
 from wellpipe.sandbox.faults import Fault
 from wellpipe.sandbox.whoop import History
@@ -285,6 +288,34 @@ async def test_background_work_gives_way_across_workers_through_redis(
 ) -> None:
     workers, prefix = redis_workers
     await _the_lower_lane_gives_way(workers, redis_prefix=prefix)
+
+
+async def test_a_read_of_four_collections_gets_all_its_first_pages_or_sends_nothing(
+    workers: Workers,
+) -> None:
+    """A WHOOP read of sleeps, cycles, recoveries and workouts counts its four first pages
+    together: refused, it sends nothing and leaves the room it found to others (counted one
+    by one, the first requests would go out and the rest be cancelled, spent on nothing)."""
+    web, _ = workers.budgets(limits=(RateLimit(6, 60),), user_share=1.0, max_wait_s=0)
+    [user] = await connected_users(workers, 1)
+    workers.clock.advance(60 - workers.clock.now().timestamp() % 60)  # a minute's start
+    now = workers.clock.now()
+    week = TimeWindow.between(now - timedelta(days=7), now)
+    kinds = [DataKind.SLEEP, DataKind.CYCLE, DataKind.RECOVERY, DataKind.WORKOUT]
+
+    async with open_provider(workers.a, user_id=user, provider="whoop") as provider:
+        assert len((await provider.read(kinds, week)).all()) > 0
+    assert len(workers.data_calls()) == 4  # one page each
+
+    workers.clock.advance(1)  # later in the same minute: 2 of the 6 left
+    async with open_provider(workers.b, user_id=user, provider="whoop") as provider:
+        with insist_live(), pytest.raises(ProviderBusy) as busy:  # not from the history
+            await provider.read(kinds, week)
+    assert busy.value.reason is BusyReason.APP_BUDGET
+    assert len(workers.data_calls()) == 4  # nothing was sent
+    assert await web.take(None, count=2)  # and the 2 are still there
+    with pytest.raises(ProviderBusy):
+        await web.take(None)
 
 
 async def test_a_short_wait_for_the_next_window_is_waited_out(workers: Workers) -> None:

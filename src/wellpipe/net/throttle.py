@@ -19,7 +19,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import anyio
 
@@ -30,11 +30,13 @@ from wellpipe.core.provider_info import RateLimit
 
 __all__ = [
     "BackgroundLane",
+    "BatchBudget",
     "RequestBudget",
     "Throttle",
     "ThrottleState",
     "parse_count",
     "parse_seconds",
+    "reserve_together",
 ]
 
 _YIELD_S = 0.01
@@ -58,6 +60,31 @@ class RequestBudget(Protocol):
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read the provider's ``X-RateLimit-*`` headers from a response."""
         ...
+
+
+@runtime_checkable
+class BatchBudget(RequestBudget, Protocol):
+    """A `RequestBudget` that can count several requests at once, all or none.
+
+    Where many readers share one scarce budget, a read of several collections at once
+    (a question: WHOOP's four) that gets some of its requests and is refused the rest
+    fails anyway, and its siblings are cancelled after they were counted: the budget is
+    spent on nothing. Counting them together first either lets the whole read through or
+    refuses it before any request.
+    """
+
+    async def reserve(self, count: int, endpoint: str | None = None) -> None:
+        """Count ``count`` requests now, all or none (or raise).
+
+        The next ``count`` `acquire` calls take them without counting again.
+        """
+        ...
+
+
+async def reserve_together(budget: RequestBudget | None, count: int) -> None:
+    """`BatchBudget.reserve` where the budget can (elsewhere requests count one by one)."""
+    if count > 1 and isinstance(budget, BatchBudget):
+        await budget.reserve(count)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 `wellpipe.cloud.services.upstream` decides which windows a request counts in and what a
 refusal means; here they are counted. A window is one row (``provider`` = its key,
 ``window_s``, ``window_start``, ``count``), counted by ``INSERT … ON CONFLICT DO UPDATE SET
-count = count + 1 WHERE count < limit RETURNING count``: no row back means it is full. A
-request's windows are counted in one transaction, all or none.
+count = count + n WHERE count + n <= limit RETURNING count``: no row back means it has no
+room. A request's windows are counted in one transaction, all or none.
 
 A pause the provider asked for is a sentinel row: ``window_s = PAUSE_WINDOW``,
 ``window_start = 0`` and ``count`` = the epoch second it ends.
@@ -87,34 +87,36 @@ async def paused_until(db: Database, provider: str) -> int | None:
     return found
 
 
-def _increment(db: Database, window: Window) -> Any:
+def _increment(db: Database, window: Window, count: int) -> Any:
     table = UpstreamWindow.__table__
     insert = db.insert(table).values(
-        provider=window.key, window_s=window.seconds, window_start=window.start, count=1
+        provider=window.key, window_s=window.seconds, window_start=window.start, count=count
     )
     return insert.on_conflict_do_update(
         index_elements=[table.c.provider, table.c.window_s, table.c.window_start],
-        set_={"count": table.c.count + 1},
-        where=table.c.count < window.limit,
+        set_={"count": table.c.count + count},
+        where=table.c.count + count <= window.limit,
     ).returning(table.c.count)
 
 
-async def take(db: Database, windows: Sequence[Window]) -> Taken:
-    """Count one request in every window, or in none when one of them is full.
+async def take(db: Database, windows: Sequence[Window], count: int = 1) -> Taken:
+    """Count ``count`` requests in every window, or none when one of them has no room.
 
     The windows are counted in the order given (so concurrent requests lock the shared
-    rows in one order), in one transaction.
+    rows in one order), in one transaction. ``count`` is at most every window's limit.
     """
+    if any(count > window.limit for window in windows):
+        raise ValueError("count is larger than a window's limit: it could never fit")
     refused: int | None = None
     opened = False
     try:
         async with db.transaction() as session:
             for index, window in enumerate(windows):
-                count = await session.scalar(_increment(db, window))
-                if count is None:
+                counted = await session.scalar(_increment(db, window, count))
+                if counted is None:
                     refused = index
                     raise _Rollback
-                if index == len(windows) - 1 and count == 1:
+                if index == len(windows) - 1 and counted == count:
                     opened = True
     except _Rollback:
         return Taken(refused=refused, opened=False)

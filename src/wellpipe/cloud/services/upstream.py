@@ -173,9 +173,9 @@ class _Refusal:
 
 class _Store(Protocol):
     async def take(
-        self, provider: str, counters: Sequence[_Counter], now: float
+        self, provider: str, counters: Sequence[_Counter], now: float, count: int = 1
     ) -> _Refusal | None:
-        """Count one request in every counter, or none of them; a refusal says how long."""
+        """Count ``count`` requests in every counter, or none; a refusal says how long."""
         ...
 
     async def pause_until(self, provider: str, until: float, now: float) -> None:
@@ -194,12 +194,12 @@ class _DatabaseStore:
         self._db = db
 
     async def take(
-        self, provider: str, counters: Sequence[_Counter], now: float
+        self, provider: str, counters: Sequence[_Counter], now: float, count: int = 1
     ) -> _Refusal | None:
         paused = await windows.paused_until(self._db, provider)
         if paused is not None and paused > now:
             return _Refusal(retry_after=paused - now, paused=True)
-        taken = await windows.take(self._db, counters)
+        taken = await windows.take(self._db, counters, count)
         if taken.refused is not None:
             refused = counters[taken.refused]
             return _Refusal(retry_after=refused.reset_in(now), paused=False, refused=refused)
@@ -223,16 +223,17 @@ local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
 if paused > now then
   return {0, tostring(paused - now), 1}
 end
+local wanted = tonumber(ARGV[#ARGV])
 for i = 2, #KEYS do
   local limit = tonumber(ARGV[i * 2 - 2])
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if count >= limit then
+  if count + wanted > limit then
     return {0, tostring(i - 1), 0}
   end
 end
 for i = 2, #KEYS do
   local ttl = tonumber(ARGV[i * 2 - 1])
-  if redis.call('INCR', KEYS[i]) == 1 then
+  if redis.call('INCRBY', KEYS[i], wanted) == wanted then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
@@ -262,13 +263,14 @@ class _RedisStore:
         return f"{self._prefix}:{provider}:paused-until"
 
     async def take(
-        self, provider: str, counters: Sequence[_Counter], now: float
+        self, provider: str, counters: Sequence[_Counter], now: float, count: int = 1
     ) -> _Refusal | None:
         keys = [self._pause_key(provider)]
         args: list[str] = [repr(now)]
         for counter in counters:
             keys.append(f"{self._prefix}:{counter.key}:{counter.seconds}:{counter.start}")
             args += [str(counter.limit), str((counter.seconds + 60) * 1000)]
+        args.append(str(count))
         allowed, value, paused = await self._take(keys=keys, args=args)
         if int(allowed) == 1:
             return None
@@ -311,14 +313,14 @@ class _FallbackStore:
         self._down_until = self._clock.monotonic() + REDIS_RETRY_AFTER_S
 
     async def take(
-        self, provider: str, counters: Sequence[_Counter], now: float
+        self, provider: str, counters: Sequence[_Counter], now: float, count: int = 1
     ) -> _Refusal | None:
         if self._redis_usable():
             try:
-                return await self._redis.take(provider, counters, now)
+                return await self._redis.take(provider, counters, now, count)
             except Exception as error:  # any Redis failure: the database takes over a while
                 self._failed(error)
-        return await self._db.take(provider, counters, now)
+        return await self._db.take(provider, counters, now, count)
 
     async def pause_until(self, provider: str, until: float, now: float) -> None:
         if self._redis_usable():
@@ -447,8 +449,13 @@ class UpstreamBudget:
             )
         return counters
 
-    async def take_background(self, user_id: str, endpoint: str | None = None) -> None:
-        """Count one background request, after every interactive one of this process.
+    async def take_background(
+        self, user_id: str, endpoint: str | None = None, count: int = 1
+    ) -> bool:
+        """Count ``count`` background requests, after every interactive one of this process.
+
+        Returns ``False`` (nothing counted) when ``count`` is more than a window of the
+        lower lane ever allows.
 
         Waits (up to ``background_max_wait_s``) while interactive requests take their
         turn, while questions in any process have lately found an app window full (for
@@ -475,9 +482,11 @@ class UpstreamBudget:
                 refusal = _Refusal(yielding - now, paused=False)
             else:
                 counters = self._background_counters(user_id, now)
-                refusal = await self._store.take(self.provider, counters, now)
+                if count > min(counter.limit for counter in counters):
+                    return False
+                refusal = await self._store.take(self.provider, counters, now, count)
             if refusal is None:
-                return
+                return True
             wait = max(0.0, refusal.retry_after)
             if refusal.paused:
                 self._paused_until = max(self._paused_until, now + wait)
@@ -551,28 +560,34 @@ class UpstreamBudget:
             )
         return counters
 
-    async def take(self, user_id: str | None, endpoint: str | None = None) -> None:
-        """Count one request, waiting up to ``max_wait_s`` for room.
+    async def take(self, user_id: str | None, endpoint: str | None = None, count: int = 1) -> bool:
+        """Count ``count`` requests (all or none), waiting up to ``max_wait_s`` for room.
+
+        Returns ``False`` (nothing counted) when ``count`` is more than a window ever
+        allows.
 
         Raises:
             ProviderBusy: the budget is spent or paused for longer than ``max_wait_s``.
         """
         self._interactive += 1
         try:
-            await self._take(user_id, endpoint)
+            return await self._take(user_id, endpoint, count)
         finally:
             self._interactive -= 1
 
-    async def _take(self, user_id: str | None, endpoint: str | None) -> None:
+    async def _take(self, user_id: str | None, endpoint: str | None, count: int) -> bool:
         await self.flush()
         while True:
             now = self._clock.now().timestamp()
             if self._paused_until > now:
                 refusal: _Refusal | None = _Refusal(self._paused_until - now, paused=True)
             else:
-                refusal = await self._store.take(self.provider, self._counters(user_id, now), now)
+                counters = self._counters(user_id, now)
+                if count > min(counter.limit for counter in counters):
+                    return False
+                refusal = await self._store.take(self.provider, counters, now, count)
             if refusal is None:
-                return
+                return True
             await self._make_way(refusal, now)
             wait = max(0.0, refusal.retry_after)
             if refusal.paused:
@@ -644,11 +659,30 @@ class UserBudget:
         self.budget = budget
         self.user_id = user_id
         self.requests = 0
+        self._prepaid = 0  # counted by `reserve`, not sent yet
 
     async def acquire(self, endpoint: str | None = None) -> None:
         """Count one request against the app and the user's share, or raise `ProviderBusy`."""
-        await self.budget.take(self.user_id, endpoint)
+        if self._prepaid > 0:
+            self._prepaid -= 1
+        else:
+            await self._take(endpoint, 1)
         self.requests += 1
+
+    async def reserve(self, count: int, endpoint: str | None = None) -> None:
+        """Count ``count`` requests at once, all or none (a `BatchBudget`).
+
+        A batch larger than a window ever allows is not counted here: its requests are
+        counted one by one as they go.
+
+        Raises:
+            ProviderBusy: no room for all of them (nothing was counted).
+        """
+        if await self._take(endpoint, count):
+            self._prepaid += count
+
+    async def _take(self, endpoint: str | None, count: int) -> bool:
+        return await self.budget.take(self.user_id, endpoint, count)
 
     def pause(self, seconds: float) -> None:
         """Pause the whole app (see `UpstreamBudget.pause`)."""
@@ -666,17 +700,15 @@ class UserBudget:
 class BackgroundBudget(UserBudget):
     """`UpstreamBudget` as background work for one user draws on it (a `RequestBudget`).
 
-    The same view as `UserBudget` (pauses, observations and flushes are the app's), but
-    each request is counted in the lower lane.
+    The same view as `UserBudget` (pauses, observations, flushes and batches are the
+    app's), but each request is counted in the lower lane.
 
     Attributes:
         requests: Requests this view let through.
     """
 
-    async def acquire(self, endpoint: str | None = None) -> None:
-        """Count one request in the lower lane, or raise `ProviderBusy`."""
-        await self.budget.take_background(self.user_id, endpoint)
-        self.requests += 1
+    async def _take(self, endpoint: str | None, count: int) -> bool:
+        return await self.budget.take_background(self.user_id, endpoint, count)
 
 
 def budget_for(ctx: CloudContext, provider: str) -> UpstreamBudget:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from wellpipe.core.ports import Clock
 from wellpipe.net import Reply, RequestBudget, RetryPolicy, parse_reply
+from wellpipe.net.throttle import reserve_together
 from wellpipe.providers.api import ApiRequests, PageTokens, raise_for_status
 from wellpipe.providers.whoop import schemas as wire
 
@@ -87,6 +88,18 @@ class WhoopClient:
         self._page_size = page_size
         self._max_pages = max_pages
         self._reconnect_action = reconnect_action
+
+    async def reserve(self, requests: int) -> None:
+        """Count the first ``requests`` requests of reads about to run together, all or none.
+
+        Where the app's budget is shared (`wellpipe.net.throttle.BatchBudget`), a read of
+        several collections then either gets all its first pages or is refused before
+        sending anything; elsewhere requests are counted as they go.
+
+        Raises:
+            ProviderRateLimited: no room for all of them.
+        """
+        await reserve_together(self._api.throttle, requests)
 
     # ------------------------------------------------------------ cycles
     def cycles(

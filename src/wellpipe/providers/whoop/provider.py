@@ -42,6 +42,10 @@ _TIMED = frozenset({DataKind.SLEEP, DataKind.RECOVERY, DataKind.WORKOUT, DataKin
 _MAP = Mapper(INFO.name)
 
 
+_COLLECTED = (DataKind.CYCLE, DataKind.RECOVERY, DataKind.WORKOUT)
+"""Kinds read from a collection of their own (sleeps are read whenever one is asked)."""
+
+
 class WhoopProvider:
     """One WHOOP member's data, as core records."""
 
@@ -73,6 +77,8 @@ class WhoopProvider:
         recoveries: list[wire.Recovery] = []
         workouts: list[wire.WorkoutV2] = []
 
+        reads = [needs_sleeps, *(kind in wanted for kind in _COLLECTED)]
+        await self.client.reserve(sum(reads))  # the first pages together, or nothing sent
         try:
             async with anyio.create_task_group() as group:
                 if needs_sleeps:
