@@ -19,7 +19,9 @@ and ``--job-workers`` ``wellpipe cloud worker`` processes. The bench then:
    first request in a process pays a cost-12 bcrypt, see `warm_up`);
 3. reads back: the jobs' life from a trigger on ``procrastinate_jobs`` (successful jobs
    are deleted by the workers, so counting rows at the end would miss them), the records
-   stored, and the sandbox's own timestamped log of every WHOOP request it answered.
+   stored, the sandbox's own log of every WHOOP request by arrival time, what the shared
+   budget counted (its daily counters in Redis), and the CPU each part used during the
+   load (``/proc``; "the rest" is PostgreSQL, Redis and anything else on the machine).
 
 "While backfilling" is the time until the last backfill finished (the whole run when
 some did not). The WHOOP budget is checked on the sandbox's side: the most requests in
