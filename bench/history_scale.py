@@ -349,6 +349,7 @@ class Sample:
     at: float  # seconds since the load started
     latency: float
     outcome: str  # "200", "503 provider-busy", "error ReadTimeout", ...
+    tag: str = ""  # what was asked ("7 days", "30 days")
 
 
 @dataclass
@@ -386,11 +387,12 @@ async def open_loop(
 
     async def one() -> None:
         began = time.perf_counter()
+        tag = ""
         try:
-            outcome = await send()
+            outcome, tag = await send()
         except httpx2.HTTPError as error:
             outcome = f"error {type(error).__name__}"
-        samples.append(Sample(began - started, time.perf_counter() - began, outcome))
+        samples.append(Sample(began - started, time.perf_counter() - began, outcome, tag))
 
     next_at = time.perf_counter()
     while (now := time.perf_counter()) < started + seconds:
@@ -423,13 +425,14 @@ async def run_load(
     limits = httpx2.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
     async with httpx2.AsyncClient(base_url=api, limits=limits, timeout=30) as http:
 
-        async def question() -> str:
+        async def question() -> tuple[str, str]:
             person = rng.choice(people)
-            path = QUESTION_30 if rng.random() < 0.2 else QUESTION_7
+            longer = rng.random() < 0.2
+            path = QUESTION_30 if longer else QUESTION_7
             response = await http.get(path, headers={"Authorization": f"Bearer {person.key}"})
-            return await outcome_of(response)
+            return await outcome_of(response), "30 days" if longer else "7 days"
 
-        async def webhook() -> str:
+        async def webhook() -> tuple[str, str]:
             person = rng.choice(people)
             ids = records[str(person.member)]
             event = rng.choice(WHOOP_EVENTS)
@@ -442,7 +445,7 @@ async def run_load(
                 content=body,
                 headers={"Content-Type": "application/json", **headers},
             )
-            return await outcome_of(response)
+            return await outcome_of(response), event
 
         async def watch(started: float) -> None:
             async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as db:
@@ -714,6 +717,31 @@ def report(
     )
     table.add_row("CPU during the load", "", "", "", cpu)
     console.print(table)
+    console.print(timeline(load.questions, elapsed))
+
+
+def timeline(samples: list[Sample], elapsed: float, step: float = 20.0) -> Table:
+    """Questions by when they were asked: how latency moved through the run, and which
+    ones were slow."""
+    table = Table(title="Questions through the run", show_lines=False)
+    for name in ("asked at", "count", "p50 ms", "p99 ms", "max ms", "slowest 1% (asked; outcome)"):
+        table.add_column(name, justify="left" if name.startswith(("asked", "slow")) else "right")
+    start = 0.0
+    while start < elapsed:
+        part = [s for s in samples if start <= s.at < start + step]
+        if part:
+            latencies = [s.latency for s in part]
+            slow = sorted(part, key=lambda s: -s.latency)[: max(1, len(part) // 100)]
+            table.add_row(
+                f"{start:.0f}-{start + step:.0f} s",
+                f"{len(part):,}",
+                ms(pct(latencies, 0.5)),
+                ms(pct(latencies, 0.99)),
+                ms(max(latencies)),
+                ", ".join(f"{s.tag}; {s.outcome}" for s in slow),
+            )
+        start += step
+    return table
 
 
 # ---------------------------------------------------------------------- CPU
