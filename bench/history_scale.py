@@ -797,16 +797,18 @@ def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float)
 # ---------------------------------------------------------------------- the run
 async def warm_up(api: str, people: list[Person], console: Console) -> None:
     """Each key verified by the API processes before the clock starts (``GET /api/v1/usage``,
-    4 times a key: no WHOOP request). A key's first request in a process pays one bcrypt
-    (cost 12); measured, that cold start swamps the first half-minute on this machine."""
+    6 times a key, each on a new connection so that both processes see it: no WHOOP
+    request). A key's first request in a process pays one bcrypt (cost 12, ~0.25 s of a
+    core here); left to the load, that cold start swamps its first half-minute."""
     began = time.perf_counter()
     gate = asyncio.Semaphore(8)
     seen: Counter[int] = Counter()
-    async with httpx2.AsyncClient(base_url=api, timeout=120) as http:
+    fresh = httpx2.Limits(max_keepalive_connections=0)  # a new connection, any process
+    async with httpx2.AsyncClient(base_url=api, timeout=120, limits=fresh) as http:
 
         async def one(person: Person) -> None:
             async with gate:
-                for _ in range(4):
+                for _ in range(6):
                     answer = await http.get(
                         "/api/v1/usage", headers={"Authorization": f"Bearer {person.key}"}
                     )
