@@ -130,19 +130,25 @@ async def oura_trio(trio: Trio) -> Trio:
     return trio
 
 
+async def oura_user(trio: Trio) -> str:
+    """A cloud user connected to the Oura sandbox's first member."""
+    member = trio.oura.member_ids[0]
+    user = (await new_tenant(trio.cloud, connect=False)).user_id
+    await save_connection(
+        trio.cloud.ctx,
+        user_id=user,
+        provider="oura",
+        tokens=trio.oura.issue_token_set(member, client_id="cloud-client"),
+        provider_user_id=member,
+    )
+    return user
+
+
 async def test_oura_subscriptions_made_by_the_cloud_deliver_changes_to_the_store(
     oura_trio: Trio,
 ) -> None:
     cloud, oura = oura_trio.cloud, oura_trio.oura
-    member = oura.member_ids[0]
-    user = (await new_tenant(cloud, connect=False)).user_id
-    await save_connection(
-        cloud.ctx,
-        user_id=user,
-        provider="oura",
-        tokens=oura.issue_token_set(member, client_id="cloud-client"),
-        provider_user_id=member,
-    )
+    user = await oura_user(oura_trio)
     assert await renew_subscriptions(cloud.ctx) == 6  # verification challenge passed, 6 times
     held = oura.subscriptions.subscriptions.values()
     assert sorted((s.event_type, s.data_type) for s in held) == sorted(
@@ -183,15 +189,7 @@ async def test_an_oura_day_document_synced_late_rereads_its_own_day(oura_trio: T
     cloud.ctx.settings = cloud.ctx.settings.model_copy(
         update={"oura_webhook_data_types": ["daily_spo2"]}
     )
-    member = oura.member_ids[0]  # a Gen3 ring: it has daily_spo2
-    user = (await new_tenant(cloud, connect=False)).user_id
-    await save_connection(
-        cloud.ctx,
-        user_id=user,
-        provider="oura",
-        tokens=oura.issue_token_set(member, client_id="cloud-client"),
-        provider_user_id=member,
-    )
+    user = await oura_user(oura_trio)  # the first member wears a Gen3 ring: daily_spo2
     assert await renew_subscriptions(cloud.ctx) == 3
     today = cloud.clock.now().date()
     document = next(

@@ -201,13 +201,19 @@ class JobQueue:
         return count
 
     async def run_worker(
-        self, *, name: str = "wellpipe", wait: bool = True, reconcile_at_start: bool = True
+        self,
+        *,
+        name: str = "wellpipe",
+        wait: bool = True,
+        reconcile_at_start: bool = True,
+        graceful_s: float = 2.0,
     ) -> None:
         """Run a worker until cancelled (or, with ``wait=False``, until the queue is empty).
 
         Stalled jobs of dead workers are put back first; on the in-memory queue a
         reconciliation of every connection is enqueued (what a restart lost), unless
-        ``reconcile_at_start`` is off.
+        ``reconcile_at_start`` is off. Cancelled, the worker gives the jobs it runs
+        ``graceful_s`` to finish, then cancels them (every job resumes or runs again).
         """
         from wellpipe.cloud.jobs import tasks
 
@@ -216,7 +222,9 @@ class JobQueue:
         if self.in_memory and reconcile_at_start:
             await tasks.enqueue_reconciliations(self.ctx)
         worker = asyncio.create_task(
-            self.app.run_worker_async(**self._worker_options(name=name, wait=wait)),
+            self.app.run_worker_async(
+                **self._worker_options(name=name, wait=wait, graceful_s=graceful_s)
+            ),
             name=f"procrastinate worker {name}",
         )
         # procrastinate stops gracefully on one cancellation; anyio's cancel scopes
@@ -230,7 +238,7 @@ class JobQueue:
                 with anyio.CancelScope(shield=True):
                     await asyncio.wait({worker}, timeout=5.0)
 
-    def _worker_options(self, *, name: str, wait: bool) -> dict[str, Any]:
+    def _worker_options(self, *, name: str, wait: bool, graceful_s: float) -> dict[str, Any]:
         settings = self.ctx.settings
         return {
             "name": name,
@@ -245,7 +253,7 @@ class JobQueue:
             "stalled_worker_timeout": settings.jobs_stalled_after_s,
             "fetch_job_polling_interval": 1.0,
             "abort_job_polling_interval": 5.0,
-            "shutdown_graceful_timeout": 2.0,
+            "shutdown_graceful_timeout": graceful_s,
             "delete_jobs": "always" if self.in_memory else "successful",
         }
 

@@ -53,7 +53,9 @@ async def run_in_process(ctx: CloudContext) -> None:
     """Run this service process's worker until cancelled (the lifespan's task group)."""
     queue = queue_for(ctx)
     try:
-        await queue.run_worker(name=f"serve-{os.getpid()}")
+        # Ctrl-C gives requests in flight 3 s (`GRACEFUL_SHUTDOWN_S`), then this worker's
+        # jobs 1 s: the service is gone within 5 s, and the jobs resume at the next start.
+        await queue.run_worker(name=f"serve-{os.getpid()}", graceful_s=1.0)
     except Exception:
         logger.exception("The in-process job worker stopped; jobs wait for the next start")
         raise

@@ -482,7 +482,7 @@ class UpstreamBudget:
                 refusal = _Refusal(yielding - now, paused=False)
             else:
                 counters = self._background_counters(user_id, now)
-                if count > min(counter.limit for counter in counters):
+                if count > min((counter.limit for counter in counters), default=count):
                     return False
                 refusal = await self._store.take(self.provider, counters, now, count)
             if refusal is None:
@@ -583,7 +583,7 @@ class UpstreamBudget:
                 refusal: _Refusal | None = _Refusal(self._paused_until - now, paused=True)
             else:
                 counters = self._counters(user_id, now)
-                if count > min(counter.limit for counter in counters):
+                if count > min((counter.limit for counter in counters), default=count):
                     return False
                 refusal = await self._store.take(self.provider, counters, now, count)
             if refusal is None:
