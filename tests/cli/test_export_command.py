@@ -97,6 +97,31 @@ def test_without_history_it_says_to_sync_first_and_creates_nothing(home: Path) -
     assert not history_path(home).exists()  # looking did not create the store
 
 
+def test_demo_exports_what_sync_demo_keeps_and_says_so_when_only_that_exists(
+    home: Path,
+) -> None:
+    keep(home / "demo", sample())
+
+    mine = export()  # the person's own history: none, and where the demo's went
+    assert mine.exit_code == 1
+    assert "`wellpipe export --demo` writes that one" in mine.stderr
+    assert list(Path.cwd().iterdir()) == []
+
+    demo = export("--demo", "--out", "demo-files")
+    assert demo.exit_code == 0, demo.output
+    written = sorted(p.name for p in (Path.cwd() / "demo-files").iterdir())
+    assert written == sorted(file_name(k, ExportFormat.CSV) for k in by_kind(sample()))
+
+
+def test_demo_without_a_demo_history_says_to_sync_the_demo_first(home: Path) -> None:
+    result = export("--demo")
+
+    assert result.exit_code == 1
+    assert "run `wellpipe sync --demo` first, then `wellpipe export --demo` again" in (
+        result.stderr
+    )
+
+
 def test_an_empty_history_says_to_sync_first(home: Path) -> None:
     keep(home, [])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,8 @@ async def _export(
     fmt: ExportFormat,
     kinds: frozenset[DataKind] | None,
     since: date | None,
+    *,
+    demo: bool = False,
 ) -> tuple[ExportedFile, ...]:
     from rich.progress import (
         BarColumn,
@@ -116,14 +119,23 @@ async def _export(
         TimeRemainingColumn,
     )
 
+    from wellpipe.cli.sync_command import DEMO_FOLDER
     from wellpipe.history.export import export_to_folder, holds_records
     from wellpipe.history.local import LocalHistory, history_path
 
-    path = history_path(home)
+    sync = "wellpipe sync --demo" if demo else "wellpipe sync"
+    again = "wellpipe export --demo" if demo else "wellpipe export"
+    path = history_path(home / DEMO_FOLDER if demo else home)
     if not path.exists():
+        hint = ""
+        if not demo and history_path(home / DEMO_FOLDER).exists():
+            hint = (
+                " (`wellpipe sync --demo` keeps the sandboxes' history apart from yours: "
+                "`wellpipe export --demo` writes that one)"
+            )
         raise NothingToExport(
-            f"There is no history yet ({path} does not exist): run `wellpipe sync` first, "
-            "then `wellpipe export` again."
+            f"There is no history yet ({path} does not exist): run `{sync}` first, "
+            f"then `{again}` again{hint}."
         )
     async with LocalHistory(path) as store:
         total = await _expected(store, kinds)
@@ -147,7 +159,7 @@ async def _export(
         if not files:
             if (kinds is None and since is None) or not await holds_records(store):
                 raise NothingToExport(
-                    "The history is empty: run `wellpipe sync` first, then `wellpipe export` again."
+                    f"The history is empty: run `{sync}` first, then `{again}` again."
                 )
             raise NothingToExport(_nothing(kinds, since))
     return files
@@ -183,8 +195,15 @@ def _size(count: int) -> str:
     type=click.Path(file_okay=False, dir_okay=True, writable=True, path_type=Path),
     help="The folder to write to (default: a new wellpipe-export-<today> folder here).",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="The built-in sandboxes' history (what `wellpipe sync --demo` keeps), not yours.",
+)
 @reports_errors
-def export(fmt: str, kind_names: tuple[str, ...], since: str | None, out: Path | None) -> None:
+def export(
+    fmt: str, kind_names: tuple[str, ...], since: str | None, out: Path | None, demo: bool
+) -> None:
     """Write the history `wellpipe sync` keeps to tidy files, one table per kind.
 
     One row per record; the provider, its record id and the local day first; units in
@@ -199,8 +218,9 @@ def export(fmt: str, kind_names: tuple[str, ...], since: str | None, out: Path |
     folder = (
         out if out is not None else default_folder(Path.cwd(), datetime.now().astimezone().date())
     )
+    home = LocalPaths.from_environ().home
     files = anyio.run(
-        _export, LocalPaths.from_environ().home, folder, ExportFormat(fmt.lower()), kinds, first
+        partial(_export, demo=demo), home, folder, ExportFormat(fmt.lower()), kinds, first
     )
     rows = sum(f.rows for f in files)
     err.print(
