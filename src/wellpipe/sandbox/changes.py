@@ -125,9 +125,35 @@ class _Changes:
 
     error_key = "message"
 
+    sandbox: Any
+    """The provider's sandbox (each subclass sets its own)."""
+
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self._owned: set[Any] = set()
+
+    def _own(self, user_id: Any) -> Any:
+        """The member (``None``: the first) as this sandbox's own copy.
+
+        The copy is made on the member's first change (`_clone`), so the history the
+        sandbox was built from stays as it was.
+        """
+        sandbox = self.sandbox
+        uid = sandbox.member_ids[0] if user_id is None else user_id
+        if uid not in sandbox.history.members:
+            raise RecordNotFound(f"no member {uid}")
+        if uid not in self._owned:
+            if not self._owned:
+                sandbox.history = dataclasses.replace(
+                    sandbox.history, members=dict(sandbox.history.members)
+                )
+            sandbox.history.members[uid] = self._clone(sandbox.history.members[uid])
+            self._owned.add(uid)
+        return sandbox.history.members[uid]
+
+    def _clone(self, original: Any) -> Any:
+        """A copy of a member whose record lists can change without touching ``original``."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ to override
     async def update(
@@ -246,32 +272,23 @@ class WhoopChanges(_Changes):
         return int(raw)
 
     def _member(self, user_id: int | None) -> WhoopMember:
-        """This sandbox's own copy of the member (made on the first change)."""
+        member: WhoopMember = self._own(user_id)
+        return member
+
+    def _clone(self, original: Any) -> Any:
         from wellpipe.sandbox.whoop.history import MemberHistory
 
-        sandbox = self.sandbox
-        uid = sandbox.member_ids[0] if user_id is None else user_id
-        if uid not in sandbox.history.members:
-            raise RecordNotFound(f"no member {uid}")
-        if uid not in self._owned:
-            if not self._owned:
-                sandbox.history = dataclasses.replace(
-                    sandbox.history, members=dict(sandbox.history.members)
-                )
-            original = sandbox.history.members[uid]
-            clone = MemberHistory(
-                spec=original.spec,
-                profile=original.profile,
-                body_measurement=original.body_measurement,
-                cycles=list(original.cycles),
-                sleeps=list(original.sleeps),
-                recoveries=list(original.recoveries),
-                workouts=list(original.workouts),
-            )
-            clone.index()
-            sandbox.history.members[uid] = clone
-            self._owned.add(uid)
-        return sandbox.history.members[uid]
+        clone = MemberHistory(
+            spec=original.spec,
+            profile=original.profile,
+            body_measurement=original.body_measurement,
+            cycles=list(original.cycles),
+            sleeps=list(original.sleeps),
+            recoveries=list(original.recoveries),
+            workouts=list(original.workouts),
+        )
+        clone.index()
+        return clone
 
     @staticmethod
     def _records(member: WhoopMember, kind: str) -> list[Any]:
@@ -438,25 +455,16 @@ class OuraChanges(_Changes):
         self.retries = retries
 
     def _member(self, user_id: str | None) -> OuraMember:
-        sandbox = self.sandbox
-        uid = sandbox.member_ids[0] if user_id is None else user_id
-        if uid not in sandbox.history.members:
-            raise RecordNotFound(f"no member {uid}")
-        if uid not in self._owned:
-            if not self._owned:
-                sandbox.history = dataclasses.replace(
-                    sandbox.history, members=dict(sandbox.history.members)
-                )
-            original = sandbox.history.members[uid]
-            built = original._built()
-            clone = dataclasses.replace(
-                original,
-                _collections={name: list(docs) for name, docs in built.items()},
-                _by_id={name: dict(docs) for name, docs in original._by_id.items()},
-            )
-            sandbox.history.members[uid] = clone
-            self._owned.add(uid)
-        return sandbox.history.members[uid]
+        member: OuraMember = self._own(user_id)
+        return member
+
+    def _clone(self, original: Any) -> Any:
+        built = original._built()
+        return dataclasses.replace(
+            original,
+            _collections={name: list(docs) for name, docs in built.items()},
+            _by_id={name: dict(docs) for name, docs in original._by_id.items()},
+        )
 
     @staticmethod
     def _docs(member: OuraMember, kind: str) -> list[Any]:
@@ -665,28 +673,20 @@ class FitbitChanges(_Changes):
         return {"endpoint": made.endpoint, "data_types": sorted(made.data_types or [])}
 
     def _member(self, user_id: str | None) -> FitbitMember:
-        sandbox = self.sandbox
-        uid = sandbox.member_ids[0] if user_id is None else user_id
-        if uid not in sandbox.history.members:
-            raise RecordNotFound(f"no member {uid}")
-        if uid not in self._owned:
-            if not self._owned:
-                sandbox.history = dataclasses.replace(
-                    sandbox.history, members=dict(sandbox.history.members)
-                )
-            original = sandbox.history.members[uid]
-            data = original._generated()
-            clone = _shallow(original)
-            clone._data = dataclasses.replace(
-                data,
-                points={kind: list(points) for kind, points in data.points.items()},
-                reconciled={kind: list(points) for kind, points in data.reconciled.items()},
-                by_id={kind: dict(points) for kind, points in data.by_id.items()},
-            )
-            clone._lock = threading.Lock()
-            sandbox.history.members[uid] = clone
-            self._owned.add(uid)
-        return sandbox.history.members[uid]
+        member: FitbitMember = self._own(user_id)
+        return member
+
+    def _clone(self, original: Any) -> Any:
+        data = original._generated()
+        clone = _shallow(original)
+        clone._data = dataclasses.replace(
+            data,
+            points={kind: list(points) for kind, points in data.points.items()},
+            reconciled={kind: list(points) for kind, points in data.reconciled.items()},
+            by_id={kind: dict(points) for kind, points in data.by_id.items()},
+        )
+        clone._lock = threading.Lock()
+        return clone
 
     @staticmethod
     def _points(member: FitbitMember, kind: str) -> list[Point]:
