@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,29 +184,14 @@ def cloud_env(folder: Path, database: str | None, whoop: str, cache_ttl_s: float
 
 async def prepare(env: dict[str, str], whoop: str) -> str:
     """Migrate, then a PRO user connected to the sandbox's first member; returns their key."""
-    from pydantic import SecretStr
-
-    from wellpipe.cloud.context import CloudContext
-    from wellpipe.cloud.db import Database, upgrade_to_head
+    from scale_support import issued_tokens, settings_from_env
+    from wellpipe.cloud.db import upgrade_to_head
+    from wellpipe.cloud.jobs.runner import worker_context
     from wellpipe.cloud.services.accounts import create_user, set_plan
     from wellpipe.cloud.services.keys import create_key
     from wellpipe.cloud.services.tokens import save_connection
-    from wellpipe.cloud.settings import CloudSettings
-    from wellpipe.core.clock import SystemClock
-    from wellpipe.core.tokens import TokenSet
 
-    settings = CloudSettings(
-        home=Path(env["WELLPIPE_HOME"]),
-        database_url=env["WELLPIPE_DATABASE_URL"],
-        encryption_keys=SecretStr(env["WELLPIPE_ENCRYPTION_KEYS"]),
-        api_key_pepper=SecretStr(env["WELLPIPE_API_KEY_PEPPER"]),
-        public_url=env["WELLPIPE_PUBLIC_URL"],
-        sandbox=False,
-    )
-    ctx = CloudContext(
-        settings=settings, db=Database(settings.effective_database_url), clock=SystemClock()
-    )
-    try:
+    async with worker_context(settings_from_env(env)) as ctx:
         await upgrade_to_head(ctx.db)
         email = f"bench-{secrets.token_hex(4)}@example.com"
         user = await create_user(ctx, email=email, password=secrets.token_urlsafe(16))
@@ -217,17 +202,10 @@ async def prepare(env: dict[str, str], whoop: str) -> str:
             ctx,
             user_id=user.id,
             provider="whoop",
-            tokens=TokenSet(
-                access_token=issued["access_token"],
-                refresh_token=issued.get("refresh_token"),
-                expires_at=datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"])),
-                scopes=frozenset(str(issued.get("scope", "")).split()),
-            ),
+            tokens=issued_tokens(issued, datetime.now(UTC)),
             provider_user_id=None,
         )
         return (await create_key(ctx, user_id=user.id, name="bench")).full_key
-    finally:
-        await ctx.db.dispose()
 
 
 # ---------------------------------------------------------------------- load

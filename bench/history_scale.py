@@ -60,7 +60,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,12 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from scale_support import CLIENT_ID, CLIENT_SECRET  # noqa: E402
+from scale_support import (  # noqa: E402
+    CLIENT_ID,
+    CLIENT_SECRET,
+    issued_tokens,
+    settings_from_env,
+)
 
 WHOOP_EVENTS = ("workout.updated", "sleep.updated", "recovery.updated")
 QUESTION_7 = "/api/v1/health?type=summary&days=7"
@@ -252,30 +256,14 @@ class Person:
 
 async def migrate_and_prepare(env: dict[str, str], tokens: list[dict[str, Any]]) -> list[Person]:
     """Schema, the job log trigger, then one PRO account per member: key and connection."""
-    from pydantic import SecretStr
-
-    from wellpipe.cloud.context import CloudContext
-    from wellpipe.cloud.db import Database, upgrade_to_head
+    from wellpipe.cloud.db import upgrade_to_head
     from wellpipe.cloud.db.tables import User
+    from wellpipe.cloud.jobs.runner import worker_context
     from wellpipe.cloud.services.keys import create_key
     from wellpipe.cloud.services.tokens import save_connection
-    from wellpipe.cloud.settings import CloudSettings
-    from wellpipe.core.clock import SystemClock
-    from wellpipe.core.tokens import TokenSet
 
-    settings = CloudSettings(
-        home=Path(env["WELLPIPE_HOME"]),
-        database_url=env["WELLPIPE_DATABASE_URL"],
-        encryption_keys=SecretStr(env["WELLPIPE_ENCRYPTION_KEYS"]),
-        api_key_pepper=SecretStr(env["WELLPIPE_API_KEY_PEPPER"]),
-        public_url=env["WELLPIPE_PUBLIC_URL"],
-        sandbox=False,
-    )
-    ctx = CloudContext(
-        settings=settings, db=Database(settings.effective_database_url), clock=SystemClock()
-    )
     people: list[Person] = []
-    try:
+    async with worker_context(settings_from_env(env)) as ctx:
         await upgrade_to_head(ctx.db)
         now = ctx.clock.now()
         for issued in tokens:
@@ -295,51 +283,27 @@ async def migrate_and_prepare(env: dict[str, str], tokens: list[dict[str, Any]])
                 ctx,
                 user_id=user_id,
                 provider="whoop",
-                tokens=TokenSet(
-                    access_token=issued["access_token"],
-                    refresh_token=issued.get("refresh_token"),
-                    expires_at=now + timedelta(seconds=int(issued["expires_in"])),
-                    scopes=frozenset(str(issued.get("scope", "")).split()),
-                ),
+                tokens=issued_tokens(issued, now),
                 provider_user_id=str(issued["user_id"]),
             )
             key = (await create_key(ctx, user_id=user_id, name="bench")).full_key
             people.append(Person(user_id, key, int(issued["user_id"])))
-    finally:
-        await ctx.db.dispose()
     return people
 
 
 async def enqueue_backfills(env: dict[str, str], people: list[Person]) -> int:
     """What connecting does for each person: queue the backfill of their connection."""
-    from pydantic import SecretStr
-
-    from wellpipe.cloud.context import CloudContext
-    from wellpipe.cloud.db import Database
-    from wellpipe.cloud.jobs.runner import close_jobs
+    from wellpipe.cloud.jobs.runner import close_jobs, worker_context
     from wellpipe.cloud.jobs.tasks import enqueue_backfill
-    from wellpipe.cloud.settings import CloudSettings
-    from wellpipe.core.clock import SystemClock
 
-    settings = CloudSettings(
-        home=Path(env["WELLPIPE_HOME"]),
-        database_url=env["WELLPIPE_DATABASE_URL"],
-        encryption_keys=SecretStr(env["WELLPIPE_ENCRYPTION_KEYS"]),
-        api_key_pepper=SecretStr(env["WELLPIPE_API_KEY_PEPPER"]),
-        public_url=env["WELLPIPE_PUBLIC_URL"],
-        sandbox=False,
-    )
-    ctx = CloudContext(
-        settings=settings, db=Database(settings.effective_database_url), clock=SystemClock()
-    )
     queued = 0
-    try:
-        for person in people:
-            if await enqueue_backfill(ctx, user_id=person.user_id, provider="whoop"):
-                queued += 1
-    finally:
-        await close_jobs(ctx)
-        await ctx.db.dispose()
+    async with worker_context(settings_from_env(env)) as ctx:
+        try:
+            for person in people:
+                if await enqueue_backfill(ctx, user_id=person.user_id, provider="whoop"):
+                    queued += 1
+        finally:
+            await close_jobs(ctx)
     return queued
 
 

@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 CLIENT_ID = "wellpipe-bench"
@@ -63,6 +64,36 @@ def use_limits() -> None:
         return dataclasses.replace(info, rate_limits=chosen) if name == "whoop" else info
 
     setattr(upstream, "get_provider_info", patched)  # noqa: B010  # the one place it is read
+
+
+# ---------------------------------------------------------------------- the service's side
+def settings_from_env(env: dict[str, str]) -> Any:
+    """The `CloudSettings` of a bench's ``WELLPIPE_*`` environment (to prepare its data
+    in the bench's own process, through `wellpipe.cloud.jobs.runner.worker_context`)."""
+    from pydantic import SecretStr
+
+    from wellpipe.cloud.settings import CloudSettings
+
+    return CloudSettings(
+        home=Path(env["WELLPIPE_HOME"]),
+        database_url=env["WELLPIPE_DATABASE_URL"],
+        encryption_keys=SecretStr(env["WELLPIPE_ENCRYPTION_KEYS"]),
+        api_key_pepper=SecretStr(env["WELLPIPE_API_KEY_PEPPER"]),
+        public_url=env["WELLPIPE_PUBLIC_URL"],
+        sandbox=False,
+    )
+
+
+def issued_tokens(issued: dict[str, Any], now: datetime) -> Any:
+    """The `TokenSet` of tokens a sandbox issued (its token endpoint's JSON)."""
+    from wellpipe.core.tokens import TokenSet
+
+    return TokenSet(
+        access_token=issued["access_token"],
+        refresh_token=issued.get("refresh_token"),
+        expires_at=now + timedelta(seconds=int(issued["expires_in"])),
+        scopes=frozenset(str(issued.get("scope", "")).split()),
+    )
 
 
 # ---------------------------------------------------------------------- the sandbox
