@@ -108,8 +108,9 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process used so far (Linux ``/proc``)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        from scale_support import cpu_of
+
+        return cpu_of(self.pid, children=False)
 
 
 @contextmanager

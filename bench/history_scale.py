@@ -73,6 +73,7 @@ sys.path.insert(0, str(BENCH))
 from scale_support import (  # noqa: E402
     CLIENT_ID,
     CLIENT_SECRET,
+    cpu_of,
     issued_tokens,
     settings_from_env,
 )
@@ -709,37 +710,10 @@ def timeline(samples: list[Sample], elapsed: float, step: float = 20.0) -> Table
 
 
 # ---------------------------------------------------------------------- CPU
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _descendants(pid: int) -> list[int]:
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child_pid in children:
-            found += _descendants(int(child_pid))
-    return found
-
-
-def cpu_of(pid: int, *, children: bool = True) -> float:
-    """CPU seconds (user + system) of ``pid`` and (``children``) everything it started."""
-    total = 0
-    for one in _descendants(pid) if children else [pid]:
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
-
-
 def machine_cpu() -> float:
     """CPU seconds every core spent busy since boot (``/proc/stat``: all but idle and iowait)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / TICKS
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_snapshot(roles: dict[str, list[int]]) -> dict[str, float]:

@@ -96,6 +96,33 @@ def issued_tokens(issued: dict[str, Any], now: datetime) -> Any:
     )
 
 
+# ---------------------------------------------------------------------- CPU
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child_pid in children:
+            found += _descendants(int(child_pid))
+    return found
+
+
+def cpu_of(pid: int, *, children: bool = True) -> float:
+    """CPU seconds (user + system) of ``pid`` and (``children``) everything it started."""
+    total = 0
+    for one in _descendants(pid) if children else [pid]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            if one == pid:
+                raise  # the process itself is gone: no figure to give
+            continue  # a child that ended meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------------- the sandbox
 def _trimmed(history: Any, days: int) -> Any:
     """``history`` keeping only records that start in the newest ``days`` days."""
