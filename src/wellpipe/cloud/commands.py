@@ -235,7 +235,9 @@ def _start_sandbox(provider: str, app: object, host: str) -> _RunningSandbox:
         log_level="warning",
         lifespan="off",
         access_log=False,
-        timeout_graceful_shutdown=1,
+        # Stopped only after the service's workers have exited (`_stop_sandboxes`): no
+        # client is left to wait for what a sandbox still answers, so it ends at once.
+        timeout_graceful_shutdown=0,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -54,8 +54,9 @@ async def run_in_process(ctx: CloudContext) -> None:
     queue = queue_for(ctx)
     try:
         # Ctrl-C gives requests in flight 3 s (`GRACEFUL_SHUTDOWN_S`), then this worker's
-        # jobs 1 s: the service is gone within 5 s, and the jobs resume at the next start.
-        await queue.run_worker(name=f"serve-{os.getpid()}", graceful_s=1.0)
+        # jobs half a second (a transaction under way always ends: it is shielded): the
+        # service is gone within 5 s, and the jobs resume at the next start.
+        await queue.run_worker(name=f"serve-{os.getpid()}", graceful_s=0.5)
     except Exception:
         logger.exception("The in-process job worker stopped; jobs wait for the next start")
         raise
